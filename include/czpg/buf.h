@@ -1,0 +1,91 @@
+/*
+ * buf.h - bounded byte buffers for everything that crosses the wire.
+ *
+ * Two small types, one per direction:
+ *
+ *   struct czpg_rbuf  a read cursor over bytes someone else owns (a view).
+ *                     Every typed read is bounds-checked; the first failed
+ *                     read sets a sticky error and every later read fails
+ *                     too, so a parser can read a whole message and check
+ *                     once at the end.  Invariant: pos <= len.
+ *
+ *   struct czpg_wbuf  a growable output buffer with a hard cap.  Writes past
+ *                     the cap (or a failed allocation) set a sticky error and
+ *                     leave the contents as they were before that write.
+ *                     Invariant: len <= cap <= max.
+ *
+ * All multi-byte integers are big-endian (network order), as the PostgreSQL
+ * frontend/backend protocol uses (PostgreSQL docs, "Message Data Types").
+ */
+#ifndef CZPG_BUF_H
+#define CZPG_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct czpg_rbuf {
+	const uint8_t *data;
+	size_t len;
+	size_t pos;
+	bool err;
+};
+
+/* Starts a cursor over data[0..len). The bytes are not copied. */
+void czpg_rbuf_init(struct czpg_rbuf *r, const void *data, size_t len);
+
+/* Bytes left to read (0 once the error flag is set). */
+size_t czpg_rbuf_remaining(const struct czpg_rbuf *r);
+
+/* Each returns 0 on success, -1 (and sets r->err) when the bytes are not there. */
+int czpg_rbuf_u8(struct czpg_rbuf *r, uint8_t *out);
+int czpg_rbuf_u16(struct czpg_rbuf *r, uint16_t *out);
+int czpg_rbuf_u32(struct czpg_rbuf *r, uint32_t *out);
+int czpg_rbuf_i16(struct czpg_rbuf *r, int16_t *out);
+int czpg_rbuf_i32(struct czpg_rbuf *r, int32_t *out);
+/* A view of the next n bytes; *out points into the underlying data. */
+int czpg_rbuf_bytes(struct czpg_rbuf *r, size_t n, const uint8_t **out);
+int czpg_rbuf_skip(struct czpg_rbuf *r, size_t n);
+/*
+ * A NUL-terminated string that lies wholly inside the buffer.  *out points
+ * into the data (zero copy); *len (may be NULL) excludes the NUL.  A string
+ * with no terminator before the end is an error.
+ */
+int czpg_rbuf_cstr(struct czpg_rbuf *r, const char **out, size_t *len);
+
+struct czpg_wbuf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+	bool err;
+};
+
+/* Default cap for a wbuf initialised with max == 0: 64 MiB. */
+#define CZPG_WBUF_DEFAULT_MAX ((size_t)64 << 20)
+
+/* Starts an empty buffer that may grow to max bytes (0 = the default). */
+void czpg_wbuf_init(struct czpg_wbuf *w, size_t max);
+/* Frees the storage, wiping it first when it may hold secrets. NULL-safe. */
+void czpg_wbuf_free(struct czpg_wbuf *w);
+void czpg_wbuf_free_secure(struct czpg_wbuf *w);
+/* Empties the buffer, keeps the storage, clears the error flag. */
+void czpg_wbuf_reset(struct czpg_wbuf *w);
+/* Removes the first n bytes (consumed output), moving the rest down. */
+void czpg_wbuf_consume(struct czpg_wbuf *w, size_t n);
+/* Makes room for n more bytes; 0 or -1 (sets err). */
+int czpg_wbuf_reserve(struct czpg_wbuf *w, size_t n);
+
+/* Each returns 0 on success or -1 (and sets w->err). */
+int czpg_wbuf_u8(struct czpg_wbuf *w, uint8_t v);
+int czpg_wbuf_u16(struct czpg_wbuf *w, uint16_t v);
+int czpg_wbuf_u32(struct czpg_wbuf *w, uint32_t v);
+int czpg_wbuf_i16(struct czpg_wbuf *w, int16_t v);
+int czpg_wbuf_i32(struct czpg_wbuf *w, int32_t v);
+int czpg_wbuf_bytes(struct czpg_wbuf *w, const void *p, size_t n);
+/* Writes s and its terminating NUL. */
+int czpg_wbuf_cstr(struct czpg_wbuf *w, const char *s);
+/* Overwrites 4 bytes at offset off (which must already be written). */
+int czpg_wbuf_put_u32_at(struct czpg_wbuf *w, size_t off, uint32_t v);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * cli.h - czctl command dispatch, exit codes and shared output helpers.
+ *
+ * czctl postgres tls <verb> [flags]; every verb is a function
+ *   int czpg_cmd_<verb>(int argc, char **argv)
+ * that receives argv starting at the verb name and returns an exit code
+ * below.  Verbs live in their own src/cmd_<verb>.c.
+ */
+#ifndef CZPG_CLI_H
+#define CZPG_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes, the same for every verb (documented in docs/exit-codes.md). */
+enum czpg_exit {
+	CZPG_EXIT_OK = 0,           /* PASS / done / gate below threshold */
+	CZPG_EXIT_FAIL = 1,         /* the check ran and failed (TLS not proven, gate above) */
+	CZPG_EXIT_USAGE = 2,        /* bad flag or value; nothing was done */
+	CZPG_EXIT_ERROR = 3,        /* could not finish: I/O, permission, server unreachable */
+	CZPG_EXIT_INCONCLUSIVE = 4, /* bench gate: the interval straddles the threshold */
+};
+
+int czpg_cli_main(int argc, char **argv);
+
+int czpg_cmd_provision(int argc, char **argv);
+int czpg_cmd_verify(int argc, char **argv);
+int czpg_cmd_bench(int argc, char **argv);
+int czpg_cmd_probe(int argc, char **argv);
+int czpg_cmd_status(int argc, char **argv);
+
+/*
+ * One-line usage error: "czctl postgres tls <verb>: <message>" on stderr.
+ * Returns CZPG_EXIT_USAGE so callers can `return czpg_cli_usage_error(...)`.
+ */
+int czpg_cli_usage_error(const char *verb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "[PASS] ..." / "[FAIL] ..." / "[SKIP] ..." / "[INFO] ..." lines on out. */
+void czpg_cli_status(FILE *out, const char *tag, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* True when stream is a terminal (progress lines go only there). */
+bool czpg_cli_isatty(FILE *stream);
+
+#endif

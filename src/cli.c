@@ -1,0 +1,124 @@
+/*
+ * cli.c - czctl top-level dispatch: `czctl postgres tls <verb>`.
+ *
+ * Verb implementations are weak references so that a build can be made
+ * before every verb exists; a missing one says so rather than pretending.
+ */
+#include "czpg/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#pragma weak czpg_cmd_provision
+#pragma weak czpg_cmd_verify
+#pragma weak czpg_cmd_bench
+#pragma weak czpg_cmd_probe
+#pragma weak czpg_cmd_status
+
+struct verb {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+};
+
+static const struct verb *verbs(size_t *n)
+{
+	static struct verb table[5];
+
+	table[0] = (struct verb){"provision", czpg_cmd_provision,
+				 "turn a plaintext box into a TLS 1.3 box (dry run unless --apply)"};
+	table[1] = (struct verb){"verify", czpg_cmd_verify,
+				 "prove TLS: verify-full handshake, SCRAM, and the server's pg_stat_ssl row"};
+	table[2] = (struct verb){"bench", czpg_cmd_bench,
+				 "pooled TLS against pooled plaintext overhead, with a confidence interval"};
+	table[3] = (struct verb){"probe", czpg_cmd_probe,
+				 "what TLS a box speaks, its certificate, plaintext and channel binding"};
+	table[4] = (struct verb){"status", czpg_cmd_status,
+				 "local certificate expiry, key permissions and pg_hba mode"};
+	*n = sizeof(table) / sizeof(table[0]);
+	return table;
+}
+
+static void usage(FILE *out)
+{
+	size_t n, i;
+	const struct verb *v = verbs(&n);
+
+	fprintf(out, "usage: czctl postgres tls <verb> [flags]\n\nverbs:\n");
+	for (i = 0; i < n; i++)
+		fprintf(out, "  %-10s %s%s\n", v[i].name, v[i].summary,
+			v[i].fn != NULL ? "" : " (not in this build)");
+	fprintf(out, "\n`czctl postgres tls <verb> --help` describes a verb's flags.\n"
+		     "Exit codes: 0 ok/PASS, 1 FAIL, 2 usage error, 3 could not finish,\n"
+		     "4 inconclusive (bench gate).\n");
+}
+
+int czpg_cli_main(int argc, char **argv)
+{
+	size_t n, i;
+	const struct verb *v = verbs(&n);
+
+	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+		printf("czctl %s\n", CZPG_VERSION);
+		return CZPG_EXIT_OK;
+	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+			  strcmp(argv[1], "help") == 0)) {
+		usage(stdout);
+		return CZPG_EXIT_OK;
+	}
+	if (argc < 3 || strcmp(argv[1], "postgres") != 0 || strcmp(argv[2], "tls") != 0) {
+		if (argc >= 2)
+			fprintf(stderr, "czctl: unknown command '%s%s%s'\n", argv[1],
+				argc >= 3 ? " " : "", argc >= 3 ? argv[2] : "");
+		usage(stderr);
+		return CZPG_EXIT_USAGE;
+	}
+	if (argc < 4 || strcmp(argv[3], "--help") == 0 || strcmp(argv[3], "-h") == 0) {
+		usage(argc < 4 ? stderr : stdout);
+		return argc < 4 ? CZPG_EXIT_USAGE : CZPG_EXIT_OK;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(argv[3], v[i].name) != 0)
+			continue;
+		if (v[i].fn == NULL) {
+			fprintf(stderr, "czctl postgres tls %s: not available in this build\n",
+				v[i].name);
+			return CZPG_EXIT_ERROR;
+		}
+		return v[i].fn(argc - 3, argv + 3);
+	}
+	fprintf(stderr, "czctl postgres tls: unknown verb '%s'\n", argv[3]);
+	usage(stderr);
+	return CZPG_EXIT_USAGE;
+}
+
+int czpg_cli_usage_error(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "czctl postgres tls %s: ", verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return CZPG_EXIT_USAGE;
+}
+
+void czpg_cli_status(FILE *out, const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(out, "[%s] ", tag);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	fflush(out);
+}
+
+bool czpg_cli_isatty(FILE *stream)
+{
+	return isatty(fileno(stream)) == 1;
+}
