@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# dev.sh - set up, build, test and demonstrate czpg on a Debian 12 machine.
+#
+#   ./dev.sh setup   install the Debian packages the project needs (skips apt
+#                    entirely when they are all present; needs root otherwise)
+#   ./dev.sh build   setup + the normal build (-Werror) into build/
+#   ./dev.sh test    setup + the whole suite: normal build and ASan+UBSan
+#                    build, every unit and integration test in both, and a
+#                    bounded libFuzzer run of each fuzz target
+#   ./dev.sh demo    setup + build + the end-to-end cutover against a
+#                    throwaway local PostgreSQL (scripts/demo.sh)
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+
+PACKAGES=(build-essential cmake pkg-config git libssl-dev openssl libpq-dev
+	liburing-dev libcmocka-dev postgresql-15 postgresql-client-15 clang
+	libclang-rt-14-dev ca-certificates)
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+
+log() { printf '==> %s\n' "$*"; }
+
+setup() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		log "all packages present"
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "dev.sh: missing packages: ${missing[*]}; run ./dev.sh setup as root" >&2
+		exit 1
+	fi
+	log "installing: ${missing[*]}"
+	# The tests start their own clusters: keep the package from creating and
+	# starting a default one on port 5432.
+	mkdir -p /etc/postgresql-common/createcluster.d
+	echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/czpg.conf
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+configure_build() {
+	local dir=$1
+	shift
+	cmake -S "$root" -B "$dir" -DCZPG_WERROR=ON "$@" >/dev/null
+	cmake --build "$dir" -j"$JOBS" -- --no-print-directory >/dev/null 2>"$dir.log" || {
+		cat "$dir.log" >&2
+		echo "dev.sh: build in $dir failed" >&2
+		exit 1
+	}
+}
+
+run_ctest() {
+	local dir=$1
+	(cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 900)
+}
+
+fuzz() {
+	local f name corpus work
+	if ! command -v clang >/dev/null; then
+		log "clang not found: fuzz targets skipped"
+		return 0
+	fi
+	CC=clang configure_build build-fuzz -DCZPG_FUZZ=ON -DCZPG_TESTS=ON
+	for f in build-fuzz/tests/fuzz_*; do
+		[ -x "$f" ] || continue
+		name=$(basename "$f")
+		corpus="tests/fuzz/corpus/${name#fuzz_}"
+		work=$(mktemp -d)
+		[ -d "$corpus" ] && cp -r "$corpus/." "$work/"
+		log "fuzzing $name for ${FUZZ_SECONDS}s"
+		"$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$work" >"$work.log" 2>&1 || {
+			tail -40 "$work.log" >&2
+			echo "dev.sh: $name found a failure" >&2
+			rm -rf "$work" "$work.log"
+			exit 1
+		}
+		grep -E '^#[0-9]+ *DONE' "$work.log" | tail -1 || true
+		rm -rf "$work" "$work.log"
+	done
+}
+
+cmd=${1:-}
+case "$cmd" in
+setup)
+	setup
+	;;
+build)
+	setup
+	configure_build build
+	log "built build/czctl"
+	;;
+test)
+	setup
+	log "normal build (-Werror)"
+	configure_build build
+	log "AddressSanitizer + UndefinedBehaviorSanitizer build"
+	configure_build build-asan -DCZPG_SANITIZE=ON
+	fuzz
+	log "suite: normal build"
+	run_ctest build
+	log "suite: ASan+UBSan build"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		run_ctest build-asan
+	;;
+demo)
+	setup
+	configure_build build
+	exec bash scripts/demo.sh "$root/build/czctl"
+	;;
+*)
+	echo "usage: ./dev.sh setup|build|test|demo" >&2
+	exit 2
+	;;
+esac
