@@ -6,9 +6,15 @@
  */
 #include "czpg/cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #pragma weak czpg_cmd_provision
 #pragma weak czpg_cmd_verify
@@ -121,4 +127,74 @@ void czpg_cli_status(FILE *out, const char *tag, const char *fmt, ...)
 bool czpg_cli_isatty(FILE *stream)
 {
 	return isatty(fileno(stream)) == 1;
+}
+
+static char *prompt_password(const char *user)
+{
+	struct termios old, noecho;
+	char buf[1024];
+	char *copy = NULL;
+	size_t n;
+	FILE *tty = fopen("/dev/tty", "r+");
+
+	if (tty == NULL)
+		return NULL;
+	fprintf(tty, "Password for %s: ", user != NULL ? user : "the user");
+	fflush(tty);
+	if (tcgetattr(fileno(tty), &old) == 0) {
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &noecho);
+	}
+	if (fgets(buf, sizeof(buf), tty) != NULL) {
+		n = strcspn(buf, "\r\n");
+		buf[n] = '\0';
+		copy = strdup(buf);
+	}
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return copy;
+}
+
+char *czpg_cli_password(char *flag_value, const char *env, const char *user)
+{
+	const char *v;
+	char *copy;
+
+	if (flag_value != NULL) {
+		copy = strdup(flag_value);
+		OPENSSL_cleanse(flag_value, strlen(flag_value));
+		return copy;
+	}
+	v = env != NULL ? getenv(env) : NULL;
+	if (v != NULL && v[0] != '\0')
+		return strdup(v);
+	if (isatty(STDIN_FILENO) == 1)
+		return prompt_password(user);
+	return NULL;
+}
+
+void czpg_cli_password_free(char *password)
+{
+	if (password == NULL)
+		return;
+	OPENSSL_cleanse(password, strlen(password));
+	free(password);
+}
+
+int czpg_cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }

@@ -40,6 +40,19 @@ int czpg_cli_usage_error(const char *verb, const char *fmt, ...)
 void czpg_cli_status(FILE *out, const char *tag, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * The password for a verb, from (in order) the flag's value, the environment
+ * variable env, or a prompt on the terminal when one is attached (echo off).
+ * The flag's argv string is overwritten so it does not linger in
+ * /proc/<pid>/cmdline.  Returns a heap copy to release with
+ * czpg_cli_password_free (which wipes it), or NULL when there is none.
+ */
+char *czpg_cli_password(char *flag_value, const char *env, const char *user);
+void czpg_cli_password_free(char *password);
+
+/* Parses a decimal in [min, max] into *out; 0 or -1. */
+int czpg_cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
 /* True when stream is a terminal (progress lines go only there). */
 bool czpg_cli_isatty(FILE *stream);
 

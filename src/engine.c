@@ -1,0 +1,529 @@
+/*
+ * engine.c - io_uring event loop for many connections on one thread (see
+ * czpg/engine.h).  The only code in czpg that owns sockets.
+ *
+ * user_data layout (64 bits): generation (32) | slot (28) | op (4).  The
+ * generation changes every time a slot is reused, so a completion that
+ * arrives for a previous occupant is recognised and dropped.
+ */
+#include "czpg/engine.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "czpg/conn.h"
+
+#define ENGINE_DEFAULT_CONNS 64u
+#define ENGINE_DEFAULT_RECV 16384u
+#define ENGINE_SEND_BUF 65536u
+#define ENGINE_TICK_NS 5000000ull /* deadlines are checked at least this often */
+
+enum engine_op { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3 };
+
+struct slot {
+	struct czpg_conn *conn;
+	int fd;
+	uint32_t gen;
+	bool used;
+	bool connected;
+	bool connect_inflight;
+	bool send_inflight;
+	bool recv_inflight;
+	bool broken;     /* transport failed: nothing more can be sent */
+	bool shut;       /* shutdown() done: the pending recv will end */
+	bool dirty;      /* on the dirty list */
+	uint64_t connect_deadline;
+	uint8_t *rbuf;
+	uint8_t *sbuf;
+	size_t slen;
+	size_t soff;
+	char label[96];
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
+struct czpg_engine {
+	struct io_uring ring;
+	struct slot *slots;
+	unsigned nslots;
+	unsigned active;
+	unsigned *free_list;
+	unsigned nfree;
+	unsigned *dirty;
+	unsigned ndirty;
+	size_t recv_size;
+	uint64_t connect_timeout_ns;
+	uint64_t last_tick;
+	void (*on_release)(struct czpg_conn *, void *);
+	void *user;
+	struct czpg_engine_stats stats;
+};
+
+uint64_t czpg_engine_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int czpg_engine_resolve(const char *host, unsigned port, struct sockaddr_storage *out,
+			socklen_t *outlen, char *err, size_t errlen)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	char portstr[16];
+	int rc;
+
+	if (port == 0 || port > 65535) {
+		snprintf(err, errlen, "port %u is out of range (1-65535)", port);
+		return -1;
+	}
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc == EAI_NONAME || rc == EAI_FAIL || rc == EAI_ADDRFAMILY) {
+		hints.ai_flags = 0; /* loopback-only machines: AI_ADDRCONFIG hides ::1 */
+		rc = getaddrinfo(host, portstr, &hints, &res);
+	}
+	if (rc != 0 || res == NULL) {
+		snprintf(err, errlen, "cannot resolve host \"%s\": %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	*outlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static uint64_t pack(unsigned slot, uint32_t gen, enum engine_op op)
+{
+	return (uint64_t)gen << 32 | (uint64_t)slot << 4 | (uint64_t)op;
+}
+
+struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err,
+				    size_t errlen)
+{
+	struct czpg_engine *e = calloc(1, sizeof(*e));
+	unsigned i, entries;
+	int rc;
+
+	if (e == NULL)
+		goto oom;
+	e->nslots = cfg->max_conns != 0 ? cfg->max_conns : ENGINE_DEFAULT_CONNS;
+	if (e->nslots > (1u << 27)) {
+		snprintf(err, errlen, "too many connections (%u)", e->nslots);
+		free(e);
+		return NULL;
+	}
+	e->recv_size = cfg->recv_buffer != 0 ? cfg->recv_buffer : ENGINE_DEFAULT_RECV;
+	e->connect_timeout_ns =
+		(uint64_t)(cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : 10000) *
+		1000000ull;
+	e->on_release = cfg->on_release;
+	e->user = cfg->user;
+	e->slots = calloc(e->nslots, sizeof(*e->slots));
+	e->free_list = calloc(e->nslots, sizeof(*e->free_list));
+	e->dirty = calloc(e->nslots, sizeof(*e->dirty));
+	if (e->slots == NULL || e->free_list == NULL || e->dirty == NULL)
+		goto oom;
+	for (i = 0; i < e->nslots; i++) {
+		e->slots[i].fd = -1;
+		e->free_list[e->nfree++] = e->nslots - 1 - i;
+	}
+	/* Two requests per connection can be queued at once (send + recv). */
+	entries = 2 * e->nslots + 8;
+	if (entries > 32768)
+		entries = 32768;
+	rc = io_uring_queue_init(entries, &e->ring, 0);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create an io_uring ring: %s", strerror(-rc));
+		free(e->slots);
+		free(e->free_list);
+		free(e->dirty);
+		free(e);
+		return NULL;
+	}
+	return e;
+oom:
+	snprintf(err, errlen, "out of memory");
+	if (e != NULL) {
+		free(e->slots);
+		free(e->free_list);
+		free(e->dirty);
+		free(e);
+	}
+	return NULL;
+}
+
+static void slot_free_buffers(struct slot *s)
+{
+	free(s->rbuf);
+	free(s->sbuf);
+	s->rbuf = NULL;
+	s->sbuf = NULL;
+}
+
+void czpg_engine_free(struct czpg_engine *e)
+{
+	unsigned i;
+
+	if (e == NULL)
+		return;
+	io_uring_queue_exit(&e->ring);
+	for (i = 0; i < e->nslots; i++) {
+		if (e->slots[i].fd >= 0)
+			close(e->slots[i].fd);
+		slot_free_buffers(&e->slots[i]);
+	}
+	free(e->slots);
+	free(e->free_list);
+	free(e->dirty);
+	free(e);
+}
+
+/* Gets an SQE, submitting what is queued when the ring is full. */
+static struct io_uring_sqe *get_sqe(struct czpg_engine *e)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&e->ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(&e->ring);
+		e->stats.enters++;
+		sqe = io_uring_get_sqe(&e->ring);
+	}
+	return sqe;
+}
+
+static void mark_dirty(struct czpg_engine *e, unsigned idx)
+{
+	if (e->slots[idx].dirty)
+		return;
+	e->slots[idx].dirty = true;
+	e->dirty[e->ndirty++] = idx;
+}
+
+void czpg_engine_wake(struct czpg_engine *e, int slot)
+{
+	if (slot >= 0 && (unsigned)slot < e->nslots && e->slots[slot].used)
+		mark_dirty(e, (unsigned)slot);
+}
+
+int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct sockaddr *addr,
+			socklen_t addrlen, const struct sockaddr *src, socklen_t srclen,
+			const char *label, char *err, size_t errlen)
+{
+	struct io_uring_sqe *sqe;
+	struct slot *s;
+	unsigned idx;
+	int one = 1, fd;
+
+	if (e->nfree == 0) {
+		snprintf(err, errlen, "no free connection slot (limit %u)", e->nslots);
+		return -1;
+	}
+	if (addrlen > sizeof(s->addr)) {
+		snprintf(err, errlen, "address too long");
+		return -1;
+	}
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket(): %s", strerror(errno));
+		return -1;
+	}
+	/* Protocol messages are small and latency-bound: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (src != NULL && bind(fd, src, srclen) < 0) {
+		snprintf(err, errlen, "cannot bind the source address for %s: %s",
+			 label != NULL ? label : "the connection", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	idx = e->free_list[--e->nfree];
+	s = &e->slots[idx];
+	s->gen++;
+	s->conn = c;
+	s->fd = fd;
+	s->used = true;
+	s->connected = s->send_inflight = s->recv_inflight = false;
+	s->broken = s->shut = s->dirty = false;
+	s->slen = s->soff = 0;
+	s->rbuf = malloc(e->recv_size);
+	s->sbuf = malloc(ENGINE_SEND_BUF);
+	if (s->rbuf == NULL || s->sbuf == NULL) {
+		slot_free_buffers(s);
+		close(fd);
+		s->fd = -1;
+		s->used = false;
+		e->free_list[e->nfree++] = idx;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(s->label, sizeof(s->label), "%s", label != NULL ? label : "server");
+	memcpy(&s->addr, addr, addrlen);
+	s->addrlen = addrlen;
+	s->connect_deadline = czpg_engine_now_ns() + e->connect_timeout_ns;
+	sqe = get_sqe(e);
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&s->addr, s->addrlen);
+	io_uring_sqe_set_data64(sqe, pack(idx, s->gen, OP_CONNECT));
+	s->connect_inflight = true;
+	e->active++;
+	return (int)idx;
+}
+
+static void submit_recv(struct czpg_engine *e, unsigned idx)
+{
+	struct slot *s = &e->slots[idx];
+	struct io_uring_sqe *sqe;
+
+	if (s->recv_inflight || s->broken)
+		return;
+	sqe = get_sqe(e);
+	io_uring_prep_recv(sqe, s->fd, s->rbuf, e->recv_size, 0);
+	io_uring_sqe_set_data64(sqe, pack(idx, s->gen, OP_RECV));
+	s->recv_inflight = true;
+	e->stats.recvs++;
+}
+
+static void submit_send(struct czpg_engine *e, unsigned idx)
+{
+	struct slot *s = &e->slots[idx];
+	struct io_uring_sqe *sqe;
+
+	if (s->send_inflight || s->broken || !s->connected)
+		return;
+	if (s->soff == s->slen) {
+		s->soff = 0;
+		s->slen = czpg_conn_take_output(s->conn, s->sbuf, ENGINE_SEND_BUF);
+		if (s->slen == 0)
+			return;
+	}
+	sqe = get_sqe(e);
+	io_uring_prep_send(sqe, s->fd, s->sbuf + s->soff, s->slen - s->soff, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, pack(idx, s->gen, OP_SEND));
+	s->send_inflight = true;
+	e->stats.sends++;
+}
+
+/*
+ * Releases a slot whose connection is finished once nothing references its
+ * buffers: first the output goes out (Terminate, close_notify), then a
+ * shutdown() makes the pending recv complete, then the socket closes.
+ */
+static void maybe_release(struct czpg_engine *e, unsigned idx)
+{
+	struct slot *s = &e->slots[idx];
+	struct czpg_conn *c = s->conn;
+
+	if (!s->used || !czpg_conn_finished(c))
+		return;
+	if (!s->broken && s->connected &&
+	    (s->send_inflight || s->soff < s->slen || czpg_conn_pending_output(c) > 0))
+		return;
+	if (s->connect_inflight || s->send_inflight || s->recv_inflight) {
+		if (!s->shut) {
+			/* A recv ends when the socket shuts down; a connect to a
+			 * silent host may not, so cancel that explicitly. */
+			shutdown(s->fd, SHUT_RDWR);
+			if (s->connect_inflight) {
+				struct io_uring_sqe *sqe = get_sqe(e);
+
+				io_uring_prep_cancel64(sqe, pack(idx, s->gen, OP_CONNECT), 0);
+				io_uring_sqe_set_data64(sqe, 0);
+			}
+			s->shut = true;
+		}
+		return;
+	}
+	close(s->fd);
+	s->fd = -1;
+	s->used = false;
+	s->conn = NULL;
+	slot_free_buffers(s);
+	e->free_list[e->nfree++] = idx;
+	e->active--;
+	if (e->on_release != NULL)
+		e->on_release(c, e->user);
+}
+
+static void transport_failed(struct slot *s, const char *what, int error)
+{
+	char msg[256];
+
+	s->broken = true;
+	snprintf(msg, sizeof(msg), "%s %s: %s", what, s->label, strerror(error));
+	czpg_conn_fail_transport(s->conn, msg);
+}
+
+static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t now)
+{
+	unsigned idx = (unsigned)(data >> 4) & 0x0fffffffu;
+	uint32_t gen = (uint32_t)(data >> 32);
+	enum engine_op op = (enum engine_op)(data & 0xf);
+	struct slot *s;
+
+	if (idx >= e->nslots)
+		return;
+	s = &e->slots[idx];
+	if (!s->used || s->gen != gen)
+		return;
+	switch (op) {
+	case OP_CONNECT:
+		s->connect_inflight = false;
+		if (res < 0) {
+			transport_failed(s, "could not connect to", -res);
+			break;
+		}
+		s->connected = true;
+		czpg_conn_connected(s->conn, now);
+		submit_recv(e, idx);
+		break;
+	case OP_SEND:
+		s->send_inflight = false;
+		if (res < 0) {
+			if (!czpg_conn_finished(s->conn))
+				transport_failed(s, "sending to", -res);
+			s->broken = true;
+			break;
+		}
+		s->soff += (size_t)res;
+		e->stats.bytes_sent += (uint64_t)res;
+		break;
+	case OP_RECV:
+		s->recv_inflight = false;
+		if (res < 0) {
+			if (!czpg_conn_finished(s->conn) && res != -ECANCELED)
+				transport_failed(s, "receiving from", -res);
+			s->broken = true;
+			break;
+		}
+		if (res == 0) {
+			czpg_conn_feed_eof(s->conn, now);
+			s->broken = true; /* the peer is gone: nothing more to send */
+			break;
+		}
+		e->stats.bytes_received += (uint64_t)res;
+		czpg_conn_feed(s->conn, s->rbuf, (size_t)res, now);
+		if (!czpg_conn_finished(s->conn))
+			submit_recv(e, idx);
+		break;
+	default:
+		return;
+	}
+	mark_dirty(e, idx);
+}
+
+static void tick_all(struct czpg_engine *e, uint64_t now)
+{
+	unsigned i;
+
+	for (i = 0; i < e->nslots; i++) {
+		struct slot *s = &e->slots[i];
+
+		if (!s->used || czpg_conn_finished(s->conn))
+			continue;
+		if (!s->connected) {
+			if (now >= s->connect_deadline && s->connect_inflight) {
+				char msg[200];
+
+				snprintf(msg, sizeof(msg), "timed out connecting to %s", s->label);
+				czpg_conn_fail_transport(s->conn, msg);
+				s->broken = true;
+				mark_dirty(e, i);
+			}
+			continue;
+		}
+		czpg_conn_tick(s->conn, now);
+		if (czpg_conn_finished(s->conn))
+			mark_dirty(e, i);
+	}
+}
+
+/* Sends what dirty connections produced and releases finished ones. */
+static void flush_dirty(struct czpg_engine *e)
+{
+	unsigned k, idx;
+
+	for (k = 0; k < e->ndirty; k++) {
+		idx = e->dirty[k];
+		e->slots[idx].dirty = false;
+		if (!e->slots[idx].used)
+			continue;
+		submit_send(e, idx);
+		maybe_release(e, idx);
+	}
+	e->ndirty = 0;
+}
+
+int czpg_engine_run_once(struct czpg_engine *e, uint64_t timeout_ns, char *err, size_t errlen)
+{
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	uint64_t now;
+	int rc;
+
+	flush_dirty(e);
+	if (timeout_ns > ENGINE_TICK_NS)
+		timeout_ns = ENGINE_TICK_NS;
+	ts.tv_sec = (long long)(timeout_ns / 1000000000ull);
+	ts.tv_nsec = (long long)(timeout_ns % 1000000000ull);
+	rc = io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, &ts, NULL);
+	e->stats.enters++;
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+		snprintf(err, errlen, "io_uring wait failed: %s", strerror(-rc));
+		return -1;
+	}
+	now = czpg_engine_now_ns();
+	io_uring_for_each_cqe(&e->ring, head, cqe)
+	{
+		handle_cqe(e, cqe->user_data, cqe->res, now);
+		n++;
+	}
+	io_uring_cq_advance(&e->ring, n);
+	e->stats.completions += n;
+	if (n == 0 || now - e->last_tick >= ENGINE_TICK_NS) {
+		tick_all(e, now);
+		e->last_tick = now;
+	}
+	flush_dirty(e);
+	return (int)n;
+}
+
+int czpg_engine_run_until_idle(struct czpg_engine *e, uint64_t deadline_ns, char *err,
+			       size_t errlen)
+{
+	uint64_t now;
+
+	while (e->active > 0) {
+		now = czpg_engine_now_ns();
+		if (deadline_ns != 0 && now >= deadline_ns) {
+			snprintf(err, errlen, "the event loop deadline passed with %u connection(s) "
+					      "still active",
+				 e->active);
+			return -1;
+		}
+		if (czpg_engine_run_once(e, ENGINE_TICK_NS, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+size_t czpg_engine_active(const struct czpg_engine *e)
+{
+	return e->active;
+}
+
+const struct czpg_engine_stats *czpg_engine_stats(const struct czpg_engine *e)
+{
+	return &e->stats;
+}
