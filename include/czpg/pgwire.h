@@ -191,8 +191,10 @@ void czpg_pgwire_parser_init(struct czpg_pgwire_parser *p, size_t max_msg_len);
 /*
  * Copies n bytes of server output into the parser.  Returns 0, or -1 when
  * the parser has failed before, memory runs out, or the bytes held would
- * exceed max_msg_len + 5 + CZPG_PGWIRE_FEED_SLACK (call _next until it
+ * exceed max_msg_len + 1 + CZPG_PGWIRE_FEED_SLACK (call _next until it
  * returns 0 between feeds and this cannot happen with reads of up to 1 MiB).
+ * The buffer grows on demand up to that bound, never to a size the server
+ * merely claims.
  * -1 leaves the parser failed.  Invalidates the last message view.
  */
 int czpg_pgwire_parser_feed(struct czpg_pgwire_parser *p, const void *data, size_t n);
@@ -242,6 +244,7 @@ struct czpg_pgwire_auth {
  * salt) and SASL (non-empty names, terminated by an empty name, at most
  * CZPG_PGWIRE_MAX_SASL_MECHS of them, nothing after).  Codes it does not
  * interpret are returned with their data so the caller can refuse them.
+ * On -1, out->code is UINT32_MAX (never mistaken for AuthenticationOk).
  */
 int czpg_pgwire_decode_auth(const struct czpg_pgwire_msg *m, struct czpg_pgwire_auth *out,
 			    char *err, size_t errlen);
