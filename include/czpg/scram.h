@@ -219,7 +219,11 @@ enum czpg_scram_prep {
  *     unassigned (A.1) and bidi (RFC 3454 section 6) checks; an empty result
  *     or any failed check means the raw bytes are used (PREP_RAW);
  *   - not valid UTF-8: the raw bytes (PREP_RAW).
- * See scram.c for how much of NFKC this client implements.
+ * NFKC is complete (tables generated from the Unicode database).  As in
+ * PostgreSQL, the prohibited/unassigned/bidi checks look at the mapped string
+ * before NFKC; since every character unassigned in Unicode 3.2 is refused,
+ * NFKC only ever sees characters whose normalisation Unicode keeps stable,
+ * so the result does not depend on the Unicode version of either side.
  * *out is a new NUL-terminated string; the caller wipes (OPENSSL_cleanse)
  * and frees it.
  */

@@ -155,7 +155,8 @@ static const char *ts_final(struct tserver *t, const char *client_final)
         size_t g = strlen(t->expect_gs2), i;
 
         memcpy(cbind, t->expect_gs2, g);
-        memcpy(cbind + g, t->expect_cb, t->expect_cb_len);
+        if (t->expect_cb_len != 0)
+                memcpy(cbind + g, t->expect_cb, t->expect_cb_len);
         strcpy(expect_c, "c=");
         b64(cbind, g + t->expect_cb_len, expect_c + 2);
         assert_memory_equal(client_final, expect_c, strlen(expect_c));
