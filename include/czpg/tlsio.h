@@ -77,7 +77,10 @@ void czpg_tls_config_free(struct czpg_tls_config *cfg);
  */
 int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path);
 
-/* version is TLS1_2_VERSION or TLS1_3_VERSION (openssl/tls1.h); default min 1.3, max 1.3. */
+/*
+ * version is TLS1_2_VERSION or TLS1_3_VERSION (openssl/tls1.h); 0 for max
+ * means the newest OpenSSL supports.  Defaults: min TLS 1.3, max 0.
+ */
 int czpg_tls_config_set_min_version(struct czpg_tls_config *cfg, int version);
 int czpg_tls_config_set_max_version(struct czpg_tls_config *cfg, int version);
 
@@ -163,7 +166,7 @@ ssize_t czpg_tls_read(struct czpg_tls *t, void *buf, size_t cap);
 /*
  * Encrypts all len bytes (all-or-error: never a partial count).  Returns len,
  * CZPG_TLS_WANT_READ (handshake not finished: feed and call again with the
- * same arguments), or CZPG_TLS_ERROR.  len must be > 0 and <= INT_MAX.
+ * same arguments), or CZPG_TLS_ERROR.  len must be > 0 and <= SSIZE_MAX.
  */
 ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len);
 
