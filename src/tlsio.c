@@ -742,11 +742,19 @@ static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 			reason == SSL_R_UNSUPPORTED_PROTOCOL ||
 			reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
 			reason == SSL_R_WRONG_SSL_VERSION)) {
-		if (t->min_version == t->max_version || t->max_version == 0)
+		if (t->max_version == 0 && t->min_version == TLS1_3_VERSION)
 			set_err(t->err, sizeof(t->err),
-				"server %s does not support %s%s (minimum set to %s)", t->host,
-				version_name(t->min_version),
-				t->min_version == TLS1_3_VERSION ? "" : " or newer",
+				"server %s does not support TLS 1.3 (minimum set to TLS 1.3)",
+				t->host);
+		else if (t->max_version == 0)
+			set_err(t->err, sizeof(t->err),
+				"server %s does not support %s or newer (minimum set to %s)",
+				t->host, version_name(t->min_version),
+				version_name(t->min_version));
+		else if (t->min_version == t->max_version)
+			set_err(t->err, sizeof(t->err),
+				"server %s does not support %s (minimum and maximum set to %s)",
+				t->host, version_name(t->min_version),
 				version_name(t->min_version));
 		else
 			set_err(t->err, sizeof(t->err),
