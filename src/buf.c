@@ -9,7 +9,13 @@
 
 void czpg_rbuf_init(struct czpg_rbuf *r, const void *data, size_t len)
 {
-	r->data = data;
+	/*
+	 * A NULL view becomes an empty one over a real object, so that reads of
+	 * 0 bytes succeed and no NULL pointer reaches arithmetic or memchr.
+	 */
+	static const uint8_t empty[1];
+
+	r->data = data != NULL ? data : empty;
 	r->len = data != NULL ? len : 0;
 	r->pos = 0;
 	r->err = false;
@@ -178,6 +184,8 @@ int czpg_wbuf_reserve(struct czpg_wbuf *w, size_t n)
 	if (want <= w->cap)
 		return 0;
 	ncap = w->cap != 0 ? w->cap : 256;
+	if (ncap > w->max)
+		ncap = w->max; /* keep cap <= max even for tiny caps */
 	while (ncap < want)
 		ncap = ncap > w->max / 2 ? w->max : ncap * 2;
 	p = realloc(w->data, ncap);

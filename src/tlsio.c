@@ -1,0 +1,1154 @@
+/*
+ * tlsio.c - TLS client as an engine over memory (see czpg/tlsio.h).
+ *
+ * One SSL object per connection sits between two memory BIOs: ciphertext
+ * the caller feeds goes into the read BIO, records OpenSSL writes land in
+ * the write BIO and are handed out by peek/consume or take.  Every SSL call
+ * goes through one function (tls_result) that maps SSL_get_error() to the
+ * CZPG_TLS_* results and turns a failure into one sentence.
+ *
+ * Verification is verify-full as libpq's sslmode=verify-full: the chain
+ * against the configured CA file, then the host against the certificate's
+ * subjectAltName (RFC 6125 section 6: DNS-ID, or iPAddress for IP literals,
+ * which are never sent as SNI: RFC 6066 section 3).  Channel binding data is
+ * tls-server-end-point (RFC 5929 section 4.1).
+ */
+#include "czpg/tlsio.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct czpg_tls_config {
+	SSL_CTX *ctx;
+	char *ca_file;
+	bool insecure;
+	int min_version;
+	int max_version;
+	char err[256];
+};
+
+struct czpg_tls {
+	SSL *ssl;
+	BIO *rbio; /* network -> SSL (owned by ssl) */
+	BIO *wbio; /* SSL -> network (owned by ssl) */
+	char *host;
+	char *ca_file; /* copy, for messages; NULL when insecure */
+	bool insecure;
+	bool is_ip;
+	int min_version;
+	int max_version;
+	bool done;   /* handshake complete */
+	bool failed; /* fatal error seen: the SSL object must not be used again */
+	bool eof;    /* the transport reached end of file */
+
+	/* Ciphertext drained from wbio by peek, not yet consumed: out[off..len). */
+	uint8_t *out;
+	size_t out_off;
+	size_t out_len;
+	size_t out_cap;
+
+	/* First verification failure, recorded by verify_cb. */
+	int vfy_code;
+	int vfy_depth;
+	X509 *vfy_cert; /* the certificate that failed (up-ref) */
+	X509 *vfy_leaf; /* the server's leaf (up-ref) */
+
+	char err[512];
+};
+
+/* ---- small helpers ---- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* The reason text of the oldest error in the thread's queue, then empties it. */
+static void take_openssl_error(char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_error();
+	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+	if (r != NULL)
+		snprintf(buf, len, "%s", r);
+	else if (e != 0)
+		snprintf(buf, len, "OpenSSL error %lx", e);
+	else
+		snprintf(buf, len, "no detail from OpenSSL");
+	ERR_clear_error();
+}
+
+static const char *version_name(int v)
+{
+	switch (v) {
+	case TLS1_VERSION:
+		return "TLS 1.0";
+	case TLS1_1_VERSION:
+		return "TLS 1.1";
+	case TLS1_2_VERSION:
+		return "TLS 1.2";
+	case TLS1_3_VERSION:
+		return "TLS 1.3";
+	case 0:
+		return "the newest TLS";
+	}
+	return "an unknown TLS version";
+}
+
+/* "YYYY-MM-DD HH:MM:SS UTC" for an ASN1_TIME; "?" when unreadable. */
+static void format_time(const ASN1_TIME *at, char *buf, size_t len, time_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (out != NULL)
+		*out = 0;
+	if (at == NULL || ASN1_TIME_to_tm(at, &tm) != 1) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	if (out != NULL)
+		*out = timegm(&tm);
+}
+
+/* Appends s to buf (NUL-terminated, capacity cap); marks a cut with "...". */
+static void append(char *buf, size_t cap, const char *s)
+{
+	size_t used = strlen(buf);
+	size_t n = strlen(s);
+
+	if (used + n + 1 <= cap) {
+		memcpy(buf + used, s, n + 1);
+		return;
+	}
+	if (cap >= 4)
+		memcpy(buf + cap - 4, "...", 4);
+}
+
+/* Copies ASN.1 text into buf, replacing control and non-ASCII bytes with '?'. */
+static void printable_copy(char *buf, size_t cap, const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	if (cap == 0)
+		return;
+	if (n > cap - 1)
+		n = cap - 1;
+	for (i = 0; i < n; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
+	buf[n] = '\0';
+}
+
+/* "DNS:a, IP:10.0.0.1" into buf ("" when the certificate has no SAN). */
+static void format_sans(X509 *cert, char *buf, size_t cap)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char item[300];
+		char txt[256];
+		const ASN1_STRING *s = NULL;
+		const char *kind = NULL;
+
+		item[0] = '\0';
+		switch (g->type) {
+		case GEN_DNS:
+			kind = "DNS";
+			s = g->d.dNSName;
+			break;
+		case GEN_EMAIL:
+			kind = "email";
+			s = g->d.rfc822Name;
+			break;
+		case GEN_URI:
+			kind = "URI";
+			s = g->d.uniformResourceIdentifier;
+			break;
+		case GEN_IPADD: {
+			const ASN1_OCTET_STRING *ip = g->d.iPAddress;
+			char a[INET6_ADDRSTRLEN];
+
+			if (ip->length == 4 && inet_ntop(AF_INET, ip->data, a, sizeof(a)) != NULL)
+				snprintf(item, sizeof(item), "IP:%s", a);
+			else if (ip->length == 16 &&
+				 inet_ntop(AF_INET6, ip->data, a, sizeof(a)) != NULL)
+				snprintf(item, sizeof(item), "IP:%s", a);
+			else
+				snprintf(item, sizeof(item), "IP:<%d bytes>", ip->length);
+			break;
+		}
+		default:
+			snprintf(item, sizeof(item), "othername");
+			break;
+		}
+		if (s != NULL) {
+			printable_copy(txt, sizeof(txt), ASN1_STRING_get0_data(s),
+				       (size_t)ASN1_STRING_length(s));
+			snprintf(item, sizeof(item), "%s:%s", kind, txt);
+		}
+		if (buf[0] != '\0')
+			append(buf, cap, ", ");
+		append(buf, cap, item);
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+/* ---- configuration ---- */
+
+struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
+{
+	struct czpg_tls_config *cfg = calloc(1, sizeof(*cfg));
+
+	ERR_clear_error();
+	if (cfg == NULL) {
+		set_err(err, errlen, "out of memory creating the TLS configuration");
+		goto fail;
+	}
+	cfg->ctx = SSL_CTX_new(TLS_client_method());
+	if (cfg->ctx == NULL) {
+		char why[200];
+
+		take_openssl_error(why, sizeof(why));
+		set_err(err, errlen, "could not create the TLS context: %s", why);
+		goto fail;
+	}
+	cfg->min_version = TLS1_3_VERSION;
+	cfg->max_version = 0;
+	if (SSL_CTX_set_min_proto_version(cfg->ctx, cfg->min_version) != 1 ||
+	    SSL_CTX_set_max_proto_version(cfg->ctx, cfg->max_version) != 1) {
+		set_err(err, errlen, "this OpenSSL cannot use TLS 1.3");
+		goto fail;
+	}
+	SSL_CTX_set_verify(cfg->ctx, SSL_VERIFY_PEER, NULL);
+	/* Writes are all-or-error; a retried write may come from another address. */
+	SSL_CTX_clear_mode(cfg->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+	SSL_CTX_set_mode(cfg->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
+	SSL_CTX_set_options(cfg->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_session_cache_mode(cfg->ctx, SSL_SESS_CACHE_OFF);
+	ERR_clear_error();
+	return cfg;
+fail:
+	ERR_clear_error();
+	czpg_tls_config_free(cfg);
+	return NULL;
+}
+
+void czpg_tls_config_free(struct czpg_tls_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	SSL_CTX_free(cfg->ctx);
+	free(cfg->ca_file);
+	free(cfg);
+}
+
+const char *czpg_tls_config_error(const struct czpg_tls_config *cfg)
+{
+	return cfg != NULL ? cfg->err : "no TLS configuration";
+}
+
+int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
+{
+	X509_STORE *store = NULL;
+	STACK_OF(X509_OBJECT) *objs;
+	char *copy = NULL;
+	FILE *f;
+	int i, ncerts = 0, rc = -1;
+
+	ERR_clear_error();
+	cfg->err[0] = '\0';
+	if (path == NULL || path[0] == '\0') {
+		set_err(cfg->err, sizeof(cfg->err), "no CA file path given");
+		goto out;
+	}
+	f = fopen(path, "r");
+	if (f == NULL) {
+		set_err(cfg->err, sizeof(cfg->err), "cannot open CA file %s: %s", path,
+			strerror(errno));
+		goto out;
+	}
+	fclose(f);
+	store = X509_STORE_new();
+	copy = strdup(path);
+	if (store == NULL || copy == NULL) {
+		set_err(cfg->err, sizeof(cfg->err), "out of memory loading CA file %s", path);
+		goto out;
+	}
+	if (X509_STORE_load_file(store, path) != 1) {
+		char why[200];
+
+		take_openssl_error(why, sizeof(why));
+		set_err(cfg->err, sizeof(cfg->err),
+			"CA file %s holds no readable PEM certificate (%s)", path, why);
+		goto out;
+	}
+	objs = X509_STORE_get0_objects(store);
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
+			ncerts++;
+	if (ncerts == 0) {
+		set_err(cfg->err, sizeof(cfg->err), "CA file %s holds no certificate", path);
+		goto out;
+	}
+	SSL_CTX_set_cert_store(cfg->ctx, store); /* frees the previous store */
+	store = NULL;
+	free(cfg->ca_file);
+	cfg->ca_file = copy;
+	copy = NULL;
+	rc = 0;
+out:
+	X509_STORE_free(store);
+	free(copy);
+	ERR_clear_error();
+	return rc;
+}
+
+static int check_version(struct czpg_tls_config *cfg, int version, bool allow_zero)
+{
+	if ((allow_zero && version == 0) || version == TLS1_2_VERSION || version == TLS1_3_VERSION)
+		return 0;
+	set_err(cfg->err, sizeof(cfg->err),
+		"unsupported TLS version setting 0x%x: use TLS 1.2 or TLS 1.3", (unsigned)version);
+	return -1;
+}
+
+int czpg_tls_config_set_min_version(struct czpg_tls_config *cfg, int version)
+{
+	int rc = -1;
+
+	ERR_clear_error();
+	cfg->err[0] = '\0';
+	if (check_version(cfg, version, false) != 0)
+		goto out;
+	if (SSL_CTX_set_min_proto_version(cfg->ctx, version) != 1) {
+		set_err(cfg->err, sizeof(cfg->err), "OpenSSL refused minimum version %s",
+			version_name(version));
+		goto out;
+	}
+	cfg->min_version = version;
+	rc = 0;
+out:
+	ERR_clear_error();
+	return rc;
+}
+
+int czpg_tls_config_set_max_version(struct czpg_tls_config *cfg, int version)
+{
+	int rc = -1;
+
+	ERR_clear_error();
+	cfg->err[0] = '\0';
+	if (check_version(cfg, version, true) != 0)
+		goto out;
+	if (SSL_CTX_set_max_proto_version(cfg->ctx, version) != 1) {
+		set_err(cfg->err, sizeof(cfg->err), "OpenSSL refused maximum version %s",
+			version_name(version));
+		goto out;
+	}
+	cfg->max_version = version;
+	rc = 0;
+out:
+	ERR_clear_error();
+	return rc;
+}
+
+/* Shared tail of the three string setters: ok is OpenSSL's 1/0. */
+static int setter_result(struct czpg_tls_config *cfg, int ok, const char *what, const char *val)
+{
+	char why[200];
+
+	cfg->err[0] = '\0';
+	if (ok == 1) {
+		ERR_clear_error();
+		return 0;
+	}
+	take_openssl_error(why, sizeof(why));
+	set_err(cfg->err, sizeof(cfg->err), "invalid TLS %s \"%s\" (%s)", what,
+		val != NULL ? val : "", why);
+	return -1;
+}
+
+int czpg_tls_config_set_ciphersuites(struct czpg_tls_config *cfg, const char *suites)
+{
+	ERR_clear_error();
+	return setter_result(cfg, suites != NULL && SSL_CTX_set_ciphersuites(cfg->ctx, suites),
+			     "1.3 cipher suites", suites);
+}
+
+int czpg_tls_config_set_cipher_list(struct czpg_tls_config *cfg, const char *list)
+{
+	ERR_clear_error();
+	return setter_result(cfg, list != NULL && SSL_CTX_set_cipher_list(cfg->ctx, list),
+			     "1.2 cipher list", list);
+}
+
+int czpg_tls_config_set_groups(struct czpg_tls_config *cfg, const char *groups)
+{
+	ERR_clear_error();
+	return setter_result(cfg,
+			     groups != NULL && SSL_CTX_set1_groups_list(cfg->ctx, groups) == 1,
+			     "key exchange groups", groups);
+}
+
+void czpg_tls_config_insecure_noverify(struct czpg_tls_config *cfg)
+{
+	cfg->insecure = true;
+	SSL_CTX_set_verify(cfg->ctx, SSL_VERIFY_NONE, NULL);
+}
+
+/* ---- connection ---- */
+
+/*
+ * Records the first verification failure and the leaf, so the error can say
+ * which certificate failed and why.  The verdict itself is OpenSSL's.
+ */
+static int verify_cb(int ok, X509_STORE_CTX *sctx)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct czpg_tls *t = ssl != NULL ? SSL_get_app_data(ssl) : NULL;
+	X509 *cur, *leaf;
+
+	if (ok || t == NULL || t->vfy_code != X509_V_OK)
+		return ok;
+	t->vfy_code = X509_STORE_CTX_get_error(sctx);
+	t->vfy_depth = X509_STORE_CTX_get_error_depth(sctx);
+	cur = X509_STORE_CTX_get_current_cert(sctx);
+	leaf = X509_STORE_CTX_get0_cert(sctx);
+	if (cur != NULL && X509_up_ref(cur) == 1)
+		t->vfy_cert = cur;
+	if (leaf != NULL && X509_up_ref(leaf) == 1)
+		t->vfy_leaf = leaf;
+	return ok;
+}
+
+struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, char *err,
+			      size_t errlen)
+{
+	struct czpg_tls *t = NULL;
+	unsigned char addr[16];
+	X509_VERIFY_PARAM *vp;
+
+	ERR_clear_error();
+	if (cfg == NULL || host == NULL || host[0] == '\0') {
+		set_err(err, errlen, "no server host given for the TLS connection");
+		goto fail;
+	}
+	if (!cfg->insecure && cfg->ca_file == NULL) {
+		set_err(err, errlen,
+			"no CA file to verify the server certificate of %s: give the CA "
+			"certificate, or choose insecure no-verify explicitly",
+			host);
+		goto fail;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		goto oom;
+	t->host = strdup(host);
+	t->ca_file = cfg->ca_file != NULL ? strdup(cfg->ca_file) : NULL;
+	t->insecure = cfg->insecure;
+	t->min_version = cfg->min_version;
+	t->max_version = cfg->max_version;
+	t->vfy_code = X509_V_OK;
+	if (t->host == NULL || (cfg->ca_file != NULL && t->ca_file == NULL))
+		goto oom;
+	t->is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+
+	t->ssl = SSL_new(cfg->ctx);
+	if (t->ssl == NULL)
+		goto oom;
+	t->rbio = BIO_new(BIO_s_mem());
+	t->wbio = BIO_new(BIO_s_mem());
+	if (t->rbio == NULL || t->wbio == NULL) {
+		BIO_free(t->rbio);
+		BIO_free(t->wbio);
+		t->rbio = t->wbio = NULL;
+		goto oom;
+	}
+	/* An empty read BIO means "wait for more", not end of file. */
+	BIO_set_mem_eof_return(t->rbio, -1);
+	BIO_set_mem_eof_return(t->wbio, -1);
+	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	SSL_set_connect_state(t->ssl);
+	SSL_set_app_data(t->ssl, t);
+
+	if (!t->insecure) {
+		vp = SSL_get0_param(t->ssl);
+		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+							    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+		if ((t->is_ip && X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) ||
+		    (!t->is_ip && X509_VERIFY_PARAM_set1_host(vp, host, 0) != 1)) {
+			set_err(err, errlen, "cannot check the server certificate against %s",
+				host);
+			goto fail;
+		}
+		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, verify_cb);
+	} else {
+		SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
+	}
+	if (!t->is_ip && SSL_set_tlsext_host_name(t->ssl, host) != 1) {
+		set_err(err, errlen, "server name %s cannot be sent as SNI (too long?)", host);
+		goto fail;
+	}
+	ERR_clear_error();
+	return t;
+oom:
+	set_err(err, errlen, "out of memory creating the TLS connection to %s",
+		host != NULL ? host : "?");
+fail:
+	ERR_clear_error();
+	czpg_tls_free(t);
+	return NULL;
+}
+
+void czpg_tls_free(struct czpg_tls *t)
+{
+	if (t == NULL)
+		return;
+	SSL_free(t->ssl); /* frees both BIOs */
+	X509_free(t->vfy_cert);
+	X509_free(t->vfy_leaf);
+	free(t->host);
+	free(t->ca_file);
+	free(t->out);
+	free(t);
+}
+
+/* ---- ciphertext side ---- */
+
+int czpg_tls_feed_ciphertext(struct czpg_tls *t, const void *data, size_t len)
+{
+	size_t written = 0;
+	int rc = -1;
+
+	ERR_clear_error();
+	if (len == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (BIO_ctrl_pending(t->rbio) + len > CZPG_TLS_MAX_BUFFERED_IN) {
+		set_err(t->err, sizeof(t->err),
+			"more than %zu bytes of TLS data from %s are waiting unread: read "
+			"before feeding more",
+			CZPG_TLS_MAX_BUFFERED_IN, t->host);
+		goto out;
+	}
+	if (BIO_write_ex(t->rbio, data, len, &written) != 1 || written != len) {
+		set_err(t->err, sizeof(t->err), "out of memory buffering TLS data from %s",
+			t->host);
+		goto out;
+	}
+	rc = 0;
+out:
+	ERR_clear_error();
+	return rc;
+}
+
+void czpg_tls_feed_eof(struct czpg_tls *t)
+{
+	t->eof = true;
+	BIO_set_mem_eof_return(t->rbio, 0);
+}
+
+size_t czpg_tls_pending_ciphertext(const struct czpg_tls *t)
+{
+	return (t->out_len - t->out_off) + BIO_ctrl_pending(t->wbio);
+}
+
+size_t czpg_tls_peek_ciphertext(struct czpg_tls *t, const uint8_t **p)
+{
+	size_t pend = BIO_ctrl_pending(t->wbio);
+	size_t got = 0;
+
+	if (pend > 0) {
+		if (t->out_off > 0) {
+			memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
+			t->out_len -= t->out_off;
+			t->out_off = 0;
+		}
+		if (t->out_cap - t->out_len < pend) {
+			size_t ncap = t->out_len + pend;
+			uint8_t *n;
+
+			ncap = ncap < 4096 ? 4096 : ncap + ncap / 2;
+			n = realloc(t->out, ncap);
+			if (n != NULL) {
+				t->out = n;
+				t->out_cap = ncap;
+			}
+		}
+		if (t->out_cap - t->out_len >= pend &&
+		    BIO_read_ex(t->wbio, t->out + t->out_len, pend, &got) == 1)
+			t->out_len += got;
+		ERR_clear_error();
+	}
+	*p = t->out_len > t->out_off ? t->out + t->out_off : NULL;
+	return t->out_len - t->out_off;
+}
+
+void czpg_tls_consume_ciphertext(struct czpg_tls *t, size_t n)
+{
+	size_t have = t->out_len - t->out_off;
+	uint8_t scratch[4096];
+
+	if (n >= have) {
+		n -= have;
+		t->out_off = t->out_len = 0;
+	} else {
+		t->out_off += n;
+		n = 0;
+	}
+	/* Bytes never peeked are still in the BIO: drop them there. */
+	while (n > 0) {
+		size_t got = 0;
+
+		if (BIO_read_ex(t->wbio, scratch, n < sizeof(scratch) ? n : sizeof(scratch),
+				&got) != 1 ||
+		    got == 0)
+			break;
+		n -= got;
+	}
+	ERR_clear_error();
+}
+
+size_t czpg_tls_take_ciphertext(struct czpg_tls *t, void *buf, size_t cap)
+{
+	size_t have = t->out_len - t->out_off;
+	size_t n = have < cap ? have : cap;
+	size_t got = 0;
+
+	if (n > 0) {
+		memcpy(buf, t->out + t->out_off, n);
+		czpg_tls_consume_ciphertext(t, n);
+	}
+	if (cap > n && BIO_ctrl_pending(t->wbio) > 0 &&
+	    BIO_read_ex(t->wbio, (uint8_t *)buf + n, cap - n, &got) == 1)
+		n += got;
+	ERR_clear_error();
+	return n;
+}
+
+/* ---- failures as sentences ---- */
+
+static void describe_verify_failure(struct czpg_tls *t)
+{
+	char sans[600];
+	char when[40];
+	const char *host = t->host;
+	const char *ca = t->ca_file != NULL ? t->ca_file : "the CA file";
+	const char *why = X509_verify_cert_error_string(t->vfy_code);
+	X509 *cert = t->vfy_cert != NULL ? t->vfy_cert : t->vfy_leaf;
+	char subj[256];
+
+	subj[0] = '\0';
+	if (cert != NULL)
+		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+
+	switch (t->vfy_code) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		sans[0] = '\0';
+		if (t->vfy_leaf != NULL)
+			format_sans(t->vfy_leaf, sans, sizeof(sans));
+		if (sans[0] != '\0')
+			set_err(t->err, sizeof(t->err),
+				"server certificate for %s does not match: no %s SAN %s "
+				"(certificate SANs: %s)",
+				host, t->is_ip ? "IP" : "DNS", host, sans);
+		else
+			set_err(t->err, sizeof(t->err),
+				"server certificate for %s does not match: it has no subjectAltName "
+				"(the subject CN is not checked); reissue it with %s:%s",
+				host, t->is_ip ? "IP" : "DNS", host);
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+	case X509_V_ERR_CERT_REJECTED:
+		set_err(t->err, sizeof(t->err),
+			"server certificate for %s is not signed by a CA in %s (%s)", host, ca,
+			why);
+		break;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		format_time(cert != NULL ? X509_get0_notAfter(cert) : NULL, when, sizeof(when),
+			    NULL);
+		if (t->vfy_depth == 0)
+			set_err(t->err, sizeof(t->err),
+				"server certificate for %s expired on %s: renew it on the server",
+				host, when);
+		else
+			set_err(t->err, sizeof(t->err),
+				"CA certificate %s in the chain of %s expired on %s", subj, host,
+				when);
+		break;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when,
+			    sizeof(when), NULL);
+		set_err(t->err, sizeof(t->err),
+			"%s certificate for %s is not valid until %s: check the clocks of this "
+			"machine and the server",
+			t->vfy_depth == 0 ? "server" : "CA", host, when);
+		break;
+	default:
+		set_err(t->err, sizeof(t->err),
+			"server certificate for %s failed verification against %s: %s "
+			"(certificate %s, depth %d)",
+			host, ca, why, subj, t->vfy_depth);
+		break;
+	}
+}
+
+static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
+{
+	unsigned long e = ERR_peek_error();
+	int reason = ERR_GET_REASON(e);
+	bool ssl_lib = e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL;
+	char why[200];
+
+	if (t->vfy_code != X509_V_OK) {
+		describe_verify_failure(t);
+		goto out;
+	}
+	if (ssl_lib && (reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+			reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+			reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
+			reason == SSL_R_WRONG_SSL_VERSION)) {
+		if (t->max_version == 0 && t->min_version == TLS1_3_VERSION)
+			set_err(t->err, sizeof(t->err),
+				"server %s does not support TLS 1.3 (minimum set to TLS 1.3)",
+				t->host);
+		else if (t->max_version == 0)
+			set_err(t->err, sizeof(t->err),
+				"server %s does not support %s or newer (minimum set to %s)",
+				t->host, version_name(t->min_version),
+				version_name(t->min_version));
+		else if (t->min_version == t->max_version)
+			set_err(t->err, sizeof(t->err),
+				"server %s does not support %s (minimum and maximum set to %s)",
+				t->host, version_name(t->min_version),
+				version_name(t->min_version));
+		else
+			set_err(t->err, sizeof(t->err),
+				"server %s supports no TLS version from %s to %s (minimum set to "
+				"%s, maximum to %s)",
+				t->host, version_name(t->min_version), version_name(t->max_version),
+				version_name(t->min_version), version_name(t->max_version));
+		goto out;
+	}
+	if (t->eof || (ssl_lib && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
+	    (sslerr == SSL_ERROR_SYSCALL && e == 0)) {
+		set_err(t->err, sizeof(t->err),
+			"server %s closed the connection during TLS %s without a close_notify "
+			"alert",
+			t->host, op);
+		goto out;
+	}
+	take_openssl_error(why, sizeof(why));
+	set_err(t->err, sizeof(t->err), "TLS %s with %s failed: %s", op, t->host, why);
+out:
+	ERR_clear_error();
+}
+
+/* The one place SSL_get_error() is read.  rc is the SSL_* return value. */
+static int tls_result(struct czpg_tls *t, int rc, const char *op)
+{
+	int e = SSL_get_error(t->ssl, rc);
+	int res = CZPG_TLS_ERROR;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		res = CZPG_TLS_WANT_READ;
+		break;
+	case SSL_ERROR_ZERO_RETURN:
+		res = CZPG_TLS_CLOSED;
+		break;
+	case SSL_ERROR_SSL:
+	case SSL_ERROR_SYSCALL:
+		describe_ssl_failure(t, e, op);
+		t->failed = true;
+		break;
+	default:
+		/* WANT_WRITE cannot happen on a memory BIO; nothing else is enabled. */
+		set_err(t->err, sizeof(t->err), "TLS %s with %s stopped unexpectedly (code %d)",
+			op, t->host, e);
+		t->failed = true;
+		break;
+	}
+	ERR_clear_error();
+	return res;
+}
+
+static int failed_again(struct czpg_tls *t)
+{
+	if (t->err[0] == '\0')
+		set_err(t->err, sizeof(t->err), "the TLS connection to %s has already failed",
+			t->host);
+	return CZPG_TLS_ERROR;
+}
+
+/* ---- plaintext side ---- */
+
+int czpg_tls_handshake(struct czpg_tls *t)
+{
+	int rc;
+
+	if (t->failed)
+		return failed_again(t);
+	if (t->done)
+		return CZPG_TLS_OK;
+	ERR_clear_error();
+	rc = SSL_do_handshake(t->ssl);
+	if (rc == 1) {
+		t->done = true;
+		ERR_clear_error();
+		return CZPG_TLS_OK;
+	}
+	return tls_result(t, rc, "handshake");
+}
+
+ssize_t czpg_tls_read(struct czpg_tls *t, void *buf, size_t cap)
+{
+	size_t n = 0;
+	int rc;
+
+	if (t->failed)
+		return failed_again(t);
+	if (!t->done) {
+		rc = czpg_tls_handshake(t);
+		if (rc != CZPG_TLS_OK)
+			return rc;
+	}
+	if (cap == 0) {
+		set_err(t->err, sizeof(t->err), "TLS read from %s given no room", t->host);
+		return CZPG_TLS_ERROR;
+	}
+	if (cap > SSIZE_MAX)
+		cap = SSIZE_MAX;
+	ERR_clear_error();
+	rc = SSL_read_ex(t->ssl, buf, cap, &n);
+	if (rc == 1) {
+		ERR_clear_error();
+		return (ssize_t)n;
+	}
+	return tls_result(t, rc, "read");
+}
+
+ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
+{
+	size_t n = 0;
+	int rc;
+
+	if (t->failed)
+		return failed_again(t);
+	if (!t->done) {
+		rc = czpg_tls_handshake(t);
+		if (rc != CZPG_TLS_OK)
+			return rc;
+	}
+	if (len == 0 || len > SSIZE_MAX) {
+		set_err(t->err, sizeof(t->err), "TLS write to %s of %zu bytes is not possible",
+			t->host, len);
+		return CZPG_TLS_ERROR;
+	}
+	ERR_clear_error();
+	rc = SSL_write_ex(t->ssl, buf, len, &n);
+	if (rc == 1 && n == len) {
+		ERR_clear_error();
+		return (ssize_t)n;
+	}
+	if (rc == 1) {
+		/* Partial writes are off; this would be an OpenSSL contract breach. */
+		set_err(t->err, sizeof(t->err), "TLS write to %s was cut short", t->host);
+		t->failed = true;
+		ERR_clear_error();
+		return CZPG_TLS_ERROR;
+	}
+	rc = tls_result(t, rc, "write");
+	if (rc == CZPG_TLS_CLOSED) {
+		set_err(t->err, sizeof(t->err), "TLS write to %s after the server closed",
+			t->host);
+		rc = CZPG_TLS_ERROR;
+	}
+	return rc;
+}
+
+int czpg_tls_shutdown(struct czpg_tls *t)
+{
+	int rc;
+
+	if (t->failed)
+		return failed_again(t);
+	if (!t->done)
+		return CZPG_TLS_OK; /* nothing to close politely mid-handshake */
+	ERR_clear_error();
+	rc = SSL_shutdown(t->ssl);
+	if (rc >= 0) {
+		ERR_clear_error();
+		return CZPG_TLS_OK;
+	}
+	rc = tls_result(t, rc, "shutdown");
+	return rc == CZPG_TLS_ERROR ? rc : CZPG_TLS_OK;
+}
+
+/* ---- state after the handshake ---- */
+
+const char *czpg_tls_error(const struct czpg_tls *t)
+{
+	return t->err;
+}
+
+bool czpg_tls_handshake_done(const struct czpg_tls *t)
+{
+	return t->done;
+}
+
+const char *czpg_tls_host(const struct czpg_tls *t)
+{
+	return t->host;
+}
+
+const char *czpg_tls_version(const struct czpg_tls *t)
+{
+	return t->done ? SSL_get_version(t->ssl) : NULL;
+}
+
+const char *czpg_tls_cipher(const struct czpg_tls *t)
+{
+	return t->done ? SSL_get_cipher_name(t->ssl) : NULL;
+}
+
+const char *czpg_tls_group(const struct czpg_tls *t)
+{
+	int nid;
+
+	if (!t->done)
+		return NULL;
+	nid = SSL_get_negotiated_group(t->ssl);
+	if (nid == NID_undef)
+		return NULL;
+	return SSL_group_to_name(t->ssl, nid);
+}
+
+long czpg_tls_verify_result(const struct czpg_tls *t)
+{
+	if (t->vfy_code != X509_V_OK)
+		return t->vfy_code;
+	return SSL_get_verify_result(t->ssl);
+}
+
+X509 *czpg_tls_peer_certificate(const struct czpg_tls *t)
+{
+	return SSL_get0_peer_certificate(t->ssl);
+}
+
+int czpg_tls_server_end_point(struct czpg_tls *t, uint8_t out[EVP_MAX_MD_SIZE], size_t *outlen)
+{
+	X509 *cert = SSL_get0_peer_certificate(t->ssl);
+	char why[300];
+
+	if (cert == NULL) {
+		set_err(t->err, sizeof(t->err),
+			"no server certificate from %s to bind the channel to (handshake not done)",
+			t->host);
+		return -1;
+	}
+	if (czpg_tls_cert_end_point_hash(cert, out, outlen, why, sizeof(why)) != 0) {
+		set_err(t->err, sizeof(t->err), "server %s: %s", t->host, why);
+		return -1;
+	}
+	return 0;
+}
+
+int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_t *outlen,
+				 char *err, size_t errlen)
+{
+	int mdnid = NID_undef, pknid = NID_undef;
+	const EVP_MD *md;
+	unsigned int len = 0;
+	int rc = -1;
+
+	ERR_clear_error();
+	*outlen = 0;
+	if (cert == NULL) {
+		set_err(err, errlen, "no certificate to compute channel binding data from");
+		goto out;
+	}
+	/* X509_get_signature_info also reads the digest inside RSA-PSS parameters. */
+	if (X509_get_signature_info(cert, &mdnid, &pknid, NULL, NULL) != 1 &&
+	    OBJ_find_sigid_algs(X509_get_signature_nid(cert), &mdnid, &pknid) != 1) {
+		set_err(err, errlen,
+			"the certificate's signature algorithm %s is unknown, so its channel "
+			"binding hash cannot be chosen",
+			OBJ_nid2ln(X509_get_signature_nid(cert)));
+		goto out;
+	}
+	if (mdnid == NID_undef) {
+		set_err(err, errlen,
+			"the certificate is signed with %s, which has no separate hash, so it "
+			"cannot be used for channel binding (tls-server-end-point, RFC 5929); "
+			"use an ECDSA or RSA certificate, or turn channel binding off",
+			OBJ_nid2sn(pknid != NID_undef ? pknid : X509_get_signature_nid(cert)));
+		goto out;
+	}
+	/* RFC 5929 section 4.1: MD5 and SHA-1 are replaced with SHA-256. */
+	if (mdnid == NID_md5 || mdnid == NID_sha1)
+		mdnid = NID_sha256;
+	md = EVP_get_digestbynid(mdnid);
+	if (md == NULL) {
+		set_err(err, errlen, "the certificate's signature hash %s is not available",
+			OBJ_nid2sn(mdnid));
+		goto out;
+	}
+	if (X509_digest(cert, md, out, &len) != 1) {
+		set_err(err, errlen, "could not hash the certificate for channel binding");
+		goto out;
+	}
+	*outlen = len;
+	rc = 0;
+out:
+	ERR_clear_error();
+	return rc;
+}
+
+/* ---- describing a certificate ---- */
+
+static void name_rfc2253(const X509_NAME *name, char *buf, size_t cap)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL;
+	long n;
+
+	buf[0] = '\0';
+	if (b == NULL)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+		n = BIO_get_mem_data(b, &p);
+		if (n > 0 && p != NULL)
+			printable_copy(buf, cap, (const unsigned char *)p, (size_t)n);
+	}
+	BIO_free(b);
+}
+
+static void describe_key(X509 *cert, char *buf, size_t cap)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(cert);
+	char group[24];
+	const char *nist = NULL;
+	int id;
+
+	if (pk == NULL) {
+		snprintf(buf, cap, "unknown");
+		return;
+	}
+	id = EVP_PKEY_get_base_id(pk);
+	switch (id) {
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
+						   sizeof(group), NULL) != 1) {
+			snprintf(buf, cap, "EC");
+			break;
+		}
+		nist = EC_curve_nid2nist(OBJ_sn2nid(group));
+		snprintf(buf, cap, "EC %s", nist != NULL ? nist : group);
+		break;
+	case EVP_PKEY_RSA:
+		snprintf(buf, cap, "RSA %d", EVP_PKEY_get_bits(pk));
+		break;
+	case EVP_PKEY_RSA_PSS:
+		snprintf(buf, cap, "RSA-PSS %d", EVP_PKEY_get_bits(pk));
+		break;
+	case EVP_PKEY_ED25519:
+		snprintf(buf, cap, "Ed25519");
+		break;
+	case EVP_PKEY_ED448:
+		snprintf(buf, cap, "Ed448");
+		break;
+	default:
+		snprintf(buf, cap, "%s %d", OBJ_nid2sn(id), EVP_PKEY_get_bits(pk));
+		break;
+	}
+}
+
+int czpg_tls_describe_cert(X509 *cert, struct czpg_cert_info *info)
+{
+	const X509_NAME *subj;
+	int idx;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	int rc = -1;
+
+	memset(info, 0, sizeof(*info));
+	ERR_clear_error();
+	if (cert == NULL)
+		goto out;
+	subj = X509_get_subject_name(cert);
+	idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (idx >= 0) {
+		const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+		unsigned char *utf8 = NULL;
+		int n = ASN1_STRING_to_UTF8(&utf8, cn);
+
+		if (n >= 0)
+			printable_copy(info->subject_cn, sizeof(info->subject_cn), utf8,
+				       (size_t)n);
+		OPENSSL_free(utf8);
+	}
+	name_rfc2253(subj, info->subject, sizeof(info->subject));
+	name_rfc2253(X509_get_issuer_name(cert), info->issuer, sizeof(info->issuer));
+	format_sans(cert, info->sans, sizeof(info->sans));
+	describe_key(cert, info->key, sizeof(info->key));
+	snprintf(info->sig_alg, sizeof(info->sig_alg), "%s",
+		 OBJ_nid2ln(X509_get_signature_nid(cert)));
+	format_time(X509_get0_notBefore(cert), info->not_before, sizeof(info->not_before),
+		    &info->not_before_t);
+	format_time(X509_get0_notAfter(cert), info->not_after, sizeof(info->not_after),
+		    &info->not_after_t);
+	{
+		double secs = difftime(info->not_after_t, time(NULL));
+		long days = (long)(secs / 86400.0);
+
+		/* Whole days, rounded toward minus infinity. */
+		if (secs < 0 && (double)days * 86400.0 != secs)
+			days--;
+		info->days_left = days;
+	}
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	if (hex != NULL)
+		snprintf(info->serial, sizeof(info->serial), "%s", hex);
+	rc = 0;
+out:
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+	return rc;
+}
