@@ -27,7 +27,7 @@ struct czpg_hba_file {
 	const char *text; /* borrowed during parse only */
 	size_t text_len;
 	bool has_block;
-	size_t block_off, block_end; /* byte range of the block, END's line end included */
+	size_t block_off, block_end;      /* byte range of the block, END's line end included */
 	unsigned block_first, block_last; /* physical line numbers of BEGIN and END */
 	enum czpg_hba_mode mode;
 	bool crlf;          /* line-end style to write */
@@ -46,8 +46,8 @@ struct czpg_hba_plan {
 	size_t nwarnings;
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+							  ...)
 {
 	va_list ap;
 
@@ -59,8 +59,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 }
 
 /* printf into a wbuf (no NUL appended). */
-__attribute__((format(printf, 2, 3))) static void wprintf(struct czpg_wbuf *w, const char *fmt,
-							   ...)
+__attribute__((format(printf, 2, 3))) static void wprintf(struct czpg_wbuf *w, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -179,17 +178,19 @@ int czpg_hba_cidr_parse(const char *text, struct czpg_hba_cidr *out, char *err, 
 	int rc = -1;
 
 	if (text == NULL || text[0] == '\0') {
-		set_err(err, errlen, "no CIDR given; pass the application's network, e.g. "
-				     "10.20.1.2/32");
+		set_err(err, errlen,
+			"no CIDR given; pass the application's network, e.g. "
+			"10.20.1.2/32");
 		goto out;
 	}
 	slash = strchr(text, '/');
 	if (slash == NULL) {
 		if (strlen(text) < sizeof(a) && parse_ip(text, c.addr) != 0)
-			set_err(err, errlen,
-				"CIDR \"%.64s\" has no prefix length; write %.64s/%u for the single "
-				"host",
-				text, text, strchr(text, ':') ? 128u : 32u);
+			set_err(
+			    err, errlen,
+			    "CIDR \"%.64s\" has no prefix length; write %.64s/%u for the single "
+			    "host",
+			    text, text, strchr(text, ':') ? 128u : 32u);
 		else
 			set_err(err, errlen,
 				"\"%.64s\" is not a CIDR; write an address and prefix length, e.g. "
@@ -205,8 +206,8 @@ int czpg_hba_cidr_parse(const char *text, struct czpg_hba_cidr *out, char *err, 
 	a[slash - text] = '\0';
 	c.family = parse_ip(a, c.addr);
 	if (c.family == 0) {
-		set_err(err, errlen, "\"%.64s\" is not a CIDR: \"%s\" is not an IPv4 or IPv6 address",
-			text, a);
+		set_err(err, errlen,
+			"\"%.64s\" is not a CIDR: \"%s\" is not an IPv4 or IPv6 address", text, a);
 		goto out;
 	}
 	maxp = c.family == AF_INET ? 32 : 128;
@@ -219,10 +220,11 @@ int czpg_hba_cidr_parse(const char *text, struct czpg_hba_cidr *out, char *err, 
 	}
 	for (; *p; p++) {
 		if (*p < '0' || *p > '9') {
-			set_err(err, errlen,
-				"\"%.64s\" is not a CIDR: the prefix length must be a number from 0 "
-				"to %u",
-				text, maxp);
+			set_err(
+			    err, errlen,
+			    "\"%.64s\" is not a CIDR: the prefix length must be a number from 0 "
+			    "to %u",
+			    text, maxp);
 			goto out;
 		}
 		prefix = prefix * 10 + (unsigned)(*p - '0');
@@ -265,9 +267,10 @@ int czpg_hba_name_check(const char *name, char *err, size_t errlen)
 	}
 	n = strlen(name);
 	if (n > CZPG_HBA_NAME_MAX) {
-		set_err(err, errlen,
-			"name \"%.20s...\" is %zu bytes long; PostgreSQL names are at most %d bytes",
-			name, n, CZPG_HBA_NAME_MAX);
+		set_err(
+		    err, errlen,
+		    "name \"%.20s...\" is %zu bytes long; PostgreSQL names are at most %d bytes",
+		    name, n, CZPG_HBA_NAME_MAX);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -293,10 +296,11 @@ int czpg_hba_name_check(const char *name, char *err, size_t errlen)
 			return -1;
 		}
 		if (c == '"') {
-			set_err(err, errlen,
-				"name \"%s\" holds a double quote, which pg_hba.conf cannot express "
-				"safely",
-				name);
+			set_err(
+			    err, errlen,
+			    "name \"%s\" holds a double quote, which pg_hba.conf cannot express "
+			    "safely",
+			    name);
 			return -1;
 		}
 	}
@@ -305,8 +309,7 @@ int czpg_hba_name_check(const char *name, char *err, size_t errlen)
 
 static bool is_name_keyword(const char *s)
 {
-	static const char *const kw[] = {"all", "sameuser", "samerole", "samegroup",
-					 "replication"};
+	static const char *const kw[] = {"all", "sameuser", "samerole", "samegroup", "replication"};
 	size_t i;
 
 	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
@@ -507,15 +510,11 @@ static int classify(struct czpg_hba_line *l, struct record *r)
 		const char *kw;
 		enum czpg_hba_type type;
 	} types[] = {
-		{"local", CZPG_HBA_LOCAL},
-		{"host", CZPG_HBA_HOST},
-		{"hostssl", CZPG_HBA_HOSTSSL},
-		{"hostnossl", CZPG_HBA_HOSTNOSSL},
-		{"hostgssenc", CZPG_HBA_HOSTGSSENC},
-		{"hostnogssenc", CZPG_HBA_HOSTNOGSSENC},
-		{"include", CZPG_HBA_INCLUDE},
-		{"include_if_exists", CZPG_HBA_INCLUDE},
-		{"include_dir", CZPG_HBA_INCLUDE},
+	    {"local", CZPG_HBA_LOCAL},           {"host", CZPG_HBA_HOST},
+	    {"hostssl", CZPG_HBA_HOSTSSL},       {"hostnossl", CZPG_HBA_HOSTNOSSL},
+	    {"hostgssenc", CZPG_HBA_HOSTGSSENC}, {"hostnogssenc", CZPG_HBA_HOSTNOGSSENC},
+	    {"include", CZPG_HBA_INCLUDE},       {"include_if_exists", CZPG_HBA_INCLUDE},
+	    {"include_dir", CZPG_HBA_INCLUDE},
 	};
 	size_t i, mi;
 	const struct czpg_hba_token *t;
@@ -677,7 +676,8 @@ int czpg_hba_parse(const char *text, size_t len, struct czpg_hba_file **out, cha
 		bool begin, end, marker;
 
 		if (++lineno > CZPG_HBA_MAX_LINES) {
-			set_err(err, errlen, "pg_hba.conf has more than %d lines", CZPG_HBA_MAX_LINES);
+			set_err(err, errlen, "pg_hba.conf has more than %d lines",
+				CZPG_HBA_MAX_LINES);
 			goto out;
 		}
 		if (!style_known && next > off && text[next - 1] == '\n') {
@@ -692,11 +692,12 @@ int czpg_hba_parse(const char *text, size_t len, struct czpg_hba_file **out, cha
 		marker = begin || end;
 		if (begin) {
 			if (in_block || seen_block) {
-				set_err(err, errlen,
-					"pg_hba.conf line %u: a second \"%s\" marker (the first is at "
-					"line %u); the managed block is corrupted: remove the extra "
-					"block by hand and run again",
-					lineno, CZPG_HBA_BEGIN_PREFIX, begin_line);
+				set_err(
+				    err, errlen,
+				    "pg_hba.conf line %u: a second \"%s\" marker (the first is at "
+				    "line %u); the managed block is corrupted: remove the extra "
+				    "block by hand and run again",
+				    lineno, CZPG_HBA_BEGIN_PREFIX, begin_line);
 				goto out;
 			}
 			in_block = true;
@@ -705,11 +706,12 @@ int czpg_hba_parse(const char *text, size_t len, struct czpg_hba_file **out, cha
 			f->block_off = off;
 			f->block_first = lineno;
 		} else if (end && !in_block) {
-			set_err(err, errlen,
-				"pg_hba.conf line %u: \"%s\" marker without a BEGIN marker before it; "
-				"the managed block is corrupted: fix or remove it by hand and run "
-				"again",
-				lineno, CZPG_HBA_END_PREFIX);
+			set_err(
+			    err, errlen,
+			    "pg_hba.conf line %u: \"%s\" marker without a BEGIN marker before it; "
+			    "the managed block is corrupted: fix or remove it by hand and run "
+			    "again",
+			    lineno, CZPG_HBA_END_PREFIX);
 			goto out;
 		}
 		l.in_block = in_block;
@@ -738,8 +740,8 @@ int czpg_hba_parse(const char *text, size_t len, struct czpg_hba_file **out, cha
 		l.len = next - off;
 		t = tokenize((const char *)joined.data, joined.len, &rec);
 		if (t == -2) {
-			set_err(err, errlen, "pg_hba.conf line %u has more than %d tokens", l.lineno,
-				CZPG_HBA_MAX_TOKENS);
+			set_err(err, errlen, "pg_hba.conf line %u has more than %d tokens",
+				l.lineno, CZPG_HBA_MAX_TOKENS);
 			record_free(&rec);
 			goto out;
 		}
@@ -831,7 +833,8 @@ static enum tri match_db(const struct czpg_hba_line *l, const struct czpg_hba_co
 		} else if (tok_is(t, "all")) {
 			r = YES;
 		} else if (tok_is(t, "sameuser")) {
-			if (c->user != NULL && c->database != NULL && strcmp(c->user, c->database) == 0)
+			if (c->user != NULL && c->database != NULL &&
+			    strcmp(c->user, c->database) == 0)
 				r = YES;
 		} else if (tok_is(t, "samerole") || tok_is(t, "samegroup")) {
 			r = MAYBE;
@@ -961,7 +964,8 @@ static bool could_match_cidr(const struct czpg_hba_line *l, const struct czpg_hb
 
 static bool admits_nossl(const struct czpg_hba_line *l)
 {
-	return l->type != CZPG_HBA_HOSTSSL && !(l->method != NULL && strcmp(l->method, "reject") == 0);
+	return l->type != CZPG_HBA_HOSTSSL &&
+	       !(l->method != NULL && strcmp(l->method, "reject") == 0);
 }
 
 /* The first physical line of record l, trimmed and shortened, for messages. */
@@ -1023,18 +1027,20 @@ static char *render_block(const struct czpg_hba_params *pa, const char *cidr, co
 	wprintf(&w, "# mode: %s; allowed: %s; written by czctl postgres tls provision.%s",
 		czpg_hba_mode_name(pa->mode), cidr, eol);
 	if (pa->mode == CZPG_HBA_MODE_HARDEN) {
-		wprintf(&w,
-			"# pg_hba.conf is first-match: this block sits above every other host record%s"
-			"# that could match %s, so non-TLS connections from there meet the reject.%s",
-			eol, cidr, eol);
+		wprintf(
+		    &w,
+		    "# pg_hba.conf is first-match: this block sits above every other host record%s"
+		    "# that could match %s, so non-TLS connections from there meet the reject.%s",
+		    eol, cidr, eol);
 		wprintf(&w, "hostssl    %-16s %-*s %s scram-sha-256%s", db, rw, rs, cidr, eol);
-		wprintf(&w, "hostnossl  %-16s %-*s %s reject%s", "all,replication", rw, "all",
-			cidr, eol);
+		wprintf(&w, "hostnossl  %-16s %-*s %s reject%s", "all,replication", rw, "all", cidr,
+			eol);
 	} else {
-		wprintf(&w,
-			"# pg_hba.conf is first-match: this block sits below the existing records so%s"
-			"# they keep deciding; it adds SCRAM over TLS, and plaintext until harden.%s",
-			eol, eol);
+		wprintf(
+		    &w,
+		    "# pg_hba.conf is first-match: this block sits below the existing records so%s"
+		    "# they keep deciding; it adds SCRAM over TLS, and plaintext until harden.%s",
+		    eol, eol);
 		wprintf(&w, "hostssl    %-16s %-*s %s scram-sha-256%s", db, rw, rs, cidr, eol);
 		wprintf(&w, "host       %-16s %-*s %s scram-sha-256%s", db, rw, rs, cidr, eol);
 	}
@@ -1064,8 +1070,9 @@ static int check_params(const struct czpg_hba_params *pa, struct czpg_hba_cidr *
 	if (czpg_hba_cidr_parse(pa->cidr, c, err, errlen) < 0)
 		return -1;
 	if (pa->n_roles == 0 || pa->roles == NULL) {
-		set_err(err, errlen, "no role given; name at least one role the application "
-				     "connects as");
+		set_err(err, errlen,
+			"no role given; name at least one role the application "
+			"connects as");
 		return -1;
 	}
 	if (pa->n_roles > CZPG_HBA_MAX_ROLES) {
@@ -1122,7 +1129,6 @@ static unsigned orig_lineno(const struct czpg_hba_file *orig, const struct czpg_
 		return l->lineno + (orig->block_last - orig->block_first + 1);
 	return l->lineno;
 }
-
 
 /* Network address of c as text, for evaluating a sample connection. */
 static void cidr_addr_text(const struct czpg_hba_cidr *c, char *buf, size_t n)
@@ -1198,15 +1204,17 @@ static int explain(struct czpg_hba_plan *p, const struct czpg_hba_params *pa,
 				"the connections from %s it matches\n",
 				orig_lineno(orig, l), ex, cidr);
 		else if (admits_nossl(l))
-			wprintf(&w,
-				"  note: line %u (%s) no longer admits non-TLS connections from %s: "
-				"the block's reject comes first\n",
-				orig_lineno(orig, l), ex, cidr);
+			wprintf(
+			    &w,
+			    "  note: line %u (%s) no longer admits non-TLS connections from %s: "
+			    "the block's reject comes first\n",
+			    orig_lineno(orig, l), ex, cidr);
 		else
-			wprintf(&w,
-				"  note: line %u (%s) still decides TLS connections from %s by roles "
-				"or databases the block does not name\n",
-				orig_lineno(orig, l), ex, cidr);
+			wprintf(
+			    &w,
+			    "  note: line %u (%s) still decides TLS connections from %s by roles "
+			    "or databases the block does not name\n",
+			    orig_lineno(orig, l), ex, cidr);
 	}
 	if (harden)
 		wprintf(&w, "  the roles need SCRAM-SHA-256 password verifiers (a role whose "

@@ -19,8 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+							  ...)
 {
 	va_list ap;
 
@@ -65,10 +65,11 @@ int czpg_pgconf_quote(const char *value, char **out, char *err, size_t errlen)
 		unsigned char c = (unsigned char)value[i];
 
 		if (c < 0x20 || c == 0x7f) {
-			set_err(err, errlen,
-				"value \"%.*s...\" holds a control character (byte 0x%02x at offset "
-				"%zu), which postgresql.conf cannot express; use a path without it",
-				(int)(i < 40 ? i : 40), value, c, i);
+			set_err(
+			    err, errlen,
+			    "value \"%.*s...\" holds a control character (byte 0x%02x at offset "
+			    "%zu), which postgresql.conf cannot express; use a path without it",
+			    (int)(i < 40 ? i : 40), value, c, i);
 			goto out;
 		}
 		if (c == '\'' || c == '\\')
@@ -339,8 +340,8 @@ int czpg_pgconf_parse(const char *text, size_t len, struct czpg_pgconf_setting *
 		pos = eol < len ? eol + 1 : eol;
 		for (i = p; i < eol; i++) {
 			if (text[i] == '\0') {
-				set_err(err, errlen, "line %u holds a NUL byte; the file is not text",
-					lineno);
+				set_err(err, errlen,
+					"line %u holds a NUL byte; the file is not text", lineno);
 				goto out;
 			}
 		}
@@ -365,8 +366,9 @@ int czpg_pgconf_parse(const char *text, size_t len, struct czpg_pgconf_setting *
 				p++;
 		}
 		if (p == eol || text[p] == '#') {
-			set_err(err, errlen, "syntax error at line %u: parameter \"%.*s\" has no value",
-				lineno, (int)(name_e - name_s), text + name_s);
+			set_err(err, errlen,
+				"syntax error at line %u: parameter \"%.*s\" has no value", lineno,
+				(int)(name_e - name_s), text + name_s);
 			goto out;
 		}
 		if (text[p] == '\'') {
@@ -374,9 +376,10 @@ int czpg_pgconf_parse(const char *text, size_t len, struct czpg_pgconf_setting *
 			val_s = ++p;
 			for (;;) {
 				if (p >= eol) {
-					set_err(err, errlen,
-						"syntax error at line %u: unterminated quoted string",
-						lineno);
+					set_err(
+					    err, errlen,
+					    "syntax error at line %u: unterminated quoted string",
+					    lineno);
 					goto out;
 				}
 				if (text[p] == '\\' && p + 1 < eol) {
@@ -400,9 +403,10 @@ int czpg_pgconf_parse(const char *text, size_t len, struct czpg_pgconf_setting *
 		while (p < eol && is_blank((unsigned char)text[p]))
 			p++;
 		if (p < eol && text[p] != '#') {
-			set_err(err, errlen,
-				"syntax error at line %u: unexpected text after the value of \"%.*s\"",
-				lineno, (int)(name_e - name_s), text + name_s);
+			set_err(
+			    err, errlen,
+			    "syntax error at line %u: unexpected text after the value of \"%.*s\"",
+			    lineno, (int)(name_e - name_s), text + name_s);
 			goto out;
 		}
 		s.line = lineno;
@@ -415,7 +419,8 @@ int czpg_pgconf_parse(const char *text, size_t len, struct czpg_pgconf_setting *
 			if (grown == NULL) {
 				free(s.name);
 				free(s.value);
-				set_err(err, errlen, "out of memory parsing the configuration file");
+				set_err(err, errlen,
+					"out of memory parsing the configuration file");
 				goto out;
 			}
 			v = grown;
@@ -508,10 +513,10 @@ int czpg_pgconf_check_include(const char *text, size_t len, const char *conf_dir
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (conf_dir == NULL || conf_dir[0] == '\0' || confd_dir == NULL ||
-	    confd_dir[0] == '\0') {
-		set_err(err, errlen, "the directory of postgresql.conf and the conf.d directory "
-				     "must both be given");
+	if (conf_dir == NULL || conf_dir[0] == '\0' || confd_dir == NULL || confd_dir[0] == '\0') {
+		set_err(err, errlen,
+			"the directory of postgresql.conf and the conf.d directory "
+			"must both be given");
 		goto out;
 	}
 	if (czpg_pgconf_normalize_path(confd_dir, &want) < 0 ||

@@ -152,18 +152,18 @@ struct czpg_hba_token {
 
 /* One logical line: a record, a comment or a blank line. */
 struct czpg_hba_line {
-	unsigned lineno;        /* 1-based physical line where it starts */
-	unsigned nphys;         /* physical lines it spans (continuations) */
-	size_t off, len;        /* its bytes in the text, line end(s) included */
+	unsigned lineno; /* 1-based physical line where it starts */
+	unsigned nphys;  /* physical lines it spans (continuations) */
+	size_t off, len; /* its bytes in the text, line end(s) included */
 	enum czpg_hba_type type;
-	bool in_block;          /* a managed-block line, markers included */
+	bool in_block; /* a managed-block line, markers included */
 	/* database and user items (comma lists expanded); empty for non-records */
 	struct czpg_hba_token *db, *user;
 	size_t n_db, n_user;
 	enum czpg_hba_addr_kind addr_kind;
-	int family;             /* for ADDR_NET: AF_INET or AF_INET6 */
+	int family;                 /* for ADDR_NET: AF_INET or AF_INET6 */
 	uint8_t addr[16], mask[16]; /* for ADDR_NET */
-	char *method;           /* auth method token, or NULL */
+	char *method;               /* auth method token, or NULL */
 };
 
 struct czpg_hba_file; /* opaque: parsed lines plus the block's position */
@@ -194,11 +194,11 @@ int czpg_hba_block_mode(const char *text, size_t len, enum czpg_hba_mode *mode, 
 
 /* A connection to test against the file (first-match evaluation). */
 struct czpg_hba_conn {
-	bool ssl;             /* TLS connection (else plaintext; GSSAPI not modelled) */
-	bool replication;     /* physical replication connection */
+	bool ssl;         /* TLS connection (else plaintext; GSSAPI not modelled) */
+	bool replication; /* physical replication connection */
 	const char *database;
 	const char *user;
-	const char *addr;     /* client IP address text, "10.20.1.2" or "::1" */
+	const char *addr; /* client IP address text, "10.20.1.2" or "::1" */
 };
 
 /*
@@ -214,11 +214,11 @@ long czpg_hba_first_match(const struct czpg_hba_file *f, const struct czpg_hba_c
 /* ---------------------------------------------------------------- plan */
 
 struct czpg_hba_params {
-	enum czpg_hba_mode mode; /* TRANSITION or HARDEN */
-	const char *cidr;        /* the allowed application CIDR, "10.20.1.2/32" */
+	enum czpg_hba_mode mode;  /* TRANSITION or HARDEN */
+	const char *cidr;         /* the allowed application CIDR, "10.20.1.2/32" */
 	const char *const *roles; /* one or more role names */
 	size_t n_roles;
-	const char *database; /* NULL means the keyword all */
+	const char *database; /* NULL or "all": the keyword all; else a literal name */
 };
 
 struct czpg_hba_plan; /* opaque */

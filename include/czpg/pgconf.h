@@ -35,8 +35,8 @@
  * Mozilla "intermediate" ECDHE-ECDSA suites.  ssl_ciphers only governs TLS 1.2
  * and below; TLS 1.3 suites are fixed by OpenSSL's defaults.
  */
-#define CZPG_PGCONF_CIPHERS                                                                       \
-	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                            \
+#define CZPG_PGCONF_CIPHERS                                                                        \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                             \
 	"ECDHE-ECDSA-CHACHA20-POLY1305"
 
 /* Hard limits on input this module parses. */
@@ -45,9 +45,9 @@
 
 /* What the TLS block needs.  All paths are used verbatim (absolute expected). */
 struct czpg_pgconf_tls {
-	const char *cert_file; /* server certificate chain (PEM) */
-	const char *key_file;  /* server private key (PEM, 0600) */
-	const char *ca_file;   /* CA bundle for client certificates */
+	const char *cert_file;     /* server certificate chain (PEM) */
+	const char *key_file;      /* server private key (PEM, 0600) */
+	const char *ca_file;       /* CA bundle for client certificates */
 	bool allow_tls12_fallback; /* ssl_min_protocol_version 'TLSv1.2' instead of 'TLSv1.3' */
 };
 

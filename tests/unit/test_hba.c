@@ -83,14 +83,14 @@ static size_t count(const char *hay, const char *needle)
 }
 
 static const char *messy =
-	"# PostgreSQL Client Authentication Configuration File\r\n"
-	"\r\n"
-	"local   all             postgres                                peer\r\n"
-	"local\tall\tall\tpeer   # tabs and a comment\r\n"
-	"host    all             all             127.0.0.1/32            scram-sha-256\r\n"
-	"include_if_exists extra.conf\r\n"
-	"host    \"App DB\"        +writers        10.20.1.0/24            md5\r\n"
-	"hostssl all all ::1/128 scram-sha-256";
+    "# PostgreSQL Client Authentication Configuration File\r\n"
+    "\r\n"
+    "local   all             postgres                                peer\r\n"
+    "local\tall\tall\tpeer   # tabs and a comment\r\n"
+    "host    all             all             127.0.0.1/32            scram-sha-256\r\n"
+    "include_if_exists extra.conf\r\n"
+    "host    \"App DB\"        +writers        10.20.1.0/24            md5\r\n"
+    "hostssl all all ::1/128 scram-sha-256";
 
 static void test_insert_transition_appends(void **state)
 {
@@ -173,14 +173,14 @@ static void test_preserves_outside_bytes(void **state)
 static void test_corrupt_markers(void **state)
 {
 	const char *cases[] = {
-		/* two BEGIN markers */
-		"local all all peer\n" CZPG_HBA_BEGIN "\n" CZPG_HBA_BEGIN "\n" CZPG_HBA_END "\n",
-		/* two whole blocks */
-		CZPG_HBA_BEGIN "\n" CZPG_HBA_END "\n" CZPG_HBA_BEGIN "\n" CZPG_HBA_END "\n",
-		/* END without BEGIN */
-		"local all all peer\n" CZPG_HBA_END "\n",
-		/* BEGIN without END */
-		"local all all peer\n\n" CZPG_HBA_BEGIN "\nhost all all 10.0.0.0/8 md5\n",
+	    /* two BEGIN markers */
+	    "local all all peer\n" CZPG_HBA_BEGIN "\n" CZPG_HBA_BEGIN "\n" CZPG_HBA_END "\n",
+	    /* two whole blocks */
+	    CZPG_HBA_BEGIN "\n" CZPG_HBA_END "\n" CZPG_HBA_BEGIN "\n" CZPG_HBA_END "\n",
+	    /* END without BEGIN */
+	    "local all all peer\n" CZPG_HBA_END "\n",
+	    /* BEGIN without END */
+	    "local all all peer\n\n" CZPG_HBA_BEGIN "\nhost all all 10.0.0.0/8 md5\n",
 	};
 	const char *want[] = {"line 3", "line 3", "line 2", "line 3"};
 	size_t i;
@@ -193,16 +193,14 @@ static void test_corrupt_markers(void **state)
 		enum czpg_hba_mode m;
 		char err[512] = "";
 
-		assert_int_equal(czpg_hba_plan(cases[i], strlen(cases[i]), &pa, &p, err,
-					       sizeof(err)),
-				 -1);
+		assert_int_equal(
+		    czpg_hba_plan(cases[i], strlen(cases[i]), &pa, &p, err, sizeof(err)), -1);
 		assert_null(p);
 		if (strstr(err, want[i]) == NULL)
 			fail_msg("case %zu: \"%s\" does not name %s", i, err, want[i]);
 		assert_non_null(strstr(err, "corrupted"));
-		assert_int_equal(czpg_hba_block_mode(cases[i], strlen(cases[i]), &m, err,
-						     sizeof(err)),
-				 -1);
+		assert_int_equal(
+		    czpg_hba_block_mode(cases[i], strlen(cases[i]), &m, err, sizeof(err)), -1);
 	}
 }
 
@@ -272,23 +270,26 @@ static void test_cidr_validation(void **state)
 
 static void test_role_validation(void **state)
 {
-	const char *bad[] = {"a b", "a,b", "a\"b", "a\nb", "a\rb", "a\tb", "",
-			     "x123456789012345678901234567890123456789012345678901234567890123"};
+	const char *bad[] = {
+	    "a b",  "a,b",
+	    "a\"b", "a\nb",
+	    "a\rb", "a\tb",
+	    "",     "x123456789012345678901234567890123456789012345678901234567890123"};
 	struct {
 		const char *in, *want;
 	} good[] = {
-		{"cz_audit_writer", "cz_audit_writer"},
-		{"Writer", "\"Writer\""},
-		{"all", "\"all\""},
-		{"+grp", "\"+grp\""},
-		{"@file", "\"@file\""},
-		{"replication", "\"replication\""},
-		{"sameuser", "\"sameuser\""},
-		{"app-user", "\"app-user\""},
-		{"a#b", "\"a#b\""},
-		{"u$1", "u$1"},
-		{"x12345678901234567890123456789012345678901234567890123456789012",
-		 "x12345678901234567890123456789012345678901234567890123456789012"},
+	    {"cz_audit_writer", "cz_audit_writer"},
+	    {"Writer", "\"Writer\""},
+	    {"all", "\"all\""},
+	    {"+grp", "\"+grp\""},
+	    {"@file", "\"@file\""},
+	    {"replication", "\"replication\""},
+	    {"sameuser", "\"sameuser\""},
+	    {"app-user", "\"app-user\""},
+	    {"a#b", "\"a#b\""},
+	    {"u$1", "u$1"},
+	    {"x12345678901234567890123456789012345678901234567890123456789012",
+	     "x12345678901234567890123456789012345678901234567890123456789012"},
 	};
 	char err[256], q[CZPG_HBA_NAME_MAX + 3];
 	size_t i;
@@ -456,8 +457,7 @@ static void test_harden_placement(void **state)
 static void test_transition_notes(void **state)
 {
 	const char *in = "host all all 0.0.0.0/0 trust\n";
-	struct czpg_hba_params pa = {CZPG_HBA_MODE_TRANSITION, "10.20.1.2/32", two_roles, 2,
-				     NULL};
+	struct czpg_hba_params pa = {CZPG_HBA_MODE_TRANSITION, "10.20.1.2/32", two_roles, 2, NULL};
 	struct czpg_hba_plan *p = NULL;
 	char err[256];
 
@@ -595,21 +595,21 @@ static void test_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_insert_transition_appends),
-		cmocka_unit_test(test_idempotent),
-		cmocka_unit_test(test_preserves_outside_bytes),
-		cmocka_unit_test(test_corrupt_markers),
-		cmocka_unit_test(test_mode_cycle),
-		cmocka_unit_test(test_cidr_validation),
-		cmocka_unit_test(test_role_validation),
-		cmocka_unit_test(test_quoted_roles_round_trip),
-		cmocka_unit_test(test_harden_guarantee),
-		cmocka_unit_test(test_harden_placement),
-		cmocka_unit_test(test_transition_notes),
-		cmocka_unit_test(test_tokenizer),
-		cmocka_unit_test(test_first_match_rules),
-		cmocka_unit_test(test_ipv6_block_and_database),
-		cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_insert_transition_appends),
+	    cmocka_unit_test(test_idempotent),
+	    cmocka_unit_test(test_preserves_outside_bytes),
+	    cmocka_unit_test(test_corrupt_markers),
+	    cmocka_unit_test(test_mode_cycle),
+	    cmocka_unit_test(test_cidr_validation),
+	    cmocka_unit_test(test_role_validation),
+	    cmocka_unit_test(test_quoted_roles_round_trip),
+	    cmocka_unit_test(test_harden_guarantee),
+	    cmocka_unit_test(test_harden_placement),
+	    cmocka_unit_test(test_transition_notes),
+	    cmocka_unit_test(test_tokenizer),
+	    cmocka_unit_test(test_first_match_rules),
+	    cmocka_unit_test(test_ipv6_block_and_database),
+	    cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
