@@ -96,8 +96,8 @@ int czpg_pgwire_startup(struct czpg_wbuf *w, const char *const *params)
 	return msg_end(w, start, start, ok);
 }
 
-int czpg_pgwire_sasl_initial_response(struct czpg_wbuf *w, const char *mechanism,
-				      const void *data, size_t len)
+int czpg_pgwire_sasl_initial_response(struct czpg_wbuf *w, const char *mechanism, const void *data,
+				      size_t len)
 {
 	size_t start = w->len, off;
 	bool ok = mechanism != NULL && mechanism[0] != '\0' && (data == NULL || len <= INT32_MAX);
@@ -552,10 +552,11 @@ static int decode_sasl_mechs(struct czpg_rbuf *r, struct czpg_pgwire_auth *out, 
 		if (n == 0)
 			return 0;
 		if (out->nmechs == CZPG_PGWIRE_MAX_SASL_MECHS)
-			return dec_fail(err, errlen,
-					"AuthenticationSASL lists more than %d mechanisms; refusing "
-					"it",
-					CZPG_PGWIRE_MAX_SASL_MECHS);
+			return dec_fail(
+				err, errlen,
+				"AuthenticationSASL lists more than %d mechanisms; refusing "
+				"it",
+				CZPG_PGWIRE_MAX_SASL_MECHS);
 		out->mechs[out->nmechs++] = name;
 	}
 }
@@ -648,8 +649,8 @@ int czpg_pgwire_decode_parameter_status(const struct czpg_pgwire_msg *m, const c
 	return 0;
 }
 
-int czpg_pgwire_decode_backend_key(const struct czpg_pgwire_msg *m, uint32_t *pid,
-				   uint32_t *secret, char *err, size_t errlen)
+int czpg_pgwire_decode_backend_key(const struct czpg_pgwire_msg *m, uint32_t *pid, uint32_t *secret,
+				   char *err, size_t errlen)
 {
 	struct czpg_rbuf r;
 	uint32_t a = 0, b = 0;
@@ -688,8 +689,8 @@ int czpg_pgwire_decode_ready(const struct czpg_pgwire_msg *m, char *status, char
 }
 
 /* Reads an Int16 count that must be >= 0 and <= max. */
-static int read_count(struct czpg_rbuf *r, uint8_t type, const char *what, size_t max,
-		      size_t *out, char *err, size_t errlen)
+static int read_count(struct czpg_rbuf *r, uint8_t type, const char *what, size_t max, size_t *out,
+		      char *err, size_t errlen)
 {
 	int16_t n;
 
@@ -760,8 +761,8 @@ int czpg_pgwire_decode_data_row(const struct czpg_pgwire_msg *m, struct czpg_pgw
 		v->null = len == -1;
 		if (len < -1)
 			return dec_fail(err, errlen,
-					"malformed DataRow message: column %zu has length %d", i + 1,
-					(int)len);
+					"malformed DataRow message: column %zu has length %d",
+					i + 1, (int)len);
 		if (len > 0 && czpg_rbuf_bytes(&r, (size_t)len, &v->data) < 0)
 			break;
 	}
@@ -877,25 +878,63 @@ int czpg_pgwire_decode_error(const struct czpg_pgwire_msg *m, struct czpg_pgwire
 			goto out;
 		}
 		switch (code) {
-		case 'S': slot = &out->severity; break;
-		case 'V': slot = &out->severity_nonlocal; break;
-		case 'C': slot = &out->sqlstate; break;
-		case 'M': slot = &out->message; break;
-		case 'D': slot = &out->detail; break;
-		case 'H': slot = &out->hint; break;
-		case 'P': slot = &out->position; break;
-		case 'p': slot = &out->internal_position; break;
-		case 'q': slot = &out->internal_query; break;
-		case 'W': slot = &out->where; break;
-		case 's': slot = &out->schema; break;
-		case 't': slot = &out->table; break;
-		case 'c': slot = &out->column; break;
-		case 'd': slot = &out->datatype; break;
-		case 'n': slot = &out->constraint; break;
-		case 'F': slot = &out->file; break;
-		case 'L': slot = &out->line; break;
-		case 'R': slot = &out->routine; break;
-		default: slot = NULL; break; /* future field codes are to be ignored */
+		case 'S':
+			slot = &out->severity;
+			break;
+		case 'V':
+			slot = &out->severity_nonlocal;
+			break;
+		case 'C':
+			slot = &out->sqlstate;
+			break;
+		case 'M':
+			slot = &out->message;
+			break;
+		case 'D':
+			slot = &out->detail;
+			break;
+		case 'H':
+			slot = &out->hint;
+			break;
+		case 'P':
+			slot = &out->position;
+			break;
+		case 'p':
+			slot = &out->internal_position;
+			break;
+		case 'q':
+			slot = &out->internal_query;
+			break;
+		case 'W':
+			slot = &out->where;
+			break;
+		case 's':
+			slot = &out->schema;
+			break;
+		case 't':
+			slot = &out->table;
+			break;
+		case 'c':
+			slot = &out->column;
+			break;
+		case 'd':
+			slot = &out->datatype;
+			break;
+		case 'n':
+			slot = &out->constraint;
+			break;
+		case 'F':
+			slot = &out->file;
+			break;
+		case 'L':
+			slot = &out->line;
+			break;
+		case 'R':
+			slot = &out->routine;
+			break;
+		default:
+			slot = NULL;
+			break; /* future field codes are to be ignored */
 		}
 		if (slot != NULL)
 			*slot = val;

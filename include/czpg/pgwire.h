@@ -39,7 +39,7 @@
 
 /* ---- Constants ---------------------------------------------------------- */
 
-#define CZPG_PGWIRE_PROTOCOL_3_0 196608u     /* 3 << 16 | 0 */
+#define CZPG_PGWIRE_PROTOCOL_3_0 196608u       /* 3 << 16 | 0 */
 #define CZPG_PGWIRE_SSL_REQUEST_CODE 80877103u /* 1234 << 16 | 5679 */
 
 /* Default per-message cap of the parser; PostgreSQL's own ceiling is 1 GiB. */
@@ -109,8 +109,8 @@ int czpg_pgwire_startup(struct czpg_wbuf *w, const char *const *params);
  * empty mechanism or len > INT32_MAX.  The message may hold secrets: the
  * caller wipes w (czpg_wbuf_free_secure) when done.
  */
-int czpg_pgwire_sasl_initial_response(struct czpg_wbuf *w, const char *mechanism,
-				      const void *data, size_t len);
+int czpg_pgwire_sasl_initial_response(struct czpg_wbuf *w, const char *mechanism, const void *data,
+				      size_t len);
 
 /* SASLResponse ('p'): the raw data, no length word of its own. */
 int czpg_pgwire_sasl_response(struct czpg_wbuf *w, const void *data, size_t len);
@@ -257,8 +257,8 @@ int czpg_pgwire_decode_parameter_status(const struct czpg_pgwire_msg *m, const c
 					const char **value, char *err, size_t errlen);
 
 /* BackendKeyData ('K'): process id and 4-byte secret key (protocol 3.0). */
-int czpg_pgwire_decode_backend_key(const struct czpg_pgwire_msg *m, uint32_t *pid,
-				   uint32_t *secret, char *err, size_t errlen);
+int czpg_pgwire_decode_backend_key(const struct czpg_pgwire_msg *m, uint32_t *pid, uint32_t *secret,
+				   char *err, size_t errlen);
 
 /* ReadyForQuery ('Z'): *status is 'I' (idle), 'T' (in a transaction) or 'E' (failed one). */
 int czpg_pgwire_decode_ready(const struct czpg_pgwire_msg *m, char *status, char *err,
