@@ -71,8 +71,19 @@ struct czpg_tls {
 
 /* ---- small helpers ---- */
 
+/*
+ * Empties the thread's OpenSSL error queue.  ERR_clear_error() walks every
+ * slot even when the queue is empty, which showed in profiles of small
+ * records; peeking first makes the common case cheap.
+ */
+static void err_reset(void)
+{
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
+}
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -97,7 +108,7 @@ static void take_openssl_error(char *buf, size_t len)
 		snprintf(buf, len, "OpenSSL error %lx", e);
 	else
 		snprintf(buf, len, "no detail from OpenSSL");
-	ERR_clear_error();
+	err_reset();
 }
 
 static const char *version_name(int v)
@@ -225,7 +236,7 @@ struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
 {
 	struct czpg_tls_config *cfg = calloc(1, sizeof(*cfg));
 
-	ERR_clear_error();
+	err_reset();
 	if (cfg == NULL) {
 		set_err(err, errlen, "out of memory creating the TLS configuration");
 		goto fail;
@@ -251,10 +262,10 @@ struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
 	SSL_CTX_set_mode(cfg->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
 	SSL_CTX_set_options(cfg->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(cfg->ctx, SSL_SESS_CACHE_OFF);
-	ERR_clear_error();
+	err_reset();
 	return cfg;
 fail:
-	ERR_clear_error();
+	err_reset();
 	czpg_tls_config_free(cfg);
 	return NULL;
 }
@@ -276,12 +287,12 @@ const char *czpg_tls_config_error(const struct czpg_tls_config *cfg)
 int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 {
 	X509_STORE *store = NULL;
-	STACK_OF(X509_OBJECT) *objs;
+	STACK_OF(X509_OBJECT) * objs;
 	char *copy = NULL;
 	FILE *f;
 	int i, ncerts = 0, rc = -1;
 
-	ERR_clear_error();
+	err_reset();
 	cfg->err[0] = '\0';
 	if (path == NULL || path[0] == '\0') {
 		set_err(cfg->err, sizeof(cfg->err), "no CA file path given");
@@ -325,7 +336,7 @@ int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 out:
 	X509_STORE_free(store);
 	free(copy);
-	ERR_clear_error();
+	err_reset();
 	return rc;
 }
 
@@ -342,7 +353,7 @@ int czpg_tls_config_set_min_version(struct czpg_tls_config *cfg, int version)
 {
 	int rc = -1;
 
-	ERR_clear_error();
+	err_reset();
 	cfg->err[0] = '\0';
 	if (check_version(cfg, version, false) != 0)
 		goto out;
@@ -354,7 +365,7 @@ int czpg_tls_config_set_min_version(struct czpg_tls_config *cfg, int version)
 	cfg->min_version = version;
 	rc = 0;
 out:
-	ERR_clear_error();
+	err_reset();
 	return rc;
 }
 
@@ -362,7 +373,7 @@ int czpg_tls_config_set_max_version(struct czpg_tls_config *cfg, int version)
 {
 	int rc = -1;
 
-	ERR_clear_error();
+	err_reset();
 	cfg->err[0] = '\0';
 	if (check_version(cfg, version, true) != 0)
 		goto out;
@@ -374,7 +385,7 @@ int czpg_tls_config_set_max_version(struct czpg_tls_config *cfg, int version)
 	cfg->max_version = version;
 	rc = 0;
 out:
-	ERR_clear_error();
+	err_reset();
 	return rc;
 }
 
@@ -385,7 +396,7 @@ static int setter_result(struct czpg_tls_config *cfg, int ok, const char *what, 
 
 	cfg->err[0] = '\0';
 	if (ok == 1) {
-		ERR_clear_error();
+		err_reset();
 		return 0;
 	}
 	take_openssl_error(why, sizeof(why));
@@ -396,23 +407,22 @@ static int setter_result(struct czpg_tls_config *cfg, int ok, const char *what, 
 
 int czpg_tls_config_set_ciphersuites(struct czpg_tls_config *cfg, const char *suites)
 {
-	ERR_clear_error();
+	err_reset();
 	return setter_result(cfg, suites != NULL && SSL_CTX_set_ciphersuites(cfg->ctx, suites),
 			     "1.3 cipher suites", suites);
 }
 
 int czpg_tls_config_set_cipher_list(struct czpg_tls_config *cfg, const char *list)
 {
-	ERR_clear_error();
+	err_reset();
 	return setter_result(cfg, list != NULL && SSL_CTX_set_cipher_list(cfg->ctx, list),
 			     "1.2 cipher list", list);
 }
 
 int czpg_tls_config_set_groups(struct czpg_tls_config *cfg, const char *groups)
 {
-	ERR_clear_error();
-	return setter_result(cfg,
-			     groups != NULL && SSL_CTX_set1_groups_list(cfg->ctx, groups) == 1,
+	err_reset();
+	return setter_result(cfg, groups != NULL && SSL_CTX_set1_groups_list(cfg->ctx, groups) == 1,
 			     "key exchange groups", groups);
 }
 
@@ -454,7 +464,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	unsigned char addr[16];
 	X509_VERIFY_PARAM *vp;
 
-	ERR_clear_error();
+	err_reset();
 	if (cfg == NULL || host == NULL || host[0] == '\0') {
 		set_err(err, errlen, "no server host given for the TLS connection");
 		goto fail;
@@ -500,7 +510,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	if (!t->insecure) {
 		vp = SSL_get0_param(t->ssl);
 		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
-							    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+							X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 		if ((t->is_ip && X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) ||
 		    (!t->is_ip && X509_VERIFY_PARAM_set1_host(vp, host, 0) != 1)) {
 			set_err(err, errlen, "cannot check the server certificate against %s",
@@ -515,13 +525,13 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 		set_err(err, errlen, "server name %s cannot be sent as SNI (too long?)", host);
 		goto fail;
 	}
-	ERR_clear_error();
+	err_reset();
 	return t;
 oom:
 	set_err(err, errlen, "out of memory creating the TLS connection to %s",
 		host != NULL ? host : "?");
 fail:
-	ERR_clear_error();
+	err_reset();
 	czpg_tls_free(t);
 	return NULL;
 }
@@ -546,7 +556,7 @@ int czpg_tls_feed_ciphertext(struct czpg_tls *t, const void *data, size_t len)
 	size_t written = 0;
 	int rc = -1;
 
-	ERR_clear_error();
+	err_reset();
 	if (len == 0) {
 		rc = 0;
 		goto out;
@@ -565,7 +575,7 @@ int czpg_tls_feed_ciphertext(struct czpg_tls *t, const void *data, size_t len)
 	}
 	rc = 0;
 out:
-	ERR_clear_error();
+	err_reset();
 	return rc;
 }
 
@@ -605,7 +615,7 @@ size_t czpg_tls_peek_ciphertext(struct czpg_tls *t, const uint8_t **p)
 		if (t->out_cap - t->out_len >= pend &&
 		    BIO_read_ex(t->wbio, t->out + t->out_len, pend, &got) == 1)
 			t->out_len += got;
-		ERR_clear_error();
+		err_reset();
 	}
 	*p = t->out_len > t->out_off ? t->out + t->out_off : NULL;
 	return t->out_len - t->out_off;
@@ -633,7 +643,7 @@ void czpg_tls_consume_ciphertext(struct czpg_tls *t, size_t n)
 			break;
 		n -= got;
 	}
-	ERR_clear_error();
+	err_reset();
 }
 
 size_t czpg_tls_take_ciphertext(struct czpg_tls *t, void *buf, size_t cap)
@@ -649,7 +659,7 @@ size_t czpg_tls_take_ciphertext(struct czpg_tls *t, void *buf, size_t cap)
 	if (cap > n && BIO_ctrl_pending(t->wbio) > 0 &&
 	    BIO_read_ex(t->wbio, (uint8_t *)buf + n, cap - n, &got) == 1)
 		n += got;
-	ERR_clear_error();
+	err_reset();
 	return n;
 }
 
@@ -681,10 +691,11 @@ static void describe_verify_failure(struct czpg_tls *t)
 				"(certificate SANs: %s)",
 				host, t->is_ip ? "IP" : "DNS", host, sans);
 		else
-			set_err(t->err, sizeof(t->err),
-				"server certificate for %s does not match: it has no subjectAltName "
-				"(the subject CN is not checked); reissue it with %s:%s",
-				host, t->is_ip ? "IP" : "DNS", host);
+			set_err(
+			    t->err, sizeof(t->err),
+			    "server certificate for %s does not match: it has no subjectAltName "
+			    "(the subject CN is not checked); reissue it with %s:%s",
+			    host, t->is_ip ? "IP" : "DNS", host);
 		break;
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -711,8 +722,8 @@ static void describe_verify_failure(struct czpg_tls *t)
 				when);
 		break;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when,
-			    sizeof(when), NULL);
+		format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when, sizeof(when),
+			    NULL);
 		set_err(t->err, sizeof(t->err),
 			"%s certificate for %s is not valid until %s: check the clocks of this "
 			"machine and the server",
@@ -738,10 +749,9 @@ static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 		describe_verify_failure(t);
 		goto out;
 	}
-	if (ssl_lib && (reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
-			reason == SSL_R_UNSUPPORTED_PROTOCOL ||
-			reason == SSL_R_NO_PROTOCOLS_AVAILABLE ||
-			reason == SSL_R_WRONG_SSL_VERSION)) {
+	if (ssl_lib &&
+	    (reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION || reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+	     reason == SSL_R_NO_PROTOCOLS_AVAILABLE || reason == SSL_R_WRONG_SSL_VERSION)) {
 		if (t->max_version == 0 && t->min_version == TLS1_3_VERSION)
 			set_err(t->err, sizeof(t->err),
 				"server %s does not support TLS 1.3 (minimum set to TLS 1.3)",
@@ -775,7 +785,7 @@ static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 	take_openssl_error(why, sizeof(why));
 	set_err(t->err, sizeof(t->err), "TLS %s with %s failed: %s", op, t->host, why);
 out:
-	ERR_clear_error();
+	err_reset();
 }
 
 /* The one place SSL_get_error() is read.  rc is the SSL_* return value. */
@@ -798,12 +808,12 @@ static int tls_result(struct czpg_tls *t, int rc, const char *op)
 		break;
 	default:
 		/* WANT_WRITE cannot happen on a memory BIO; nothing else is enabled. */
-		set_err(t->err, sizeof(t->err), "TLS %s with %s stopped unexpectedly (code %d)",
-			op, t->host, e);
+		set_err(t->err, sizeof(t->err), "TLS %s with %s stopped unexpectedly (code %d)", op,
+			t->host, e);
 		t->failed = true;
 		break;
 	}
-	ERR_clear_error();
+	err_reset();
 	return res;
 }
 
@@ -825,11 +835,11 @@ int czpg_tls_handshake(struct czpg_tls *t)
 		return failed_again(t);
 	if (t->done)
 		return CZPG_TLS_OK;
-	ERR_clear_error();
+	err_reset();
 	rc = SSL_do_handshake(t->ssl);
 	if (rc == 1) {
 		t->done = true;
-		ERR_clear_error();
+		err_reset();
 		return CZPG_TLS_OK;
 	}
 	return tls_result(t, rc, "handshake");
@@ -853,10 +863,10 @@ ssize_t czpg_tls_read(struct czpg_tls *t, void *buf, size_t cap)
 	}
 	if (cap > SSIZE_MAX)
 		cap = SSIZE_MAX;
-	ERR_clear_error();
+	err_reset();
 	rc = SSL_read_ex(t->ssl, buf, cap, &n);
 	if (rc == 1) {
-		ERR_clear_error();
+		err_reset();
 		return (ssize_t)n;
 	}
 	return tls_result(t, rc, "read");
@@ -879,23 +889,22 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
 			t->host, len);
 		return CZPG_TLS_ERROR;
 	}
-	ERR_clear_error();
+	err_reset();
 	rc = SSL_write_ex(t->ssl, buf, len, &n);
 	if (rc == 1 && n == len) {
-		ERR_clear_error();
+		err_reset();
 		return (ssize_t)n;
 	}
 	if (rc == 1) {
 		/* Partial writes are off; this would be an OpenSSL contract breach. */
 		set_err(t->err, sizeof(t->err), "TLS write to %s was cut short", t->host);
 		t->failed = true;
-		ERR_clear_error();
+		err_reset();
 		return CZPG_TLS_ERROR;
 	}
 	rc = tls_result(t, rc, "write");
 	if (rc == CZPG_TLS_CLOSED) {
-		set_err(t->err, sizeof(t->err), "TLS write to %s after the server closed",
-			t->host);
+		set_err(t->err, sizeof(t->err), "TLS write to %s after the server closed", t->host);
 		rc = CZPG_TLS_ERROR;
 	}
 	return rc;
@@ -909,10 +918,10 @@ int czpg_tls_shutdown(struct czpg_tls *t)
 		return failed_again(t);
 	if (!t->done)
 		return CZPG_TLS_OK; /* nothing to close politely mid-handshake */
-	ERR_clear_error();
+	err_reset();
 	rc = SSL_shutdown(t->ssl);
 	if (rc >= 0) {
-		ERR_clear_error();
+		err_reset();
 		return CZPG_TLS_OK;
 	}
 	rc = tls_result(t, rc, "shutdown");
@@ -996,7 +1005,7 @@ int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_
 	unsigned int len = 0;
 	int rc = -1;
 
-	ERR_clear_error();
+	err_reset();
 	*outlen = 0;
 	if (cert == NULL) {
 		set_err(err, errlen, "no certificate to compute channel binding data from");
@@ -1035,7 +1044,7 @@ int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_
 	*outlen = len;
 	rc = 0;
 out:
-	ERR_clear_error();
+	err_reset();
 	return rc;
 }
 
@@ -1107,7 +1116,7 @@ int czpg_tls_describe_cert(X509 *cert, struct czpg_cert_info *info)
 	int rc = -1;
 
 	memset(info, 0, sizeof(*info));
-	ERR_clear_error();
+	err_reset();
 	if (cert == NULL)
 		goto out;
 	subj = X509_get_subject_name(cert);
@@ -1118,8 +1127,7 @@ int czpg_tls_describe_cert(X509 *cert, struct czpg_cert_info *info)
 		int n = ASN1_STRING_to_UTF8(&utf8, cn);
 
 		if (n >= 0)
-			printable_copy(info->subject_cn, sizeof(info->subject_cn), utf8,
-				       (size_t)n);
+			printable_copy(info->subject_cn, sizeof(info->subject_cn), utf8, (size_t)n);
 		OPENSSL_free(utf8);
 	}
 	name_rfc2253(subj, info->subject, sizeof(info->subject));
@@ -1149,6 +1157,6 @@ int czpg_tls_describe_cert(X509 *cert, struct czpg_cert_info *info)
 out:
 	OPENSSL_free(hex);
 	BN_free(bn);
-	ERR_clear_error();
+	err_reset();
 	return rc;
 }

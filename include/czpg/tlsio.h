@@ -44,7 +44,8 @@
 /* Results of czpg_tls_handshake/read/write/shutdown (byte counts are >= 0). */
 #define CZPG_TLS_OK 0           /* handshake done / close_notify queued */
 #define CZPG_TLS_ERROR (-1)     /* failed: czpg_tls_error(t) says why; the connection is dead */
-#define CZPG_TLS_WANT_READ (-2) /* needs more ciphertext from the network: feed, then call again */
+#define CZPG_TLS_WANT_READ (-2) /* needs more ciphertext from the network: feed, then call again   \
+				 */
 #define CZPG_TLS_CLOSED (-3)    /* the peer sent close_notify: no more plaintext will come */
 
 /* Feeding more than this much unread ciphertext is refused (caller must read in between). */
@@ -84,7 +85,8 @@ int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path);
 int czpg_tls_config_set_min_version(struct czpg_tls_config *cfg, int version);
 int czpg_tls_config_set_max_version(struct czpg_tls_config *cfg, int version);
 
-/* TLS 1.3 suites, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256" (SSL_CTX_set_ciphersuites). */
+/* TLS 1.3 suites, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256" (SSL_CTX_set_ciphersuites).
+ */
 int czpg_tls_config_set_ciphersuites(struct czpg_tls_config *cfg, const char *suites);
 /* TLS 1.2 cipher list, OpenSSL syntax (SSL_CTX_set_cipher_list). */
 int czpg_tls_config_set_cipher_list(struct czpg_tls_config *cfg, const char *list);
@@ -113,7 +115,7 @@ const char *czpg_tls_config_error(const struct czpg_tls_config *cfg);
  * Nothing is sent until czpg_tls_handshake().  Free with czpg_tls_free().
  */
 struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, char *err,
-                              size_t errlen);
+			      size_t errlen);
 
 /* Frees the connection (without sending close_notify; see czpg_tls_shutdown). NULL-safe. */
 void czpg_tls_free(struct czpg_tls *t);
@@ -214,7 +216,7 @@ int czpg_tls_server_end_point(struct czpg_tls *t, uint8_t out[EVP_MAX_MD_SIZE], 
  * fills out[0..*outlen) on success.
  */
 int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_t *outlen,
-                                 char *err, size_t errlen);
+				 char *err, size_t errlen);
 
 /* ---- describing a certificate for humans ---- */
 

@@ -133,8 +133,8 @@ static int make_cert(struct czpg_testcert *out, const struct czpg_testcert *issu
 	}
 	if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"czpg tests",
 				       -1, -1, 0) != 1 ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-				       -1, 0) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+				       0) != 1 ||
 	    X509_set_subject_name(cert, name) != 1 ||
 	    X509_set_issuer_name(cert, issuer != NULL ? X509_get_subject_name(issuer->cert)
 						      : name) != 1 ||
@@ -153,12 +153,11 @@ static int make_cert(struct czpg_testcert *out, const struct czpg_testcert *issu
 			    "critical,digitalSignature,keyEncipherment") != 0 ||
 		    add_ext(cert, issuer->cert, NID_ext_key_usage, "serverAuth") != 0 ||
 		    add_ext(cert, issuer->cert, NID_subject_key_identifier, "hash") != 0 ||
-		    add_ext(cert, issuer->cert, NID_authority_key_identifier, "keyid:always") !=
-			    0)
+		    add_ext(cert, issuer->cert, NID_authority_key_identifier, "keyid:always") != 0)
 			goto out;
 	}
-	if (o->sans != NULL && add_ext(cert, issuer != NULL ? issuer->cert : cert,
-				       NID_subject_alt_name, o->sans) != 0)
+	if (o->sans != NULL &&
+	    add_ext(cert, issuer != NULL ? issuer->cert : cert, NID_subject_alt_name, o->sans) != 0)
 		goto out;
 	sign_key = issuer != NULL ? issuer->key : key;
 	if (X509_sign(cert, sign_key, signing_md(sign_key, o->digest)) <= 0) {

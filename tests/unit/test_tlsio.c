@@ -268,8 +268,7 @@ static struct czpg_tls *client(struct czpg_tls_config *cfg, const char *host)
 	return c;
 }
 
-static void make_leaf(struct czpg_testcert *leaf, const struct czpg_testcert *ca,
-		      const char *sans)
+static void make_leaf(struct czpg_testcert *leaf, const struct czpg_testcert *ca, const char *sans)
 {
 	struct czpg_testcert_opts o = {.sans = sans};
 
@@ -449,9 +448,9 @@ static void test_expired_and_not_yet_valid(void **state)
 {
 	struct czpg_testcert leaf;
 	struct czpg_testcert_opts expired = {
-		.sans = "DNS:db.example", .not_before = -2 * 86400, .not_after = -86400};
+	    .sans = "DNS:db.example", .not_before = -2 * 86400, .not_after = -86400};
 	struct czpg_testcert_opts future = {
-		.sans = "DNS:db.example", .not_before = 86400, .not_after = 2 * 86400};
+	    .sans = "DNS:db.example", .not_before = 86400, .not_after = 2 * 86400};
 	struct czpg_cert_info info;
 	char err[512], want[512];
 
@@ -544,8 +543,8 @@ static void test_tls12_server(void **state)
 	srv_start(&s, &leaf, TLS1_3_VERSION, 0);
 	assert_int_equal(handshake(c, &s, WHOLE), CZPG_TLS_ERROR);
 	assert_string_equal(
-		czpg_tls_error(c),
-		"server db.example does not support TLS 1.2 (minimum and maximum set to TLS 1.2)");
+	    czpg_tls_error(c),
+	    "server db.example does not support TLS 1.2 (minimum and maximum set to TLS 1.2)");
 	czpg_tls_free(c);
 	czpg_tls_config_free(cfg);
 	srv_stop(&s);
@@ -1078,33 +1077,33 @@ static void test_testcert_files(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_handshake_tls13_p256_dns),
-		cmocka_unit_test(test_verify_ipv4),
-		cmocka_unit_test(test_verify_ipv6),
-		cmocka_unit_test(test_name_mismatch),
-		cmocka_unit_test(test_ip_mismatch),
-		cmocka_unit_test(test_untrusted_ca),
-		cmocka_unit_test(test_expired_and_not_yet_valid),
-		cmocka_unit_test(test_ca_bundle_either_signs),
-		cmocka_unit_test(test_tls12_server),
-		cmocka_unit_test(test_no_ca_refused_insecure_allowed),
-		cmocka_unit_test(test_config_errors),
-		cmocka_unit_test(test_suites_and_groups_apply),
-		cmocka_unit_test(test_data_with_tickets),
-		cmocka_unit_test(test_bytewise_handshake_and_data),
-		cmocka_unit_test(test_coalesced_records),
-		cmocka_unit_test(test_large_write_and_peek_consume),
-		cmocka_unit_test(test_close_notify),
-		cmocka_unit_test(test_eof_without_close_notify),
-		cmocka_unit_test(test_feed_limit),
-		cmocka_unit_test(test_binding_ecdsa_sha256),
-		cmocka_unit_test(test_binding_rsa_sha256),
-		cmocka_unit_test(test_binding_ecdsa_sha384),
-		cmocka_unit_test(test_binding_rsa_sha1_raised),
-		cmocka_unit_test(test_binding_ed25519_refused),
-		cmocka_unit_test(test_error_queue_isolated),
-		cmocka_unit_test(test_describe_cert),
-		cmocka_unit_test(test_testcert_files),
+	    cmocka_unit_test(test_handshake_tls13_p256_dns),
+	    cmocka_unit_test(test_verify_ipv4),
+	    cmocka_unit_test(test_verify_ipv6),
+	    cmocka_unit_test(test_name_mismatch),
+	    cmocka_unit_test(test_ip_mismatch),
+	    cmocka_unit_test(test_untrusted_ca),
+	    cmocka_unit_test(test_expired_and_not_yet_valid),
+	    cmocka_unit_test(test_ca_bundle_either_signs),
+	    cmocka_unit_test(test_tls12_server),
+	    cmocka_unit_test(test_no_ca_refused_insecure_allowed),
+	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_suites_and_groups_apply),
+	    cmocka_unit_test(test_data_with_tickets),
+	    cmocka_unit_test(test_bytewise_handshake_and_data),
+	    cmocka_unit_test(test_coalesced_records),
+	    cmocka_unit_test(test_large_write_and_peek_consume),
+	    cmocka_unit_test(test_close_notify),
+	    cmocka_unit_test(test_eof_without_close_notify),
+	    cmocka_unit_test(test_feed_limit),
+	    cmocka_unit_test(test_binding_ecdsa_sha256),
+	    cmocka_unit_test(test_binding_rsa_sha256),
+	    cmocka_unit_test(test_binding_ecdsa_sha384),
+	    cmocka_unit_test(test_binding_rsa_sha1_raised),
+	    cmocka_unit_test(test_binding_ed25519_refused),
+	    cmocka_unit_test(test_error_queue_isolated),
+	    cmocka_unit_test(test_describe_cert),
+	    cmocka_unit_test(test_testcert_files),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
