@@ -67,10 +67,20 @@ fuzz() {
 		log "clang not found: fuzz targets skipped"
 		return 0
 	fi
-	CC=clang configure_build build-fuzz -DCZPG_FUZZ=ON -DCZPG_TESTS=ON
-	for f in build-fuzz/tests/fuzz_*; do
-		[ -x "$f" ] || continue
-		name=$(basename "$f")
+	local targets=()
+	for f in tests/fuzz/fuzz_*.c; do
+		[ -e "$f" ] && targets+=("$(basename "$f" .c)")
+	done
+	[ ${#targets[@]} -gt 0 ] || return 0
+	CC=clang cmake -S "$root" -B build-fuzz -DCZPG_FUZZ=ON -DCZPG_TESTS=ON >/dev/null
+	cmake --build build-fuzz -j"$JOBS" --target "${targets[@]}" -- --no-print-directory \
+		>/dev/null 2>build-fuzz.log || {
+		cat build-fuzz.log >&2
+		echo "dev.sh: fuzz build failed" >&2
+		exit 1
+	}
+	for name in "${targets[@]}"; do
+		f=build-fuzz/tests/$name
 		corpus="tests/fuzz/corpus/${name#fuzz_}"
 		work=$(mktemp -d)
 		[ -d "$corpus" ] && cp -r "$corpus/." "$work/"

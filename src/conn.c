@@ -389,13 +389,13 @@ static int start_sasl(struct czpg_conn *c, const struct czpg_pgwire_auth *a, uin
 	c->scram = czpg_scram_new(c->password, cb, cblen > 0 ? cbdata : NULL, cblen,
 				  c->scram_cache, err, sizeof(err));
 	if (c->scram == NULL) {
-		fail(c, "SCRAM: %s", err);
+		fail(c, "SCRAM authentication failed: %s", err);
 		goto out;
 	}
 	if (c->max_scram_iterations != 0)
 		czpg_scram_set_max_iterations(c->scram, c->max_scram_iterations);
 	if (czpg_scram_client_first(c->scram, &first) < 0) {
-		fail(c, "SCRAM: %s", czpg_scram_error(c->scram));
+		fail(c, "SCRAM authentication failed: %s", czpg_scram_error(c->scram));
 		goto out;
 	}
 	snprintf(c->auth_method, sizeof(c->auth_method), "%s", czpg_scram_mechanism_name(cb));
@@ -461,7 +461,7 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 		}
 		czpg_wbuf_init(&reply, 4096);
 		if (czpg_scram_server_first(c->scram, a.data, a.len, &reply) < 0) {
-			fail(c, "SCRAM: %s", czpg_scram_error(c->scram));
+			fail(c, "SCRAM authentication failed: %s", czpg_scram_error(c->scram));
 		} else {
 			czpg_pgwire_sasl_response(&c->msg, reply.data, reply.len);
 			send_msg(c);
@@ -476,7 +476,7 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 			return;
 		}
 		if (czpg_scram_server_final(c->scram, a.data, a.len) < 0)
-			fail(c, "SCRAM: %s", czpg_scram_error(c->scram));
+			fail(c, "SCRAM authentication failed: %s", czpg_scram_error(c->scram));
 		return;
 	case CZPG_PGWIRE_AUTH_CLEARTEXT:
 	case CZPG_PGWIRE_AUTH_MD5:
@@ -786,7 +786,7 @@ static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n
 		if (drain_tls(c) < 0)
 			return;
 		if (r == CZPG_TLS_ERROR)
-			fail(c, "TLS handshake with %s failed: %s", c->host, czpg_tls_error(c->tls));
+			fail(c, "%s", czpg_tls_error(c->tls));
 		return;
 	case 'N':
 		if (c->goal == CZPG_GOAL_SSL_ANSWER) {
@@ -823,7 +823,7 @@ static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 		if (r == CZPG_TLS_WANT_READ)
 			return;
 		if (r != CZPG_TLS_OK) {
-			fail(c, "TLS handshake with %s failed: %s", c->host, czpg_tls_error(c->tls));
+			fail(c, "%s", czpg_tls_error(c->tls));
 			return;
 		}
 		if (c->goal == CZPG_GOAL_TLS) {
