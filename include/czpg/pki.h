@@ -45,6 +45,11 @@ struct czpg_pki_opts {
 	int days;          /* validity; 0 = CZPG_PKI_CA_DAYS / CZPG_PKI_LEAF_DAYS */
 	time_t not_before; /* 0 = now - CZPG_PKI_BACKDATE_SECS (tests set a past date) */
 };
+/*
+ * notAfter = notBefore + CZPG_PKI_BACKDATE_SECS + days * 86400, i.e. `days`
+ * from now.  A CN longer than 64 characters (RFC 5280's ub-common-name) is
+ * cut to 64; the leaf's full name is always in its subjectAltName.
+ */
 
 /*
  * New self-signed CA: fresh key, subject CN=cn, basicConstraints critical
@@ -140,7 +145,8 @@ int czpg_pki_check_key_match(X509 *cert, EVP_PKEY *key, char *err, size_t errlen
  * file owned by the database user with no group/other bits (0600 or less),
  * or owned by root with at most u=rw,g=r (0640 or less).  Beyond what the
  * server checks, the key must also be readable by the database user
- * (owner bit u+r, or root-owned with g+r and group db_gid).
+ * (owner bit u+r, or root-owned with g+r and group db_gid; pass
+ * db_gid = (gid_t)-1 to skip the group comparison).
  * czpg_pki_check_key_mode judges given facts; _file stats path first
  * (-1 when it cannot be stat'ed or is missing).
  */
