@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -343,8 +343,9 @@ int czpg_fs_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
 			}
 		} else if (errno == EEXIST) {
 			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
-				set_err(err, errlen, "cannot create %s: %s exists and is not a directory",
-					path, buf);
+				set_err(err, errlen,
+					"cannot create %s: %s exists and is not a directory", path,
+					buf);
 				goto out;
 			}
 		} else {

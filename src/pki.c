@@ -29,13 +29,13 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define CN_MAX 64        /* RFC 5280 ub-common-name */
-#define SERIAL_BYTES 20  /* 159 random bits: top bit cleared keeps it positive */
+#define CN_MAX 64	/* RFC 5280 ub-common-name */
+#define SERIAL_BYTES 20 /* 159 random bits: top bit cleared keeps it positive */
 #define DNS_MAX 253
 #define LABEL_MAX 63
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -50,7 +50,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* Like set_err, then ": <OpenSSL's reason>" when the error queue has one; clears the queue. */
 static void set_ossl_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_ossl_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -130,19 +130,21 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 			}
 			if (ll > LABEL_MAX) {
 				set_err(err, errlen,
-					"DNS name '%s' has a label of %zu characters, more than %d", s,
-					ll, LABEL_MAX);
+					"DNS name '%s' has a label of %zu characters, more than %d",
+					s, ll, LABEL_MAX);
 				return -1;
 			}
 			if (s[label_start] == '-' || s[i - 1] == '-') {
-				set_err(err, errlen,
-					"DNS name '%s' has a label that starts or ends with a hyphen",
-					s);
+				set_err(
+				    err, errlen,
+				    "DNS name '%s' has a label that starts or ends with a hyphen",
+				    s);
 				return -1;
 			}
 			if (c == '\0' && all_digits) {
 				set_err(err, errlen,
-					"DNS name '%s' ends in an all-numeric label; an address belongs "
+					"DNS name '%s' ends in an all-numeric label; an address "
+					"belongs "
 					"in the IP value",
 					s);
 				return -1;
@@ -151,10 +153,10 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 			all_digits = true;
 			continue;
 		}
-		if (!(isascii((unsigned char)c) &&
-		      (isalnum((unsigned char)c) || c == '-'))) {
+		if (!(isascii((unsigned char)c) && (isalnum((unsigned char)c) || c == '-'))) {
 			set_err(err, errlen,
-				"DNS name '%.80s' contains '%c'; only letters, digits, hyphens and dots "
+				"DNS name '%.80s' contains '%c'; only letters, digits, hyphens and "
+				"dots "
 				"are allowed",
 				s, isprint((unsigned char)c) ? c : '?');
 			return -1;
@@ -205,8 +207,8 @@ static int set_cn(X509_NAME *name, const char *cn)
 	return X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
 					  (const unsigned char *)cn, (int)(n > CN_MAX ? CN_MAX : n),
 					  -1, 0) == 1
-		       ? 0
-		       : -1;
+		   ? 0
+		   : -1;
 }
 
 static int add_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
@@ -283,7 +285,7 @@ static X509 *new_cert(const char *cn, const struct czpg_pki_opts *opts, int defa
 	enum czpg_pki_key_type type = opts != NULL ? opts->key_type : CZPG_PKI_KEY_EC_P256;
 	int days = opts != NULL && opts->days > 0 ? opts->days : default_days;
 	time_t nb = opts != NULL && opts->not_before != 0 ? opts->not_before
-							   : time(NULL) - CZPG_PKI_BACKDATE_SECS;
+							  : time(NULL) - CZPG_PKI_BACKDATE_SECS;
 	bool ok = false;
 
 	key = gen_key(type);
@@ -294,8 +296,7 @@ static X509 *new_cert(const char *cn, const struct czpg_pki_opts *opts, int defa
 	if (X509_set_version(cert, X509_VERSION_3) != 1 || set_random_serial(cert) < 0)
 		goto out;
 	if (ASN1_TIME_set(X509_getm_notBefore(cert), nb) == NULL ||
-	    ASN1_TIME_adj(X509_getm_notAfter(cert), nb, days,
-			  CZPG_PKI_BACKDATE_SECS) == NULL)
+	    ASN1_TIME_adj(X509_getm_notAfter(cert), nb, days, CZPG_PKI_BACKDATE_SECS) == NULL)
 		goto out;
 	if (set_cn(name, cn) < 0 || X509_set_subject_name(cert, name) != 1)
 		goto out;
@@ -530,8 +531,7 @@ int czpg_pki_key_from_pem(const void *pem, size_t len, EVP_PKEY **key, char *err
 	}
 	*key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (*key == NULL) {
-		set_ossl_err(err, errlen,
-			     "no readable unencrypted PEM private key in the input");
+		set_ossl_err(err, errlen, "no readable unencrypted PEM private key in the input");
 		goto out;
 	}
 	rc = 0;
@@ -690,8 +690,7 @@ static int ip_text(const ASN1_OCTET_STRING *oct, char *out, size_t outlen)
 	return -1;
 }
 
-int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *err,
-		     size_t errlen)
+int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *err, size_t errlen)
 {
 	GENERAL_NAMES *gens = NULL;
 	BIGNUM *bn = NULL;
@@ -788,8 +787,7 @@ out:
 
 /* --- checks ---------------------------------------------------------- */
 
-int czpg_pki_check_leaf_names(X509 *leaf, const char *ip, const char *dns, char *err,
-			      size_t errlen)
+int czpg_pki_check_leaf_names(X509 *leaf, const char *ip, const char *dns, char *err, size_t errlen)
 {
 	GENERAL_NAMES *gens = NULL;
 	unsigned char want_ip[16];
@@ -874,7 +872,8 @@ int czpg_pki_check_signed_by(X509 *cert, X509 *ca, char *err, size_t errlen)
 	name_cn(X509_get_subject_name(ca), iss, sizeof(iss));
 	pub = X509_get0_pubkey(ca);
 	if (pub == NULL) {
-		set_ossl_err(err, errlen, "the CA certificate '%s' has no readable public key", iss);
+		set_ossl_err(err, errlen, "the CA certificate '%s' has no readable public key",
+			     iss);
 		goto out;
 	}
 	v = X509_check_issued(ca, cert);
@@ -949,19 +948,26 @@ int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid,
 		}
 		return 0;
 	}
-	if ((mode & S_IRGRP) == 0 || (db_gid != (gid_t)-1 && group != db_gid)) {
+	if ((mode & S_IRGRP) == 0) {
 		set_err(err, errlen,
-			"the key is owned by root with mode %04o and group %u; the database user "
-			"(gid %u) cannot read it: use group %u and mode 0640, or give it to the "
+			"the key is owned by root with mode %04o, which the database user cannot "
+			"read; use mode 0640 with the database user's group, or give it to the "
 			"database user with mode 0600",
-			m, (unsigned)group, (unsigned)db_gid, (unsigned)db_gid);
+			m);
+		return 1;
+	}
+	if (db_gid != (gid_t)-1 && group != db_gid) {
+		set_err(err, errlen,
+			"the key is owned by root with group %u, so the database user (gid %u) "
+			"cannot read it; use group %u and mode 0640, or give it to the database "
+			"user with mode 0600",
+			(unsigned)group, (unsigned)db_gid, (unsigned)db_gid);
 		return 1;
 	}
 	return 0;
 }
 
-int czpg_pki_check_key_file(const char *path, uid_t db_uid, gid_t db_gid, char *err,
-			    size_t errlen)
+int czpg_pki_check_key_file(const char *path, uid_t db_uid, gid_t db_gid, char *err, size_t errlen)
 {
 	struct czpg_fs_info fi;
 	char why[384];

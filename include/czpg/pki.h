@@ -5,7 +5,7 @@
  *
  * Certificates and keys are plain OpenSSL objects (X509 *, EVP_PKEY *): the
  * caller owns what a function hands back and frees it with X509_free /
- * EVP_PKEY_free / OSSL_STACK_OF_X509_free (sk_X509_pop_free(sk, X509_free)).
+ * EVP_PKEY_free / sk_X509_pop_free(sk, X509_free).
  *
  * Functions return 0 on success and -1 on error with one sentence in
  * err[errlen] (err may be NULL).  "check" functions return 0 (good),
@@ -36,13 +36,13 @@
 
 enum czpg_pki_key_type {
 	CZPG_PKI_KEY_EC_P256 = 0, /* the default: ECDSA on prime256v1 */
-	CZPG_PKI_KEY_RSA_2048,    /* for handshake-cost comparison only */
+	CZPG_PKI_KEY_RSA_2048,	  /* for handshake-cost comparison only */
 };
 
 /* Options shared by CA and leaf generation; zero-initialised = defaults. */
 struct czpg_pki_opts {
 	enum czpg_pki_key_type key_type;
-	int days;          /* validity; 0 = CZPG_PKI_CA_DAYS / CZPG_PKI_LEAF_DAYS */
+	int days;	   /* validity; 0 = CZPG_PKI_CA_DAYS / CZPG_PKI_LEAF_DAYS */
 	time_t not_before; /* 0 = now - CZPG_PKI_BACKDATE_SECS (tests set a past date) */
 };
 /*
@@ -57,8 +57,8 @@ struct czpg_pki_opts {
  * SHA-256 signature, random positive 159-bit serial.  opts may be NULL.
  * On success *cert and *key are new objects owned by the caller.
  */
-int czpg_pki_make_ca(const char *cn, const struct czpg_pki_opts *opts, X509 **cert,
-		     EVP_PKEY **key, char *err, size_t errlen);
+int czpg_pki_make_ca(const char *cn, const struct czpg_pki_opts *opts, X509 **cert, EVP_PKEY **key,
+		     char *err, size_t errlen);
 
 /*
  * New server leaf signed by ca_cert/ca_key: fresh key, CN=dns,
@@ -104,7 +104,7 @@ int czpg_pki_load_certs_file(const char *path, STACK_OF(X509) **certs, char *err
 struct czpg_pki_info {
 	char subject_cn[256]; /* "" when absent */
 	char issuer_cn[256];
-	char serial_hex[96];  /* uppercase hex, no separators */
+	char serial_hex[96]; /* uppercase hex, no separators */
 	char dns_sans[CZPG_PKI_MAX_SANS][256];
 	size_t n_dns;
 	char ip_sans[CZPG_PKI_MAX_SANS][64]; /* textual (inet_ntop) form */
@@ -113,18 +113,17 @@ struct czpg_pki_info {
 	time_t not_before;
 	time_t not_after;
 	long days_left; /* whole days from `now` to notAfter; negative once expired */
-	bool is_ca;     /* basicConstraints CA:TRUE */
+	bool is_ca;	/* basicConstraints CA:TRUE */
 	bool self_signed;
 	char key_type[16]; /* "EC", "RSA", or the OpenSSL name */
-	char curve[32];    /* "prime256v1" for P-256; "" for non-EC */
+	char curve[32];	   /* "prime256v1" for P-256; "" for non-EC */
 	int key_bits;
 	uint8_t sha256[32];   /* SHA-256 of the DER certificate */
 	char fingerprint[96]; /* "AB:CD:..." form of sha256 */
 };
 
 /* Fills *info from cert; now = 0 means time(NULL) (used for days_left). */
-int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *err,
-		     size_t errlen);
+int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *err, size_t errlen);
 
 /*
  * Check: does the leaf's subjectAltName carry exactly IP:ip and DNS:dns
@@ -152,8 +151,7 @@ int czpg_pki_check_key_match(X509 *cert, EVP_PKEY *key, char *err, size_t errlen
  */
 int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid, gid_t db_gid,
 			    char *err, size_t errlen);
-int czpg_pki_check_key_file(const char *path, uid_t db_uid, gid_t db_gid, char *err,
-			    size_t errlen);
+int czpg_pki_check_key_file(const char *path, uid_t db_uid, gid_t db_gid, char *err, size_t errlen);
 
 /* --- input validation ------------------------------------------------ */
 

@@ -248,9 +248,9 @@ static int child_write(void *arg)
 
 	return czpg_fs_write_atomic(c->path, c->data, c->len, 0600, CZPG_FS_KEEP_OWNER,
 				    CZPG_FS_KEEP_OWNER, c->err, sizeof(c->err)) == -1 &&
-			       strstr(c->err, strerror(EACCES)) != NULL
-		       ? 0
-		       : 1;
+		       strstr(c->err, strerror(EACCES)) != NULL
+		   ? 0
+		   : 1;
 }
 
 static void test_write_unwritable_dir_leaves_target(void **state)
@@ -324,8 +324,8 @@ static void test_write_chown(void **state)
 	if (geteuid() != 0 || pw == NULL)
 		skip();
 	old = umask(077);
-	assert_int_equal(czpg_fs_write_atomic(p, "k", 1, 0600, (long)pw->pw_uid,
-					      (long)pw->pw_gid, err, sizeof(err)),
+	assert_int_equal(czpg_fs_write_atomic(p, "k", 1, 0600, (long)pw->pw_uid, (long)pw->pw_gid,
+					      err, sizeof(err)),
 			 0);
 	umask(old);
 	assert_int_equal(stat(p, &st), 0);
@@ -334,9 +334,8 @@ static void test_write_chown(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 
 	/* root owner, database group (the 0640 layout) */
-	assert_int_equal(czpg_fs_write_atomic(p, "k", 1, 0640, 0, (long)pw->pw_gid, err,
-					      sizeof(err)),
-			 0);
+	assert_int_equal(
+	    czpg_fs_write_atomic(p, "k", 1, 0640, 0, (long)pw->pw_gid, err, sizeof(err)), 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_uid, 0);
 	assert_int_equal(st.st_gid, pw->pw_gid);
@@ -507,9 +506,9 @@ static int child_check_dir(void *arg)
 	char err[256] = "";
 
 	return czpg_fs_check_writable_dir(arg, err, sizeof(err)) == -1 &&
-			       strstr(err, strerror(EACCES)) != NULL
-		       ? 0
-		       : 1;
+		       strstr(err, strerror(EACCES)) != NULL
+		   ? 0
+		   : 1;
 }
 
 static void test_check_writable_dir(void **state)
@@ -607,8 +606,9 @@ static void test_diff_no_newline_at_end(void **state)
 	expect_diff("a\nb", "a\nb\n",
 		    "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n"
 		    "+b\n");
-	expect_diff("a\nb\n", "a\nb",
-		    "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n+b\n\\ No newline at end of file\n");
+	expect_diff(
+	    "a\nb\n", "a\nb",
+	    "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n+b\n\\ No newline at end of file\n");
 	expect_diff("a\nb", "a\nc",
 		    "--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n"
 		    "+c\n\\ No newline at end of file\n");
@@ -836,30 +836,26 @@ static void test_diff_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_write_new_file_mode_and_content, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_replaces_and_resets_mode, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_missing_dir_fails_cleanly, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_over_directory_fails_cleanly, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_unwritable_dir_leaves_target, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_fails_midway_leaves_target, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_chown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sha256_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_file_info, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_writable_dir, setup, teardown),
-		cmocka_unit_test(test_diff_identical_and_empty),
-		cmocka_unit_test(test_diff_insert_delete_change),
-		cmocka_unit_test(test_diff_no_newline_at_end),
-		cmocka_unit_test(test_diff_hunk_merging),
-		cmocka_unit_test_setup_teardown(test_diff_random_roundtrip, setup, teardown),
-		cmocka_unit_test(test_diff_limits),
+	    cmocka_unit_test_setup_teardown(test_write_new_file_mode_and_content, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_replaces_and_resets_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_missing_dir_fails_cleanly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_over_directory_fails_cleanly, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_write_unwritable_dir_leaves_target, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_write_fails_midway_leaves_target, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_chown, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sha256_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_file_info, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check_writable_dir, setup, teardown),
+	    cmocka_unit_test(test_diff_identical_and_empty),
+	    cmocka_unit_test(test_diff_insert_delete_change),
+	    cmocka_unit_test(test_diff_no_newline_at_end),
+	    cmocka_unit_test(test_diff_hunk_merging),
+	    cmocka_unit_test_setup_teardown(test_diff_random_roundtrip, setup, teardown),
+	    cmocka_unit_test(test_diff_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

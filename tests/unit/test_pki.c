@@ -204,12 +204,12 @@ static void test_leaf_profile(void **state)
 
 	ext_of(leaf, NID_subject_key_identifier, 0);
 	ext_of(leaf, NID_authority_key_identifier, 0);
-	assert_int_equal(
-		ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf), X509_get0_subject_key_id(f->ca)),
-		0);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(leaf),
+					       X509_get0_subject_key_id(f->ca)),
+			 0);
 	assert_int_not_equal(
-		ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(leaf), X509_get0_subject_key_id(f->ca)),
-		0);
+	    ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(leaf), X509_get0_subject_key_id(f->ca)),
+	    0);
 
 	ext_of(leaf, NID_subject_alt_name, 0);
 	gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
@@ -279,8 +279,8 @@ static void test_leaf_verifies_against_ca(void **state)
 	assert_int_not_equal(store_verify(f->ca, f->ca, NULL, NULL), X509_V_OK);
 
 	/* a different CA with the same name does not vouch for this leaf */
-	assert_int_equal(czpg_pki_make_ca("czpg internal CA " DNS, NULL, &other, &other_key,
-					  f->err, sizeof(f->err)),
+	assert_int_equal(czpg_pki_make_ca("czpg internal CA " DNS, NULL, &other, &other_key, f->err,
+					  sizeof(f->err)),
 			 0);
 	assert_int_not_equal(store_verify(other, f->leaf, DNS, NULL), X509_V_OK);
 	X509_free(other);
@@ -302,9 +302,9 @@ static void test_ipv6_leaf(void **state)
 	assert_int_equal(czpg_pki_inspect(leaf, 0, &info, f->err, sizeof(f->err)), 0);
 	assert_int_equal(info.n_ip, 1);
 	assert_string_equal(info.ip_sans[0], "fd00::10");
-	assert_int_equal(czpg_pki_check_leaf_names(leaf, "fd00:0::10", "db6.example", f->err,
-						   sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    czpg_pki_check_leaf_names(leaf, "fd00:0::10", "db6.example", f->err, sizeof(f->err)),
+	    0);
 	X509_free(leaf);
 	EVP_PKEY_free(key);
 }
@@ -320,10 +320,9 @@ static void test_serials_differ(void **state)
 					    sizeof(f->err)),
 			 0);
 	assert_int_not_equal(
-		ASN1_INTEGER_cmp(X509_get0_serialNumber(f->ca), X509_get0_serialNumber(ca2)), 0);
+	    ASN1_INTEGER_cmp(X509_get0_serialNumber(f->ca), X509_get0_serialNumber(ca2)), 0);
 	assert_int_not_equal(
-		ASN1_INTEGER_cmp(X509_get0_serialNumber(f->leaf), X509_get0_serialNumber(leaf2)),
-		0);
+	    ASN1_INTEGER_cmp(X509_get0_serialNumber(f->leaf), X509_get0_serialNumber(leaf2)), 0);
 	/* and a re-issued leaf has a fresh key */
 	assert_int_not_equal(EVP_PKEY_eq(f->leaf_key, k2), 1);
 	X509_free(ca2);
@@ -341,9 +340,9 @@ static void test_rsa_variant_and_options(void **state)
 	time_t now = time(NULL);
 
 	/* RSA leaf under the P-256 CA */
-	assert_int_equal(czpg_pki_make_leaf(DNS, IP, &o, f->ca, f->ca_key, &leaf, &key, f->err,
-					    sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    czpg_pki_make_leaf(DNS, IP, &o, f->ca, f->ca_key, &leaf, &key, f->err, sizeof(f->err)),
+	    0);
 	assert_int_equal(EVP_PKEY_get_base_id(key), EVP_PKEY_RSA);
 	assert_int_equal(EVP_PKEY_get_bits(X509_get0_pubkey(leaf)), 2048);
 	assert_int_equal(X509_get_signature_nid(leaf), NID_ecdsa_with_SHA256);
@@ -359,9 +358,8 @@ static void test_rsa_variant_and_options(void **state)
 	o.key_type = CZPG_PKI_KEY_EC_P256;
 	o.days = 0;
 	o.not_before = now - 100 * 86400;
-	assert_int_equal(czpg_pki_make_leaf(DNS, IP, &o, rca, rkey, &leaf, &key, f->err,
-					    sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    czpg_pki_make_leaf(DNS, IP, &o, rca, rkey, &leaf, &key, f->err, sizeof(f->err)), 0);
 	assert_int_equal(X509_get_signature_nid(leaf), NID_sha256WithRSAEncryption);
 	assert_int_equal(t_of(X509_get0_notBefore(leaf)), now - 100 * 86400);
 	/* 100 days ago + 90 days: expired, and chain verification says so */
@@ -390,14 +388,12 @@ static void test_generation_errors(void **state)
 					    f->err, sizeof(f->err)),
 			 -1);
 	assert_non_null(strstr(f->err, "10.20.1"));
-	assert_int_equal(czpg_pki_make_leaf(DNS, IP, NULL, NULL, NULL, &leaf, &key, f->err,
-					    sizeof(f->err)),
-			 -1);
+	assert_int_equal(
+	    czpg_pki_make_leaf(DNS, IP, NULL, NULL, NULL, &leaf, &key, f->err, sizeof(f->err)), -1);
 	/* a CA key that is not the CA certificate's */
 	assert_int_equal(czpg_pki_make_ca("other", NULL, &ca2, &k2, f->err, sizeof(f->err)), 0);
-	assert_int_equal(czpg_pki_make_leaf(DNS, IP, NULL, f->ca, k2, &leaf, &key, f->err,
-					    sizeof(f->err)),
-			 -1);
+	assert_int_equal(
+	    czpg_pki_make_leaf(DNS, IP, NULL, f->ca, k2, &leaf, &key, f->err, sizeof(f->err)), -1);
 	assert_non_null(strstr(f->err, "does not belong"));
 	assert_int_equal(czpg_pki_make_ca("", NULL, &leaf, &key, f->err, sizeof(f->err)), -1);
 	assert_null(leaf);
@@ -702,6 +698,8 @@ static void test_file_loaders(void **state)
 	assert_int_equal(sk_X509_num(sk), 2);
 	assert_int_equal(czpg_pki_load_key_file(kpath, &k, f->err, sizeof(f->err)), 0);
 	assert_int_equal(czpg_pki_check_key_match(c, k, f->err, sizeof(f->err)), 0);
+	X509_free(c);
+	c = NULL;
 
 	assert_int_equal(czpg_pki_load_cert_file(bpath, &c, f->err, sizeof(f->err)), 1);
 	assert_null(c);
@@ -766,13 +764,11 @@ static void test_inspect(void **state)
 					  sizeof(f->err)),
 			 0);
 	assert_int_equal(info.days_left, 5);
-	assert_int_equal(czpg_pki_inspect(f->leaf, info.not_after - 1, &info, f->err,
-					  sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    czpg_pki_inspect(f->leaf, info.not_after - 1, &info, f->err, sizeof(f->err)), 0);
 	assert_int_equal(info.days_left, 0);
-	assert_int_equal(czpg_pki_inspect(f->leaf, info.not_after + 1, &info, f->err,
-					  sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    czpg_pki_inspect(f->leaf, info.not_after + 1, &info, f->err, sizeof(f->err)), 0);
 	assert_int_equal(info.days_left, -1);
 
 	assert_int_equal(czpg_pki_inspect(f->ca, 0, &info, f->err, sizeof(f->err)), 0);
@@ -808,15 +804,12 @@ static void test_mismatch_checks(void **state)
 	char err[512];
 
 	assert_int_equal(czpg_pki_check_leaf_names(f->leaf, IP, DNS, err, sizeof(err)), 0);
-	assert_int_equal(czpg_pki_check_leaf_names(f->leaf, IP, "Audit-PG.INTERNAL", err,
-						   sizeof(err)),
-			 0);
-	assert_int_equal(czpg_pki_check_leaf_names(f->leaf, "10.20.1.9", DNS, err, sizeof(err)),
-			 1);
+	assert_int_equal(
+	    czpg_pki_check_leaf_names(f->leaf, IP, "Audit-PG.INTERNAL", err, sizeof(err)), 0);
+	assert_int_equal(czpg_pki_check_leaf_names(f->leaf, "10.20.1.9", DNS, err, sizeof(err)), 1);
 	assert_non_null(strstr(err, "IP:10.20.1.1"));
 	assert_non_null(strstr(err, "10.20.1.9"));
-	assert_int_equal(czpg_pki_check_leaf_names(f->leaf, IP, "other.internal", err,
-						   sizeof(err)),
+	assert_int_equal(czpg_pki_check_leaf_names(f->leaf, IP, "other.internal", err, sizeof(err)),
 			 1);
 	assert_non_null(strstr(err, "DNS:" DNS));
 	assert_int_equal(czpg_pki_check_leaf_names(f->leaf, "::1", DNS, err, sizeof(err)), 1);
@@ -827,9 +820,8 @@ static void test_mismatch_checks(void **state)
 	assert_int_equal(czpg_pki_check_signed_by(f->leaf, f->ca, err, sizeof(err)), 0);
 	assert_int_equal(czpg_pki_check_signed_by(f->ca, f->ca, err, sizeof(err)), 0);
 	/* same subject name, different key */
-	assert_int_equal(czpg_pki_make_ca("czpg internal CA " DNS, NULL, &ca2, &k2, err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+	    czpg_pki_make_ca("czpg internal CA " DNS, NULL, &ca2, &k2, err, sizeof(err)), 0);
 	assert_int_equal(czpg_pki_check_signed_by(f->leaf, ca2, err, sizeof(err)), 1);
 	assert_non_null(strstr(err, DNS));
 	assert_int_equal(czpg_pki_check_signed_by(f->leaf, f->leaf, err, sizeof(err)), 1);
@@ -848,11 +840,17 @@ static void test_mismatch_checks(void **state)
 
 static void test_valid_ip(void **state)
 {
-	static const char *good[] = {"10.20.1.1", "127.0.0.1", "0.0.0.0", "255.255.255.255",
-				     "::1", "fd00::10", "2001:db8:0:0:0:0:0:1", "::ffff:10.0.0.1"};
-	static const char *bad[] = {"",           "10.20.1",    "10.20.1.256", "10.20.1.1/32",
+	static const char *good[] = {"10.20.1.1",
+				     "127.0.0.1",
+				     "0.0.0.0",
+				     "255.255.255.255",
+				     "::1",
+				     "fd00::10",
+				     "2001:db8:0:0:0:0:0:1",
+				     "::ffff:10.0.0.1"};
+	static const char *bad[] = {"",		  "10.20.1",	"10.20.1.256",	"10.20.1.1/32",
 				    " 10.20.1.1", "10.20.1.1 ", "fe80::1%eth0", "[::1]",
-				    "localhost",  "1.2.3.4.5",  ":::1",         "0x0a.1.1.1"};
+				    "localhost",  "1.2.3.4.5",	":::1",		"0x0a.1.1.1"};
 	char err[256];
 	size_t i;
 
@@ -870,12 +868,13 @@ static void test_valid_ip(void **state)
 
 static void test_valid_dns(void **state)
 {
-	static const char *good[] = {"audit-pg.internal", "localhost", "a", "A1-b2.example.COM",
-				     "xn--bcher-kva.example", "1a.example", "db.10a"};
-	static const char *bad[] = {"",           "audit-pg.internal.", "-a.example",
-				    "a-.example", "a..b",               ".a",
-				    "a_b.example", "*.example",         "a b",
-				    "10.20.1.1",  "db.123",             "bücher.example"};
+	static const char *good[] = {
+	    "audit-pg.internal",     "localhost",  "a",	    "A1-b2.example.COM",
+	    "xn--bcher-kva.example", "1a.example", "db.10a"};
+	static const char *bad[] = {
+	    "",	      "audit-pg.internal.", "-a.example", "a-.example", "a..b",
+	    ".a",     "a_b.example",	    "*.example",  "a b",	"10.20.1.1",
+	    "db.123", "bücher.example"};
 	char err[256], label64[80], long254[260];
 	size_t i;
 
@@ -957,27 +956,22 @@ static void test_key_file_rule(void **state)
 		skip();
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/server.key", dir);
-	assert_int_equal(czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err,
-						 sizeof(f->err)),
-			 -1);
+	assert_int_equal(
+	    czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err, sizeof(f->err)), -1);
 	assert_int_equal(czpg_fs_write_atomic(path, "k", 1, 0600, (long)pw->pw_uid,
 					      (long)pw->pw_gid, f->err, sizeof(f->err)),
 			 0);
-	assert_int_equal(czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err,
-						 sizeof(f->err)),
-			 0);
+	assert_int_equal(
+	    czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err, sizeof(f->err)), 0);
 	assert_int_equal(chmod(path, 0640), 0);
-	assert_int_equal(czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err,
-						 sizeof(f->err)),
-			 1);
+	assert_int_equal(
+	    czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err, sizeof(f->err)), 1);
 	assert_non_null(strstr(f->err, path));
 	assert_int_equal(chown(path, 0, pw->pw_gid), 0);
-	assert_int_equal(czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err,
-						 sizeof(f->err)),
-			 0);
-	assert_int_equal(czpg_pki_check_key_file(dir, pw->pw_uid, pw->pw_gid, f->err,
-						 sizeof(f->err)),
-			 1);
+	assert_int_equal(
+	    czpg_pki_check_key_file(path, pw->pw_uid, pw->pw_gid, f->err, sizeof(f->err)), 0);
+	assert_int_equal(
+	    czpg_pki_check_key_file(dir, pw->pw_uid, pw->pw_gid, f->err, sizeof(f->err)), 1);
 	unlink(path);
 	rmdir(dir);
 }
@@ -985,26 +979,26 @@ static void test_key_file_rule(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ca_profile),
-		cmocka_unit_test(test_leaf_profile),
-		cmocka_unit_test(test_leaf_verifies_against_ca),
-		cmocka_unit_test(test_ipv6_leaf),
-		cmocka_unit_test(test_serials_differ),
-		cmocka_unit_test(test_rsa_variant_and_options),
-		cmocka_unit_test(test_generation_errors),
-		cmocka_unit_test(test_long_name_cn_cut),
-		cmocka_unit_test(test_tls_handshake),
-		cmocka_unit_test(test_pem_roundtrip),
-		cmocka_unit_test(test_pem_errors),
-		cmocka_unit_test(test_bundle),
-		cmocka_unit_test(test_file_loaders),
-		cmocka_unit_test(test_inspect),
-		cmocka_unit_test(test_inspect_rsa),
-		cmocka_unit_test(test_mismatch_checks),
-		cmocka_unit_test(test_valid_ip),
-		cmocka_unit_test(test_valid_dns),
-		cmocka_unit_test(test_key_mode_rule),
-		cmocka_unit_test(test_key_file_rule),
+	    cmocka_unit_test(test_ca_profile),
+	    cmocka_unit_test(test_leaf_profile),
+	    cmocka_unit_test(test_leaf_verifies_against_ca),
+	    cmocka_unit_test(test_ipv6_leaf),
+	    cmocka_unit_test(test_serials_differ),
+	    cmocka_unit_test(test_rsa_variant_and_options),
+	    cmocka_unit_test(test_generation_errors),
+	    cmocka_unit_test(test_long_name_cn_cut),
+	    cmocka_unit_test(test_tls_handshake),
+	    cmocka_unit_test(test_pem_roundtrip),
+	    cmocka_unit_test(test_pem_errors),
+	    cmocka_unit_test(test_bundle),
+	    cmocka_unit_test(test_file_loaders),
+	    cmocka_unit_test(test_inspect),
+	    cmocka_unit_test(test_inspect_rsa),
+	    cmocka_unit_test(test_mismatch_checks),
+	    cmocka_unit_test(test_valid_ip),
+	    cmocka_unit_test(test_valid_dns),
+	    cmocka_unit_test(test_key_mode_rule),
+	    cmocka_unit_test(test_key_file_rule),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
