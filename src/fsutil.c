@@ -1,0 +1,714 @@
+/*
+ * fsutil.c - durable file operations (see czpg/fsutil.h).
+ *
+ * The atomic write follows the POSIX rename(2) guarantee: a reader sees the
+ * old file or the new one, never a mix; fsync of the file before the rename
+ * and of the directory after it makes the result survive a crash.  The
+ * unified diff follows GNU diffutils' "unified format" (diff -u).
+ */
+#include "czpg/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Splits path into a malloc'd directory and a pointer to the last component
+ * inside path.  Returns -1 on an empty path, a path ending in '/', or
+ * allocation failure.
+ */
+static int split_path(const char *path, char **dir, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+
+	*dir = NULL;
+	if (path[0] == '\0' || (slash != NULL && slash[1] == '\0'))
+		return -1;
+	if (slash == NULL) {
+		*dir = strdup(".");
+		*base = path;
+	} else if (slash == path) {
+		*dir = strdup("/");
+		*base = slash + 1;
+	} else {
+		*dir = strndup(path, (size_t)(slash - path));
+		*base = slash + 1;
+	}
+	return *dir != NULL ? 0 : -1;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, long uid,
+			 long gid, char *err, size_t errlen)
+{
+	char *dir = NULL, *tmp = NULL;
+	const char *base = NULL;
+	int fd = -1, dfd = -1, rc = -1;
+	bool have_tmp = false;
+
+	if (path == NULL || (data == NULL && len > 0)) {
+		set_err(err, errlen, "cannot write: no path or no data given");
+		goto out;
+	}
+	if (split_path(path, &dir, &base) < 0) {
+		set_err(err, errlen, "cannot write %s: not a file path", path);
+		goto out;
+	}
+	if (asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, base) < 0) {
+		tmp = NULL;
+		set_err(err, errlen, "cannot write %s: out of memory", path);
+		goto out;
+	}
+	/* mkostemp opens with O_CREAT|O_EXCL and mode 0600. */
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		set_err(err, errlen, "cannot create a temporary file in %s: %s", dir,
+			strerror(errno));
+		goto out;
+	}
+	have_tmp = true;
+	/* The final mode is in place before the first byte of content. */
+	if (fchmod(fd, mode & 07777) < 0) {
+		set_err(err, errlen, "cannot set mode %04o on a temporary file for %s: %s",
+			(unsigned)(mode & 07777), path, strerror(errno));
+		goto out;
+	}
+	if (write_all(fd, data, len) < 0) {
+		set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		set_err(err, errlen, "cannot sync %s to disk: %s", path, strerror(errno));
+		goto out;
+	}
+	if (uid != CZPG_FS_KEEP_OWNER || gid != CZPG_FS_KEEP_OWNER) {
+		if (fchown(fd, (uid_t)uid, (gid_t)gid) < 0) {
+			set_err(err, errlen, "cannot give %s to uid %ld gid %ld: %s", path, uid,
+				gid, strerror(errno));
+			goto out;
+		}
+		/* chown may clear set-id bits; put the requested mode back. */
+		if (fchmod(fd, mode & 07777) < 0) {
+			set_err(err, errlen, "cannot set mode %04o on %s: %s",
+				(unsigned)(mode & 07777), path, strerror(errno));
+			goto out;
+		}
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		set_err(err, errlen, "cannot replace %s: %s", path, strerror(errno));
+		goto out;
+	}
+	have_tmp = false;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		set_err(err, errlen,
+			"%s was replaced but its directory %s could not be synced to disk: %s",
+			path, dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (have_tmp)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *len, char *err,
+		      size_t errlen)
+{
+	int fd = -1, rc = -1;
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t cap, used = 0;
+
+	*data = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			set_err(err, errlen, "%s does not exist", path);
+			rc = 1;
+		} else {
+			set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		}
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		set_err(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_err(err, errlen, "%s is not a regular file", path);
+		goto out;
+	}
+	if ((uintmax_t)st.st_size > max_len) {
+		set_err(err, errlen, "%s is %jd bytes, more than the %zu allowed", path,
+			(intmax_t)st.st_size, max_len);
+		goto out;
+	}
+	/* One spare byte: detects growth past st_size and holds the NUL. */
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
+	if (buf == NULL) {
+		set_err(err, errlen, "cannot read %s: out of memory", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (used == cap) {
+			size_t ncap = cap * 2;
+			uint8_t *nb;
+
+			if (used > max_len) {
+				set_err(err, errlen, "%s grew past the %zu bytes allowed", path,
+					max_len);
+				goto out;
+			}
+			nb = realloc(buf, ncap);
+			if (nb == NULL) {
+				set_err(err, errlen, "cannot read %s: out of memory", path);
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		n = read(fd, buf + used, cap - used);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used > max_len) {
+		set_err(err, errlen, "%s grew past the %zu bytes allowed", path, max_len);
+		goto out;
+	}
+	if (used == cap) {
+		uint8_t *nb = realloc(buf, cap + 1);
+
+		if (nb == NULL) {
+			set_err(err, errlen, "cannot read %s: out of memory", path);
+			goto out;
+		}
+		buf = nb;
+	}
+	buf[used] = '\0';
+	*data = buf;
+	*len = used;
+	buf = NULL;
+	rc = 0;
+out:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, cap);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int czpg_fs_sha256_file(const char *path, uint8_t out[32], char *err, size_t errlen)
+{
+	int fd = -1, rc = -1;
+	EVP_MD_CTX *md = NULL;
+	uint8_t chunk[16384];
+	unsigned int outlen = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR) {
+			set_err(err, errlen, "%s does not exist", path);
+			rc = 1;
+		} else {
+			set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		}
+		goto out;
+	}
+	md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		set_err(err, errlen, "cannot hash %s: OpenSSL could not start SHA-256", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (EVP_DigestUpdate(md, chunk, (size_t)n) != 1) {
+			set_err(err, errlen, "cannot hash %s: SHA-256 update failed", path);
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(md, out, &outlen) != 1 || outlen != 32) {
+		set_err(err, errlen, "cannot hash %s: SHA-256 final failed", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	EVP_MD_CTX_free(md);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int czpg_fs_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t i, n;
+	int rc = -1;
+	struct stat st;
+
+	if (path == NULL || path[0] == '\0') {
+		set_err(err, errlen, "cannot create a directory: empty path");
+		goto out;
+	}
+	buf = strdup(path);
+	if (buf == NULL) {
+		set_err(err, errlen, "cannot create %s: out of memory", path);
+		goto out;
+	}
+	n = strlen(buf);
+	/* Visit each prefix that ends just before a '/', then the whole path. */
+	for (i = 1; i <= n; i++) {
+		if (i < n && buf[i] != '/')
+			continue;
+		if (i < n && buf[i - 1] == '/')
+			continue; /* repeated slashes */
+		buf[i] = '\0';
+		if (mkdir(buf, mode & 07777) == 0) {
+			if (chmod(buf, mode & 07777) < 0) {
+				set_err(err, errlen, "cannot set mode %04o on %s: %s",
+					(unsigned)(mode & 07777), buf, strerror(errno));
+				goto out;
+			}
+		} else if (errno == EEXIST) {
+			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
+				set_err(err, errlen,
+					"cannot create %s: %s exists and is not a directory", path,
+					buf);
+				goto out;
+			}
+		} else {
+			set_err(err, errlen, "cannot create directory %s: %s", buf,
+				strerror(errno));
+			goto out;
+		}
+		if (i < n)
+			buf[i] = '/';
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+int czpg_fs_check_writable_dir(const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	struct stat st;
+	int rc = -1;
+	bool missing = false;
+
+	if (path == NULL || path[0] == '\0') {
+		set_err(err, errlen, "no directory given");
+		goto out;
+	}
+	buf = strdup(path);
+	if (buf == NULL) {
+		set_err(err, errlen, "cannot check %s: out of memory", path);
+		goto out;
+	}
+	/* Walk up to the nearest existing ancestor. */
+	while (stat(buf, &st) < 0) {
+		char *slash;
+		size_t n;
+
+		if (errno != ENOENT) {
+			set_err(err, errlen, "cannot use directory %s: %s", buf, strerror(errno));
+			goto out;
+		}
+		missing = true;
+		n = strlen(buf);
+		while (n > 1 && buf[n - 1] == '/')
+			buf[--n] = '\0';
+		slash = strrchr(buf, '/');
+		if (slash == NULL) {
+			strcpy(buf, ".");
+		} else if (slash == buf) {
+			buf[1] = '\0';
+		} else {
+			*slash = '\0';
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (missing)
+			set_err(err, errlen, "cannot create %s: %s is not a directory", path, buf);
+		else
+			set_err(err, errlen, "%s is not a directory", path);
+		goto out;
+	}
+	if (access(buf, W_OK | X_OK) < 0) {
+		if (missing)
+			set_err(err, errlen, "cannot create %s: %s is not writable: %s", path, buf,
+				strerror(errno));
+		else
+			set_err(err, errlen, "cannot write into %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = missing ? 1 : 0;
+out:
+	free(buf);
+	return rc;
+}
+
+int czpg_fs_file_info(const char *path, struct czpg_fs_info *info, char *err, size_t errlen)
+{
+	struct stat st;
+
+	memset(info, 0, sizeof(*info));
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		set_err(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		return -1;
+	}
+	info->exists = true;
+	info->is_regular = S_ISREG(st.st_mode);
+	info->is_dir = S_ISDIR(st.st_mode);
+	info->mode = st.st_mode & 07777;
+	info->uid = st.st_uid;
+	info->gid = st.st_gid;
+	info->size = st.st_size;
+	return 0;
+}
+
+/* --- unified diff ------------------------------------------------------ */
+
+#define DIFF_CONTEXT 3
+/* Largest changed region, in DP cells, solved exactly (about 8 MiB). */
+#define DIFF_MAX_CELLS ((size_t)4 << 20)
+
+struct line {
+	const uint8_t *p;
+	size_t len; /* includes the '\n' when there is one */
+};
+
+enum { OP_EQ, OP_DEL, OP_INS };
+
+/*
+ * One step of the edit script.  oi/ni: how many old/new lines come before
+ * this step, which is also the index of the line it shows (old for EQ and
+ * DEL, new for INS).
+ */
+struct op {
+	unsigned char kind;
+	size_t oi;
+	size_t ni;
+};
+
+/* Splits text into lines; -1 when there are more than max lines or no memory. */
+static int split_lines(const uint8_t *p, size_t len, struct line **out, size_t *n)
+{
+	size_t count = 0, i, start = 0, k = 0;
+	struct line *v;
+
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < len; i++)
+		if (p[i] == '\n')
+			count++;
+	if (len > 0 && p[len - 1] != '\n')
+		count++;
+	if (count > CZPG_FS_DIFF_MAX_LINES)
+		return -1;
+	if (count == 0)
+		return 0;
+	v = calloc(count, sizeof(*v));
+	if (v == NULL)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (p[i] == '\n') {
+			v[k].p = p + start;
+			v[k].len = i + 1 - start;
+			k++;
+			start = i + 1;
+		}
+	}
+	if (start < len) {
+		v[k].p = p + start;
+		v[k].len = len - start;
+		k++;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static bool line_eq(const struct line *a, const struct line *b)
+{
+	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+/*
+ * Edit script for old[o0..o1) -> new[n0..n1) appended to ops at *nops: an
+ * LCS by dynamic programming over suffixes, or delete-all/insert-all when
+ * the region is too large to solve exactly.  -1 on allocation failure.
+ */
+static int diff_middle(const struct line *old, size_t o0, size_t o1, const struct line *new_,
+		       size_t n0, size_t n1, struct op *ops, size_t *nops)
+{
+	size_t a = o1 - o0, b = n1 - n0, i, j;
+	uint16_t *dp = NULL;
+
+	if (a > 0 && b > 0 && (a + 1) <= DIFF_MAX_CELLS / (b + 1)) {
+		size_t w = b + 1;
+
+		dp = calloc((a + 1) * w, sizeof(*dp));
+		if (dp == NULL)
+			return -1;
+		for (i = a; i-- > 0;) {
+			for (j = b; j-- > 0;) {
+				uint16_t v;
+
+				if (line_eq(&old[o0 + i], &new_[n0 + j]))
+					v = (uint16_t)(dp[(i + 1) * w + j + 1] + 1);
+				else if (dp[(i + 1) * w + j] >= dp[i * w + j + 1])
+					v = dp[(i + 1) * w + j];
+				else
+					v = dp[i * w + j + 1];
+				dp[i * w + j] = v;
+			}
+		}
+		i = 0;
+		j = 0;
+		while (i < a && j < b) {
+			if (line_eq(&old[o0 + i], &new_[n0 + j])) {
+				ops[(*nops)++] = (struct op){OP_EQ, o0 + i, n0 + j};
+				i++;
+				j++;
+			} else if (dp[(i + 1) * w + j] >= dp[i * w + j + 1]) {
+				ops[(*nops)++] = (struct op){OP_DEL, o0 + i, n0 + j};
+				i++;
+			} else {
+				ops[(*nops)++] = (struct op){OP_INS, o0 + i, n0 + j};
+				j++;
+			}
+		}
+		free(dp);
+	} else {
+		i = 0;
+		j = 0;
+	}
+	for (; i < a; i++)
+		ops[(*nops)++] = (struct op){OP_DEL, o0 + i, n0 + j};
+	for (; j < b; j++)
+		ops[(*nops)++] = (struct op){OP_INS, o0 + i, n0 + j};
+	return 0;
+}
+
+/* Within each run of changes, puts deletions before insertions (as diff -u does). */
+static void order_runs(struct op *ops, size_t nops, struct op *scratch)
+{
+	size_t s = 0, e, k, w, o, n;
+
+	while (s < nops) {
+		if (ops[s].kind == OP_EQ) {
+			s++;
+			continue;
+		}
+		for (e = s; e < nops && ops[e].kind != OP_EQ; e++)
+			;
+		w = 0;
+		for (k = s; k < e; k++)
+			if (ops[k].kind == OP_DEL)
+				scratch[w++] = ops[k];
+		for (k = s; k < e; k++)
+			if (ops[k].kind == OP_INS)
+				scratch[w++] = ops[k];
+		memcpy(&ops[s], scratch, w * sizeof(*ops));
+		s = e;
+	}
+	/* Reordering moved lines; recount the positions each op stands at. */
+	o = 0;
+	n = 0;
+	for (k = 0; k < nops; k++) {
+		ops[k].oi = o;
+		ops[k].ni = n;
+		if (ops[k].kind != OP_INS)
+			o++;
+		if (ops[k].kind != OP_DEL)
+			n++;
+	}
+}
+
+static void emit_range(struct czpg_wbuf *out, char sign, size_t before, size_t count)
+{
+	char tmp[64];
+	int n;
+
+	if (count == 1)
+		n = snprintf(tmp, sizeof(tmp), "%c%zu", sign, before + 1);
+	else
+		n = snprintf(tmp, sizeof(tmp), "%c%zu,%zu", sign, count > 0 ? before + 1 : before,
+			     count);
+	czpg_wbuf_bytes(out, tmp, (size_t)n);
+}
+
+static void emit_line(struct czpg_wbuf *out, char sign, const struct line *l)
+{
+	czpg_wbuf_u8(out, (uint8_t)sign);
+	czpg_wbuf_bytes(out, l->p, l->len);
+	if (l->len == 0 || l->p[l->len - 1] != '\n') {
+		static const char nonl[] = "\n\\ No newline at end of file\n";
+
+		czpg_wbuf_bytes(out, nonl, sizeof(nonl) - 1);
+	}
+}
+
+int czpg_fs_unified_diff(const void *old, size_t oldlen, const void *new_, size_t newlen,
+			 const char *old_label, const char *new_label, struct czpg_wbuf *out)
+{
+	struct line *ol = NULL, *nl = NULL;
+	size_t on = 0, nn = 0, pre = 0, suf = 0, nops = 0, k, hs;
+	struct op *ops = NULL, *scratch = NULL;
+	int rc = -1;
+
+	if (split_lines(old, oldlen, &ol, &on) < 0 || split_lines(new_, newlen, &nl, &nn) < 0)
+		goto out;
+	while (pre < on && pre < nn && line_eq(&ol[pre], &nl[pre]))
+		pre++;
+	while (suf < on - pre && suf < nn - pre && line_eq(&ol[on - 1 - suf], &nl[nn - 1 - suf]))
+		suf++;
+	if (pre == on && pre == nn) {
+		rc = 0;
+		goto out;
+	}
+	ops = calloc(on + nn, sizeof(*ops));
+	scratch = calloc(on + nn, sizeof(*scratch));
+	if (ops == NULL || scratch == NULL)
+		goto out;
+	for (k = 0; k < pre; k++)
+		ops[nops++] = (struct op){OP_EQ, k, k};
+	if (diff_middle(ol, pre, on - suf, nl, pre, nn - suf, ops, &nops) < 0)
+		goto out;
+	for (k = suf; k > 0; k--)
+		ops[nops++] = (struct op){OP_EQ, on - k, nn - k};
+	order_runs(ops, nops, scratch);
+
+	czpg_wbuf_bytes(out, "--- ", 4);
+	czpg_wbuf_bytes(out, old_label, strlen(old_label));
+	czpg_wbuf_bytes(out, "\n+++ ", 5);
+	czpg_wbuf_bytes(out, new_label, strlen(new_label));
+	czpg_wbuf_u8(out, '\n');
+
+	k = 0;
+	while (k < nops) {
+		size_t first, last, he, i, ob, nb, oc = 0, nc = 0;
+
+		while (k < nops && ops[k].kind == OP_EQ)
+			k++;
+		if (k == nops)
+			break;
+		first = k;
+		/* last change of this hunk: extend while the gap of equal lines <= 2*context */
+		last = k;
+		for (i = k + 1; i < nops; i++) {
+			if (ops[i].kind == OP_EQ)
+				continue;
+			if (i - last - 1 > 2 * DIFF_CONTEXT)
+				break;
+			last = i;
+		}
+		hs = first > DIFF_CONTEXT ? first - DIFF_CONTEXT : 0;
+		he = last + 1 + DIFF_CONTEXT < nops ? last + 1 + DIFF_CONTEXT : nops;
+		ob = ops[hs].oi; /* lines of each side before the hunk */
+		nb = ops[hs].ni;
+		for (i = hs; i < he; i++) {
+			if (ops[i].kind != OP_INS)
+				oc++;
+			if (ops[i].kind != OP_DEL)
+				nc++;
+		}
+		czpg_wbuf_bytes(out, "@@ ", 3);
+		emit_range(out, '-', ob, oc);
+		czpg_wbuf_u8(out, ' ');
+		emit_range(out, '+', nb, nc);
+		czpg_wbuf_bytes(out, " @@\n", 4);
+		for (i = hs; i < he; i++) {
+			if (ops[i].kind == OP_EQ)
+				emit_line(out, ' ', &ol[ops[i].oi]);
+			else if (ops[i].kind == OP_DEL)
+				emit_line(out, '-', &ol[ops[i].oi]);
+			else
+				emit_line(out, '+', &nl[ops[i].ni]);
+		}
+		k = he;
+	}
+	rc = out->err ? -1 : 1;
+out:
+	free(ops);
+	free(scratch);
+	free(ol);
+	free(nl);
+	return rc;
+}
