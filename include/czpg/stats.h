@@ -93,7 +93,7 @@ struct czpg_paired_result {
  * inputs, seed and resamples always give the same result.
  *
  * Returns 0 and fills *out, or -1 with a one-sentence reason in err (when
- * err != NULL) and *out zeroed: fewer than 2 or more than
+ * err != NULL) and *out zeroed (pairs are numbered from 1 in messages): fewer than 2 or more than
  * CZPG_STATS_MAX_PAIRS pairs, a time that is not a positive finite number,
  * resamples outside [CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES],
  * or out of memory.  Allocates scratch memory internally and frees it
@@ -169,7 +169,7 @@ struct czpg_welford {
 
 void czpg_welford_init(struct czpg_welford *w);
 void czpg_welford_push(struct czpg_welford *w, double x);
-/* Combines two accumulators (Chan et al.); dst may equal neither's copy. */
+/* Adds src's values into dst (Chan et al.), as if each had been pushed to dst. */
 void czpg_welford_merge(struct czpg_welford *dst, const struct czpg_welford *src);
 /* Mean (NaN when empty), sample variance and stddev (NaN below 2 values). */
 double czpg_welford_mean(const struct czpg_welford *w);
