@@ -24,7 +24,7 @@
 #include <string.h>
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -348,13 +348,15 @@ int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed,
 	if (resamples == 0)
 		resamples = CZPG_STATS_DEFAULT_RESAMPLES;
 	if (a == NULL || b == NULL || n < 2) {
-		set_err(err, errlen,
-			"the paired analysis needs at least 2 TLS/plaintext pairs; run more rounds");
+		set_err(
+		    err, errlen,
+		    "the paired analysis needs at least 2 TLS/plaintext pairs; run more rounds");
 		goto out;
 	}
 	if (n > CZPG_STATS_MAX_PAIRS) {
-		set_err(err, errlen, "%zu pairs exceed the limit of %zu; run fewer or longer rounds",
-			n, CZPG_STATS_MAX_PAIRS);
+		set_err(err, errlen,
+			"%zu pairs exceed the limit of %zu; run fewer or longer rounds", n,
+			CZPG_STATS_MAX_PAIRS);
 		goto out;
 	}
 	if (resamples < CZPG_STATS_MIN_RESAMPLES || resamples > CZPG_STATS_MAX_RESAMPLES) {

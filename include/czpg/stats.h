@@ -58,24 +58,24 @@ double czpg_rng_uniform(struct czpg_rng *rng);
 #define CZPG_STATS_MAX_PAIRS ((size_t)10000000)
 
 struct czpg_paired_result {
-	size_t n;          /* pairs analysed */
-	size_t resamples;  /* bootstrap resamples drawn */
-	uint64_t seed;     /* PRNG seed used for the bootstrap */
+	size_t n;         /* pairs analysed */
+	size_t resamples; /* bootstrap resamples drawn */
+	uint64_t seed;    /* PRNG seed used for the bootstrap */
 
 	/* log ratios d_i = ln(a_i / b_i) */
 	double mean_d;
-	double sd_d;       /* sample standard deviation (n - 1) */
-	double se_d;       /* sd_d / sqrt(n) */
+	double sd_d; /* sample standard deviation (n - 1) */
+	double se_d; /* sd_d / sqrt(n) */
 	double min_d;
 	double max_d;
 
 	/* overhead, fractions */
-	double overhead;   /* exp(mean_d) - 1 */
-	double boot_lo;    /* percentile bootstrap interval of exp(mean d) - 1 */
+	double overhead; /* exp(mean_d) - 1 */
+	double boot_lo;  /* percentile bootstrap interval of exp(mean d) - 1 */
 	double boot_hi;
-	double t_lo;       /* exp(mean_d -+ t * se_d) - 1 */
+	double t_lo; /* exp(mean_d -+ t * se_d) - 1 */
 	double t_hi;
-	double t_crit;     /* Student-t quantile used, df = n - 1 */
+	double t_crit; /* Student-t quantile used, df = n - 1 */
 
 	/* spread of the per-pair overheads a_i / b_i - 1 (fractions) */
 	double pair_min;
@@ -93,10 +93,10 @@ struct czpg_paired_result {
  * inputs, seed and resamples always give the same result.
  *
  * Returns 0 and fills *out, or -1 with a one-sentence reason in err (when
- * err != NULL) and *out zeroed (pairs are numbered from 1 in messages): fewer than 2 or more than
- * CZPG_STATS_MAX_PAIRS pairs, a time that is not a positive finite number,
- * resamples outside [CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES],
- * or out of memory.  Allocates scratch memory internally and frees it
+ * err != NULL) and *out zeroed: fewer than 2 or more than
+ * CZPG_STATS_MAX_PAIRS pairs, a time that is not a positive finite number
+ * (the message numbers pairs from 1), resamples outside
+ * [CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES], or out of memory.  Allocates scratch memory internally and frees it
  * before returning; the caller owns nothing new.
  */
 int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed, size_t resamples,
@@ -185,12 +185,12 @@ double czpg_welford_stddev(const struct czpg_welford *w);
  * first/last tracked bucket and counted in underflow/overflow.  Fixed size
  * (about 28 KiB, no allocation), O(1) record.
  */
-#define CZPG_HIST_LOWEST_NS ((uint64_t)1000)          /* 1 us */
-#define CZPG_HIST_HIGHEST_NS ((uint64_t)60000000000)  /* 60 s */
+#define CZPG_HIST_LOWEST_NS ((uint64_t)1000)         /* 1 us */
+#define CZPG_HIST_HIGHEST_NS ((uint64_t)60000000000) /* 60 s */
 #define CZPG_HIST_SUB_BITS 7
-#define CZPG_HIST_FIRST_EXP 9   /* 2^9 = 512 <= LOWEST */
-#define CZPG_HIST_LAST_EXP 35   /* 2^35 <= HIGHEST < 2^36 */
-#define CZPG_HIST_BUCKETS \
+#define CZPG_HIST_FIRST_EXP 9 /* 2^9 = 512 <= LOWEST */
+#define CZPG_HIST_LAST_EXP 35 /* 2^35 <= HIGHEST < 2^36 */
+#define CZPG_HIST_BUCKETS                                                                          \
 	((size_t)(CZPG_HIST_LAST_EXP - CZPG_HIST_FIRST_EXP + 1) << CZPG_HIST_SUB_BITS)
 
 struct czpg_hist {
@@ -200,7 +200,7 @@ struct czpg_hist {
 	uint64_t overflow;  /* values > CZPG_HIST_HIGHEST_NS */
 	uint64_t min_ns;    /* smallest and largest value as recorded (unclamped) */
 	uint64_t max_ns;
-	double sum_ns;      /* of the unclamped values, for the mean */
+	double sum_ns; /* of the unclamped values, for the mean */
 };
 
 struct czpg_hist_summary {

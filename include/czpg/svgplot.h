@@ -37,11 +37,11 @@ struct czpg_svg_sink {
 #define CZPG_SVG_CDF_POINTS 106
 
 struct czpg_svg_cdf_input {
-	const char *title;        /* NULL: "Latency distribution" */
-	const struct czpg_hist *a;  /* may be NULL or empty: no curve */
+	const char *title;         /* NULL: "Latency distribution" */
+	const struct czpg_hist *a; /* may be NULL or empty: no curve */
 	const struct czpg_hist *b;
-	const char *a_label;      /* NULL: "TLS" */
-	const char *b_label;      /* NULL: "plaintext" */
+	const char *a_label; /* NULL: "TLS" */
+	const char *b_label; /* NULL: "plaintext" */
 };
 
 /*
@@ -55,14 +55,14 @@ int czpg_svg_latency_cdf(const struct czpg_svg_sink *sink, const struct czpg_svg
 			 char *err, size_t errlen);
 
 struct czpg_svg_overhead_input {
-	const char *title;       /* NULL: "TLS overhead per pair" */
-	const double *overhead;  /* per-pair overhead fractions, time order */
+	const char *title;      /* NULL: "TLS overhead per pair" */
+	const double *overhead; /* per-pair overhead fractions, time order */
 	size_t n;
-	double mean;             /* point estimate, fraction */
-	double lo;               /* confidence interval, fractions */
+	double mean; /* point estimate, fraction */
+	double lo;   /* confidence interval, fractions */
 	double hi;
-	double threshold;        /* gate threshold, fraction; NaN: not drawn */
-	const char *label;       /* NULL: "pair overhead" */
+	double threshold;  /* gate threshold, fraction; NaN: not drawn */
+	const char *label; /* NULL: "pair overhead" */
 };
 
 /*

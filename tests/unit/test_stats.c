@@ -19,11 +19,11 @@
 
 #include "czpg/stats.h"
 
-#define assert_close(got, want, tol)                                                          \
-	do {                                                                                   \
-		double g_ = (got), w_ = (want), t_ = (tol);                                    \
-		if (!(fabs(g_ - w_) <= t_))                                                    \
-			fail_msg("%s = %.15g, expected %.15g (tolerance %g)", #got, g_, w_, t_); \
+#define assert_close(got, want, tol)                                                               \
+	do {                                                                                       \
+		double g_ = (got), w_ = (want), t_ = (tol);                                        \
+		if (!(fabs(g_ - w_) <= t_))                                                        \
+			fail_msg("%s = %.15g, expected %.15g (tolerance %g)", #got, g_, w_, t_);   \
 	} while (0)
 
 #define assert_rel(got, want, rel) assert_close((got), (want), fabs(want) * (rel))
@@ -133,8 +133,8 @@ static void test_t_cdf_closed_forms(void **state)
 		double t = ts[i];
 		double c1 = 0.5 + atan(t) / M_PI;
 		double c2 = 0.5 + t / (2.0 * sqrt(2.0 + t * t));
-		double c3 = 0.5 + (t / (sqrt(3.0) * (1.0 + t * t / 3.0)) + atan(t / sqrt(3.0))) /
-				      M_PI;
+		double c3 =
+		    0.5 + (t / (sqrt(3.0) * (1.0 + t * t / 3.0)) + atan(t / sqrt(3.0))) / M_PI;
 
 		assert_close(czpg_stats_t_cdf(t, 1.0), c1, 1e-12);
 		assert_close(czpg_stats_t_cdf(t, 2.0), c2, 1e-12);
@@ -376,9 +376,8 @@ static void test_paired_rejects_bad_input(void **state)
 	assert_non_null(strstr(err, "resamples"));
 
 	err[0] = '\0';
-	assert_int_equal(czpg_stats_paired(a, b, 3, 0, CZPG_STATS_MAX_RESAMPLES + 1, &r, err,
-					   sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    czpg_stats_paired(a, b, 3, 0, CZPG_STATS_MAX_RESAMPLES + 1, &r, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "resamples"));
 
 	b[1] = 0.0;
@@ -639,7 +638,7 @@ static void test_hist_relative_error(void **state)
 		/* log-uniform over the whole tracked range */
 		v = (uint64_t)exp(log(1000.0) + czpg_rng_uniform(&rng) * (log(6e10) - log(1000.0)));
 		czpg_hist_init(h);
-		czpg_hist_record(h, 1);           /* min below, so no clamping to v */
+		czpg_hist_record(h, 1); /* min below, so no clamping to v */
 		czpg_hist_record(h, v);
 		czpg_hist_record(h, UINT64_MAX); /* max above */
 		got = czpg_hist_percentile(h, 50.0);
@@ -662,9 +661,9 @@ static void test_hist_merge(void **state)
 		czpg_hist_record(v < 150000 ? lo : hi, v * 7);
 		czpg_hist_record(all, v * 7);
 	}
-	czpg_hist_record(lo, 10);                 /* underflow */
+	czpg_hist_record(lo, 10); /* underflow */
 	czpg_hist_record(all, 10);
-	czpg_hist_record(hi, 90000000000ULL);     /* overflow */
+	czpg_hist_record(hi, 90000000000ULL); /* overflow */
 	czpg_hist_record(all, 90000000000ULL);
 	czpg_hist_merge(lo, hi);
 	assert_memory_equal(lo->counts, all->counts, sizeof(all->counts));
@@ -701,7 +700,7 @@ static void test_hist_clamping(void **state)
 
 	czpg_hist_record(h, 0);
 	czpg_hist_record(h, 999);
-	czpg_hist_record(h, 1000); /* lowest tracked: not an underflow */
+	czpg_hist_record(h, 1000);           /* lowest tracked: not an underflow */
 	czpg_hist_record(h, 60000000000ULL); /* highest tracked: not an overflow */
 	czpg_hist_record(h, 60000000001ULL);
 	czpg_hist_record(h, UINT64_MAX);
@@ -721,29 +720,29 @@ static void test_hist_clamping(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rng_reference_values),
-		cmocka_unit_test(test_rng_below_uniform),
-		cmocka_unit_test(test_t_quantile_closed_forms),
-		cmocka_unit_test(test_t_quantile_table),
-		cmocka_unit_test(test_t_cdf_closed_forms),
-		cmocka_unit_test(test_paired_hand_worked),
-		cmocka_unit_test(test_paired_two_pairs_atoms),
-		cmocka_unit_test(test_paired_identical),
-		cmocka_unit_test(test_paired_contains_truth_and_narrows),
-		cmocka_unit_test(test_paired_coverage),
-		cmocka_unit_test(test_paired_reproducible),
-		cmocka_unit_test(test_paired_rejects_bad_input),
-		cmocka_unit_test(test_paired_extreme_ratio),
-		cmocka_unit_test(test_gate_outcomes),
-		cmocka_unit_test(test_gate_from_paired_runs),
-		cmocka_unit_test(test_need_more),
-		cmocka_unit_test(test_summary_helpers),
-		cmocka_unit_test(test_welford),
-		cmocka_unit_test(test_hist_uniform),
-		cmocka_unit_test(test_hist_lognormal_vs_sorted),
-		cmocka_unit_test(test_hist_relative_error),
-		cmocka_unit_test(test_hist_merge),
-		cmocka_unit_test(test_hist_clamping),
+	    cmocka_unit_test(test_rng_reference_values),
+	    cmocka_unit_test(test_rng_below_uniform),
+	    cmocka_unit_test(test_t_quantile_closed_forms),
+	    cmocka_unit_test(test_t_quantile_table),
+	    cmocka_unit_test(test_t_cdf_closed_forms),
+	    cmocka_unit_test(test_paired_hand_worked),
+	    cmocka_unit_test(test_paired_two_pairs_atoms),
+	    cmocka_unit_test(test_paired_identical),
+	    cmocka_unit_test(test_paired_contains_truth_and_narrows),
+	    cmocka_unit_test(test_paired_coverage),
+	    cmocka_unit_test(test_paired_reproducible),
+	    cmocka_unit_test(test_paired_rejects_bad_input),
+	    cmocka_unit_test(test_paired_extreme_ratio),
+	    cmocka_unit_test(test_gate_outcomes),
+	    cmocka_unit_test(test_gate_from_paired_runs),
+	    cmocka_unit_test(test_need_more),
+	    cmocka_unit_test(test_summary_helpers),
+	    cmocka_unit_test(test_welford),
+	    cmocka_unit_test(test_hist_uniform),
+	    cmocka_unit_test(test_hist_lognormal_vs_sorted),
+	    cmocka_unit_test(test_hist_relative_error),
+	    cmocka_unit_test(test_hist_merge),
+	    cmocka_unit_test(test_hist_clamping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
