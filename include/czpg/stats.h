@@ -96,8 +96,8 @@ struct czpg_paired_result {
  * err != NULL) and *out zeroed: fewer than 2 or more than
  * CZPG_STATS_MAX_PAIRS pairs, a time that is not a positive finite number
  * (the message numbers pairs from 1), resamples outside
- * [CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES], or out of memory.  Allocates scratch memory internally and frees it
- * before returning; the caller owns nothing new.
+ * [CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES], or out of memory.  Allocates scratch memory
+ * internally and frees it before returning; the caller owns nothing new.
  */
 int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed, size_t resamples,
 		      struct czpg_paired_result *out, char *err, size_t errlen);
