@@ -407,7 +407,7 @@ int czpg_fs_check_writable_dir(const char *path, char *err, size_t errlen)
 			set_err(err, errlen, "%s is not a directory", path);
 		goto out;
 	}
-	if (access(buf, W_OK | X_OK) < 0) {
+	if (faccessat(AT_FDCWD, buf, W_OK | X_OK, AT_EACCESS) < 0) {
 		if (missing)
 			set_err(err, errlen, "cannot create %s: %s is not writable: %s", path, buf,
 				strerror(errno));

@@ -29,7 +29,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define CN_MAX 64	/* RFC 5280 ub-common-name */
+#define CN_MAX 64       /* RFC 5280 ub-common-name */
 #define SERIAL_BYTES 20 /* 159 random bits: top bit cleared keeps it positive */
 #define DNS_MAX 253
 #define LABEL_MAX 63

@@ -36,13 +36,13 @@
 
 enum czpg_pki_key_type {
 	CZPG_PKI_KEY_EC_P256 = 0, /* the default: ECDSA on prime256v1 */
-	CZPG_PKI_KEY_RSA_2048,	  /* for handshake-cost comparison only */
+	CZPG_PKI_KEY_RSA_2048,    /* for handshake-cost comparison only */
 };
 
 /* Options shared by CA and leaf generation; zero-initialised = defaults. */
 struct czpg_pki_opts {
 	enum czpg_pki_key_type key_type;
-	int days;	   /* validity; 0 = CZPG_PKI_CA_DAYS / CZPG_PKI_LEAF_DAYS */
+	int days;          /* validity; 0 = CZPG_PKI_CA_DAYS / CZPG_PKI_LEAF_DAYS */
 	time_t not_before; /* 0 = now - CZPG_PKI_BACKDATE_SECS (tests set a past date) */
 };
 /*
@@ -113,10 +113,10 @@ struct czpg_pki_info {
 	time_t not_before;
 	time_t not_after;
 	long days_left; /* whole days from `now` to notAfter; negative once expired */
-	bool is_ca;	/* basicConstraints CA:TRUE */
+	bool is_ca;     /* basicConstraints CA:TRUE */
 	bool self_signed;
 	char key_type[16]; /* "EC", "RSA", or the OpenSSL name */
-	char curve[32];	   /* "prime256v1" for P-256; "" for non-EC */
+	char curve[32];    /* "prime256v1" for P-256; "" for non-EC */
 	int key_bits;
 	uint8_t sha256[32];   /* SHA-256 of the DER certificate */
 	char fingerprint[96]; /* "AB:CD:..." form of sha256 */

@@ -848,9 +848,9 @@ static void test_valid_ip(void **state)
 				     "fd00::10",
 				     "2001:db8:0:0:0:0:0:1",
 				     "::ffff:10.0.0.1"};
-	static const char *bad[] = {"",		  "10.20.1",	"10.20.1.256",	"10.20.1.1/32",
+	static const char *bad[] = {"",           "10.20.1",    "10.20.1.256",  "10.20.1.1/32",
 				    " 10.20.1.1", "10.20.1.1 ", "fe80::1%eth0", "[::1]",
-				    "localhost",  "1.2.3.4.5",	":::1",		"0x0a.1.1.1"};
+				    "localhost",  "1.2.3.4.5",  ":::1",         "0x0a.1.1.1"};
 	char err[256];
 	size_t i;
 
@@ -869,11 +869,11 @@ static void test_valid_ip(void **state)
 static void test_valid_dns(void **state)
 {
 	static const char *good[] = {
-	    "audit-pg.internal",     "localhost",  "a",	    "A1-b2.example.COM",
+	    "audit-pg.internal",     "localhost",  "a",     "A1-b2.example.COM",
 	    "xn--bcher-kva.example", "1a.example", "db.10a"};
 	static const char *bad[] = {
-	    "",	      "audit-pg.internal.", "-a.example", "a-.example", "a..b",
-	    ".a",     "a_b.example",	    "*.example",  "a b",	"10.20.1.1",
+	    "",       "audit-pg.internal.", "-a.example", "a-.example", "a..b",
+	    ".a",     "a_b.example",        "*.example",  "a b",        "10.20.1.1",
 	    "db.123", "bücher.example"};
 	char err[256], label64[80], long254[260];
 	size_t i;
