@@ -185,11 +185,11 @@ int czpg_cmd_status(int argc, char **argv)
 		fflush(stdout);
 	} else if (json) {
 		czpg_status_print_json(stdout, rep);
-	} else {
+	} else if (rep->dir_error[0] == '\0') {
 		czpg_status_print_text(stdout, rep);
 	}
-	/* The text report already shows it; other formats also say it on stderr. */
-	if (rep->dir_error[0] != '\0' && (json || prom_stdout))
+	/* Without a directory there is no report: say why on stderr, once. */
+	if (rep->dir_error[0] != '\0')
 		fprintf(stderr, "czctl postgres tls %s: %s\n", VERB, rep->dir_error);
 out:
 	czpg_wbuf_free(&prom);

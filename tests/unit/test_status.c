@@ -1485,7 +1485,9 @@ static void test_cli_exit_codes(void **state)
 	assert_contains(res->err, "does not exist");
 	run_czctl(res, tmp, "--cert-dir", missing, NULL);
 	assert_int_equal(res->code, 3);
-	assert_contains(res->out, "[ERROR] certificate directory");
+	assert_string_equal(res->out, "");
+	assert_contains(res->err, "certificate directory");
+	assert_null(strchr(strchr(res->err, '\n') + 1, '\n')); /* one line */
 
 	/* usage errors name the bad value */
 	run_czctl(res, tmp, NULL);
