@@ -209,7 +209,7 @@ static void check_expiry(struct czpg_status_report *r, enum czpg_status_check_id
 }
 
 static void check_signed(struct czpg_status_report *r, X509 *leaf, X509 *ca, X509 *previous,
-			 STACK_OF(X509) * bundle)
+			 STACK_OF(X509) *bundle)
 {
 	char why[384];
 	int rc, i;
@@ -501,7 +501,7 @@ out:
 	free(text);
 }
 
-static int load_bundle(struct czpg_status_report *r, const char *path, STACK_OF(X509) * *sk,
+static int load_bundle(struct czpg_status_report *r, const char *path, STACK_OF(X509) **sk,
 		       X509 *ca, X509 *previous)
 {
 	int rc = czpg_pki_load_certs_file(path, sk, r->bundle_error, sizeof(r->bundle_error));
