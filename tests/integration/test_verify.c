@@ -1,0 +1,910 @@
+/*
+ * test_verify.c - `czctl postgres tls verify` end to end against the real
+ * PostgreSQL 15 sandbox with TLS turned on.
+ *
+ * The test makes its own CA and server leaves (EC P-256) in a temporary
+ * directory, installs them into the sandbox, and runs the czctl binary
+ * ($CZCTL) as a user would: it checks exit codes, the exact report lines of
+ * the runbook, the JSON report of the native and the libpq client against
+ * each other, and that the password never reaches the output.  Tests that
+ * change the server (pg_hba.conf, certificate, TLS versions) put the default
+ * configuration back in their teardown.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#include "testcert.h"
+
+#define OUT_CAP 65536
+
+static struct czpg_sandbox sb;
+static const char *czctl;
+static char dir[256];
+static char ca_path[512], leaf_crt[512], leaf_key[512];
+static char other_ca_path[512], dns_leaf_crt[512], dns_leaf_key[512], bundle_path[512];
+static char *orig_hba;
+static char port_str[16];
+
+/* What one run of czctl left behind. */
+struct run {
+	int exit_code; /* -1 when it did not exit normally */
+	char out[OUT_CAP];
+	char err[OUT_CAP];
+};
+
+/* The argument list of one run, after "czctl postgres tls verify". */
+struct args {
+	const char *v[48];
+	int n;
+};
+
+static void args_add(struct args *a, const char *s)
+{
+	assert_true(a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1);
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+/* The flags every run shares: port, user, database, CA and a short timeout. */
+static void args_base(struct args *a, const char *host, const char *ca)
+{
+	a->n = 0;
+	if (host != NULL) {
+		args_add(a, "--host");
+		args_add(a, host);
+	}
+	args_add(a, "--port");
+	args_add(a, port_str);
+	args_add(a, "--user");
+	args_add(a, sb.user);
+	args_add(a, "--dbname");
+	args_add(a, sb.db);
+	if (ca != NULL) {
+		args_add(a, "--ca");
+		args_add(a, ca);
+	}
+	args_add(a, "--timeout");
+	args_add(a, "10");
+}
+
+static void read_file(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (f == NULL)
+		return;
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+/*
+ * Runs czctl postgres tls verify with the given arguments; stdin is
+ * /dev/null (no password prompt), the password comes from env_password
+ * through CZ_PG_VERIFY_PASSWORD when not NULL.  A run is killed after 60 s.
+ */
+static void run_verify(struct run *r, const struct args *a, const char *env_password)
+{
+	char out_path[600], err_path[600];
+	const char *argv[64];
+	int i, k = 0, status;
+	pid_t pid;
+
+	snprintf(out_path, sizeof(out_path), "%s/run.out", dir);
+	snprintf(err_path, sizeof(err_path), "%s/run.err", dir);
+	argv[k++] = czctl;
+	argv[k++] = "postgres";
+	argv[k++] = "tls";
+	argv[k++] = "verify";
+	for (i = 0; i < a->n; i++)
+		argv[k++] = a->v[i];
+	argv[k] = NULL;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+		    dup2(err, 2) < 0)
+			_exit(126);
+		if (env_password != NULL)
+			setenv("CZ_PG_VERIFY_PASSWORD", env_password, 1);
+		else
+			unsetenv("CZ_PG_VERIFY_PASSWORD");
+		alarm(60);
+		execv(czctl, (char *const *)argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	read_file(out_path, r->out, sizeof(r->out));
+	read_file(err_path, r->err, sizeof(r->err));
+	unlink(out_path);
+	unlink(err_path);
+}
+
+/* Prints what a run produced (cmocka shows it next to a failure). */
+static void show(const char *what, const struct run *r)
+{
+	printf("--- %s: exit %d\n--- stdout:\n%s--- stderr:\n%s---\n", what, r->exit_code, r->out,
+	       r->err);
+}
+
+/* True when text holds line as one whole line. */
+static bool has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+	const char *p = text;
+
+	while ((p = strstr(p, line)) != NULL) {
+		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* The first line of text that starts with prefix, copied into out; false if none. */
+static bool line_with_prefix(const char *text, const char *prefix, char *out, size_t cap)
+{
+	const char *p = text;
+	size_t n = strlen(prefix);
+
+	while (p != NULL && *p != '\0') {
+		const char *end = strchr(p, '\n');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if (len >= n && strncmp(p, prefix, n) == 0) {
+			snprintf(out, cap, "%.*s", (int)len, p);
+			return true;
+		}
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return false;
+}
+
+static size_t count_lines(const char *text)
+{
+	size_t n = 0;
+
+	for (; *text != '\0'; text++)
+		if (*text == '\n')
+			n++;
+	return n;
+}
+
+/*
+ * A small reader for the flat JSON czctl prints: the value of key inside the
+ * object named obj (NULL = the top level), as text (strings unescaped for
+ * \" and \\ only; literals as written).  Returns false when absent.
+ */
+static bool json_get(const char *json, const char *obj, const char *key, char *out, size_t cap)
+{
+	char pat[128];
+	const char *p = json, *end = NULL;
+	size_t k = 0;
+
+	if (obj != NULL) {
+		snprintf(pat, sizeof(pat), "\"%s\":{", obj);
+		p = strstr(json, pat);
+		if (p == NULL)
+			return false;
+		p += strlen(pat);
+		end = strchr(p, '}');
+		if (end == NULL)
+			return false;
+	}
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	/* At the top level, skip matches inside nested objects. */
+	for (;;) {
+		const char *q = strstr(p, pat);
+
+		if (q == NULL || (end != NULL && q >= end))
+			return false;
+		if (obj != NULL) {
+			p = q;
+			break;
+		}
+		{
+			int depth = 0;
+			const char *s;
+			bool in_str = false;
+
+			for (s = json; s < q; s++) {
+				if (in_str) {
+					if (*s == '\\')
+						s++;
+					else if (*s == '"')
+						in_str = false;
+				} else if (*s == '"') {
+					in_str = true;
+				} else if (*s == '{') {
+					depth++;
+				} else if (*s == '}') {
+					depth--;
+				}
+			}
+			if (depth == 1 && !in_str) {
+				p = q;
+				break;
+			}
+		}
+		p = q + 1;
+	}
+	p += strlen(pat);
+	if (*p == '"') {
+		for (p++; *p != '\0' && *p != '"' && k + 1 < cap; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			out[k++] = *p;
+		}
+		out[k] = '\0';
+		return *p == '"';
+	}
+	while (*p != '\0' && *p != ',' && *p != '}' && k + 1 < cap)
+		out[k++] = *p++;
+	out[k] = '\0';
+	return k > 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf != NULL) {
+			if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+				free(buf);
+				buf = NULL;
+			} else {
+				buf[n] = '\0';
+			}
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The sandbox with its default pg_hba.conf and TLS 1.3 with the good leaf. */
+static int restore_server(void **state)
+{
+	(void)state;
+	if (czpg_sandbox_write_file(&sb, "pg_hba.conf", orig_hba, strlen(orig_hba), 0600) < 0)
+		return -1;
+	return czpg_sandbox_enable_tls(&sb, leaf_crt, leaf_key, ca_path, "TLSv1.3", NULL);
+}
+
+static int group_setup(void **state)
+{
+	struct czpg_testcert ca = {0}, leaf = {0}, other = {0}, dns_leaf = {0};
+	struct czpg_testcert_opts other_opts = {.cn = "unrelated test CA"};
+	struct czpg_testcert_opts leaf_opts = {.cn = "verify test server",
+					       .sans = "IP:127.0.0.1,DNS:localhost"};
+	struct czpg_testcert_opts dns_opts = {.cn = "dns-only test server",
+					      .sans = "DNS:localhost"};
+	char hba_path[600];
+	X509 *bundle[2];
+	int rc = -1;
+
+	if (czpg_testcert_tmpdir(dir, sizeof(dir)) < 0)
+		return -1;
+	if (czpg_testcert_make_ca(&ca, NULL) < 0 || czpg_testcert_make_ca(&other, &other_opts) < 0 ||
+	    czpg_testcert_make_leaf(&leaf, &ca, &leaf_opts) < 0 ||
+	    czpg_testcert_make_leaf(&dns_leaf, &ca, &dns_opts) < 0 ||
+	    czpg_testcert_write(&ca, dir, "ca") < 0 || czpg_testcert_write(&other, dir, "other-ca") < 0 ||
+	    czpg_testcert_write(&leaf, dir, "server") < 0 ||
+	    czpg_testcert_write(&dns_leaf, dir, "dns-server") < 0)
+		goto out;
+	snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", dir);
+	snprintf(other_ca_path, sizeof(other_ca_path), "%s/other-ca.crt", dir);
+	snprintf(leaf_crt, sizeof(leaf_crt), "%s/server.crt", dir);
+	snprintf(leaf_key, sizeof(leaf_key), "%s/server.key", dir);
+	snprintf(dns_leaf_crt, sizeof(dns_leaf_crt), "%s/dns-server.crt", dir);
+	snprintf(dns_leaf_key, sizeof(dns_leaf_key), "%s/dns-server.key", dir);
+	snprintf(bundle_path, sizeof(bundle_path), "%s/bundle.crt", dir);
+	bundle[0] = other.cert; /* the unrelated CA first: the real one must still be found */
+	bundle[1] = ca.cert;
+	if (czpg_testcert_write_bundle(bundle_path, bundle, 2) < 0)
+		goto out;
+	snprintf(hba_path, sizeof(hba_path), "%s/pg_hba.conf", sb.data);
+	orig_hba = slurp(hba_path);
+	if (orig_hba == NULL) {
+		fprintf(stderr, "cannot read %s\n", hba_path);
+		goto out;
+	}
+	rc = restore_server(state);
+out:
+	czpg_testcert_free(&dns_leaf);
+	czpg_testcert_free(&leaf);
+	czpg_testcert_free(&other);
+	czpg_testcert_free(&ca);
+	return rc;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	free(orig_hba);
+	czpg_testcert_rmdir(dir);
+	return 0;
+}
+
+/* The three runbook lines of a passing TLS 1.3 run. */
+static void assert_runbook_pass(const struct run *r)
+{
+	char server_line[256];
+
+	assert_true(has_line(r->out, "[PASS] TLS proven"));
+	assert_true(has_line(r->out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
+	assert_true(has_line(r->out,
+			     "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
+	/* Exactly one pg_stat_ssl line, and no FAIL anywhere. */
+	assert_true(line_with_prefix(r->out, "pg_stat_ssl:", server_line, sizeof(server_line)));
+	assert_null(strstr(r->out, "[FAIL]"));
+	assert_string_equal(r->err, "");
+}
+
+static void test_verify_full_by_ip(void **state)
+{
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "127.0.0.1", ca_path);
+	run_verify(&r, &a, sb.password);
+	show("verify-full by IP", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+	/* The certificate line names the SANs the client checked. */
+	assert_non_null(strstr(r.out, "SANs: IP:127.0.0.1, DNS:localhost"));
+	assert_non_null(strstr(r.out, "via native client"));
+}
+
+static void test_verify_full_by_name(void **state)
+{
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "localhost", ca_path);
+	run_verify(&r, &a, sb.password);
+	show("verify-full by name", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+}
+
+/* The password given with --password instead of the environment works the same. */
+static void test_password_flag(void **state)
+{
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--password");
+	args_add(&a, sb.password);
+	run_verify(&r, &a, NULL);
+	show("password flag", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+}
+
+static void test_channel_binding_require(void **state)
+{
+	char line[512];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--channel-binding");
+	args_add(&a, "require");
+	run_verify(&r, &a, sb.password);
+	show("channel binding require", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+	assert_true(line_with_prefix(r.out, "authentication: ", line, sizeof(line)));
+	assert_non_null(strstr(line, "authentication: SCRAM-SHA-256-PLUS (channel binding in use)"));
+	assert_non_null(strstr(line, "server offered SCRAM-SHA-256-PLUS"));
+
+	/* The JSON report says the same. */
+	args_add(&a, "--json");
+	run_verify(&r, &a, sb.password);
+	assert_int_equal(r.exit_code, 0);
+	assert_true(json_get(r.out, NULL, "auth_method", line, sizeof(line)));
+	assert_string_equal(line, "SCRAM-SHA-256-PLUS");
+	assert_true(json_get(r.out, NULL, "channel_binding_used", line, sizeof(line)));
+	assert_string_equal(line, "true");
+}
+
+/* With channel binding disabled the session still proves TLS, with plain SCRAM. */
+static void test_channel_binding_disable(void **state)
+{
+	char line[512];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--channel-binding");
+	args_add(&a, "disable");
+	run_verify(&r, &a, sb.password);
+	show("channel binding disable", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+	assert_true(line_with_prefix(r.out, "authentication: ", line, sizeof(line)));
+	assert_non_null(strstr(line, "authentication: SCRAM-SHA-256;"));
+}
+
+static void test_plaintext_accepted_fails(void **state)
+{
+	char line[1024];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	/* The default pg_hba.conf has `host all all 127.0.0.1/32 scram-sha-256`. */
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--expect-plaintext-refused");
+	run_verify(&r, &a, sb.password);
+	show("plaintext accepted", &r);
+	assert_int_equal(r.exit_code, 1);
+	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_non_null(strstr(line, "plaintext is accepted"));
+	assert_true(line_with_prefix(r.out, "[FAIL] plaintext not refused", line, sizeof(line)));
+	/* TLS itself was still proven: the report shows both ends. */
+	assert_true(has_line(r.out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
+	assert_true(has_line(r.out,
+			     "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
+	assert_null(strstr(r.out, "[PASS] TLS proven"));
+}
+
+static void test_plaintext_refused_passes(void **state)
+{
+	char hba[512];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	snprintf(hba, sizeof(hba),
+		 "local     all  all               trust\n"
+		 "hostssl   all  %s  127.0.0.1/32  scram-sha-256\n"
+		 "hostnossl all  all  127.0.0.1/32  reject\n",
+		 sb.user);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, hba), 0);
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--expect-plaintext-refused");
+	run_verify(&r, &a, sb.password);
+	show("plaintext refused", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+	assert_true(line_with_prefix(r.out, "[PASS] plaintext refused: ", hba, sizeof(hba)));
+	assert_null(strstr(r.out, "plaintext not refused"));
+
+	/* JSON: plaintext.refused is true. */
+	args_add(&a, "--json");
+	run_verify(&r, &a, sb.password);
+	assert_int_equal(r.exit_code, 0);
+	assert_true(json_get(r.out, "plaintext", "refused", hba, sizeof(hba)));
+	assert_string_equal(hba, "true");
+}
+
+/* The fields both clients must agree on, from one --json report. */
+struct report {
+	char result[16], version[32], cipher[64], srv_ssl[8], srv_version[32], srv_cipher[64],
+		srv_bits[16], srv_pid[16], client[16], cert_serial[80];
+};
+
+static void parse_report(const char *json, struct report *p)
+{
+	assert_true(json_get(json, NULL, "result", p->result, sizeof(p->result)));
+	assert_true(json_get(json, NULL, "client", p->client, sizeof(p->client)));
+	assert_true(json_get(json, "client_negotiated", "version", p->version, sizeof(p->version)));
+	assert_true(json_get(json, "client_negotiated", "cipher", p->cipher, sizeof(p->cipher)));
+	assert_true(json_get(json, "pg_stat_ssl", "ssl", p->srv_ssl, sizeof(p->srv_ssl)));
+	assert_true(json_get(json, "pg_stat_ssl", "version", p->srv_version,
+			     sizeof(p->srv_version)));
+	assert_true(json_get(json, "pg_stat_ssl", "cipher", p->srv_cipher, sizeof(p->srv_cipher)));
+	assert_true(json_get(json, "pg_stat_ssl", "bits", p->srv_bits, sizeof(p->srv_bits)));
+	assert_true(json_get(json, "pg_stat_ssl", "pid", p->srv_pid, sizeof(p->srv_pid)));
+	assert_true(json_get(json, "certificate", "serial", p->cert_serial,
+			     sizeof(p->cert_serial)));
+}
+
+static void test_native_and_libpq_agree(void **state)
+{
+	struct report nat, pq;
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--json");
+	run_verify(&r, &a, sb.password);
+	show("native --json", &r);
+	assert_int_equal(r.exit_code, 0);
+	/* One JSON object on one line, nothing else. */
+	assert_int_equal(count_lines(r.out), 1);
+	assert_int_equal(r.out[0], '{');
+	parse_report(r.out, &nat);
+
+	args_add(&a, "--client");
+	args_add(&a, "libpq");
+	run_verify(&r, &a, sb.password);
+	show("libpq --json", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_int_equal(count_lines(r.out), 1);
+	parse_report(r.out, &pq);
+
+	assert_string_equal(nat.result, "PASS");
+	assert_string_equal(pq.result, "PASS");
+	assert_string_equal(nat.client, "native");
+	assert_string_equal(pq.client, "libpq");
+	assert_string_equal(nat.version, "TLSv1.3");
+	assert_string_equal(nat.version, pq.version);
+	assert_string_equal(nat.cipher, pq.cipher);
+	assert_string_equal(nat.srv_ssl, "true");
+	assert_string_equal(nat.srv_ssl, pq.srv_ssl);
+	assert_string_equal(nat.srv_version, pq.srv_version);
+	assert_string_equal(nat.srv_cipher, pq.srv_cipher);
+	assert_string_equal(nat.srv_bits, pq.srv_bits);
+	assert_string_equal(nat.cert_serial, pq.cert_serial);
+	/* Each client sees its own row: the server says so for itself too. */
+	assert_string_equal(nat.version, nat.srv_version);
+	assert_string_equal(nat.cipher, nat.srv_cipher);
+	assert_string_not_equal(nat.srv_pid, pq.srv_pid);
+	assert_int_not_equal(atoi(nat.srv_pid), 0);
+	assert_int_not_equal(atoi(pq.srv_pid), 0);
+}
+
+/* libpq's human report carries the same runbook lines. */
+static void test_libpq_runbook_lines(void **state)
+{
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "localhost", ca_path);
+	args_add(&a, "--client");
+	args_add(&a, "libpq");
+	args_add(&a, "--channel-binding");
+	args_add(&a, "require");
+	run_verify(&r, &a, sb.password);
+	show("libpq human", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+	assert_non_null(strstr(r.out, "via libpq client"));
+}
+
+static void test_bad_password(void **state)
+{
+	static const char wrong[] = "Wr0ng-pw-7f3a9c";
+	char line[1024];
+	struct args a;
+	struct run r;
+	int client;
+
+	(void)state;
+	for (client = 0; client < 2; client++) {
+		args_base(&a, "127.0.0.1", ca_path);
+		if (client == 1) {
+			args_add(&a, "--client");
+			args_add(&a, "libpq");
+		}
+		run_verify(&r, &a, wrong);
+		show("bad password", &r);
+		assert_int_equal(r.exit_code, 1);
+		assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+		assert_non_null(strstr(line, "password authentication failed"));
+		assert_null(strstr(r.out, "[PASS]"));
+		assert_null(strstr(r.out, wrong));
+		assert_null(strstr(r.err, wrong));
+	}
+}
+
+static void test_wrong_ca(void **state)
+{
+	char line[1024];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "127.0.0.1", other_ca_path);
+	run_verify(&r, &a, sb.password);
+	show("wrong CA", &r);
+	assert_int_equal(r.exit_code, 1);
+	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	/* It names the CA file it checked against, and says the chain is the problem. */
+	assert_non_null(strstr(line, other_ca_path));
+	assert_non_null(strstr(line, "not signed by a CA"));
+	assert_true(line_with_prefix(r.out, "hint: ", line, sizeof(line)));
+	assert_non_null(strstr(line, "--ca"));
+	/* No handshake, so no negotiated line and no server row. */
+	assert_null(strstr(r.out, "client negotiated:"));
+	assert_null(strstr(r.out, "pg_stat_ssl:"));
+}
+
+static void test_name_not_in_certificate(void **state)
+{
+	char line[1024];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	/* The server now presents a leaf with DNS:localhost only. */
+	assert_int_equal(czpg_sandbox_enable_tls(&sb, dns_leaf_crt, dns_leaf_key, ca_path,
+						 "TLSv1.3", NULL),
+			 0);
+	args_base(&a, "127.0.0.1", ca_path);
+	run_verify(&r, &a, sb.password);
+	show("name mismatch", &r);
+	assert_int_equal(r.exit_code, 1);
+	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_non_null(strstr(line, "does not match"));
+	assert_non_null(strstr(line, "127.0.0.1"));
+	assert_true(line_with_prefix(r.out, "hint: ", line, sizeof(line)));
+	assert_non_null(strstr(line, "SAN"));
+
+	/* libpq refuses it too. */
+	args_add(&a, "--client");
+	args_add(&a, "libpq");
+	run_verify(&r, &a, sb.password);
+	show("name mismatch (libpq)", &r);
+	assert_int_equal(r.exit_code, 1);
+	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_non_null(strstr(line, "does not match"));
+
+	/* The name that IS in the certificate passes against the same server. */
+	args_base(&a, "localhost", ca_path);
+	run_verify(&r, &a, sb.password);
+	show("dns-only leaf by name", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_runbook_pass(&r);
+}
+
+static void test_tls12_only_server(void **state)
+{
+	char line[1024], v[32], c[64];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(czpg_sandbox_enable_tls(&sb, leaf_crt, leaf_key, ca_path, "TLSv1.2",
+						 "TLSv1.2"),
+			 0);
+	/* The default --min-tls is 1.3: the handshake must fail. */
+	args_base(&a, "127.0.0.1", ca_path);
+	run_verify(&r, &a, sb.password);
+	show("TLS 1.2 server, default --min-tls", &r);
+	assert_int_equal(r.exit_code, 1);
+	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	/* It names the version the client required and the server lacks. */
+	assert_non_null(strstr(line, "TLS 1.3"));
+	assert_null(strstr(r.out, "[PASS]"));
+	assert_null(strstr(r.out, "pg_stat_ssl:"));
+
+	/* Allowing 1.2 passes, and both ends report TLS 1.2 with the same cipher. */
+	args_add(&a, "--min-tls");
+	args_add(&a, "1.2");
+	run_verify(&r, &a, sb.password);
+	show("TLS 1.2 server, --min-tls 1.2", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_true(has_line(r.out, "[PASS] TLS proven"));
+	assert_true(line_with_prefix(r.out, "client negotiated: TLS 1.2 / ", line, sizeof(line)));
+	args_add(&a, "--json");
+	run_verify(&r, &a, sb.password);
+	assert_int_equal(r.exit_code, 0);
+	assert_true(json_get(r.out, "pg_stat_ssl", "version", v, sizeof(v)));
+	assert_string_equal(v, "TLSv1.2");
+	assert_true(json_get(r.out, "client_negotiated", "cipher", c, sizeof(c)));
+	assert_true(json_get(r.out, "pg_stat_ssl", "cipher", line, sizeof(line)));
+	assert_string_equal(c, line);
+	/* A TLS 1.2 suite, not a TLS 1.3 one. */
+	assert_null(strstr(c, "TLS_AES"));
+	/* With channel binding over TLS 1.2 (tls-server-end-point works there too). */
+	a.n--; /* drop --json */
+	a.v[a.n] = NULL;
+	args_add(&a, "--channel-binding");
+	args_add(&a, "require");
+	run_verify(&r, &a, sb.password);
+	show("TLS 1.2 server, channel binding", &r);
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.out, "SCRAM-SHA-256-PLUS"));
+}
+
+/* One usage error: exit 2, nothing on stdout, one line on stderr naming bad. */
+static void expect_usage_error(const struct args *a, const char *bad)
+{
+	struct run r;
+
+	run_verify(&r, a, sb.password);
+	show("usage error", &r);
+	assert_int_equal(r.exit_code, 2);
+	assert_string_equal(r.out, "");
+	assert_int_equal(count_lines(r.err), 1);
+	assert_non_null(strstr(r.err, bad));
+	assert_null(strstr(r.err, sb.password));
+}
+
+static void test_bad_input(void **state)
+{
+	char missing[600];
+	struct args a;
+
+	(void)state;
+	args_base(&a, NULL, ca_path);
+	expect_usage_error(&a, "--host");
+
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--port");
+	args_add(&a, "0");
+	expect_usage_error(&a, "'0'");
+
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--port");
+	args_add(&a, "abc");
+	expect_usage_error(&a, "'abc'");
+
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--port");
+	args_add(&a, "65536");
+	expect_usage_error(&a, "'65536'");
+
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--channel-binding");
+	args_add(&a, "maybe");
+	expect_usage_error(&a, "'maybe'");
+
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--min-tls");
+	args_add(&a, "1.1");
+	expect_usage_error(&a, "'1.1'");
+
+	snprintf(missing, sizeof(missing), "%s/no-such-ca.crt", dir);
+	args_base(&a, "127.0.0.1", missing);
+	expect_usage_error(&a, missing);
+
+	args_base(&a, "127.0.0.1", ca_path);
+	args_add(&a, "--client");
+	args_add(&a, "odbc");
+	expect_usage_error(&a, "'odbc'");
+}
+
+/* Neither the human nor the JSON report, passing or failing, shows the password. */
+static void test_password_never_printed(void **state)
+{
+	static const char *const extra[][4] = {
+		{NULL},
+		{"--json", NULL},
+		{"--client", "libpq", NULL},
+		{"--client", "libpq", "--json", NULL},
+		{"--expect-plaintext-refused", "--json", NULL},
+		{"--channel-binding", "require", "--json", NULL},
+	};
+	struct args a;
+	struct run r;
+	size_t i, j;
+	int via_flag;
+
+	(void)state;
+	for (via_flag = 0; via_flag < 2; via_flag++) {
+		for (i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+			args_base(&a, "127.0.0.1", ca_path);
+			for (j = 0; extra[i][j] != NULL; j++)
+				args_add(&a, extra[i][j]);
+			if (via_flag) {
+				args_add(&a, "--password");
+				args_add(&a, sb.password);
+			}
+			run_verify(&r, &a, via_flag ? NULL : sb.password);
+			assert_true(r.exit_code == 0 || r.exit_code == 1);
+			assert_true(strlen(r.out) > 0);
+			assert_null(strstr(r.out, sb.password));
+			assert_null(strstr(r.err, sb.password));
+		}
+	}
+	/* A failing run against the wrong CA prints nothing of it either. */
+	args_base(&a, "127.0.0.1", other_ca_path);
+	args_add(&a, "--json");
+	run_verify(&r, &a, sb.password);
+	assert_int_equal(r.exit_code, 1);
+	assert_null(strstr(r.out, sb.password));
+	assert_null(strstr(r.err, sb.password));
+}
+
+static void test_ca_bundle_rotation_overlap(void **state)
+{
+	struct args a;
+	struct run r;
+	int client;
+
+	(void)state;
+	for (client = 0; client < 2; client++) {
+		args_base(&a, "127.0.0.1", bundle_path);
+		if (client == 1) {
+			args_add(&a, "--client");
+			args_add(&a, "libpq");
+		}
+		run_verify(&r, &a, sb.password);
+		show("CA bundle", &r);
+		assert_int_equal(r.exit_code, 0);
+		assert_runbook_pass(&r);
+	}
+}
+
+/* Nothing listens on the port: a FAIL with exit 1 saying it could not connect. */
+static void test_nothing_listening(void **state)
+{
+	char line[512];
+	struct args a;
+	struct run r;
+
+	(void)state;
+	args_base(&a, "127.0.0.1", ca_path);
+	/* The sandbox listens on 127.0.0.1 only: 127.0.0.2 is loopback with no server. */
+	a.v[1] = "127.0.0.2";
+	run_verify(&r, &a, sb.password);
+	show("nothing listening", &r);
+	assert_int_equal(r.exit_code, 1);
+	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_non_null(strstr(line, "could not connect"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_verify_full_by_ip),
+		cmocka_unit_test(test_verify_full_by_name),
+		cmocka_unit_test(test_password_flag),
+		cmocka_unit_test(test_channel_binding_require),
+		cmocka_unit_test(test_channel_binding_disable),
+		cmocka_unit_test(test_plaintext_accepted_fails),
+		cmocka_unit_test_teardown(test_plaintext_refused_passes, restore_server),
+		cmocka_unit_test(test_native_and_libpq_agree),
+		cmocka_unit_test(test_libpq_runbook_lines),
+		cmocka_unit_test(test_bad_password),
+		cmocka_unit_test(test_wrong_ca),
+		cmocka_unit_test_teardown(test_name_not_in_certificate, restore_server),
+		cmocka_unit_test_teardown(test_tls12_only_server, restore_server),
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_password_never_printed),
+		cmocka_unit_test(test_ca_bundle_rotation_overlap),
+		cmocka_unit_test(test_nothing_listening),
+	};
+
+	if (!czpg_sandbox_from_env(&sb))
+		return 1;
+	czctl = getenv("CZCTL");
+	if (czctl == NULL || czctl[0] == '\0') {
+		fprintf(stderr, "CZCTL is not set (run through ctest)\n");
+		return 1;
+	}
+	snprintf(port_str, sizeof(port_str), "%d", sb.port);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
