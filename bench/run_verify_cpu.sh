@@ -35,9 +35,11 @@ if [ "${1:-}" = "--inner" ]; then
 	sleep 1
 
 	mkdir -p "$out"
+	load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 	table=$("$bin" --host "$CZ_PG_HOST" --port "$CZ_PG_PORT" --user "$CZ_PG_USER" \
 		--password-env CZ_PG_PASSWORD --dbname "$CZ_PG_DB" --trust-user "$CZ_PG_TRUST_USER" \
 		--ca "$certs/ca.crt" -n "$n" --rounds 10 --json "$out/verify-cpu.json")
+	load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 	pgver=$("$CZ_PG_BIN/postgres" --version)
 	{
 		echo "# Client CPU per connection: native client vs libpq"
@@ -50,7 +52,8 @@ if [ "${1:-}" = "--inner" ]; then
 		echo
 		echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'),"
 		echo "kernel $(uname -r); $pgver; $(openssl version | cut -d' ' -f1-2)."
-		echo "Server and client share the machine (loopback, 127.0.0.1)."
+		echo "Server and client share the machine (loopback, 127.0.0.1); load average"
+		echo "$load_before before and $load_after after the run (the machine is shared)."
 		echo
 		echo "Each case opens $n connections one after another (like \`pgbench -C\`),"
 		echo "interleaved in 10 rounds whose case order rotates; client CPU is"
