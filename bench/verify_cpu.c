@@ -59,17 +59,17 @@ enum case_id {
 };
 
 static const char *const case_names[N_CASES] = {
-	"native_scram_plus_first", "native_scram_plus_cached", "libpq_scram_plus",
-	"native_tls_trust",        "libpq_tls_trust",          "native_tls_handshake",
+    "native_scram_plus_first", "native_scram_plus_cached", "libpq_scram_plus",
+    "native_tls_trust",        "libpq_tls_trust",          "native_tls_handshake",
 };
 
 static const char *const case_desc[N_CASES] = {
-	"native: TLS 1.3 + SCRAM-SHA-256-PLUS + startup + Terminate, PBKDF2 each time",
-	"native: the same with a shared SCRAM cache (PBKDF2 once)",
-	"libpq: sslmode=verify-full, channel_binding=require, connect + PQfinish",
-	"native: TLS 1.3 + startup + Terminate, trusted role (no SCRAM)",
-	"libpq: sslmode=verify-full, trusted role (no SCRAM), connect + PQfinish",
-	"native: TLS 1.3 handshake only (verify-full), then close",
+    "native: TLS 1.3 + SCRAM-SHA-256-PLUS + startup + Terminate, PBKDF2 each time",
+    "native: the same with a shared SCRAM cache (PBKDF2 once)",
+    "libpq: sslmode=verify-full, channel_binding=require, connect + PQfinish",
+    "native: TLS 1.3 + startup + Terminate, trusted role (no SCRAM)",
+    "libpq: sslmode=verify-full, trusted role (no SCRAM), connect + PQfinish",
+    "native: TLS 1.3 handshake only (verify-full), then close",
 };
 
 struct opts {
@@ -80,7 +80,7 @@ struct opts {
 };
 
 struct stats {
-	double cpu_us[MAX_ROUNDS];  /* per connection, per round */
+	double cpu_us[MAX_ROUNDS]; /* per connection, per round */
 	double user_us[MAX_ROUNDS];
 	double sys_us[MAX_ROUNDS];
 	double wall_us[MAX_ROUNDS];
@@ -256,17 +256,17 @@ static void usage(void)
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{"host", required_argument, NULL, 'h'},
-		{"port", required_argument, NULL, 'p'},
-		{"user", required_argument, NULL, 'U'},
-		{"password-env", required_argument, NULL, 'W'},
-		{"dbname", required_argument, NULL, 'd'},
-		{"trust-user", required_argument, NULL, 'T'},
-		{"ca", required_argument, NULL, 'c'},
-		{"rounds", required_argument, NULL, 'r'},
-		{"json", required_argument, NULL, 'j'},
-		{"only", required_argument, NULL, 'o'},
-		{NULL, 0, NULL, 0},
+	    {"host", required_argument, NULL, 'h'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"user", required_argument, NULL, 'U'},
+	    {"password-env", required_argument, NULL, 'W'},
+	    {"dbname", required_argument, NULL, 'd'},
+	    {"trust-user", required_argument, NULL, 'T'},
+	    {"ca", required_argument, NULL, 'c'},
+	    {"rounds", required_argument, NULL, 'r'},
+	    {"json", required_argument, NULL, 'j'},
+	    {"only", required_argument, NULL, 'o'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -440,10 +440,11 @@ int main(int argc, char **argv)
 	if (o.only != NULL) {
 		for (k = 0; k < N_CASES; k++)
 			if (strcmp(o.only, case_names[k]) == 0)
-				printf("%s: %.0f us client CPU per connection (%.0f user, %.0f sys)\n",
-				       case_names[k], st[k].total_cpu_us / st[k].conns,
-				       st[k].total_user_us / st[k].conns,
-				       st[k].total_sys_us / st[k].conns);
+				printf(
+				    "%s: %.0f us client CPU per connection (%.0f user, %.0f sys)\n",
+				    case_names[k], st[k].total_cpu_us / st[k].conns,
+				    st[k].total_user_us / st[k].conns,
+				    st[k].total_sys_us / st[k].conns);
 		rc = 0;
 		goto out;
 	}
@@ -453,10 +454,11 @@ int main(int argc, char **argv)
 		struct stats *s = &st[k];
 
 		printf("| %s | %d | %.0f | %.0f | %.0f | %.0f [%.0f-%.0f] | %.0f | %.1f |\n",
-		       case_names[k], s->conns, s->total_cpu_us / s->conns, s->total_user_us / s->conns,
-		       s->total_sys_us / s->conns, median(s->cpu_us, o.rounds),
-		       minmax(s->cpu_us, o.rounds, false), minmax(s->cpu_us, o.rounds, true),
-		       s->total_wall_us / s->conns, (double)s->enters / s->conns);
+		       case_names[k], s->conns, s->total_cpu_us / s->conns,
+		       s->total_user_us / s->conns, s->total_sys_us / s->conns,
+		       median(s->cpu_us, o.rounds), minmax(s->cpu_us, o.rounds, false),
+		       minmax(s->cpu_us, o.rounds, true), s->total_wall_us / s->conns,
+		       (double)s->enters / s->conns);
 		if (s->failures > 0)
 			fprintf(stderr, "verify_cpu: %s: %d failures, first: %s\n", case_names[k],
 				s->failures, s->first_error);

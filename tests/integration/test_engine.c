@@ -44,10 +44,10 @@ struct client {
 	struct czpg_conn *c;
 	int id;
 	bool tls;
-	int done;      /* QUERY_DONE events so far */
-	int rows_ok;   /* rows whose value was the expected one */
+	int done;    /* QUERY_DONE events so far */
+	int rows_ok; /* rows whose value was the expected one */
 	int rows_bad;
-	int errors;    /* QUERY_ERROR events */
+	int errors; /* QUERY_ERROR events */
 	bool ready;
 	bool closed;
 	bool failed;
@@ -137,7 +137,8 @@ static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void
 	case CZPG_EV_QUERY_ERROR:
 		cl->errors++;
 		fprintf(stderr, "client %d: query error %s: %s\n", cl->id,
-			ev->sqlstate != NULL ? ev->sqlstate : "?", ev->text != NULL ? ev->text : "");
+			ev->sqlstate != NULL ? ev->sqlstate : "?",
+			ev->text != NULL ? ev->text : "");
 		break;
 	case CZPG_EV_QUERY_DONE:
 		cl->done++;
@@ -169,7 +170,8 @@ static int group_setup(void **state)
 	if (czpg_testcert_tmpdir(dir, sizeof(dir)) < 0)
 		return -1;
 	if (czpg_testcert_make_ca(&ca, NULL) < 0 || czpg_testcert_make_leaf(&leaf, &ca, &lo) < 0 ||
-	    czpg_testcert_write(&ca, dir, "ca") < 0 || czpg_testcert_write(&leaf, dir, "server") < 0)
+	    czpg_testcert_write(&ca, dir, "ca") < 0 ||
+	    czpg_testcert_write(&leaf, dir, "server") < 0)
 		goto out;
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", dir);
 	snprintf(crt, sizeof(crt), "%s/server.crt", dir);
@@ -216,9 +218,8 @@ static void test_many_connections_one_engine(void **state)
 	assert_non_null(cache);
 	e = czpg_engine_new(&ecfg, err, sizeof(err));
 	assert_non_null(e);
-	assert_int_equal(czpg_engine_resolve(sb.host, (unsigned)sb.port, &addr, &addrlen, err,
-					     sizeof(err)),
-			 0);
+	assert_int_equal(
+	    czpg_engine_resolve(sb.host, (unsigned)sb.port, &addr, &addrlen, err, sizeof(err)), 0);
 	snprintf(label, sizeof(label), "%s:%d", sb.host, sb.port);
 	for (i = 0; i < N_TLS + N_PLAIN; i++) {
 		struct czpg_conn_config cfg = {0};
@@ -256,8 +257,8 @@ static void test_many_connections_one_engine(void **state)
 			fprintf(stderr,
 				"client %d (%s): ready=%d closed=%d failed=%d done=%d ok=%d bad=%d "
 				"errors=%d phase=%s error=%s\n",
-				i, k->tls ? "tls" : "plain", k->ready, k->closed, k->failed, k->done,
-				k->rows_ok, k->rows_bad, k->errors,
+				i, k->tls ? "tls" : "plain", k->ready, k->closed, k->failed,
+				k->done, k->rows_ok, k->rows_bad, k->errors,
 				czpg_conn_phase_name(czpg_conn_phase(k->c)), czpg_conn_error(k->c));
 		assert_false(k->failed);
 		assert_true(k->ready);
@@ -353,9 +354,9 @@ static void test_closed_port_fails_cleanly(void **state)
 	assert_non_null(cl.c);
 	assert_true(czpg_engine_connect(e, cl.c, (const struct sockaddr *)&addr, addrlen, NULL, 0,
 					label, err, sizeof(err)) >= 0);
-	assert_int_equal(czpg_engine_run_until_idle(e, czpg_engine_now_ns() + 20000000000ull, err,
-						    sizeof(err)),
-			 0);
+	assert_int_equal(
+	    czpg_engine_run_until_idle(e, czpg_engine_now_ns() + 20000000000ull, err, sizeof(err)),
+	    0);
 	assert_int_equal(czpg_engine_active(e), 0);
 	assert_true(cl.failed);
 	assert_true(cl.released);
@@ -414,9 +415,8 @@ static void test_ipv6_loopback(void **state)
 	tcfg = tls_config();
 	e = czpg_engine_new(&ecfg, err, sizeof(err));
 	assert_non_null(e);
-	assert_int_equal(czpg_engine_resolve("::1", (unsigned)sb.port, &addr, &addrlen, err,
-					     sizeof(err)),
-			 0);
+	assert_int_equal(
+	    czpg_engine_resolve("::1", (unsigned)sb.port, &addr, &addrlen, err, sizeof(err)), 0);
 	assert_int_equal(addr.ss_family, AF_INET6);
 	snprintf(label, sizeof(label), "[::1]:%d", sb.port);
 	cfg.host = "::1";
@@ -432,8 +432,8 @@ static void test_ipv6_loopback(void **state)
 	assert_non_null(cl.c);
 	assert_true(czpg_engine_connect(e, cl.c, (const struct sockaddr *)&addr, addrlen, NULL, 0,
 					label, err, sizeof(err)) >= 0);
-	if (czpg_engine_run_until_idle(e, czpg_engine_now_ns() + 30000000000ull, err,
-				       sizeof(err)) < 0)
+	if (czpg_engine_run_until_idle(e, czpg_engine_now_ns() + 30000000000ull, err, sizeof(err)) <
+	    0)
 		fail_msg("the engine did not finish: %s", err);
 	if (cl.failed)
 		fprintf(stderr, "::1: %s\n", czpg_conn_error(cl.c));
@@ -451,10 +451,10 @@ static void test_ipv6_loopback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_many_connections_one_engine),
-		cmocka_unit_test(test_closed_port_fails_cleanly),
-		/* Last: it restarts the server. */
-		cmocka_unit_test(test_ipv6_loopback),
+	    cmocka_unit_test(test_many_connections_one_engine),
+	    cmocka_unit_test(test_closed_port_fails_cleanly),
+	    /* Last: it restarts the server. */
+	    cmocka_unit_test(test_ipv6_loopback),
 	};
 
 	if (!czpg_sandbox_from_env(&sb))

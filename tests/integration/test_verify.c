@@ -314,10 +314,12 @@ static int group_setup(void **state)
 
 	if (czpg_testcert_tmpdir(dir, sizeof(dir)) < 0)
 		return -1;
-	if (czpg_testcert_make_ca(&ca, NULL) < 0 || czpg_testcert_make_ca(&other, &other_opts) < 0 ||
+	if (czpg_testcert_make_ca(&ca, NULL) < 0 ||
+	    czpg_testcert_make_ca(&other, &other_opts) < 0 ||
 	    czpg_testcert_make_leaf(&leaf, &ca, &leaf_opts) < 0 ||
 	    czpg_testcert_make_leaf(&dns_leaf, &ca, &dns_opts) < 0 ||
-	    czpg_testcert_write(&ca, dir, "ca") < 0 || czpg_testcert_write(&other, dir, "other-ca") < 0 ||
+	    czpg_testcert_write(&ca, dir, "ca") < 0 ||
+	    czpg_testcert_write(&other, dir, "other-ca") < 0 ||
 	    czpg_testcert_write(&leaf, dir, "server") < 0 ||
 	    czpg_testcert_write(&dns_leaf, dir, "dns-server") < 0)
 		goto out;
@@ -362,8 +364,8 @@ static void assert_runbook_pass(const struct run *r)
 
 	assert_true(has_line(r->out, "[PASS] TLS proven"));
 	assert_true(has_line(r->out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
-	assert_true(has_line(r->out,
-			     "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
+	assert_true(has_line(
+	    r->out, "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
 	/* Exactly one pg_stat_ssl line, and no FAIL anywhere. */
 	assert_true(line_with_prefix(r->out, "pg_stat_ssl:", server_line, sizeof(server_line)));
 	assert_null(strstr(r->out, "[FAIL]"));
@@ -430,7 +432,8 @@ static void test_channel_binding_require(void **state)
 	assert_int_equal(r.exit_code, 0);
 	assert_runbook_pass(&r);
 	assert_true(line_with_prefix(r.out, "authentication: ", line, sizeof(line)));
-	assert_non_null(strstr(line, "authentication: SCRAM-SHA-256-PLUS (channel binding in use)"));
+	assert_non_null(
+	    strstr(line, "authentication: SCRAM-SHA-256-PLUS (channel binding in use)"));
 	assert_non_null(strstr(line, "server offered SCRAM-SHA-256-PLUS"));
 
 	/* The JSON report says the same. */
@@ -480,8 +483,8 @@ static void test_plaintext_accepted_fails(void **state)
 	assert_true(line_with_prefix(r.out, "[FAIL] plaintext not refused", line, sizeof(line)));
 	/* TLS itself was still proven: the report shows both ends. */
 	assert_true(has_line(r.out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
-	assert_true(has_line(r.out,
-			     "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
+	assert_true(
+	    has_line(r.out, "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
 	assert_null(strstr(r.out, "[PASS] TLS proven"));
 }
 
@@ -518,7 +521,7 @@ static void test_plaintext_refused_passes(void **state)
 /* The fields both clients must agree on, from one --json report. */
 struct report {
 	char result[16], version[32], cipher[64], srv_ssl[8], srv_version[32], srv_cipher[64],
-		srv_bits[16], srv_pid[16], client[16], cert_serial[80];
+	    srv_bits[16], srv_pid[16], client[16], cert_serial[80];
 };
 
 static void parse_report(const char *json, struct report *p)
@@ -528,13 +531,13 @@ static void parse_report(const char *json, struct report *p)
 	assert_true(json_get(json, "client_negotiated", "version", p->version, sizeof(p->version)));
 	assert_true(json_get(json, "client_negotiated", "cipher", p->cipher, sizeof(p->cipher)));
 	assert_true(json_get(json, "pg_stat_ssl", "ssl", p->srv_ssl, sizeof(p->srv_ssl)));
-	assert_true(json_get(json, "pg_stat_ssl", "version", p->srv_version,
-			     sizeof(p->srv_version)));
+	assert_true(
+	    json_get(json, "pg_stat_ssl", "version", p->srv_version, sizeof(p->srv_version)));
 	assert_true(json_get(json, "pg_stat_ssl", "cipher", p->srv_cipher, sizeof(p->srv_cipher)));
 	assert_true(json_get(json, "pg_stat_ssl", "bits", p->srv_bits, sizeof(p->srv_bits)));
 	assert_true(json_get(json, "pg_stat_ssl", "pid", p->srv_pid, sizeof(p->srv_pid)));
-	assert_true(json_get(json, "certificate", "serial", p->cert_serial,
-			     sizeof(p->cert_serial)));
+	assert_true(
+	    json_get(json, "certificate", "serial", p->cert_serial, sizeof(p->cert_serial)));
 }
 
 static void test_native_and_libpq_agree(void **state)
@@ -658,9 +661,8 @@ static void test_name_not_in_certificate(void **state)
 
 	(void)state;
 	/* The server now presents a leaf with DNS:localhost only. */
-	assert_int_equal(czpg_sandbox_enable_tls(&sb, dns_leaf_crt, dns_leaf_key, ca_path,
-						 "TLSv1.3", NULL),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_enable_tls(&sb, dns_leaf_crt, dns_leaf_key, ca_path, "TLSv1.3", NULL), 0);
 	args_base(&a, "127.0.0.1", ca_path);
 	run_verify(&r, &a, sb.password);
 	show("name mismatch", &r);
@@ -695,9 +697,8 @@ static void test_tls12_only_server(void **state)
 	struct run r;
 
 	(void)state;
-	assert_int_equal(czpg_sandbox_enable_tls(&sb, leaf_crt, leaf_key, ca_path, "TLSv1.2",
-						 "TLSv1.2"),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_enable_tls(&sb, leaf_crt, leaf_key, ca_path, "TLSv1.2", "TLSv1.2"), 0);
 	/* The default --min-tls is 1.3: the handshake must fail. */
 	args_base(&a, "127.0.0.1", ca_path);
 	run_verify(&r, &a, sb.password);
@@ -800,12 +801,12 @@ static void test_bad_input(void **state)
 static void test_password_never_printed(void **state)
 {
 	static const char *const extra[][4] = {
-		{NULL},
-		{"--json", NULL},
-		{"--client", "libpq", NULL},
-		{"--client", "libpq", "--json", NULL},
-		{"--expect-plaintext-refused", "--json", NULL},
-		{"--channel-binding", "require", "--json", NULL},
+	    {NULL},
+	    {"--json", NULL},
+	    {"--client", "libpq", NULL},
+	    {"--client", "libpq", "--json", NULL},
+	    {"--expect-plaintext-refused", "--json", NULL},
+	    {"--channel-binding", "require", "--json", NULL},
 	};
 	struct args a;
 	struct run r;
@@ -879,23 +880,23 @@ static void test_nothing_listening(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_verify_full_by_ip),
-		cmocka_unit_test(test_verify_full_by_name),
-		cmocka_unit_test(test_password_flag),
-		cmocka_unit_test(test_channel_binding_require),
-		cmocka_unit_test(test_channel_binding_disable),
-		cmocka_unit_test(test_plaintext_accepted_fails),
-		cmocka_unit_test_teardown(test_plaintext_refused_passes, restore_server),
-		cmocka_unit_test(test_native_and_libpq_agree),
-		cmocka_unit_test(test_libpq_runbook_lines),
-		cmocka_unit_test(test_bad_password),
-		cmocka_unit_test(test_wrong_ca),
-		cmocka_unit_test_teardown(test_name_not_in_certificate, restore_server),
-		cmocka_unit_test_teardown(test_tls12_only_server, restore_server),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_password_never_printed),
-		cmocka_unit_test(test_ca_bundle_rotation_overlap),
-		cmocka_unit_test(test_nothing_listening),
+	    cmocka_unit_test(test_verify_full_by_ip),
+	    cmocka_unit_test(test_verify_full_by_name),
+	    cmocka_unit_test(test_password_flag),
+	    cmocka_unit_test(test_channel_binding_require),
+	    cmocka_unit_test(test_channel_binding_disable),
+	    cmocka_unit_test(test_plaintext_accepted_fails),
+	    cmocka_unit_test_teardown(test_plaintext_refused_passes, restore_server),
+	    cmocka_unit_test(test_native_and_libpq_agree),
+	    cmocka_unit_test(test_libpq_runbook_lines),
+	    cmocka_unit_test(test_bad_password),
+	    cmocka_unit_test(test_wrong_ca),
+	    cmocka_unit_test_teardown(test_name_not_in_certificate, restore_server),
+	    cmocka_unit_test_teardown(test_tls12_only_server, restore_server),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_password_never_printed),
+	    cmocka_unit_test(test_ca_bundle_rotation_overlap),
+	    cmocka_unit_test(test_nothing_listening),
 	};
 
 	if (!czpg_sandbox_from_env(&sb))
