@@ -728,6 +728,16 @@ static void handle_msg(struct czpg_conn *c, const struct czpg_pgwire_msg *m, uin
 	}
 }
 
+/* The parser's sentence already says "protocol error: "; say it once. */
+static void fail_parser(struct czpg_conn *c)
+{
+	const char *why = czpg_pgwire_parser_error(&c->parser);
+
+	if (strncmp(why, "protocol error: ", 16) == 0)
+		why += 16;
+	fail(c, "protocol error from the server: %s", why);
+}
+
 /* Feeds protocol bytes (already decrypted) to the parser and handles messages. */
 static int feed_protocol(struct czpg_conn *c, const uint8_t *data, size_t n, uint64_t now_ns)
 {
@@ -735,14 +745,13 @@ static int feed_protocol(struct czpg_conn *c, const uint8_t *data, size_t n, uin
 	int r;
 
 	if (czpg_pgwire_parser_feed(&c->parser, data, n) < 0) {
-		fail(c, "protocol error from the server: %s", czpg_pgwire_parser_error(&c->parser));
+		fail_parser(c);
 		return -1;
 	}
 	while (!failed(c) && c->phase != CZPG_PHASE_DONE &&
 	       (r = czpg_pgwire_parser_next(&c->parser, &m)) != 0) {
 		if (r < 0) {
-			fail(c, "protocol error from the server: %s",
-			     czpg_pgwire_parser_error(&c->parser));
+			fail_parser(c);
 			return -1;
 		}
 		handle_msg(c, &m, now_ns);
