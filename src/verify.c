@@ -26,6 +26,10 @@
 	"SELECT ssl, version, cipher, bits FROM pg_catalog.pg_stat_ssl "                           \
 	"WHERE pid = pg_catalog.pg_backend_pid()"
 
+#define RELAY_HINT                                                                                 \
+	"the server's certificate is not the one this client verified: a TLS-terminating relay "  \
+	"or proxy sits in between; connect to the server itself"
+
 struct session_ctx {
 	struct czpg_verify_result *res;
 	bool query_failed;
@@ -123,6 +127,13 @@ static const char *hint_for(struct czpg_conn *c, const struct czpg_verify_option
 			       "provision wrote with --export-ca)";
 		}
 	}
+	/*
+	 * PostgreSQL reports these with SQLSTATE 28000 like a pg_hba refusal,
+	 * but they mean the certificate the server holds is not the one this
+	 * client verified (SCRAM-SHA-256-PLUS), or someone hid PLUS from us.
+	 */
+	if (strstr(czpg_conn_error(c), "SCRAM channel binding") != NULL)
+		return RELAY_HINT;
 	if (strcmp(state, "28P01") == 0)
 		return "check the password (--password, CZ_PG_VERIFY_PASSWORD, or the prompt)";
 	if (strcmp(state, "28000") == 0)
@@ -266,10 +277,17 @@ static void run_libpq_session(const struct czpg_verify_options *opt,
 
 	pc = PQconnectdbParams(keys, vals, 0);
 	if (PQstatus(pc) != CONNECTION_OK) {
-		char msg[600];
+		char msg[600], raw[600];
+		size_t n;
 
-		czpg_pgwire_sanitize(PQerrorMessage(pc), msg, sizeof(msg));
-		fail_with(res, NULL, "libpq could not connect with sslmode=verify-full: %s", msg);
+		/* libpq ends its message with a newline: keep the FAIL line one line. */
+		snprintf(raw, sizeof(raw), "%s", PQerrorMessage(pc));
+		n = strlen(raw);
+		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == ' '))
+			raw[--n] = '\0';
+		czpg_pgwire_sanitize(raw, msg, sizeof(msg));
+		fail_with(res, strstr(raw, "SCRAM channel binding") != NULL ? RELAY_HINT : NULL,
+			  "libpq could not connect with sslmode=verify-full: %s", msg);
 		goto out;
 	}
 	res->tls_done = PQsslInUse(pc) == 1;
