@@ -317,6 +317,9 @@ static void test_relay_require_is_rejected_by_server(void **state)
         verify(&r, relay_ports[RELAY_PLAIN], "--channel-binding", "require", NULL);
         assert_fail_with(&r, "channel binding check failed");
         assert_null(strstr(r.out, "pg_stat_ssl:"));
+        /* PostgreSQL says 28000 here, as for pg_hba: the hint must name the relay. */
+        assert_non_null(strstr(r.out, "hint: the server's certificate is not the one this "
+                                      "client verified: a TLS-terminating relay"));
         result_free(&r);
 }
 
@@ -352,6 +355,9 @@ static void test_relay_require_libpq_fails_too(void **state)
         verify(&r, relay_ports[RELAY_PLAIN], "--channel-binding", "require", "--client", "libpq",
                NULL);
         assert_fail_with(&r, "channel binding check failed");
+        /* libpq's trailing newline does not leak into the line as a "\n". */
+        assert_null(strstr(r.out, "\\n"));
+        assert_non_null(strstr(r.out, "hint: the server's certificate is not the one"));
         result_free(&r);
 }
 
