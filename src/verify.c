@@ -141,9 +141,13 @@ static const char *hint_for(struct czpg_conn *c, const struct czpg_verify_option
 		       "client address: run provision with --role and --allow-cidr for it";
 	if (strcmp(state, "3D000") == 0)
 		return "pass an existing database with --dbname";
-	if (strstr(czpg_conn_error(c), "timed out") != NULL)
+	if (strstr(czpg_conn_error(c), "timed out") != NULL &&
+	    czpg_conn_failed_phase(c) <= CZPG_PHASE_SSL_ANSWER)
 		return "check --host/--port and that nothing between here and the server drops "
 		       "the traffic";
+	if (strstr(czpg_conn_error(c), "timed out") != NULL)
+		return "the server accepted the connection but stopped making progress: see its "
+		       "log (overloaded, stuck, or not really PostgreSQL?)";
 	if (strstr(czpg_conn_error(c), "could not connect") != NULL)
 		return "check --host/--port: is PostgreSQL listening there?";
 	if (opt->channel_binding == CZPG_CB_REQUIRE &&
@@ -175,6 +179,7 @@ static int run_native_session(const struct czpg_verify_options *opt,
 	struct czpg_conn *c = NULL;
 	struct czpg_tls *t;
 	X509 *cert;
+	uint64_t deadline;
 	char err[512];
 	int rc = -1;
 
@@ -205,11 +210,22 @@ static int run_native_session(const struct czpg_verify_options *opt,
 		fail_with(res, NULL, "%s", err);
 		goto out;
 	}
-	if (czpg_engine_run_until_idle(e, czpg_engine_now_ns() +
-						  (uint64_t)opt->timeout_ms * 8 * 1000000ull,
-				       err, sizeof(err)) < 0) {
-		fail_with(res, NULL, "%s", err);
-		goto out;
+	deadline = czpg_engine_now_ns() + (uint64_t)opt->timeout_ms * 8 * 1000000ull;
+	if (czpg_engine_run_until_idle(e, deadline, err, sizeof(err)) < 0) {
+		if (czpg_engine_now_ns() < deadline) {
+			fail_with(res, NULL, "%s", err); /* the ring itself failed */
+			goto out;
+		}
+		/*
+		 * Each message pushes a phase deadline out, so a server that
+		 * trickles messages stays under it forever: the overall limit
+		 * makes that a verdict, not a tool failure.
+		 */
+		snprintf(err, sizeof(err),
+			 "timed out after %u ms in total: the server kept the session busy "
+			 "without completing %s",
+			 opt->timeout_ms * 8, czpg_conn_phase_name(czpg_conn_phase(c)));
+		czpg_conn_fail_transport(c, err);
 	}
 	rc = 0;
 	t = czpg_conn_tls(c);
