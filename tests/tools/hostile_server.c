@@ -77,6 +77,7 @@ enum scenario {
         SC_CLOSE_SASL,
         SC_CLOSE_PARAMS,
         SC_CLOSE_QUERY,
+        SC_DRIP_QUERY, /* answers the query with a NoticeResponse every 250 ms, forever */
         SC_COUNT
 };
 
@@ -109,6 +110,7 @@ static const char *const scenario_names[SC_COUNT] = {
         [SC_CLOSE_SASL] = "close-sasl",
         [SC_CLOSE_PARAMS] = "close-params",
         [SC_CLOSE_QUERY] = "close-query",
+        [SC_DRIP_QUERY] = "drip-query",
 };
 
 /* Shared, read-only once the accept loop runs. */
@@ -349,6 +351,35 @@ static void close_gently(struct peer *p)
         stall(p);
 }
 
+/*
+ * Keeps a query "in progress" forever: one NoticeResponse every 250 ms, each
+ * of which is progress for a client that pushes its deadline on any message.
+ */
+static void drip(struct peer *p)
+{
+        struct czpg_wbuf w;
+        uint8_t b;
+        int i;
+
+        czpg_wbuf_init(&w, 0);
+        for (i = 0; i < STALL_LIMIT_S * 4; i++) {
+                size_t m = msg_begin(&w, 'N');
+
+                czpg_wbuf_u8(&w, 'S');
+                czpg_wbuf_cstr(&w, "NOTICE");
+                czpg_wbuf_u8(&w, 'M');
+                czpg_wbuf_cstr(&w, "still working on it");
+                czpg_wbuf_u8(&w, 0);
+                msg_end(&w, m);
+                if (send_buf(p, &w) < 0)
+                        break;
+                usleep(250000);
+                if (recv(p->fd, &b, 1, MSG_DONTWAIT | MSG_PEEK) == 0)
+                        break; /* the client left */
+        }
+        czpg_wbuf_free(&w);
+}
+
 /* ---- one connection ------------------------------------------------------- */
 
 static void serve(struct peer *p)
@@ -544,6 +575,10 @@ static void serve(struct peer *p)
         }
         if (g_scenario == SC_CLOSE_QUERY) {
                 close_gently(p);
+                goto out;
+        }
+        if (g_scenario == SC_DRIP_QUERY) {
+                drip(p);
                 goto out;
         }
         if (type != 'Q')
