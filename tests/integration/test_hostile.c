@@ -44,12 +44,12 @@ static const char *const cert_names[CERT_COUNT] = {"good", "wrongname", "untrust
 struct run {
         const char *scenario; /* hostile_server --scenario */
         enum certset cert;
-        const char *cb;       /* --channel-binding, NULL = the default (prefer) */
+        const char *cb; /* --channel-binding, NULL = the default (prefer) */
         bool json;
-        bool stall;           /* ends by the client's timeout (--timeout 1) */
-        bool drip;            /* ends by verify's overall limit, 8 x --timeout */
-        const char *expect;   /* phrase of the [FAIL] line; NULL = must PASS */
-        const char *expect2;  /* a second phrase that must appear in stdout, or NULL */
+        bool stall;          /* ends by the client's timeout (--timeout 1) */
+        bool drip;           /* ends by verify's overall limit, 8 x --timeout */
+        const char *expect;  /* phrase of the [FAIL] line; NULL = must PASS */
+        const char *expect2; /* a second phrase that must appear in stdout, or NULL */
 };
 
 /* What happened to one run (same index as runs[]). */
@@ -62,6 +62,7 @@ struct outcome {
         size_t errlen;
 };
 
+/* clang-format off */
 /* Runs with the default channel binding (prefer) unless .cb says otherwise. */
 #define FAILS(sc, crt, phrase) {.scenario = sc, .cert = crt, .expect = phrase}
 #define FAILS_CB(sc, cbmode, phrase) {.scenario = sc, .cert = CERT_GOOD, .cb = cbmode, .expect = phrase}
@@ -136,6 +137,7 @@ static const struct run runs[] = {
         FAILS("close-query", CERT_GOOD,
               "closed the connection while we waited for a query result"),
 };
+/* clang-format on */
 #define NRUNS (sizeof(runs) / sizeof(runs[0]))
 
 static struct outcome outcomes[NRUNS];
@@ -160,7 +162,8 @@ static bool setup_ok;
 static int make_certs(void)
 {
         struct czpg_testcert ca = {0}, other_ca = {0}, leaf = {0};
-        struct czpg_testcert_opts good = {.cn = "hostile good", .sans = "IP:127.0.0.1,DNS:localhost"};
+        struct czpg_testcert_opts good = {.cn = "hostile good",
+                                          .sans = "IP:127.0.0.1,DNS:localhost"};
         struct czpg_testcert_opts wrong = {.cn = "127.0.0.1",
                                            .sans = "DNS:db.other.example,IP:127.0.0.2"};
         struct czpg_testcert_opts expired = {.cn = "hostile expired",
@@ -483,11 +486,10 @@ int main(void)
                 snprintf(names[i], sizeof(names[i]), "%s%s%s%s", runs[i].scenario,
                          runs[i].cb != NULL ? " cb=" : "", runs[i].cb != NULL ? runs[i].cb : "",
                          runs[i].json ? " json" : "");
-                tests[i] = (struct CMUnitTest){.name = names[i],
-                                               .test_func = check_run,
-                                               .initial_state = (void *)&runs[i]};
+                tests[i] = (struct CMUnitTest){
+                    .name = names[i], .test_func = check_run, .initial_state = (void *)&runs[i]};
         }
-        tests[NRUNS] = (struct CMUnitTest){.name = "servers_survived",
-                                           .test_func = test_servers_survived};
+        tests[NRUNS] =
+            (struct CMUnitTest){.name = "servers_survived", .test_func = test_servers_survived};
         return _cmocka_run_group_tests("hostile", tests, NRUNS + 1, group_setup, group_teardown);
 }

@@ -257,7 +257,8 @@ static void test_direct_require_passes(void **state)
         verify(&r, sb.port, "--channel-binding", "require", NULL);
         assert_int_equal(r.code, 0);
         assert_non_null(strstr(r.out, "[PASS] TLS proven\n"));
-        assert_non_null(strstr(r.out, "authentication: SCRAM-SHA-256-PLUS (channel binding in use)"));
+        assert_non_null(
+            strstr(r.out, "authentication: SCRAM-SHA-256-PLUS (channel binding in use)"));
         assert_non_null(strstr(r.out, "server certificate: CN=sandbox server"));
         result_free(&r);
 }
@@ -405,17 +406,17 @@ static void test_relays_survived(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_direct_require_passes),
-                cmocka_unit_test(test_direct_require_passes_libpq),
-                cmocka_unit_test(test_relay_without_binding_authenticates),
-                cmocka_unit_test(test_relay_with_other_cipher_is_caught_by_pg_stat_ssl),
-                cmocka_unit_test(test_relay_require_is_rejected_by_server),
-                cmocka_unit_test(test_relay_require_is_rejected_by_server_json),
-                cmocka_unit_test(test_relay_prefer_is_rejected_by_server),
-                cmocka_unit_test(test_relay_require_libpq_fails_too),
-                cmocka_unit_test(test_stripping_relay_prefer_is_detected_by_server),
-                cmocka_unit_test(test_stripping_relay_require_is_refused_by_client),
-                cmocka_unit_test(test_relays_survived),
+            cmocka_unit_test(test_direct_require_passes),
+            cmocka_unit_test(test_direct_require_passes_libpq),
+            cmocka_unit_test(test_relay_without_binding_authenticates),
+            cmocka_unit_test(test_relay_with_other_cipher_is_caught_by_pg_stat_ssl),
+            cmocka_unit_test(test_relay_require_is_rejected_by_server),
+            cmocka_unit_test(test_relay_require_is_rejected_by_server_json),
+            cmocka_unit_test(test_relay_prefer_is_rejected_by_server),
+            cmocka_unit_test(test_relay_require_libpq_fails_too),
+            cmocka_unit_test(test_stripping_relay_prefer_is_detected_by_server),
+            cmocka_unit_test(test_stripping_relay_require_is_refused_by_client),
+            cmocka_unit_test(test_relays_survived),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

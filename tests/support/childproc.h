@@ -12,12 +12,12 @@
 #include <sys/types.h>
 
 struct czpg_child {
-        pid_t pid;        /* 0 when not running */
+        pid_t pid; /* 0 when not running */
         uint64_t start_ns;
         uint64_t end_ns;
-        bool exited;      /* reaped (status is valid) */
-        bool killed;      /* we killed it: it overran its time limit */
-        int status;       /* waitpid() status */
+        bool exited; /* reaped (status is valid) */
+        bool killed; /* we killed it: it overran its time limit */
+        int status;  /* waitpid() status */
         char out_path[512];
         char err_path[512];
 };

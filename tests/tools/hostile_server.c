@@ -50,21 +50,21 @@
 
 enum scenario {
         SC_GOOD = 0,
-        SC_CERT_WRONG_NAME, /* the test serves a certificate for another name */
-        SC_CERT_UNTRUSTED,  /* ... signed by a CA the client does not trust */
-        SC_CERT_EXPIRED,    /* ... that expired */
-        SC_SSL_REFUSED,     /* 'N' to SSLRequest */
-        SC_SSL_INJECT,      /* 'S' followed by plaintext bytes in the same write */
+        SC_CERT_WRONG_NAME,  /* the test serves a certificate for another name */
+        SC_CERT_UNTRUSTED,   /* ... signed by a CA the client does not trust */
+        SC_CERT_EXPIRED,     /* ... that expired */
+        SC_SSL_REFUSED,      /* 'N' to SSLRequest */
+        SC_SSL_INJECT,       /* 'S' followed by plaintext bytes in the same write */
         SC_SSL_ERROR_ESCAPE, /* ErrorResponse with terminal escapes instead of S/N */
-        SC_TLS12_ONLY,      /* server maximum TLS 1.2 */
+        SC_TLS12_ONLY,       /* server maximum TLS 1.2 */
         SC_SCRAM_BAD_SIGNATURE,
         SC_SCRAM_BAD_NONCE,
         SC_SCRAM_HUGE_ITERATIONS, /* i=2147483647 */
-        SC_TRUST,           /* AuthenticationOk at once, no SASL */
-        SC_NO_PLUS,         /* offers SCRAM-SHA-256 only */
-        SC_HUGE_LENGTH,     /* a message length word of 2 GiB (0x80000000) */
-        SC_HUGE_LENGTH_MAX, /* 0x7fffffff: the largest positive length */
-        SC_STARTUP_ERROR_ESCAPE, /* FATAL ErrorResponse with escapes after startup */
+        SC_TRUST,                 /* AuthenticationOk at once, no SASL */
+        SC_NO_PLUS,               /* offers SCRAM-SHA-256 only */
+        SC_HUGE_LENGTH,           /* a message length word of 2 GiB (0x80000000) */
+        SC_HUGE_LENGTH_MAX,       /* 0x7fffffff: the largest positive length */
+        SC_STARTUP_ERROR_ESCAPE,  /* FATAL ErrorResponse with escapes after startup */
         SC_STALL_SSL,
         SC_STALL_TLS,
         SC_STALL_STARTUP,
@@ -82,35 +82,35 @@ enum scenario {
 };
 
 static const char *const scenario_names[SC_COUNT] = {
-        [SC_GOOD] = "good",
-        [SC_CERT_WRONG_NAME] = "cert-wrong-name",
-        [SC_CERT_UNTRUSTED] = "cert-untrusted",
-        [SC_CERT_EXPIRED] = "cert-expired",
-        [SC_SSL_REFUSED] = "ssl-refused",
-        [SC_SSL_INJECT] = "ssl-inject",
-        [SC_SSL_ERROR_ESCAPE] = "ssl-error-escape",
-        [SC_TLS12_ONLY] = "tls12-only",
-        [SC_SCRAM_BAD_SIGNATURE] = "scram-bad-signature",
-        [SC_SCRAM_BAD_NONCE] = "scram-bad-nonce",
-        [SC_SCRAM_HUGE_ITERATIONS] = "scram-huge-iterations",
-        [SC_TRUST] = "trust",
-        [SC_NO_PLUS] = "no-plus",
-        [SC_HUGE_LENGTH] = "huge-length",
-        [SC_HUGE_LENGTH_MAX] = "huge-length-max",
-        [SC_STARTUP_ERROR_ESCAPE] = "startup-error-escape",
-        [SC_STALL_SSL] = "stall-ssl",
-        [SC_STALL_TLS] = "stall-tls",
-        [SC_STALL_STARTUP] = "stall-startup",
-        [SC_STALL_SASL] = "stall-sasl",
-        [SC_STALL_PARAMS] = "stall-params",
-        [SC_STALL_QUERY] = "stall-query",
-        [SC_CLOSE_SSL] = "close-ssl",
-        [SC_CLOSE_TLS] = "close-tls",
-        [SC_CLOSE_STARTUP] = "close-startup",
-        [SC_CLOSE_SASL] = "close-sasl",
-        [SC_CLOSE_PARAMS] = "close-params",
-        [SC_CLOSE_QUERY] = "close-query",
-        [SC_DRIP_QUERY] = "drip-query",
+    [SC_GOOD] = "good",
+    [SC_CERT_WRONG_NAME] = "cert-wrong-name",
+    [SC_CERT_UNTRUSTED] = "cert-untrusted",
+    [SC_CERT_EXPIRED] = "cert-expired",
+    [SC_SSL_REFUSED] = "ssl-refused",
+    [SC_SSL_INJECT] = "ssl-inject",
+    [SC_SSL_ERROR_ESCAPE] = "ssl-error-escape",
+    [SC_TLS12_ONLY] = "tls12-only",
+    [SC_SCRAM_BAD_SIGNATURE] = "scram-bad-signature",
+    [SC_SCRAM_BAD_NONCE] = "scram-bad-nonce",
+    [SC_SCRAM_HUGE_ITERATIONS] = "scram-huge-iterations",
+    [SC_TRUST] = "trust",
+    [SC_NO_PLUS] = "no-plus",
+    [SC_HUGE_LENGTH] = "huge-length",
+    [SC_HUGE_LENGTH_MAX] = "huge-length-max",
+    [SC_STARTUP_ERROR_ESCAPE] = "startup-error-escape",
+    [SC_STALL_SSL] = "stall-ssl",
+    [SC_STALL_TLS] = "stall-tls",
+    [SC_STALL_STARTUP] = "stall-startup",
+    [SC_STALL_SASL] = "stall-sasl",
+    [SC_STALL_PARAMS] = "stall-params",
+    [SC_STALL_QUERY] = "stall-query",
+    [SC_CLOSE_SSL] = "close-ssl",
+    [SC_CLOSE_TLS] = "close-tls",
+    [SC_CLOSE_STARTUP] = "close-startup",
+    [SC_CLOSE_SASL] = "close-sasl",
+    [SC_CLOSE_PARAMS] = "close-params",
+    [SC_CLOSE_QUERY] = "close-query",
+    [SC_DRIP_QUERY] = "drip-query",
 };
 
 /* Shared, read-only once the accept loop runs. */
@@ -241,8 +241,7 @@ static void put_sasl_offer(struct czpg_wbuf *w, bool plus)
         msg_end(w, m);
 }
 
-static void put_error(struct czpg_wbuf *w, const char *severity, const char *code,
-                      const char *text)
+static void put_error(struct czpg_wbuf *w, const char *severity, const char *code, const char *text)
 {
         size_t m = msg_begin(w, 'E');
 
@@ -385,7 +384,7 @@ static void drip(struct peer *p)
 static void serve(struct peer *p)
 {
         static const char esc_text[] =
-                "\x1b]0;owned\x07\x1b[2J\x1b[31mserver says: run rm -rf /\x1b[0m";
+            "\x1b]0;owned\x07\x1b[2J\x1b[31mserver says: run rm -rf /\x1b[0m";
         struct scram_server srv;
         struct czpg_wbuf w;
         uint8_t *body = NULL, type, first[8];
@@ -666,12 +665,9 @@ fail:
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                {"scenario", required_argument, NULL, 's'},
-                {"cert", required_argument, NULL, 'c'},
-                {"key", required_argument, NULL, 'k'},
-                {"port", required_argument, NULL, 'p'},
-                {"password", required_argument, NULL, 'w'},
-                {NULL, 0, NULL, 0},
+            {"scenario", required_argument, NULL, 's'}, {"cert", required_argument, NULL, 'c'},
+            {"key", required_argument, NULL, 'k'},      {"port", required_argument, NULL, 'p'},
+            {"password", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
         };
         const char *scenario = NULL, *cert = NULL, *key = NULL;
         struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -724,8 +720,8 @@ int main(int argc, char **argv)
         setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         sin.sin_port = htons((uint16_t)port);
-        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-            listen(lfd, 64) < 0 || getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 64) < 0 ||
+            getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
                 perror("hostile_server: listen");
                 SSL_CTX_free(g_ctx);
                 return 1;

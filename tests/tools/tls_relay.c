@@ -212,15 +212,14 @@ static int strip_and_forward(struct stripper *st, struct leg *to, const uint8_t 
                 goto out;
         while (!st->done && st->in.len >= 5) {
                 const uint8_t *m = st->in.data;
-                uint32_t len = (uint32_t)m[1] << 24 | (uint32_t)m[2] << 16 |
-                               (uint32_t)m[3] << 8 | m[4];
+                uint32_t len =
+                    (uint32_t)m[1] << 24 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 8 | m[4];
 
                 if (len < 4 || len > RELAY_MAX_AUTH_MSG)
                         goto out;
                 if (st->in.len < 1 + (size_t)len)
                         break;
-                if (m[0] == 'R' && len >= 8 && m[5] == 0 && m[6] == 0 && m[7] == 0 &&
-                    m[8] == 10) {
+                if (m[0] == 'R' && len >= 8 && m[5] == 0 && m[6] == 0 && m[7] == 0 && m[8] == 10) {
                         struct czpg_rbuf rb;
                         const char *mech;
                         size_t mark;
@@ -232,8 +231,9 @@ static int strip_and_forward(struct stripper *st, struct leg *to, const uint8_t 
                         czpg_wbuf_u32(&out, 10);
                         while (czpg_rbuf_cstr(&rb, &mech, NULL) == 0 && mech[0] != '\0') {
                                 if (strcmp(mech, "SCRAM-SHA-256-PLUS") == 0) {
-                                        fprintf(stderr, "tls_relay: stripped %s from the "
-                                                        "server's SASL offer\n",
+                                        fprintf(stderr,
+                                                "tls_relay: stripped %s from the "
+                                                "server's SASL offer\n",
                                                 mech);
                                         continue;
                                 }
@@ -341,15 +341,15 @@ static void usage(void)
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                {"cert", required_argument, NULL, 'c'},
-                {"key", required_argument, NULL, 'k'},
-                {"ca", required_argument, NULL, 'a'},
-                {"port", required_argument, NULL, 'p'},
-                {"upstream-host", required_argument, NULL, 'H'},
-                {"upstream-port", required_argument, NULL, 'P'},
-                {"upstream-ciphersuites", required_argument, NULL, 'S'},
-                {"strip-plus", no_argument, NULL, 'x'},
-                {NULL, 0, NULL, 0},
+            {"cert", required_argument, NULL, 'c'},
+            {"key", required_argument, NULL, 'k'},
+            {"ca", required_argument, NULL, 'a'},
+            {"port", required_argument, NULL, 'p'},
+            {"upstream-host", required_argument, NULL, 'H'},
+            {"upstream-port", required_argument, NULL, 'P'},
+            {"upstream-ciphersuites", required_argument, NULL, 'S'},
+            {"strip-plus", no_argument, NULL, 'x'},
+            {NULL, 0, NULL, 0},
         };
         const char *cert = NULL, *key = NULL, *ca = NULL, *suites = NULL;
         struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -391,8 +391,8 @@ int main(int argc, char **argv)
         }
         g_upstream.sin_family = AF_INET;
         g_upstream.sin_port = htons((uint16_t)uport);
-        if (cert == NULL || key == NULL || g_upstream_host == NULL || uport <= 0 ||
-            uport > 65535 || port < 0 || port > 65535 ||
+        if (cert == NULL || key == NULL || g_upstream_host == NULL || uport <= 0 || uport > 65535 ||
+            port < 0 || port > 65535 ||
             inet_pton(AF_INET, g_upstream_host, &g_upstream.sin_addr) != 1) {
                 usage();
                 return 2;
@@ -418,8 +418,8 @@ int main(int argc, char **argv)
         setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         sin.sin_port = htons((uint16_t)port);
-        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-            listen(lfd, 64) < 0 || getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 64) < 0 ||
+            getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
                 perror("tls_relay: listen");
                 return 1;
         }
