@@ -831,6 +831,14 @@ static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 			return;
 		if (r == CZPG_TLS_WANT_READ)
 			return;
+		if (r == CZPG_TLS_CLOSED ||
+		    (r != CZPG_TLS_OK && czpg_tls_error(c->tls)[0] == '\0')) {
+			/* close_notify before the handshake finished: no OpenSSL error to show. */
+			fail(c, "the server %s closed the TLS session during the handshake "
+				"(close_notify); see the server log",
+			     c->host);
+			return;
+		}
 		if (r != CZPG_TLS_OK) {
 			fail(c, "%s", czpg_tls_error(c->tls));
 			return;
