@@ -128,6 +128,7 @@ static const struct run runs[] = {
         FAILS("close-ssl", CERT_GOOD,
               "closed the connection while we waited for the answer to SSLRequest"),
         FAILS("close-tls", CERT_GOOD, "closed the connection during the TLS handshake"),
+        FAILS("tls-close-notify", CERT_GOOD, "closed the TLS session during the handshake"),
         FAILS("close-startup", CERT_GOOD,
               "closed the connection while we waited for the startup reply"),
         FAILS("close-sasl", CERT_GOOD,

@@ -78,6 +78,7 @@ enum scenario {
         SC_CLOSE_PARAMS,
         SC_CLOSE_QUERY,
         SC_DRIP_QUERY, /* answers the query with a NoticeResponse every 250 ms, forever */
+        SC_TLS_CLOSE_NOTIFY, /* a close_notify alert in answer to the ClientHello */
         SC_COUNT
 };
 
@@ -111,6 +112,7 @@ static const char *const scenario_names[SC_COUNT] = {
     [SC_CLOSE_PARAMS] = "close-params",
     [SC_CLOSE_QUERY] = "close-query",
     [SC_DRIP_QUERY] = "drip-query",
+    [SC_TLS_CLOSE_NOTIFY] = "tls-close-notify",
 };
 
 /* Shared, read-only once the accept loop runs. */
@@ -433,6 +435,16 @@ static void serve(struct peer *p)
         }
         if (peer_write(p, "S", 1) < 0)
                 goto out;
+        if (g_scenario == SC_TLS_CLOSE_NOTIFY) {
+                /* A warning-level close_notify record (TLS 1.2 record layer). */
+                uint8_t hello[2048];
+
+                if (recv(p->fd, hello, sizeof(hello), 0) <= 0)
+                        goto out;
+                peer_write(p, "\x15\x03\x03\x00\x02\x01\x00", 7);
+                close_gently(p);
+                goto out;
+        }
         if (g_scenario == SC_STALL_TLS || g_scenario == SC_CLOSE_TLS) {
                 /* Read the ClientHello, then never answer it (or hang up). */
                 uint8_t hello[2048];
@@ -703,7 +715,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         for (i = 0; i < SC_COUNT; i++)
-                if (strcmp(scenario, scenario_names[i]) == 0)
+                if (scenario_names[i] != NULL && strcmp(scenario, scenario_names[i]) == 0)
                         break;
         if (i == SC_COUNT) {
                 fprintf(stderr, "hostile_server: unknown scenario '%s'\n", scenario);
