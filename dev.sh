@@ -91,7 +91,7 @@ fuzz() {
 			rm -rf "$work" "$work.log"
 			exit 1
 		}
-		grep -E '^#[0-9]+ *DONE' "$work.log" | tail -1 || true
+		grep -E '^Done [0-9]+ runs' "$work.log" | tail -1 || true
 		rm -rf "$work" "$work.log"
 	done
 }

@@ -60,6 +60,7 @@ static void on_session_event(struct czpg_conn *c, const struct czpg_conn_event *
 
 	switch (ev->type) {
 	case CZPG_EV_READY:
+		res->authenticated = true;
 		czpg_conn_query(c, SSL_ROW_QUERY);
 		break;
 	case CZPG_EV_ROW:
@@ -311,8 +312,12 @@ static void run_libpq_session(const struct czpg_verify_options *opt,
 		 PQsslAttribute(pc, "protocol") != NULL ? PQsslAttribute(pc, "protocol") : "");
 	snprintf(res->client_cipher, sizeof(res->client_cipher), "%s",
 		 PQsslAttribute(pc, "cipher") != NULL ? PQsslAttribute(pc, "cipher") : "");
+	res->authenticated = true;
+	/* libpq does not say which mechanism it used; only require pins it. */
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s",
-		 opt->channel_binding == CZPG_CB_REQUIRE ? "SCRAM-SHA-256-PLUS" : "libpq");
+		 opt->channel_binding == CZPG_CB_REQUIRE ? "SCRAM-SHA-256-PLUS"
+		 : PQconnectionUsedPassword(pc)		 ? "SCRAM (libpq does not report which)"
+							 : "trust");
 	res->backend_pid = (unsigned)PQbackendPID(pc);
 	if (PQparameterStatus(pc, "server_version") != NULL)
 		czpg_pgwire_sanitize(PQparameterStatus(pc, "server_version"),
@@ -517,8 +522,9 @@ void czpg_verify_print(FILE *out, const struct czpg_verify_options *opt,
 			res->server_version[0] != '\0' ? res->server_version : "-",
 			res->server_cipher[0] != '\0' ? res->server_cipher : "-");
 	if (res->auth_method[0] != '\0')
-		fprintf(out, "authentication: %s%s%s%s%s\n", res->auth_method,
-			strcmp(res->auth_method, "SCRAM-SHA-256-PLUS") == 0
+		fprintf(out, "authentication%s: %s%s%s%s%s\n",
+			res->authenticated ? "" : " (attempted, not completed)", res->auth_method,
+			res->authenticated && strcmp(res->auth_method, "SCRAM-SHA-256-PLUS") == 0
 				? " (channel binding in use)"
 				: "",
 			res->offered[0] != '\0' ? "; server offered " : "", res->offered,
@@ -580,8 +586,9 @@ void czpg_verify_print_json(FILE *out, const struct czpg_verify_options *opt,
 	czpg_json_kv_string(&j, "auth_method", res->auth_method);
 	czpg_json_kv_string(&j, "sasl_offered", res->offered);
 	czpg_json_kv_bool(&j, "channel_binding_offered", res->plus_offered);
+	czpg_json_kv_bool(&j, "authenticated", res->authenticated);
 	czpg_json_kv_bool(&j, "channel_binding_used",
-			  strcmp(res->auth_method, "SCRAM-SHA-256-PLUS") == 0);
+			  res->authenticated && strcmp(res->auth_method, "SCRAM-SHA-256-PLUS") == 0);
 	czpg_json_key(&j, "certificate");
 	if (res->cert_known) {
 		czpg_json_object_begin(&j);

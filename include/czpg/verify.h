@@ -43,7 +43,8 @@ struct czpg_verify_result {
 	bool tls_done;
 	char client_version[32];
 	char client_cipher[64];
-	char auth_method[32];   /* SCRAM-SHA-256 / SCRAM-SHA-256-PLUS / trust */
+	bool authenticated;     /* the server accepted the login (startup completed) */
+	char auth_method[48];   /* SCRAM-SHA-256 / SCRAM-SHA-256-PLUS / trust */
 	char offered[160];      /* SASL mechanisms the server offered */
 	bool plus_offered;
 	bool cert_known;

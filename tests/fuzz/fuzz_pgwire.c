@@ -15,14 +15,6 @@
 
 #include "czpg/pgwire.h"
 
-/*
- * The code under test is compiled into this file so that it carries the
- * fuzzer's coverage instrumentation (the czpg library itself is built
- * without it); the library's copies of these objects are then never linked.
- */
-#include "buf.c"
-#include "pgwire.c"
-
 static void check_sanitized(const char *s)
 {
 	char out[128];
