@@ -905,10 +905,15 @@ static void classify_main(struct target *t, struct czpg_conn *c)
 									 : CZPG_PROBE_UNREACHABLE;
 		break;
 	case CZPG_PHASE_SSL_ANSWER:
-		if (strstr(e, "timed out") != NULL || strstr(e, "deadline") != NULL)
+		if (strstr(e, "timed out") != NULL || strstr(e, "deadline") != NULL) {
 			res->status = CZPG_PROBE_NO_ANSWER;
-		else
+			snprintf(res->status_detail, sizeof(res->status_detail),
+				 "the TCP connection was accepted but nothing answered SSLRequest "
+				 "(%s)",
+				 e);
+		} else {
 			res->status = CZPG_PROBE_NOT_POSTGRESQL;
+		}
 		break;
 	default:
 		res->status = CZPG_PROBE_ERROR;
