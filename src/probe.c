@@ -69,6 +69,18 @@ static const struct {
 	{"ECDHE-RSA-AES128-GCM-SHA256", false},
 	{"ECDHE-ECDSA-AES256-CCM", false},
 	{"ECDHE-ECDSA-AES128-CCM", false},
+	{"ECDHE-ECDSA-AES256-CCM8", false},
+	{"ECDHE-ECDSA-AES128-CCM8", false},
+	{"ECDHE-ECDSA-ARIA256-GCM-SHA384", false},
+	{"ECDHE-ECDSA-ARIA128-GCM-SHA256", false},
+	{"ECDHE-ARIA256-GCM-SHA384", false},
+	{"ECDHE-ARIA128-GCM-SHA256", false},
+	{"ECDHE-ECDSA-CAMELLIA256-SHA384", false},
+	{"ECDHE-ECDSA-CAMELLIA128-SHA256", false},
+	{"ECDHE-RSA-CAMELLIA256-SHA384", false},
+	{"ECDHE-RSA-CAMELLIA128-SHA256", false},
+	{"DHE-RSA-AES256-CCM", false},
+	{"DHE-RSA-AES128-CCM", false},
 	{"DHE-RSA-AES256-GCM-SHA384", false},
 	{"DHE-RSA-CHACHA20-POLY1305", false},
 	{"DHE-RSA-AES128-GCM-SHA256", false},
@@ -92,6 +104,10 @@ static const struct {
 	{"AES128-SHA256", false},
 	{"AES256-SHA", true},
 	{"AES128-SHA", true},
+	{"DHE-RSA-CAMELLIA256-SHA", true},
+	{"DHE-RSA-CAMELLIA128-SHA", true},
+	{"CAMELLIA256-SHA", true},
+	{"CAMELLIA128-SHA", true},
 	{"ECDHE-RSA-DES-CBC3-SHA", true},
 	{"DES-CBC3-SHA", true},
 };
@@ -112,6 +128,9 @@ static const struct {
 #define N_TLS13_SUITES (sizeof(tls13_suites) / sizeof(tls13_suites[0]))
 #define N_TLS12_SUITES (sizeof(tls12_suites) / sizeof(tls12_suites[0]))
 #define N_GROUPS (sizeof(group_table) / sizeof(group_table[0]))
+
+_Static_assert(N_TLS12_SUITES <= CZPG_PROBE_MAX_SUITES, "suite table larger than a result holds");
+_Static_assert(N_GROUPS <= CZPG_PROBE_MAX_GROUPS && N_GROUPS < 16, "group table too large");
 
 /* ---- run state ------------------------------------------------------------ */
 

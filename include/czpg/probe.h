@@ -39,7 +39,7 @@
 #include "czpg/tlsio.h"
 
 #define CZPG_PROBE_NVERSIONS 4    /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */
-#define CZPG_PROBE_MAX_SUITES 40  /* per version */
+#define CZPG_PROBE_MAX_SUITES 64  /* per version */
 #define CZPG_PROBE_MAX_GROUPS 12
 #define CZPG_PROBE_MAX_CHAIN 4    /* certificates described from the chain sent */
 #define CZPG_PROBE_MAX_FINDINGS 24
