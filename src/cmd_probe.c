@@ -20,45 +20,46 @@
 
 static void probe_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: czctl postgres tls probe --host HOST [--port PORT] [--ca FILE] [--user NAME]\n"
-		"       czctl postgres tls probe --targets FILE [flags]\n"
-		"\n"
-		"Reports what TLS a PostgreSQL box speaks, without a password: the SSLRequest\n"
-		"answer; which of TLS 1.3/1.2/1.1/1.0 it accepts and, for each, which cipher\n"
-		"suites and whether its own preference order wins; key exchange groups; the\n"
-		"certificate chain (subject, issuer, SANs, key, signature, days left), whether it\n"
-		"matches --host as verify-full would and verifies against --ca; whether a\n"
-		"plaintext startup is accepted or refused; the SASL mechanisms offered over TLS\n"
-		"(SCRAM-SHA-256-PLUS = channel binding); direct TLS (PostgreSQL 17) and GSSAPI\n"
-		"encryption requests.  Then findings, each info/low/medium/high.  All the\n"
-		"connections run at once on one thread.\n"
-		"\n"
-		"  --host HOST              server name or IP\n"
-		"  --port PORT              default 5432 (also the default for --targets lines)\n"
-		"  --ca FILE                PEM CA certificate(s): also check the chain (verify-full)\n"
-		"  --user NAME              user name in the startup messages (default postgres);\n"
-		"                           no password is ever sent\n"
-		"  --targets FILE           fleet mode: one host[:port] or [v6]:port per line,\n"
-		"                           '#' comments, blank lines skipped ('-' = stdin)\n"
-		"  --concurrency N          targets probed at once (default 64)\n"
-		"  --target-timeout SEC     per-target deadline, and each connection step's\n"
-		"                           timeout (default 10)\n"
-		"  --quick                  lighter probe: default handshake, plaintext, verify,\n"
-		"                           and TLS 1.2/1.1/1.0 acceptance only (no suite, group,\n"
-		"                           order, direct TLS or GSSAPI checks); default with\n"
-		"                           --targets unless --full\n"
-		"  --full                   the whole probe for every target of --targets\n"
-		"  --json                   one JSON object (per target, one per line; fleet mode\n"
-		"                           ends with a {\"summary\": ...} line)\n"
-		"\n"
-		"Findings: high = plaintext accepted, TLS off, TLS 1.0/1.1, weak (non-AEAD or\n"
-		"non-PFS) suites, expired certificate, name mismatch; medium = TLS 1.2, expires\n"
-		"within 30 days, chain does not verify against --ca; low = no channel binding.\n"
-		"\n"
-		"Exit codes: 0 no finding above low, 1 a medium or high finding (fleet: on any\n"
-		"target), 2 usage error, 3 could not probe (fleet: some target could not be probed\n"
-		"and none had a medium/high finding).\n");
+	fprintf(
+	    out,
+	    "usage: czctl postgres tls probe --host HOST [--port PORT] [--ca FILE] [--user NAME]\n"
+	    "       czctl postgres tls probe --targets FILE [flags]\n"
+	    "\n"
+	    "Reports what TLS a PostgreSQL box speaks, without a password: the SSLRequest\n"
+	    "answer; which of TLS 1.3/1.2/1.1/1.0 it accepts and, for each, which cipher\n"
+	    "suites and whether its own preference order wins; key exchange groups; the\n"
+	    "certificate chain (subject, issuer, SANs, key, signature, days left), whether it\n"
+	    "matches --host as verify-full would and verifies against --ca; whether a\n"
+	    "plaintext startup is accepted or refused; the SASL mechanisms offered over TLS\n"
+	    "(SCRAM-SHA-256-PLUS = channel binding); direct TLS (PostgreSQL 17) and GSSAPI\n"
+	    "encryption requests.  Then findings, each info/low/medium/high.  All the\n"
+	    "connections run at once on one thread.\n"
+	    "\n"
+	    "  --host HOST              server name or IP\n"
+	    "  --port PORT              default 5432 (also the default for --targets lines)\n"
+	    "  --ca FILE                PEM CA certificate(s): also check the chain (verify-full)\n"
+	    "  --user NAME              user name in the startup messages (default postgres);\n"
+	    "                           no password is ever sent\n"
+	    "  --targets FILE           fleet mode: one host[:port] or [v6]:port per line,\n"
+	    "                           '#' comments, blank lines skipped ('-' = stdin)\n"
+	    "  --concurrency N          targets probed at once (default 64)\n"
+	    "  --target-timeout SEC     per-target deadline, and each connection step's\n"
+	    "                           timeout (default 10)\n"
+	    "  --quick                  lighter probe: default handshake, plaintext, verify,\n"
+	    "                           and TLS 1.2/1.1/1.0 acceptance only (no suite, group,\n"
+	    "                           order, direct TLS or GSSAPI checks); default with\n"
+	    "                           --targets unless --full\n"
+	    "  --full                   the whole probe for every target of --targets\n"
+	    "  --json                   one JSON object (per target, one per line; fleet mode\n"
+	    "                           ends with a {\"summary\": ...} line)\n"
+	    "\n"
+	    "Findings: high = plaintext accepted, TLS off, TLS 1.0/1.1, weak (non-AEAD or\n"
+	    "non-PFS) suites, expired certificate, name mismatch; medium = TLS 1.2, expires\n"
+	    "within 30 days, chain does not verify against --ca; low = no channel binding.\n"
+	    "\n"
+	    "Exit codes: 0 no finding above low, 1 a medium or high finding (fleet: on any\n"
+	    "target), 2 usage error, 3 could not probe (fleet: some target could not be probed\n"
+	    "and none had a medium/high finding).\n");
 }
 
 struct row {
@@ -140,8 +141,7 @@ static void on_progress(size_t done, size_t total, size_t running, void *user)
 	if (!f->progress || (done < total && now - f->last_progress < 100000000ull))
 		return;
 	f->last_progress = now;
-	fprintf(stderr, "\rprobe: %zu/%zu targets done, %zu in progress   ", done, total,
-		running);
+	fprintf(stderr, "\rprobe: %zu/%zu targets done, %zu in progress   ", done, total, running);
 	if (done == total)
 		fprintf(stderr, "\n");
 	fflush(stderr);
@@ -220,9 +220,10 @@ static void print_summary(FILE *out, const struct fleet *f, size_t n, double wal
 			w->status == CZPG_PROBE_PROBED ? czpg_probe_severity_name(w->worst) : "-",
 			w->nfindings, w->status == CZPG_PROBE_PROBED ? w->top : w->detail);
 	}
-	fprintf(out, "\n%zu target(s) in %.0f ms: %zu probed (%zu high, %zu medium, %zu low, %zu "
-		     "info-only), %zu closed, %zu unreachable, %zu no answer, %zu not PostgreSQL, "
-		     "%zu error\n",
+	fprintf(out,
+		"\n%zu target(s) in %.0f ms: %zu probed (%zu high, %zu medium, %zu low, %zu "
+		"info-only), %zu closed, %zu unreachable, %zu no answer, %zu not PostgreSQL, "
+		"%zu error\n",
 		n, wall_ms, f->nprobed, f->by_worst[CZPG_SEV_HIGH], f->by_worst[CZPG_SEV_MEDIUM],
 		f->by_worst[CZPG_SEV_LOW], f->by_worst[CZPG_SEV_INFO],
 		f->by_status[CZPG_PROBE_CLOSED], f->by_status[CZPG_PROBE_UNREACHABLE],
@@ -261,18 +262,18 @@ static void print_summary_json(FILE *out, const struct fleet *f, size_t n, doubl
 int czpg_cmd_probe(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"host", required_argument, NULL, 'h'},
-		{"port", required_argument, NULL, 'p'},
-		{"ca", required_argument, NULL, 'c'},
-		{"user", required_argument, NULL, 'U'},
-		{"targets", required_argument, NULL, 'T'},
-		{"concurrency", required_argument, NULL, 'n'},
-		{"target-timeout", required_argument, NULL, 't'},
-		{"quick", no_argument, NULL, 'q'},
-		{"full", no_argument, NULL, 'F'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, '?' + 256},
-		{NULL, 0, NULL, 0},
+	    {"host", required_argument, NULL, 'h'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"ca", required_argument, NULL, 'c'},
+	    {"user", required_argument, NULL, 'U'},
+	    {"targets", required_argument, NULL, 'T'},
+	    {"concurrency", required_argument, NULL, 'n'},
+	    {"target-timeout", required_argument, NULL, 't'},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"full", no_argument, NULL, 'F'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, '?' + 256},
+	    {NULL, 0, NULL, 0},
 	};
 	struct czpg_probe_options opt = {0};
 	struct czpg_probe_target *targets = NULL, one;
@@ -295,8 +296,8 @@ int czpg_cmd_probe(int argc, char **argv)
 			break;
 		case 'p':
 			if (czpg_cli_parse_uint(optarg, 1, 65535, &port) < 0)
-				return czpg_cli_usage_error(VERB, "--port '%s' is not a port (1-65535)",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--port '%s' is not a port (1-65535)", optarg);
 			break;
 		case 'c':
 			opt.ca_file = optarg;
@@ -309,16 +310,16 @@ int czpg_cmd_probe(int argc, char **argv)
 			break;
 		case 'n':
 			if (czpg_cli_parse_uint(optarg, 1, 4096, &v) < 0)
-				return czpg_cli_usage_error(VERB,
-							    "--concurrency '%s' is not a number 1-4096",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--concurrency '%s' is not a number 1-4096", optarg);
 			opt.concurrency = (unsigned)v;
 			break;
 		case 't':
 			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
 				return czpg_cli_usage_error(
-					VERB, "--target-timeout '%s' is not a number of seconds (1-3600)",
-					optarg);
+				    VERB,
+				    "--target-timeout '%s' is not a number of seconds (1-3600)",
+				    optarg);
 			opt.target_timeout_ms = (unsigned)v * 1000u;
 			break;
 		case 'q':
@@ -334,8 +335,8 @@ int czpg_cmd_probe(int argc, char **argv)
 			probe_usage(stdout);
 			return CZPG_EXIT_OK;
 		default:
-			return czpg_cli_usage_error(VERB, "unknown or incomplete flag '%s' (see --help)",
-						    argv[optind - 1]);
+			return czpg_cli_usage_error(
+			    VERB, "unknown or incomplete flag '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -373,12 +374,13 @@ int czpg_cmd_probe(int argc, char **argv)
 	} else {
 		char spec[300];
 
-		if (strchr(host, '[') != NULL || (strchr(host, ':') != NULL &&
-						   strchr(strchr(host, ':') + 1, ':') == NULL))
-			return czpg_cli_usage_error(VERB, "--host takes a name or address without "
-							  "brackets or port; give the port with --port");
-		snprintf(spec, sizeof(spec), strchr(host, ':') != NULL ? "[%s]:%lu" : "%s:%lu", host,
-			 port);
+		if (strchr(host, '[') != NULL ||
+		    (strchr(host, ':') != NULL && strchr(strchr(host, ':') + 1, ':') == NULL))
+			return czpg_cli_usage_error(VERB,
+						    "--host takes a name or address without "
+						    "brackets or port; give the port with --port");
+		snprintf(spec, sizeof(spec), strchr(host, ':') != NULL ? "[%s]:%lu" : "%s:%lu",
+			 host, port);
 		if (czpg_probe_parse_target(spec, (unsigned)port, &one, err, sizeof(err)) < 0)
 			return czpg_cli_usage_error(VERB, "--host: %s", err);
 		targets = &one;

@@ -45,15 +45,15 @@ static const struct {
 	const char *name;
 	int version;
 } version_table[CZPG_PROBE_NVERSIONS] = {
-	{"TLSv1.3", TLS1_3_VERSION},
-	{"TLSv1.2", TLS1_2_VERSION},
-	{"TLSv1.1", TLS1_1_VERSION},
-	{"TLSv1", TLS1_VERSION},
+    {"TLSv1.3", TLS1_3_VERSION},
+    {"TLSv1.2", TLS1_2_VERSION},
+    {"TLSv1.1", TLS1_1_VERSION},
+    {"TLSv1", TLS1_VERSION},
 };
 
 static const char *const tls13_suites[] = {
-	"TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256",
-	"TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
+    "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
 };
 
 /* TLS 1.2 and older suites; legacy = usable with TLS 1.0/1.1 too. */
@@ -61,55 +61,55 @@ static const struct {
 	const char *name;
 	bool legacy;
 } tls12_suites[] = {
-	{"ECDHE-ECDSA-AES256-GCM-SHA384", false},
-	{"ECDHE-RSA-AES256-GCM-SHA384", false},
-	{"ECDHE-ECDSA-CHACHA20-POLY1305", false},
-	{"ECDHE-RSA-CHACHA20-POLY1305", false},
-	{"ECDHE-ECDSA-AES128-GCM-SHA256", false},
-	{"ECDHE-RSA-AES128-GCM-SHA256", false},
-	{"ECDHE-ECDSA-AES256-CCM", false},
-	{"ECDHE-ECDSA-AES128-CCM", false},
-	{"ECDHE-ECDSA-AES256-CCM8", false},
-	{"ECDHE-ECDSA-AES128-CCM8", false},
-	{"ECDHE-ECDSA-ARIA256-GCM-SHA384", false},
-	{"ECDHE-ECDSA-ARIA128-GCM-SHA256", false},
-	{"ECDHE-ARIA256-GCM-SHA384", false},
-	{"ECDHE-ARIA128-GCM-SHA256", false},
-	{"ECDHE-ECDSA-CAMELLIA256-SHA384", false},
-	{"ECDHE-ECDSA-CAMELLIA128-SHA256", false},
-	{"ECDHE-RSA-CAMELLIA256-SHA384", false},
-	{"ECDHE-RSA-CAMELLIA128-SHA256", false},
-	{"DHE-RSA-AES256-CCM", false},
-	{"DHE-RSA-AES128-CCM", false},
-	{"DHE-RSA-AES256-GCM-SHA384", false},
-	{"DHE-RSA-CHACHA20-POLY1305", false},
-	{"DHE-RSA-AES128-GCM-SHA256", false},
-	{"ECDHE-ECDSA-AES256-SHA384", false},
-	{"ECDHE-RSA-AES256-SHA384", false},
-	{"ECDHE-ECDSA-AES128-SHA256", false},
-	{"ECDHE-RSA-AES128-SHA256", false},
-	{"DHE-RSA-AES256-SHA256", false},
-	{"DHE-RSA-AES128-SHA256", false},
-	{"ECDHE-ECDSA-AES256-SHA", true},
-	{"ECDHE-RSA-AES256-SHA", true},
-	{"ECDHE-ECDSA-AES128-SHA", true},
-	{"ECDHE-RSA-AES128-SHA", true},
-	{"DHE-RSA-AES256-SHA", true},
-	{"DHE-RSA-AES128-SHA", true},
-	{"AES256-GCM-SHA384", false},
-	{"AES128-GCM-SHA256", false},
-	{"AES256-CCM", false},
-	{"AES128-CCM", false},
-	{"AES256-SHA256", false},
-	{"AES128-SHA256", false},
-	{"AES256-SHA", true},
-	{"AES128-SHA", true},
-	{"DHE-RSA-CAMELLIA256-SHA", true},
-	{"DHE-RSA-CAMELLIA128-SHA", true},
-	{"CAMELLIA256-SHA", true},
-	{"CAMELLIA128-SHA", true},
-	{"ECDHE-RSA-DES-CBC3-SHA", true},
-	{"DES-CBC3-SHA", true},
+    {"ECDHE-ECDSA-AES256-GCM-SHA384", false},
+    {"ECDHE-RSA-AES256-GCM-SHA384", false},
+    {"ECDHE-ECDSA-CHACHA20-POLY1305", false},
+    {"ECDHE-RSA-CHACHA20-POLY1305", false},
+    {"ECDHE-ECDSA-AES128-GCM-SHA256", false},
+    {"ECDHE-RSA-AES128-GCM-SHA256", false},
+    {"ECDHE-ECDSA-AES256-CCM", false},
+    {"ECDHE-ECDSA-AES128-CCM", false},
+    {"ECDHE-ECDSA-AES256-CCM8", false},
+    {"ECDHE-ECDSA-AES128-CCM8", false},
+    {"ECDHE-ECDSA-ARIA256-GCM-SHA384", false},
+    {"ECDHE-ECDSA-ARIA128-GCM-SHA256", false},
+    {"ECDHE-ARIA256-GCM-SHA384", false},
+    {"ECDHE-ARIA128-GCM-SHA256", false},
+    {"ECDHE-ECDSA-CAMELLIA256-SHA384", false},
+    {"ECDHE-ECDSA-CAMELLIA128-SHA256", false},
+    {"ECDHE-RSA-CAMELLIA256-SHA384", false},
+    {"ECDHE-RSA-CAMELLIA128-SHA256", false},
+    {"DHE-RSA-AES256-CCM", false},
+    {"DHE-RSA-AES128-CCM", false},
+    {"DHE-RSA-AES256-GCM-SHA384", false},
+    {"DHE-RSA-CHACHA20-POLY1305", false},
+    {"DHE-RSA-AES128-GCM-SHA256", false},
+    {"ECDHE-ECDSA-AES256-SHA384", false},
+    {"ECDHE-RSA-AES256-SHA384", false},
+    {"ECDHE-ECDSA-AES128-SHA256", false},
+    {"ECDHE-RSA-AES128-SHA256", false},
+    {"DHE-RSA-AES256-SHA256", false},
+    {"DHE-RSA-AES128-SHA256", false},
+    {"ECDHE-ECDSA-AES256-SHA", true},
+    {"ECDHE-RSA-AES256-SHA", true},
+    {"ECDHE-ECDSA-AES128-SHA", true},
+    {"ECDHE-RSA-AES128-SHA", true},
+    {"DHE-RSA-AES256-SHA", true},
+    {"DHE-RSA-AES128-SHA", true},
+    {"AES256-GCM-SHA384", false},
+    {"AES128-GCM-SHA256", false},
+    {"AES256-CCM", false},
+    {"AES128-CCM", false},
+    {"AES256-SHA256", false},
+    {"AES128-SHA256", false},
+    {"AES256-SHA", true},
+    {"AES128-SHA", true},
+    {"DHE-RSA-CAMELLIA256-SHA", true},
+    {"DHE-RSA-CAMELLIA128-SHA", true},
+    {"CAMELLIA256-SHA", true},
+    {"CAMELLIA128-SHA", true},
+    {"ECDHE-RSA-DES-CBC3-SHA", true},
+    {"DES-CBC3-SHA", true},
 };
 
 /* Groups; ec = usable for TLS 1.2 ECDHE (OpenSSL offers FFDHE groups in 1.3 only). */
@@ -118,11 +118,16 @@ static const struct {
 	const char *openssl; /* what SSL_group_to_name() reports */
 	bool ec;
 } group_table[] = {
-	{"X25519", "x25519", true},	   {"P-256", "secp256r1", true},
-	{"P-384", "secp384r1", true},	   {"P-521", "secp521r1", true},
-	{"X448", "x448", true},		   {"ffdhe2048", "ffdhe2048", false},
-	{"ffdhe3072", "ffdhe3072", false}, {"ffdhe4096", "ffdhe4096", false},
-	{"ffdhe6144", "ffdhe6144", false}, {"ffdhe8192", "ffdhe8192", false},
+    {"X25519", "x25519", true},
+    {"P-256", "secp256r1", true},
+    {"P-384", "secp384r1", true},
+    {"P-521", "secp521r1", true},
+    {"X448", "x448", true},
+    {"ffdhe2048", "ffdhe2048", false},
+    {"ffdhe3072", "ffdhe3072", false},
+    {"ffdhe4096", "ffdhe4096", false},
+    {"ffdhe6144", "ffdhe6144", false},
+    {"ffdhe8192", "ffdhe8192", false},
 };
 
 #define N_TLS13_SUITES (sizeof(tls13_suites) / sizeof(tls13_suites[0]))
@@ -172,7 +177,7 @@ struct target {
 	uint64_t start_ns;
 	uint64_t deadline_ns;
 	bool active;
-	bool gate_open;   /* main finished and the box is PostgreSQL */
+	bool gate_open; /* main finished and the box is PostgreSQL */
 	bool version_done[CZPG_PROBE_NVERSIONS];
 	unsigned suites_pending[CZPG_PROBE_NVERSIONS];
 	bool suites_spawned[CZPG_PROBE_NVERSIONS];
@@ -202,7 +207,7 @@ struct run {
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -288,8 +293,8 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 		if (end[1] == ':')
 			port = end + 2;
 		else if (end[1] != '\0') {
-			set_err(err, errlen, "target \"%.80s\" has text after ']' that is not :port",
-				text);
+			set_err(err, errlen,
+				"target \"%.80s\" has text after ']' that is not :port", text);
 			return -1;
 		}
 		v6 = true;
@@ -310,7 +315,8 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 		return -1;
 	}
 	if (hlen >= sizeof(t->host)) {
-		set_err(err, errlen, "target host is longer than %zu characters", sizeof(t->host) - 1);
+		set_err(err, errlen, "target host is longer than %zu characters",
+			sizeof(t->host) - 1);
 		return -1;
 	}
 	memcpy(t->host, host, hlen);
@@ -319,8 +325,8 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 		set_err(err, errlen, "target \"%.80s\" is not a valid IPv6 address", t->host);
 		return -1;
 	}
-	if (strspn(t->host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:%_") !=
-	    hlen) {
+	if (strspn(t->host,
+		   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:%_") != hlen) {
 		set_err(err, errlen, "target host \"%.80s\" has characters a host name cannot have",
 			t->host);
 		return -1;
@@ -379,8 +385,8 @@ int czpg_probe_parse_targets(const char *text, size_t len, unsigned default_port
 		l = strlen(line);
 		for (b = 0; b < l && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r'); b++)
 			;
-		for (e = l; e > b && (line[e - 1] == ' ' || line[e - 1] == '\t' ||
-				      line[e - 1] == '\r');
+		for (e = l;
+		     e > b && (line[e - 1] == ' ' || line[e - 1] == '\t' || line[e - 1] == '\r');
 		     e--)
 			;
 		if (e == b)
@@ -500,9 +506,10 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 		return;
 
 	if (r->ssl_answer == 'N')
-		add_finding(r, CZPG_SEV_HIGH, "tls-off",
-			    "the server refuses TLS (it answered 'N' to SSLRequest): connections to "
-			    "it can only be plaintext; turn ssl on");
+		add_finding(
+		    r, CZPG_SEV_HIGH, "tls-off",
+		    "the server refuses TLS (it answered 'N' to SSLRequest): connections to "
+		    "it can only be plaintext; turn ssl on");
 	if (r->plaintext_accepted == CZPG_TRI_YES)
 		add_finding(r, CZPG_SEV_HIGH, "plaintext-accepted",
 			    "a plaintext startup for user \"%s\" is accepted: the server asks for "
@@ -520,7 +527,8 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 				    "once every client supports it");
 		else if (v->version == TLS1_1_VERSION || v->version == TLS1_VERSION)
 			add_finding(r, CZPG_SEV_HIGH,
-				    v->version == TLS1_VERSION ? "tls10-accepted" : "tls11-accepted",
+				    v->version == TLS1_VERSION ? "tls10-accepted"
+							       : "tls11-accepted",
 				    "%s is accepted (deprecated by RFC 8996); raise "
 				    "ssl_min_protocol_version",
 				    v->version == TLS1_VERSION ? "TLS 1.0" : "TLS 1.1");
@@ -565,30 +573,32 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 				    "the server certificate expired on %s; renew it",
 				    leaf->not_after);
 		else if (leaf->days_left < 30)
-			add_finding(r, CZPG_SEV_MEDIUM, "cert-expiring",
-				    "the server certificate expires in %ld day(s), on %s; rotate it",
-				    leaf->days_left, leaf->not_after);
+			add_finding(
+			    r, CZPG_SEV_MEDIUM, "cert-expiring",
+			    "the server certificate expires in %ld day(s), on %s; rotate it",
+			    leaf->days_left, leaf->not_after);
 		if (r->host_match == CZPG_TRI_NO)
 			add_finding(r, CZPG_SEV_HIGH, "name-mismatch",
 				    "the certificate does not match %s as verify-full checks it "
 				    "(SANs: %s): clients using verify-full will refuse it",
 				    r->host, leaf->sans[0] != '\0' ? leaf->sans : "none");
 		if (r->ca_given && r->ca_verified == CZPG_TRI_NO)
-			add_finding(r, CZPG_SEV_MEDIUM, "ca-unverified",
-				    "the certificate chain does not verify against the CA given: %s",
-				    r->ca_detail);
+			add_finding(
+			    r, CZPG_SEV_MEDIUM, "ca-unverified",
+			    "the certificate chain does not verify against the CA given: %s",
+			    r->ca_detail);
 		else if (r->ca_given && r->ca_verified == CZPG_TRI_UNKNOWN)
 			add_finding(r, CZPG_SEV_MEDIUM, "ca-unverified",
 				    "the certificate chain could not be checked against the CA "
 				    "given: %s",
-				    r->ca_detail[0] != '\0' ? r->ca_detail : "no verifying handshake");
+				    r->ca_detail[0] != '\0' ? r->ca_detail
+							    : "no verifying handshake");
 		else if (!r->ca_given)
 			add_finding(r, CZPG_SEV_INFO, "ca-not-checked",
 				    "the certificate chain was not checked (no --ca given)");
 	}
 
-	if (r->tls_ok && r->tls_auth == CZPG_PGWIRE_AUTH_SASL &&
-	    r->channel_binding == CZPG_TRI_NO)
+	if (r->tls_ok && r->tls_auth == CZPG_PGWIRE_AUTH_SASL && r->channel_binding == CZPG_TRI_NO)
 		add_finding(r, CZPG_SEV_LOW, "no-channel-binding",
 			    "SCRAM-SHA-256-PLUS is not offered over TLS (offered: %s): channel "
 			    "binding is impossible",
@@ -642,8 +652,8 @@ static int offer_all(struct czpg_tls_config *c, int version)
 {
 	if (version == TLS1_3_VERSION)
 		return czpg_tls_config_set_ciphersuites(
-			c, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
-			   "TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256");
+		    c, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+		       "TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256");
 	return czpg_tls_config_set_cipher_list(c, "ALL:@SECLEVEL=0");
 }
 
@@ -723,8 +733,8 @@ static struct czpg_tls_config *get_cfg_group(struct run *r, int vi, unsigned mas
 	if (c == NULL)
 		return NULL;
 	if (czpg_tls_config_set_groups(c, list) < 0 ||
-	    (vi == 0 ? offer_all(c, v)
-		     : czpg_tls_config_set_cipher_list(c, "kECDHE:@SECLEVEL=0")) < 0) {
+	    (vi == 0 ? offer_all(c, v) : czpg_tls_config_set_cipher_list(c, "kECDHE:@SECLEVEL=0")) <
+		0) {
 		czpg_tls_config_free(c);
 		return NULL;
 	}
@@ -735,7 +745,8 @@ static struct czpg_tls_config *get_cfg_group(struct run *r, int vi, unsigned mas
 static size_t order_index(int vi, int a, int b, int dir)
 {
 	return (((size_t)vi * CZPG_PROBE_MAX_SUITES + (size_t)a) * CZPG_PROBE_MAX_SUITES +
-		(size_t)b) * 2 +
+		(size_t)b) *
+		   2 +
 	       (size_t)dir;
 }
 
@@ -748,7 +759,7 @@ static struct czpg_tls_config *get_cfg_order(struct run *r, int vi, int a, int b
 
 	if (r->cfg_order == NULL) {
 		r->cfg_order = calloc((size_t)CZPG_PROBE_NVERSIONS * CZPG_PROBE_MAX_SUITES *
-					      CZPG_PROBE_MAX_SUITES * 2,
+					  CZPG_PROBE_MAX_SUITES * 2,
 				      sizeof(*r->cfg_order));
 		if (r->cfg_order == NULL)
 			return NULL;
@@ -814,7 +825,8 @@ static void free_configs(struct run *r)
 		free(r->cfg_group);
 	}
 	if (r->cfg_order != NULL) {
-		n = (size_t)CZPG_PROBE_NVERSIONS * CZPG_PROBE_MAX_SUITES * CZPG_PROBE_MAX_SUITES * 2;
+		n = (size_t)CZPG_PROBE_NVERSIONS * CZPG_PROBE_MAX_SUITES * CZPG_PROBE_MAX_SUITES *
+		    2;
 		for (i = 0; i < n; i++)
 			czpg_tls_config_free(r->cfg_order[i]);
 		free(r->cfg_order);
@@ -865,7 +877,7 @@ static void capture_chain(struct target *t, struct czpg_tls *tls)
 	else
 		m = X509_check_host(leaf, res->host, 0,
 				    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
-					    X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+					X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
 				    NULL);
 	res->host_match = m == 1 ? CZPG_TRI_YES : CZPG_TRI_NO;
 }
@@ -921,7 +933,7 @@ static void classify_main(struct target *t, struct czpg_conn *c)
 	switch (czpg_conn_failed_phase(c)) {
 	case CZPG_PHASE_CONNECT:
 		res->status = strstr(e, strerror(ECONNREFUSED)) != NULL ? CZPG_PROBE_CLOSED
-									 : CZPG_PROBE_UNREACHABLE;
+									: CZPG_PROBE_UNREACHABLE;
 		break;
 	case CZPG_PHASE_SSL_ANSWER:
 		if (strstr(e, "timed out") != NULL || strstr(e, "deadline") != NULL) {
@@ -947,8 +959,8 @@ static void record_auth(struct czpg_probe_result *res, struct czpg_conn *c)
 		copy_str(res->mechanisms, sizeof(res->mechanisms), czpg_conn_offered_mechanisms(c));
 		if (res->tls_auth == CZPG_PGWIRE_AUTH_SASL)
 			res->channel_binding = strstr(res->mechanisms, "SCRAM-SHA-256-PLUS") != NULL
-						       ? CZPG_TRI_YES
-						       : CZPG_TRI_NO;
+						   ? CZPG_TRI_YES
+						   : CZPG_TRI_NO;
 		else
 			res->channel_binding = CZPG_TRI_NO;
 	} else if (czpg_conn_startup_sqlstate(c)[0] != '\0' ||
@@ -1049,9 +1061,8 @@ static void record_task(struct run *r, struct task *k, struct czpg_conn *c)
 	struct czpg_tls *tls = czpg_conn_tls(c);
 	bool done = czpg_conn_phase(c) == CZPG_PHASE_DONE;
 	bool hs = tls != NULL && czpg_tls_handshake_done(tls);
-	struct czpg_probe_version *v = k->vi >= 0 && k->vi < CZPG_PROBE_NVERSIONS
-					       ? &res->versions[k->vi]
-					       : NULL;
+	struct czpg_probe_version *v =
+	    k->vi >= 0 && k->vi < CZPG_PROBE_NVERSIONS ? &res->versions[k->vi] : NULL;
 	enum czpg_probe_tri yesno;
 
 	if (hs)
@@ -1083,7 +1094,7 @@ static void record_task(struct run *r, struct task *k, struct czpg_conn *c)
 			copy_str(res->plaintext_sqlstate, sizeof(res->plaintext_sqlstate),
 				 czpg_conn_startup_sqlstate(c));
 			res->plaintext_accepted =
-				res->plaintext_sqlstate[0] != '\0' ? CZPG_TRI_NO : CZPG_TRI_UNKNOWN;
+			    res->plaintext_sqlstate[0] != '\0' ? CZPG_TRI_NO : CZPG_TRI_UNKNOWN;
 			copy_str(res->plaintext_detail, sizeof(res->plaintext_detail),
 				 czpg_conn_error(c));
 		}
@@ -1091,19 +1102,22 @@ static void record_task(struct run *r, struct task *k, struct czpg_conn *c)
 	case T_GSSENC:
 		res->gssenc_answer = czpg_conn_ssl_answer(c);
 		if (!done)
-			copy_str(res->gssenc_detail, sizeof(res->gssenc_detail), czpg_conn_error(c));
+			copy_str(res->gssenc_detail, sizeof(res->gssenc_detail),
+				 czpg_conn_error(c));
 		else
 			snprintf(res->gssenc_detail, sizeof(res->gssenc_detail), "%s",
 				 res->gssenc_answer == 'G' ? "GSSAPI encryption offered"
 							   : "GSSAPI encryption not offered");
 		break;
 	case T_DIRECT:
-		res->direct_tls = hs ? CZPG_TRI_YES
-				     : refused_in_tls(c) ? CZPG_TRI_NO : CZPG_TRI_UNKNOWN;
+		res->direct_tls = hs                  ? CZPG_TRI_YES
+				  : refused_in_tls(c) ? CZPG_TRI_NO
+						      : CZPG_TRI_UNKNOWN;
 		if (hs)
 			copy_str(res->direct_alpn, sizeof(res->direct_alpn), czpg_tls_alpn(tls));
 		else
-			copy_str(res->direct_detail, sizeof(res->direct_detail), czpg_conn_error(c));
+			copy_str(res->direct_detail, sizeof(res->direct_detail),
+				 czpg_conn_error(c));
 		break;
 	case T_VERIFY:
 		if (hs) {
@@ -1116,7 +1130,8 @@ static void record_task(struct run *r, struct task *k, struct czpg_conn *c)
 			copy_str(res->ca_detail, sizeof(res->ca_detail), czpg_conn_error(c));
 			if (code == X509_V_ERR_HOSTNAME_MISMATCH ||
 			    code == X509_V_ERR_IP_ADDRESS_MISMATCH)
-				res->ca_verified = CZPG_TRI_YES; /* the chain was fine; the name was not */
+				res->ca_verified =
+				    CZPG_TRI_YES; /* the chain was fine; the name was not */
 			else if (code != X509_V_OK)
 				res->ca_verified = CZPG_TRI_NO;
 			else
@@ -1136,8 +1151,9 @@ static void record_task(struct run *r, struct task *k, struct czpg_conn *c)
 		maybe_spawn_groups(r, t);
 		break;
 	case T_SUITE:
-		v->suites[k->idx].accepted = hs ? CZPG_TRI_YES
-					   : refused_in_tls(c) ? CZPG_TRI_NO : CZPG_TRI_UNKNOWN;
+		v->suites[k->idx].accepted = hs                  ? CZPG_TRI_YES
+					     : refused_in_tls(c) ? CZPG_TRI_NO
+								 : CZPG_TRI_UNKNOWN;
 		if (t->suites_pending[k->vi] > 0 && --t->suites_pending[k->vi] == 0) {
 			int a = -1, b = -1;
 			size_t i;
@@ -1158,9 +1174,10 @@ static void record_task(struct run *r, struct task *k, struct czpg_conn *c)
 			t->order_a[k->vi] = a;
 			t->order_b[k->vi] = b;
 			for (i = 0; i < 2; i++) {
-				/* Table indexes of the two suites (nsuites entries map 1:1 for 1.3/1.2). */
-				int ta = -1, tb = -1, j, n = k->vi == 0 ? (int)N_TLS13_SUITES
-									: (int)N_TLS12_SUITES;
+				/* Table indexes of the two suites (nsuites entries map 1:1
+				 * for 1.3/1.2). */
+				int ta = -1, tb = -1, j,
+				    n = k->vi == 0 ? (int)N_TLS13_SUITES : (int)N_TLS12_SUITES;
 				struct czpg_tls_config *cfg;
 
 				for (j = 0; j < n; j++) {
@@ -1258,11 +1275,12 @@ static void spawn_after_gate(struct run *r, struct target *t)
 		struct czpg_tls_config *cfg;
 
 		if (vi == 0 && (r->opt->quick || strcmp(res->tls_version, "TLSv1.3") == 0)) {
-			/* 1.3 is read from main: a client offering 1.2-1.3 gets 1.3 if the server has it. */
+			/* 1.3 is read from main: a client offering 1.2-1.3 gets 1.3 if the server
+			 * has it. */
 			if (res->tls_ok) {
 				res->versions[0].accepted = strcmp(res->tls_version, "TLSv1.3") == 0
-								    ? CZPG_TRI_YES
-								    : CZPG_TRI_NO;
+								? CZPG_TRI_YES
+								: CZPG_TRI_NO;
 				if (res->versions[0].accepted == CZPG_TRI_YES)
 					copy_str(res->versions[0].cipher,
 						 sizeof(res->versions[0].cipher), res->tls_cipher);
@@ -1469,8 +1487,8 @@ int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe
 	memset(&r, 0, sizeof(r));
 	r.opt = opt;
 	r.user = opt->user != NULL && opt->user[0] != '\0' ? opt->user : "postgres";
-	r.timeout_ms = opt->target_timeout_ms != 0 ? opt->target_timeout_ms
-						   : PROBE_DEFAULT_TIMEOUT_MS;
+	r.timeout_ms =
+	    opt->target_timeout_ms != 0 ? opt->target_timeout_ms : PROBE_DEFAULT_TIMEOUT_MS;
 	if (n == 0) {
 		set_err(err, errlen, "no targets to probe");
 		return -1;
@@ -1640,7 +1658,7 @@ static void print_version(FILE *out, const struct czpg_probe_version *v)
 	fprintf(out, "           server preference order: %s%s%s%s\n",
 		v->server_order == CZPG_TRI_YES  ? "yes"
 		: v->server_order == CZPG_TRI_NO ? "no"
-						  : "not determined",
+						 : "not determined",
 		v->order_detail[0] != '\0' ? " (" : "", v->order_detail,
 		v->order_detail[0] != '\0' ? ")" : "");
 }
@@ -1673,7 +1691,8 @@ void czpg_probe_print(FILE *out, const struct czpg_probe_result *res)
 			for (i = 0; i < res->ngroups; i++)
 				list_add(res->groups[i].accepted == CZPG_TRI_YES ? acc : ref,
 					 sizeof(acc), res->groups[i].name);
-			fprintf(out, "Key exchange groups (over %s): accepted %s; not accepted %s\n",
+			fprintf(out,
+				"Key exchange groups (over %s): accepted %s; not accepted %s\n",
 				res->groups_over, acc[0] != '\0' ? acc : "none",
 				ref[0] != '\0' ? ref : "none");
 		} else {
@@ -1784,10 +1803,10 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res)
 	czpg_json_kv_double(&j, "elapsed_ms", res->elapsed_ms);
 	czpg_json_kv_uint(&j, "connections", res->connections);
 	czpg_json_kv_bool(&j, "deadline_hit", res->deadline_hit);
-	json_char(&j, "ssl_answer", res->ssl_answer >= 0x20 && res->ssl_answer < 0x7f
-					    ? res->ssl_answer
-				    : res->ssl_answer != 0 ? '?'
-							   : 0);
+	json_char(&j, "ssl_answer",
+		  res->ssl_answer >= 0x20 && res->ssl_answer < 0x7f ? res->ssl_answer
+		  : res->ssl_answer != 0                            ? '?'
+								    : 0);
 
 	czpg_json_key(&j, "negotiated");
 	if (res->tls_ok) {
@@ -1820,8 +1839,9 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res)
 				czpg_json_object_begin(&j);
 				czpg_json_kv_string(&j, "name", v->suites[k].name);
 				json_tri(&j, "accepted", v->suites[k].accepted);
-				czpg_json_kv_bool(&j, "weak", czpg_probe_suite_is_weak(
-								      v->suites[k].name, NULL, 0));
+				czpg_json_kv_bool(
+				    &j, "weak",
+				    czpg_probe_suite_is_weak(v->suites[k].name, NULL, 0));
 				czpg_json_object_end(&j);
 			}
 			czpg_json_array_end(&j);
@@ -1918,10 +1938,10 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res)
 
 	czpg_json_key(&j, "gssenc");
 	czpg_json_object_begin(&j);
-	json_char(&j, "answer", res->gssenc_answer >= 0x20 && res->gssenc_answer < 0x7f
-					? res->gssenc_answer
-				: res->gssenc_answer != 0 ? '?'
-							  : 0);
+	json_char(&j, "answer",
+		  res->gssenc_answer >= 0x20 && res->gssenc_answer < 0x7f ? res->gssenc_answer
+		  : res->gssenc_answer != 0                               ? '?'
+									  : 0);
 	json_str_or_null(&j, "detail", res->gssenc_detail);
 	czpg_json_object_end(&j);
 

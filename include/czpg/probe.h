@@ -38,10 +38,10 @@
 
 #include "czpg/tlsio.h"
 
-#define CZPG_PROBE_NVERSIONS 4    /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */
-#define CZPG_PROBE_MAX_SUITES 64  /* per version */
+#define CZPG_PROBE_NVERSIONS 4   /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */
+#define CZPG_PROBE_MAX_SUITES 64 /* per version */
 #define CZPG_PROBE_MAX_GROUPS 12
-#define CZPG_PROBE_MAX_CHAIN 4    /* certificates described from the chain sent */
+#define CZPG_PROBE_MAX_CHAIN 4 /* certificates described from the chain sent */
 #define CZPG_PROBE_MAX_FINDINGS 24
 #define CZPG_PROBE_MAX_TARGETS 100000 /* lines of a targets file */
 
@@ -101,7 +101,7 @@ struct czpg_probe_result {
 	char target[300]; /* "host:port" as given ([v6]:port) */
 	char host[256];
 	unsigned port;
-	char user[64];    /* the user name the startups carried */
+	char user[64]; /* the user name the startups carried */
 	bool quick;
 
 	enum czpg_probe_status status;
@@ -143,10 +143,10 @@ struct czpg_probe_result {
 	char plaintext_detail[512];
 
 	/* Authentication over TLS (no password sent). */
-	int tls_auth;           /* first auth request code over TLS, -1 none */
-	char mechanisms[160];   /* SASL mechanisms, comma-separated */
+	int tls_auth;                        /* first auth request code over TLS, -1 none */
+	char mechanisms[160];                /* SASL mechanisms, comma-separated */
 	enum czpg_probe_tri channel_binding; /* SCRAM-SHA-256-PLUS offered */
-	char auth_detail[512];  /* why unknown (refused startup, ...) */
+	char auth_detail[512];               /* why unknown (refused startup, ...) */
 
 	enum czpg_probe_tri direct_tls;
 	char direct_alpn[32];
@@ -161,11 +161,11 @@ struct czpg_probe_result {
 };
 
 struct czpg_probe_options {
-	const char *ca_file;   /* NULL: the chain is not verified */
-	const char *user;      /* NULL = "postgres" */
+	const char *ca_file; /* NULL: the chain is not verified */
+	const char *user;    /* NULL = "postgres" */
 	bool quick;
-	unsigned concurrency;  /* targets probed at once; 0 = 64 */
-	unsigned per_target;   /* connections per target at once; 0 = 64 for one target, 8 for many */
+	unsigned concurrency; /* targets probed at once; 0 = 64 */
+	unsigned per_target; /* connections per target at once; 0 = 64 for one target, 8 for many */
 	unsigned target_timeout_ms; /* per-target deadline; 0 = 10000 */
 	/* Each finished target, in completion order; r is valid during the call. */
 	void (*on_result)(const struct czpg_probe_result *r, size_t index, void *user);
@@ -227,7 +227,7 @@ int czpg_probe_exit_code(const struct czpg_probe_result *res);
 
 const char *czpg_probe_severity_name(enum czpg_probe_severity s); /* "info" ... "high" */
 const char *czpg_probe_status_name(enum czpg_probe_status s);     /* "probed", "closed" ... */
-const char *czpg_probe_tri_name(enum czpg_probe_tri t); /* "unknown", "no", "yes" */
+const char *czpg_probe_tri_name(enum czpg_probe_tri t);           /* "unknown", "no", "yes" */
 
 /* The human report of one result. */
 void czpg_probe_print(FILE *out, const struct czpg_probe_result *res);

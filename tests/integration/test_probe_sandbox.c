@@ -82,7 +82,7 @@ static enum czpg_probe_tri suite(const struct czpg_probe_version *v, const char 
 	for (i = 0; i < v->nsuites; i++)
 		if (strcmp(v->suites[i].name, name) == 0)
 			return v->suites[i].accepted;
-	return (enum czpg_probe_tri)-1; /* not tried */
+	return (enum czpg_probe_tri) - 1; /* not tried */
 }
 
 static enum czpg_probe_tri group(const struct czpg_probe_result *r, const char *name)
@@ -92,7 +92,7 @@ static enum czpg_probe_tri group(const struct czpg_probe_result *r, const char *
 	for (i = 0; i < r->ngroups; i++)
 		if (strcmp(r->groups[i].name, name) == 0)
 			return r->groups[i].accepted;
-	return (enum czpg_probe_tri)-1;
+	return (enum czpg_probe_tri) - 1;
 }
 
 /* Runs a shell command; its stdout (and stderr) into out; returns the exit code. */
@@ -288,8 +288,9 @@ static void test_cli_output_and_usage(void **state)
 
 	(void)state;
 	assert_non_null(out);
-	snprintf(cmd, sizeof(cmd), "%s postgres tls probe --host 127.0.0.1 --port %d --ca %s --json",
-		 czctl, sb.port, ca_path);
+	snprintf(cmd, sizeof(cmd),
+		 "%s postgres tls probe --host 127.0.0.1 --port %d --ca %s --json", czctl, sb.port,
+		 ca_path);
 	assert_int_equal(run(cmd, out, 1 << 20), CZPG_EXIT_FAIL); /* plaintext accepted */
 	assert_non_null(strstr(out, "\"ssl_answer\":\"S\""));
 	assert_non_null(strstr(out, "\"SCRAM-SHA-256-PLUS\""));
@@ -368,7 +369,7 @@ static void test_tls12_box(void **state)
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES256-GCM-SHA384"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-CHACHA20-POLY1305"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-RSA-AES256-GCM-SHA384"),
-			 (enum czpg_probe_tri)-1);
+			 (enum czpg_probe_tri) - 1);
 	assert_int_equal(r->versions[1].server_order, CZPG_TRI_YES);
 	/* PostgreSQL's default ssl_ciphers (HIGH:MEDIUM) keeps CBC suites: weak. */
 	if (suite(&r->versions[1], "ECDHE-ECDSA-AES128-SHA") == CZPG_TRI_YES)
@@ -409,7 +410,7 @@ static void test_tls12_box(void **state)
 	expect(r, "tls11-accepted", CZPG_SEV_HIGH);
 	assert_int_equal(suite(&r->versions[3], "ECDHE-ECDSA-AES128-SHA"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[3], "ECDHE-ECDSA-AES128-GCM-SHA256"),
-			 (enum czpg_probe_tri)-1); /* not a TLS 1.0 suite */
+			 (enum czpg_probe_tri) - 1); /* not a TLS 1.0 suite */
 	free(r);
 	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", "\n"), 0);
 	assert_int_equal(czpg_sandbox_reload(&sb), 0);
@@ -501,8 +502,8 @@ static void listen_on_many(int n)
 		used += (size_t)snprintf(out + used, (1 << 16) - used, "%s127.0.0.%d",
 					 i > 1 ? "," : "", i);
 	snprintf(out + used, (1 << 16) - used, "'\n");
-	assert_int_equal(czpg_sandbox_write_file(&sb, "postgresql.auto.conf", out, strlen(out), 0600),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_write_file(&sb, "postgresql.auto.conf", out, strlen(out), 0600), 0);
 	assert_int_equal(czpg_sandbox_restart(&sb), 0);
 	free(out);
 }
@@ -606,12 +607,12 @@ static void test_fleet(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tls_off_box),
-		cmocka_unit_test(test_tls13_only_box),
-		cmocka_unit_test(test_cli_output_and_usage),
-		cmocka_unit_test(test_plaintext_refused_box),
-		cmocka_unit_test(test_tls12_box),
-		cmocka_unit_test(test_fleet),
+	    cmocka_unit_test(test_tls_off_box),
+	    cmocka_unit_test(test_tls13_only_box),
+	    cmocka_unit_test(test_cli_output_and_usage),
+	    cmocka_unit_test(test_plaintext_refused_box),
+	    cmocka_unit_test(test_tls12_box),
+	    cmocka_unit_test(test_fleet),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

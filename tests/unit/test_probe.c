@@ -28,31 +28,31 @@ static void test_parse_target_forms(void **state)
 		unsigned port;
 		const char *label;
 	} ok[] = {
-		{"db.example", "db.example", 5432, "db.example:5432"},
-		{"db.example:6543", "db.example", 6543, "db.example:6543"},
-		{"10.0.0.5:1", "10.0.0.5", 1, "10.0.0.5:1"},
-		{"[::1]:5433", "::1", 5433, "[::1]:5433"},
-		{"[fe80::1]", "fe80::1", 5432, "[fe80::1]:5432"},
-		{"::1", "::1", 5432, "[::1]:5432"},
-		{"2001:db8::7", "2001:db8::7", 5432, "[2001:db8::7]:5432"},
-		{"127.0.0.1:65535", "127.0.0.1", 65535, "127.0.0.1:65535"},
+	    {"db.example", "db.example", 5432, "db.example:5432"},
+	    {"db.example:6543", "db.example", 6543, "db.example:6543"},
+	    {"10.0.0.5:1", "10.0.0.5", 1, "10.0.0.5:1"},
+	    {"[::1]:5433", "::1", 5433, "[::1]:5433"},
+	    {"[fe80::1]", "fe80::1", 5432, "[fe80::1]:5432"},
+	    {"::1", "::1", 5432, "[::1]:5432"},
+	    {"2001:db8::7", "2001:db8::7", 5432, "[2001:db8::7]:5432"},
+	    {"127.0.0.1:65535", "127.0.0.1", 65535, "127.0.0.1:65535"},
 	};
 	const struct {
 		const char *in;
 		const char *why;
 	} bad[] = {
-		{"", "empty target"},
-		{"[::1", "without ']'"},
-		{"[::1]x", "not :port"},
-		{"[::1]:", "not a number"},
-		{"db:0", "not a number 1-65535"},
-		{"db:65536", "not a number 1-65535"},
-		{"db:54x", "not a number"},
-		{":5432", "no host"},
-		{"[]:5432", "no host"},
-		{"[db.example]:5432", "not a valid IPv6"},
-		{"db example", "characters a host name cannot have"},
-		{"1:2:zz", "not a valid IPv6"},
+	    {"", "empty target"},
+	    {"[::1", "without ']'"},
+	    {"[::1]x", "not :port"},
+	    {"[::1]:", "not a number"},
+	    {"db:0", "not a number 1-65535"},
+	    {"db:65536", "not a number 1-65535"},
+	    {"db:54x", "not a number"},
+	    {":5432", "no host"},
+	    {"[]:5432", "no host"},
+	    {"[db.example]:5432", "not a valid IPv6"},
+	    {"db example", "characters a host name cannot have"},
+	    {"1:2:zz", "not a valid IPv6"},
 	};
 	struct czpg_probe_target t;
 	char err[256];
@@ -67,7 +67,8 @@ static void test_parse_target_forms(void **state)
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		assert_int_equal(czpg_probe_parse_target(bad[i].in, 5432, &t, err, sizeof(err)), -1);
+		assert_int_equal(czpg_probe_parse_target(bad[i].in, 5432, &t, err, sizeof(err)),
+				 -1);
 		if (strstr(err, bad[i].why) == NULL)
 			fail_msg("\"%s\": got \"%s\", want \"%s\"", bad[i].in, err, bad[i].why);
 	}
@@ -91,9 +92,8 @@ static void test_parse_targets_file(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(czpg_probe_parse_targets(text, strlen(text), 5432, &list, &n, err,
-						  sizeof(err)),
-			 0);
+	assert_int_equal(
+	    czpg_probe_parse_targets(text, strlen(text), 5432, &list, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 4);
 	assert_string_equal(list[0].label, "10.0.0.1:5432");
 	assert_string_equal(list[1].label, "10.0.0.2:6432");
@@ -112,22 +112,20 @@ static void test_parse_targets_errors(void **state)
 	size_t n = 7, i;
 
 	(void)state;
-	assert_int_equal(czpg_probe_parse_targets(bad_port, strlen(bad_port), 5432, &list, &n, err,
-						  sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    czpg_probe_parse_targets(bad_port, strlen(bad_port), 5432, &list, &n, err, sizeof(err)),
+	    -1);
 	assert_null(list);
 	assert_int_equal(n, 0);
 	assert_non_null(strstr(err, "line 3: "));
 	assert_non_null(strstr(err, "99999"));
 
-	assert_int_equal(czpg_probe_parse_targets(nul, sizeof(nul) - 1, 5432, &list, &n, err,
-						  sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    czpg_probe_parse_targets(nul, sizeof(nul) - 1, 5432, &list, &n, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "line 2: contains a NUL byte"));
 
-	assert_int_equal(czpg_probe_parse_targets(empty, strlen(empty), 5432, &list, &n, err,
-						  sizeof(err)),
-			 -1);
+	assert_int_equal(
+	    czpg_probe_parse_targets(empty, strlen(empty), 5432, &list, &n, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no targets"));
 
 	/* A line longer than the limit. */
@@ -297,7 +295,8 @@ static void test_assess_each_rule(void **state)
 	r->versions[1].suites[1].accepted = CZPG_TRI_YES;
 	czpg_probe_assess(r);
 	expect(r, "weak-suites", CZPG_SEV_HIGH);
-	assert_non_null(strstr(find(r, "weak-suites")->text, "ECDHE-ECDSA-AES256-SHA384 (not AEAD)"));
+	assert_non_null(
+	    strstr(find(r, "weak-suites")->text, "ECDHE-ECDSA-AES256-SHA384 (not AEAD)"));
 	assert_null(strstr(find(r, "weak-suites")->text, "AES256-GCM-SHA384"));
 
 	good_result(r);
@@ -479,15 +478,15 @@ static void test_json_and_human_output(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_target_forms),
-		cmocka_unit_test(test_parse_targets_file),
-		cmocka_unit_test(test_parse_targets_errors),
-		cmocka_unit_test(test_weak_suites),
-		cmocka_unit_test(test_assess_clean_box),
-		cmocka_unit_test(test_assess_each_rule),
-		cmocka_unit_test(test_assess_tls_off_and_unprobed),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_json_and_human_output),
+	    cmocka_unit_test(test_parse_target_forms),
+	    cmocka_unit_test(test_parse_targets_file),
+	    cmocka_unit_test(test_parse_targets_errors),
+	    cmocka_unit_test(test_weak_suites),
+	    cmocka_unit_test(test_assess_clean_box),
+	    cmocka_unit_test(test_assess_each_rule),
+	    cmocka_unit_test(test_assess_tls_off_and_unprobed),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_json_and_human_output),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
