@@ -24,6 +24,7 @@
 #define CONN_DEFAULT_TIMEOUT_MS 10000u
 #define CONN_MAX_PARAMS 64
 #define CONN_TLS_READ_CHUNK 16384
+#define CONN_GSSENC_REQUEST_CODE 80877104u /* 1234 << 16 | 5680 */
 
 struct conn_param {
 	char *name;
@@ -43,6 +44,7 @@ struct czpg_conn {
 	struct czpg_scram_cache *scram_cache;
 	uint32_t max_scram_iterations;
 	enum czpg_conn_goal goal;
+	enum czpg_conn_opening opening;
 	uint64_t timeout_ns;
 	czpg_conn_event_fn on_event;
 	void *user_data;
@@ -233,6 +235,10 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 		snprintf(err, errlen, "TLS needs a TLS configuration and a host name");
 		return NULL;
 	}
+	if (cfg->opening == CZPG_OPEN_DIRECT_TLS && !cfg->use_tls) {
+		snprintf(err, errlen, "direct TLS needs use_tls and a TLS configuration");
+		return NULL;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		goto oom;
@@ -251,6 +257,7 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 	c->scram_cache = cfg->scram_cache;
 	c->max_scram_iterations = cfg->max_scram_iterations;
 	c->goal = cfg->goal;
+	c->opening = cfg->opening;
 	c->timeout_ns = (uint64_t)(cfg->phase_timeout_ms != 0 ? cfg->phase_timeout_ms
 							      : CONN_DEFAULT_TIMEOUT_MS) *
 			1000000u;
@@ -263,7 +270,22 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 	set_phase(c, CZPG_PHASE_CONNECT, now_ns);
 
 	/* The first message waits in the output buffer until TCP is up. */
-	if (c->use_tls) {
+	if (c->opening == CZPG_OPEN_GSSENC_REQUEST) {
+		czpg_wbuf_u32(&c->msg, 8);
+		czpg_wbuf_u32(&c->msg, CONN_GSSENC_REQUEST_CODE);
+		if (send_msg(c) < 0)
+			goto fail;
+	} else if (c->opening == CZPG_OPEN_DIRECT_TLS) {
+		c->tls = czpg_tls_new(c->tls_config, c->host, c->err, sizeof(c->err));
+		if (c->tls == NULL)
+			goto fail;
+		if (czpg_tls_handshake(c->tls) == CZPG_TLS_ERROR) {
+			snprintf(c->err, sizeof(c->err), "%s", czpg_tls_error(c->tls));
+			goto fail;
+		}
+		if (drain_tls(c) < 0)
+			goto fail;
+	} else if (c->use_tls) {
 		czpg_pgwire_ssl_request(&c->msg);
 		if (send_msg(c) < 0)
 			goto fail;
@@ -321,7 +343,12 @@ void czpg_conn_connected(struct czpg_conn *c, uint64_t now_ns)
 {
 	if (c->phase != CZPG_PHASE_CONNECT)
 		return;
-	set_phase(c, c->use_tls ? CZPG_PHASE_SSL_ANSWER : CZPG_PHASE_STARTUP, now_ns);
+	if (c->opening == CZPG_OPEN_DIRECT_TLS)
+		set_phase(c, CZPG_PHASE_TLS, now_ns);
+	else if (c->opening == CZPG_OPEN_GSSENC_REQUEST)
+		set_phase(c, CZPG_PHASE_SSL_ANSWER, now_ns);
+	else
+		set_phase(c, c->use_tls ? CZPG_PHASE_SSL_ANSWER : CZPG_PHASE_STARTUP, now_ns);
 }
 
 /* ---- authentication ---------------------------------------------------- */
@@ -819,6 +846,23 @@ static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n
 	}
 }
 
+/* The one-byte answer to GSSENCRequest: recorded, and the probe is done. */
+static void handle_gssenc_answer(struct czpg_conn *c, const uint8_t *data, uint64_t now_ns)
+{
+	c->ssl_answer = (char)data[0];
+	if (data[0] == 'G' || data[0] == 'N') {
+		set_phase(c, CZPG_PHASE_DONE, now_ns);
+		emit_simple(c, CZPG_EV_GOAL);
+	} else if (data[0] == 'E') {
+		fail(c, "the server answered GSSENCRequest with an error message (a server older "
+			"than PostgreSQL 12?); its unauthenticated text is not shown");
+	} else {
+		fail(c, "the server answered GSSENCRequest with byte 0x%02x instead of 'G' or "
+			"'N': not a PostgreSQL server?",
+		     data[0]);
+	}
+}
+
 static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 {
 	uint8_t buf[CONN_TLS_READ_CHUNK];
@@ -882,6 +926,10 @@ int czpg_conn_feed(struct czpg_conn *c, const void *data, size_t n, uint64_t now
 		return 0;
 	if (c->phase == CZPG_PHASE_CONNECT)
 		czpg_conn_connected(c, now_ns);
+	if (c->phase == CZPG_PHASE_SSL_ANSWER && c->opening == CZPG_OPEN_GSSENC_REQUEST) {
+		handle_gssenc_answer(c, p, now_ns);
+		return failed(c) ? -1 : 0;
+	}
 	if (c->phase == CZPG_PHASE_SSL_ANSWER) {
 		handle_ssl_answer(c, p, n, now_ns);
 		return failed(c) ? -1 : 0;

@@ -35,6 +35,7 @@ struct czpg_tls_config {
 	SSL_CTX *ctx;
 	char *ca_file;
 	bool insecure;
+	bool legacy; /* insecure_seclevel0: TLS 1.0/1.1 may be configured */
 	int min_version;
 	int max_version;
 	char err[256];
@@ -66,6 +67,7 @@ struct czpg_tls {
 	X509 *vfy_cert; /* the certificate that failed (up-ref) */
 	X509 *vfy_leaf; /* the server's leaf (up-ref) */
 
+	char alpn[64]; /* negotiated ALPN protocol, printable copy */
 	char err[512];
 };
 
@@ -344,8 +346,11 @@ static int check_version(struct czpg_tls_config *cfg, int version, bool allow_ze
 {
 	if ((allow_zero && version == 0) || version == TLS1_2_VERSION || version == TLS1_3_VERSION)
 		return 0;
+	if (cfg->legacy && (version == TLS1_VERSION || version == TLS1_1_VERSION))
+		return 0;
 	set_err(cfg->err, sizeof(cfg->err),
-		"unsupported TLS version setting 0x%x: use TLS 1.2 or TLS 1.3", (unsigned)version);
+		"unsupported TLS version setting 0x%x: use TLS 1.2 or TLS 1.3%s", (unsigned)version,
+		cfg->legacy ? " (or TLS 1.0/1.1)" : "");
 	return -1;
 }
 
@@ -430,6 +435,36 @@ void czpg_tls_config_insecure_noverify(struct czpg_tls_config *cfg)
 {
 	cfg->insecure = true;
 	SSL_CTX_set_verify(cfg->ctx, SSL_VERIFY_NONE, NULL);
+}
+
+int czpg_tls_config_insecure_seclevel0(struct czpg_tls_config *cfg)
+{
+	ERR_clear_error();
+	SSL_CTX_set_security_level(cfg->ctx, 0);
+	cfg->legacy = true;
+	/* The cipher string's own @SECLEVEL would otherwise win again. */
+	return setter_result(cfg, SSL_CTX_set_cipher_list(cfg->ctx, "DEFAULT:@SECLEVEL=0"),
+			     "1.2 cipher list", "DEFAULT:@SECLEVEL=0");
+}
+
+int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol)
+{
+	unsigned char wire[256];
+	size_t n = protocol != NULL ? strlen(protocol) : 0;
+
+	ERR_clear_error();
+	cfg->err[0] = '\0';
+	if (n == 0 || n > 255) {
+		set_err(cfg->err, sizeof(cfg->err),
+			"invalid ALPN protocol name (it must be 1 to 255 bytes long)");
+		return -1;
+	}
+	/* RFC 7301 section 3.1: a list of length-prefixed names; here just one. */
+	wire[0] = (unsigned char)n;
+	memcpy(wire + 1, protocol, n);
+	/* SSL_CTX_set_alpn_protos returns 0 on success. */
+	return setter_result(cfg, SSL_CTX_set_alpn_protos(cfg->ctx, wire, (unsigned)n + 1) == 0,
+			     "ALPN protocol", protocol);
 }
 
 /* ---- connection ---- */
@@ -965,6 +1000,37 @@ const char *czpg_tls_group(const struct czpg_tls *t)
 	if (nid == NID_undef)
 		return NULL;
 	return SSL_group_to_name(t->ssl, nid);
+}
+
+const char *czpg_tls_alpn(struct czpg_tls *t)
+{
+	const unsigned char *p = NULL;
+	unsigned int n = 0;
+
+	if (!t->done)
+		return NULL;
+	SSL_get0_alpn_selected(t->ssl, &p, &n);
+	if (p == NULL || n == 0)
+		return NULL;
+	printable_copy(t->alpn, sizeof(t->alpn), p, n);
+	return t->alpn;
+}
+
+size_t czpg_tls_peer_chain_length(const struct czpg_tls *t)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+	int n = chain != NULL ? sk_X509_num(chain) : 0;
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+X509 *czpg_tls_peer_chain_cert(const struct czpg_tls *t, size_t i)
+{
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(t->ssl);
+
+	if (chain == NULL || i >= (size_t)sk_X509_num(chain))
+		return NULL;
+	return sk_X509_value(chain, (int)i);
 }
 
 long czpg_tls_verify_result(const struct czpg_tls *t)

@@ -62,6 +62,22 @@ enum czpg_conn_goal {
 	CZPG_GOAL_AUTH_REQUEST, /* stop at the first authentication request or error */
 };
 
+/*
+ * How the connection opens (probe paths; sessions use the default).
+ *   GSSENC_REQUEST: sends GSSENCRequest (code 80877104, PostgreSQL docs
+ *     "GSSAPI Session Encryption") and reports DONE (EV_GOAL) at the one-byte
+ *     answer, 'G' or 'N' (czpg_conn_ssl_answer); no GSSAPI exchange follows.
+ *   DIRECT_TLS: sends the TLS ClientHello at once, without SSLRequest
+ *     (PostgreSQL 17, sslnegotiation=direct).  Needs use_tls and a tls config
+ *     offering ALPN "postgresql" (czpg_tls_config_set_alpn); the rest of the
+ *     flow (goal, startup) is as over SSLRequest.
+ */
+enum czpg_conn_opening {
+	CZPG_OPEN_DEFAULT = 0,    /* SSLRequest with use_tls, else StartupMessage */
+	CZPG_OPEN_GSSENC_REQUEST, /* GSSENCRequest, then stop at its answer */
+	CZPG_OPEN_DIRECT_TLS,     /* TLS ClientHello straight away */
+};
+
 enum czpg_conn_phase {
 	CZPG_PHASE_CONNECT = 0, /* TCP connect (driven by the engine) */
 	CZPG_PHASE_SSL_ANSWER,  /* waiting for 'S' / 'N' */
@@ -113,6 +129,7 @@ struct czpg_conn_config {
 	struct czpg_scram_cache *scram_cache; /* optional; one per password */
 	uint32_t max_scram_iterations;        /* 0 = the scram default */
 	enum czpg_conn_goal goal;
+	enum czpg_conn_opening opening;       /* 0 = SSLRequest / StartupMessage */
 	uint32_t phase_timeout_ms;            /* each phase; 0 = 10000 */
 	size_t max_message;                   /* 0 = pgwire default */
 	czpg_conn_event_fn on_event;
@@ -189,7 +206,8 @@ enum czpg_conn_phase czpg_conn_failed_phase(const struct czpg_conn *c);
 size_t czpg_conn_in_flight(const struct czpg_conn *c);
 
 /* What was negotiated (valid after the step happened). */
-char czpg_conn_ssl_answer(const struct czpg_conn *c); /* 'S', 'N', 'E', other, 0 = none yet */
+/* 'S', 'N', 'E', other, 0 = none yet (with GSSENC_REQUEST: the answer to it, 'G' / 'N') */
+char czpg_conn_ssl_answer(const struct czpg_conn *c);
 struct czpg_tls *czpg_conn_tls(const struct czpg_conn *c); /* NULL without TLS */
 /* "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "trust" (AuthenticationOk at once), or "" */
 const char *czpg_conn_auth_method(const struct czpg_conn *c);

@@ -100,6 +100,22 @@ int czpg_tls_config_set_groups(struct czpg_tls_config *cfg, const char *groups);
  */
 void czpg_tls_config_insecure_noverify(struct czpg_tls_config *cfg);
 
+/*
+ * INSECURE: security level 0 (SSL_CTX_set_security_level(0) and the cipher
+ * list "DEFAULT:@SECLEVEL=0"), and TLS 1.0 / TLS 1.1 become acceptable to
+ * set_min_version / set_max_version.  OpenSSL 3 at its default level refuses
+ * those versions, SHA-1 signatures and small keys on the client side; a probe
+ * needs this to learn whether a server still accepts them.  Never for a
+ * session that carries data.  Returns 0, or -1 (see czpg_tls_config_error).
+ */
+int czpg_tls_config_insecure_seclevel0(struct czpg_tls_config *cfg);
+
+/*
+ * Offers one ALPN protocol (RFC 7301), e.g. "postgresql" for PostgreSQL 17's
+ * direct TLS.  Without it, no ALPN extension is sent.  0 or -1.
+ */
+int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol);
+
 /* The last setter's error sentence ("" if none). Owned by cfg. */
 const char *czpg_tls_config_error(const struct czpg_tls_config *cfg);
 
@@ -191,6 +207,19 @@ const char *czpg_tls_host(const struct czpg_tls *t);
 const char *czpg_tls_version(const struct czpg_tls *t);
 const char *czpg_tls_cipher(const struct czpg_tls *t);
 const char *czpg_tls_group(const struct czpg_tls *t);
+
+/*
+ * The ALPN protocol the server selected (RFC 7301), or NULL when none was
+ * (or before the handshake).  Owned by t, valid while t lives.
+ */
+const char *czpg_tls_alpn(struct czpg_tls *t);
+
+/*
+ * The certificate chain the server sent, leaf first (as received, not as
+ * verified).  Borrowed, valid while t lives.  0 / NULL before the handshake.
+ */
+size_t czpg_tls_peer_chain_length(const struct czpg_tls *t);
+X509 *czpg_tls_peer_chain_cert(const struct czpg_tls *t, size_t i);
 
 /*
  * The X509 verification result (X509_V_OK, X509_V_ERR_HOSTNAME_MISMATCH, ...)

@@ -577,6 +577,78 @@ static void test_ssl_request_answers(void **state)
 	czpg_tls_config_free(cfg);
 }
 
+/* GSSENCRequest (probe opening): sent alone, done at 'G' or 'N'. */
+static void test_gssenc_request_opening(void **state)
+{
+	const struct {
+		const char *bytes;
+		bool ok;
+	} cases[] = {{"G", true}, {"N", true}, {"E", false}, {"H", false}};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct czpg_conn_config cfg = {0};
+		struct seen s = {0};
+		struct czpg_conn *c;
+		uint8_t out[64];
+		char err[256];
+
+		cfg.user = "app";
+		cfg.opening = CZPG_OPEN_GSSENC_REQUEST;
+		cfg.on_event = on_event;
+		cfg.user_data = &s;
+		c = czpg_conn_new(&cfg, NOW, err, sizeof(err));
+		assert_non_null(c);
+		czpg_conn_connected(c, NOW);
+		assert_int_equal(drain(c, out, sizeof(out)), 8);
+		assert_memory_equal(out, "\x00\x00\x00\x08\x04\xd2\x16\x30", 8);
+		czpg_conn_feed(c, cases[i].bytes, 1, NOW);
+		assert_int_equal(czpg_conn_ssl_answer(c), cases[i].bytes[0]);
+		assert_int_equal(s.goal, cases[i].ok ? 1 : 0);
+		assert_int_equal(s.failed, cases[i].ok ? 0 : 1);
+		assert_true(czpg_conn_finished(c));
+		assert_int_equal(drain(c, out, sizeof(out)), 0);
+		czpg_conn_free(c);
+	}
+}
+
+/* Direct TLS: the ClientHello (record type 0x16) is the first byte sent. */
+static void test_direct_tls_opening(void **state)
+{
+	struct czpg_tls_config *tcfg = noverify_config();
+	struct czpg_conn_config cfg = {0};
+	struct czpg_conn *c;
+	uint8_t out[4096];
+	char err[256];
+	size_t n;
+
+	(void)state;
+	cfg.host = "db.example";
+	cfg.user = "app";
+	cfg.opening = CZPG_OPEN_DIRECT_TLS;
+	assert_null(czpg_conn_new(&cfg, NOW, err, sizeof(err)));
+	assert_non_null(strstr(err, "direct TLS needs"));
+	assert_int_equal(czpg_tls_config_set_alpn(tcfg, "postgresql"), 0);
+	cfg.use_tls = true;
+	cfg.tls = tcfg;
+	cfg.goal = CZPG_GOAL_TLS;
+	c = czpg_conn_new(&cfg, NOW, err, sizeof(err));
+	assert_non_null(c);
+	czpg_conn_connected(c, NOW);
+	assert_int_equal(czpg_conn_phase(c), CZPG_PHASE_TLS);
+	n = drain(c, out, sizeof(out));
+	assert_true(n > 50);
+	assert_int_equal(out[0], 0x16);
+	assert_non_null(memmem(out, n, "postgresql", 10));
+	/* A server that reads it as a startup packet just hangs up. */
+	czpg_conn_feed_eof(c, NOW);
+	assert_int_equal(czpg_conn_phase(c), CZPG_PHASE_FAILED);
+	assert_non_null(strstr(czpg_conn_error(c), "during the TLS handshake"));
+	czpg_conn_free(c);
+	czpg_tls_config_free(tcfg);
+}
+
 static void test_timeout_in_each_phase(void **state)
 {
 	struct seen s = {0};
@@ -733,6 +805,8 @@ int main(void)
 		cmocka_unit_test(test_channel_binding_require_without_tls),
 		cmocka_unit_test(test_trust_under_channel_binding_require),
 		cmocka_unit_test(test_ssl_request_answers),
+		cmocka_unit_test(test_gssenc_request_opening),
+		cmocka_unit_test(test_direct_tls_opening),
 		cmocka_unit_test(test_timeout_in_each_phase),
 		cmocka_unit_test(test_query_timeout),
 		cmocka_unit_test(test_oversized_message_is_an_error),

@@ -551,6 +551,61 @@ static void test_tls12_server(void **state)
 	czpg_testcert_free(&leaf);
 }
 
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char want[] = "\x0apostgresql";
+
+	if (SSL_select_next_proto((unsigned char **)out, outlen, want, sizeof(want) - 1, in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* TLS 1.0/1.1 need security level 0; ALPN; the chain as the server sent it. */
+static void test_seclevel0_legacy_alpn_chain(void **state)
+{
+	struct czpg_testcert leaf;
+	struct czpg_tls_config *cfg = cfg_with_ca(g.ca1_path);
+	struct czpg_tls *c;
+	struct srv s;
+
+	make_leaf(&leaf, &g.ca1, "DNS:db.example");
+	/* Without the insecure setter TLS 1.1 cannot even be configured. */
+	assert_int_equal(czpg_tls_config_set_min_version(cfg, TLS1_1_VERSION), -1);
+	assert_non_null(strstr(czpg_tls_config_error(cfg), "use TLS 1.2 or TLS 1.3"));
+	assert_int_equal(czpg_tls_config_insecure_seclevel0(cfg), 0);
+	assert_int_equal(czpg_tls_config_set_min_version(cfg, TLS1_1_VERSION), 0);
+	assert_int_equal(czpg_tls_config_set_max_version(cfg, TLS1_1_VERSION), 0);
+	c = client(cfg, "db.example");
+	srv_start(&s, &leaf, TLS1_1_VERSION, TLS1_1_VERSION);
+	assert_int_equal(handshake(c, &s, WHOLE), CZPG_TLS_OK);
+	assert_string_equal(czpg_tls_version(c), "TLSv1.1");
+	assert_null(czpg_tls_alpn(c));
+	assert_int_equal(czpg_tls_peer_chain_length(c), 1);
+	assert_ptr_equal(czpg_tls_peer_chain_cert(c, 0), czpg_tls_peer_certificate(c));
+	assert_null(czpg_tls_peer_chain_cert(c, 1));
+	czpg_tls_free(c);
+	czpg_tls_config_free(cfg);
+	srv_stop(&s);
+
+	/* ALPN offered and selected. */
+	cfg = cfg_with_ca(g.ca1_path);
+	assert_int_equal(czpg_tls_config_set_alpn(cfg, ""), -1);
+	assert_int_equal(czpg_tls_config_set_alpn(cfg, "postgresql"), 0);
+	c = client(cfg, "db.example");
+	srv_start(&s, &leaf, 0, 0);
+	SSL_CTX_set_alpn_select_cb(s.ctx, alpn_select, NULL);
+	assert_null(czpg_tls_alpn(c));
+	assert_int_equal(handshake(c, &s, WHOLE), CZPG_TLS_OK);
+	assert_string_equal(czpg_tls_alpn(c), "postgresql");
+	ASSERT_QUEUE_EMPTY();
+	czpg_tls_free(c);
+	czpg_tls_config_free(cfg);
+	srv_stop(&s);
+	czpg_testcert_free(&leaf);
+}
+
 static void test_no_ca_refused_insecure_allowed(void **state)
 {
 	struct czpg_testcert leaf;
@@ -1086,6 +1141,7 @@ int main(void)
 	    cmocka_unit_test(test_expired_and_not_yet_valid),
 	    cmocka_unit_test(test_ca_bundle_either_signs),
 	    cmocka_unit_test(test_tls12_server),
+	    cmocka_unit_test(test_seclevel0_legacy_alpn_chain),
 	    cmocka_unit_test(test_no_ca_refused_insecure_allowed),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_suites_and_groups_apply),

@@ -1,0 +1,237 @@
+/*
+ * probe.h - what TLS a PostgreSQL box speaks, learned without a password.
+ *
+ * One probe opens many short connections to a box, all at once on one
+ * engine thread (czpg/engine.h), each stopping as early as it can:
+ *
+ *   main      SSLRequest -> TLS (any certificate) -> StartupMessage, stops
+ *             at the first authentication request: the SSLRequest answer, the
+ *             session a stock client gets, the certificate chain, and the
+ *             SASL mechanisms offered over TLS (never a password).
+ *   plain     StartupMessage without TLS: accepted (the server asks for
+ *             authentication) or refused (pg_hba, SQLSTATE 28000).
+ *   versions  TLS 1.3, 1.2, 1.1, 1.0, each alone (1.0/1.1 at OpenSSL
+ *             security level 0, which OpenSSL 3 needs to offer them).
+ *   suites    for each accepted version, every cipher suite alone;
+ *   order     two accepted suites offered in both orders (server preference);
+ *   groups    every key-exchange group alone (over 1.3, else 1.2);
+ *   verify    with a CA file: a verify-full handshake, as libpq would do;
+ *   direct    a TLS ClientHello straight away with ALPN "postgresql"
+ *             (PostgreSQL 17 sslnegotiation=direct);
+ *   gssenc    GSSENCRequest: the answer 'G' or 'N'.
+ * Checks that depend on another wait for it (suites for a version once it is
+ * accepted, order once its suites are known).  Session resumption is not
+ * checked.
+ *
+ * A quick probe (fleets) keeps main, plain, verify and the 1.2/1.1/1.0
+ * version checks (1.3 is read from main's negotiation).
+ *
+ * Findings carry a severity; czpg_probe_assess() derives them from a result
+ * and nothing else, so the rules are unit-testable.
+ */
+#ifndef CZPG_PROBE_H
+#define CZPG_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "czpg/tlsio.h"
+
+#define CZPG_PROBE_NVERSIONS 4   /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */
+#define CZPG_PROBE_MAX_SUITES 64 /* per version */
+#define CZPG_PROBE_MAX_GROUPS 12
+#define CZPG_PROBE_MAX_CHAIN 4 /* certificates described from the chain sent */
+#define CZPG_PROBE_MAX_FINDINGS 24
+#define CZPG_PROBE_MAX_TARGETS 100000 /* lines of a targets file */
+
+enum czpg_probe_severity {
+	CZPG_SEV_INFO = 0,
+	CZPG_SEV_LOW,
+	CZPG_SEV_MEDIUM,
+	CZPG_SEV_HIGH,
+};
+
+/* What became of a target as a whole. */
+enum czpg_probe_status {
+	CZPG_PROBE_PROBED = 0,     /* a PostgreSQL server answered; see the result */
+	CZPG_PROBE_CLOSED,         /* connection refused: nothing listens on the port */
+	CZPG_PROBE_UNREACHABLE,    /* no route, connect timed out, or cannot resolve */
+	CZPG_PROBE_NO_ANSWER,      /* TCP accepted, but no answer to SSLRequest in time */
+	CZPG_PROBE_NOT_POSTGRESQL, /* answered, but not as PostgreSQL does */
+	CZPG_PROBE_ERROR,          /* something else stopped the probe (detail says) */
+};
+
+/* A check's outcome: not run (or inconclusive), no, yes. */
+enum czpg_probe_tri {
+	CZPG_TRI_UNKNOWN = 0,
+	CZPG_TRI_NO,
+	CZPG_TRI_YES,
+};
+
+struct czpg_probe_suite {
+	const char *name; /* OpenSSL name (static storage) */
+	enum czpg_probe_tri accepted;
+};
+
+struct czpg_probe_version {
+	const char *name; /* "TLSv1.3" ... (static) */
+	int version;      /* TLS1_3_VERSION ... */
+	enum czpg_probe_tri accepted;
+	char cipher[64];  /* negotiated when offering every suite */
+	char detail[256]; /* why refused / not known */
+	size_t nsuites;   /* suites tried alone (0: not enumerated) */
+	struct czpg_probe_suite suites[CZPG_PROBE_MAX_SUITES];
+	enum czpg_probe_tri server_order; /* YES: the server's preference wins */
+	char order_detail[160];
+};
+
+struct czpg_probe_group {
+	const char *name; /* "X25519", "P-256", ... (static) */
+	enum czpg_probe_tri accepted;
+};
+
+struct czpg_probe_finding {
+	enum czpg_probe_severity severity;
+	char id[32];    /* stable identifier, "plaintext-accepted" */
+	char text[400]; /* one sentence */
+};
+
+struct czpg_probe_result {
+	char target[300]; /* "host:port" as given ([v6]:port) */
+	char host[256];
+	unsigned port;
+	char user[64]; /* the user name the startups carried */
+	bool quick;
+
+	enum czpg_probe_status status;
+	char status_detail[512];
+	bool deadline_hit; /* some checks were cut by the per-target deadline */
+	double elapsed_ms;
+	unsigned connections; /* connections opened */
+
+	char ssl_answer; /* 'S', 'N', 'E', 0 = none */
+
+	/* What a stock client (TLS 1.2-1.3, default suites) negotiates. */
+	bool tls_ok;
+	char tls_version[16];
+	char tls_cipher[64];
+	char tls_group[32];
+	char tls_error[512];
+
+	struct czpg_probe_version versions[CZPG_PROBE_NVERSIONS];
+
+	const char *groups_over; /* "TLSv1.3"/"TLSv1.2", NULL = groups not checked */
+	size_t ngroups;
+	struct czpg_probe_group groups[CZPG_PROBE_MAX_GROUPS];
+
+	const char *resumption; /* "not checked" */
+
+	/* The chain the server sent (leaf first). */
+	size_t nchain;
+	size_t chain_sent; /* may exceed nchain */
+	struct czpg_cert_info chain[CZPG_PROBE_MAX_CHAIN];
+	enum czpg_probe_tri host_match; /* leaf SANs against host, as verify-full */
+	bool ca_given;
+	enum czpg_probe_tri ca_verified; /* chain against --ca (verify-full connection) */
+	char ca_detail[512];
+
+	/* Plaintext startup. */
+	enum czpg_probe_tri plaintext_accepted;
+	int plaintext_auth; /* the auth request code when accepted, -1 otherwise */
+	char plaintext_sqlstate[6];
+	char plaintext_detail[512];
+
+	/* Authentication over TLS (no password sent). */
+	int tls_auth;                        /* first auth request code over TLS, -1 none */
+	char mechanisms[160];                /* SASL mechanisms, comma-separated */
+	enum czpg_probe_tri channel_binding; /* SCRAM-SHA-256-PLUS offered */
+	char auth_detail[512];               /* why unknown (refused startup, ...) */
+
+	enum czpg_probe_tri direct_tls;
+	char direct_alpn[32];
+	char direct_detail[256];
+
+	char gssenc_answer; /* 'G', 'N', other, 0 = not known */
+	char gssenc_detail[256];
+
+	size_t nfindings;
+	struct czpg_probe_finding findings[CZPG_PROBE_MAX_FINDINGS];
+	enum czpg_probe_severity worst; /* of the findings (INFO when none) */
+};
+
+struct czpg_probe_options {
+	const char *ca_file; /* NULL: the chain is not verified */
+	const char *user;    /* NULL = "postgres" */
+	bool quick;
+	unsigned concurrency; /* targets probed at once; 0 = 64 */
+	unsigned per_target; /* connections per target at once; 0 = 64 for one target, 8 for many */
+	unsigned target_timeout_ms; /* per-target deadline; 0 = 10000 */
+	/* Each finished target, in completion order; r is valid during the call. */
+	void (*on_result)(const struct czpg_probe_result *r, size_t index, void *user);
+	/* After each loop iteration that finished a target (for progress lines). */
+	void (*on_progress)(size_t done, size_t total, size_t running, void *user);
+	void *cb_user; /* passed to both callbacks */
+};
+
+struct czpg_probe_target {
+	char host[256]; /* no brackets */
+	unsigned port;
+	char label[300]; /* host:port, [v6]:port */
+};
+
+/*
+ * Parses one target, "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6
+ * literal (two or more colons: no port).  default_port applies when none is
+ * given.  0, or -1 with a sentence in err.
+ */
+int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg_probe_target *t,
+			    char *err, size_t errlen);
+
+/*
+ * Parses a targets file's text: one target per line, '#' starts a comment,
+ * blank lines are skipped.  *out (free with free()) gets *n targets.  At most
+ * CZPG_PROBE_MAX_TARGETS.  0, or -1 with "line N: ..." in err.
+ */
+int czpg_probe_parse_targets(const char *text, size_t len, unsigned default_port,
+			     struct czpg_probe_target **out, size_t *n, char *err, size_t errlen);
+
+/*
+ * Probes n targets (n >= 1) on one engine thread and reports each through
+ * opt->on_result.  Returns 0 when every target got a result (whatever it
+ * was), -1 with a sentence in err when the probe could not run (no io_uring,
+ * bad CA file, out of memory).
+ */
+int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe_target *targets,
+		   size_t n, char *err, size_t errlen);
+
+/* One target into *res (heap-sized struct: allocate it).  As czpg_probe_run. */
+int czpg_probe_one(const struct czpg_probe_options *opt, const char *host, unsigned port,
+		   struct czpg_probe_result *res, char *err, size_t errlen);
+
+/*
+ * Derives res->findings and res->worst from the rest of res (replacing any
+ * findings there).  Pure: no I/O, no clock (days_left is in the chain).
+ */
+void czpg_probe_assess(struct czpg_probe_result *res);
+
+/*
+ * True when the suite (OpenSSL name) is weak: not AEAD, or no forward
+ * secrecy (static RSA key exchange).  TLS 1.3 suites are never weak.  why
+ * gets "no forward secrecy, not AEAD" etc. (may be NULL).
+ */
+bool czpg_probe_suite_is_weak(const char *suite, char *why, size_t whylen);
+
+/* The exit code for one result (cli.h codes): 3 not probed, 1 medium/high, else 0. */
+int czpg_probe_exit_code(const struct czpg_probe_result *res);
+
+const char *czpg_probe_severity_name(enum czpg_probe_severity s); /* "info" ... "high" */
+const char *czpg_probe_status_name(enum czpg_probe_status s);     /* "probed", "closed" ... */
+const char *czpg_probe_tri_name(enum czpg_probe_tri t);           /* "unknown", "no", "yes" */
+
+/* The human report of one result. */
+void czpg_probe_print(FILE *out, const struct czpg_probe_result *res);
+/* One JSON object on one line (the schema is in docs/probe.md). */
+void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res);
+
+#endif

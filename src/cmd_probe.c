@@ -1,0 +1,429 @@
+/*
+ * cmd_probe.c - `czctl postgres tls probe`: what TLS one box, or a fleet of
+ * boxes, speaks, without a password (the logic is in probe.c).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "czpg/cli.h"
+#include "czpg/engine.h"
+#include "czpg/json.h"
+#include "czpg/probe.h"
+
+#define VERB "probe"
+#define MAX_TARGETS_FILE ((size_t)64 << 20)
+
+static void probe_usage(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: czctl postgres tls probe --host HOST [--port PORT] [--ca FILE] [--user NAME]\n"
+	    "       czctl postgres tls probe --targets FILE [flags]\n"
+	    "\n"
+	    "Reports what TLS a PostgreSQL box speaks, without a password: the SSLRequest\n"
+	    "answer; which of TLS 1.3/1.2/1.1/1.0 it accepts and, for each, which cipher\n"
+	    "suites and whether its own preference order wins; key exchange groups; the\n"
+	    "certificate chain (subject, issuer, SANs, key, signature, days left), whether it\n"
+	    "matches --host as verify-full would and verifies against --ca; whether a\n"
+	    "plaintext startup is accepted or refused; the SASL mechanisms offered over TLS\n"
+	    "(SCRAM-SHA-256-PLUS = channel binding); direct TLS (PostgreSQL 17) and GSSAPI\n"
+	    "encryption requests.  Then findings, each info/low/medium/high.  All the\n"
+	    "connections run at once on one thread.\n"
+	    "\n"
+	    "  --host HOST              server name or IP\n"
+	    "  --port PORT              default 5432 (also the default for --targets lines)\n"
+	    "  --ca FILE                PEM CA certificate(s): also check the chain (verify-full)\n"
+	    "  --user NAME              user name in the startup messages (default postgres);\n"
+	    "                           no password is ever sent\n"
+	    "  --targets FILE           fleet mode: one host[:port] or [v6]:port per line,\n"
+	    "                           '#' comments, blank lines skipped ('-' = stdin)\n"
+	    "  --concurrency N          targets probed at once (default 64)\n"
+	    "  --target-timeout SEC     per-target deadline, and each connection step's\n"
+	    "                           timeout (default 10)\n"
+	    "  --quick                  lighter probe: default handshake, plaintext, verify,\n"
+	    "                           and TLS 1.2/1.1/1.0 acceptance only (no suite, group,\n"
+	    "                           order, direct TLS or GSSAPI checks); default with\n"
+	    "                           --targets unless --full\n"
+	    "  --full                   the whole probe for every target of --targets\n"
+	    "  --json                   one JSON object (per target, one per line; fleet mode\n"
+	    "                           ends with a {\"summary\": ...} line)\n"
+	    "\n"
+	    "Findings: high = plaintext accepted, TLS off, TLS 1.0/1.1, weak (non-AEAD or\n"
+	    "non-PFS) suites, expired certificate, name mismatch; medium = TLS 1.2, expires\n"
+	    "within 30 days, chain does not verify against --ca; low = no channel binding.\n"
+	    "\n"
+	    "Exit codes: 0 no finding above low, 1 a medium or high finding (fleet: on any\n"
+	    "target), 2 usage error, 3 could not probe (fleet: some target could not be probed\n"
+	    "and none had a medium/high finding).\n");
+}
+
+struct row {
+	char target[300];
+	enum czpg_probe_status status;
+	enum czpg_probe_severity worst;
+	char versions[40];
+	char top[32];
+	size_t nfindings;
+	double ms;
+	char detail[120];
+	bool filled;
+};
+
+struct fleet {
+	bool json;
+	bool progress;
+	struct row *rows;
+	size_t nprobed, nmedhigh;
+	size_t by_status[CZPG_PROBE_ERROR + 1];
+	size_t by_worst[CZPG_SEV_HIGH + 1];
+	uint64_t last_progress;
+	struct czpg_probe_result *single; /* single-target mode */
+};
+
+static void on_result(const struct czpg_probe_result *r, size_t index, void *user)
+{
+	struct fleet *f = user;
+	struct row *w;
+	size_t i;
+
+	if (f->single != NULL) {
+		memcpy(f->single, r, sizeof(*r));
+		return;
+	}
+	if (f->json)
+		czpg_probe_print_json(stdout, r);
+	w = &f->rows[index];
+	w->filled = true;
+	snprintf(w->target, sizeof(w->target), "%s", r->target);
+	w->status = r->status;
+	w->worst = r->worst;
+	w->nfindings = r->nfindings;
+	w->ms = r->elapsed_ms;
+	w->versions[0] = '\0';
+	for (i = 0; i < CZPG_PROBE_NVERSIONS; i++)
+		if (r->versions[i].accepted == CZPG_TRI_YES) {
+			size_t used = strlen(w->versions);
+
+			snprintf(w->versions + used, sizeof(w->versions) - used, "%s%s",
+				 used > 0 ? "," : "", r->versions[i].name + 4);
+		}
+	if (w->versions[0] == '\0')
+		snprintf(w->versions, sizeof(w->versions), "%s",
+			 r->status != CZPG_PROBE_PROBED ? "-"
+			 : r->ssl_answer == 'N'         ? "off"
+							: "none");
+	w->top[0] = '\0';
+	for (i = 0; i < r->nfindings; i++)
+		if (r->findings[i].severity == r->worst) {
+			snprintf(w->top, sizeof(w->top), "%s", r->findings[i].id);
+			break;
+		}
+	snprintf(w->detail, sizeof(w->detail), "%.119s", r->status_detail);
+	f->by_status[r->status]++;
+	if (r->status == CZPG_PROBE_PROBED) {
+		f->nprobed++;
+		f->by_worst[r->worst]++;
+		if (r->worst >= CZPG_SEV_MEDIUM)
+			f->nmedhigh++;
+	}
+}
+
+static void on_progress(size_t done, size_t total, size_t running, void *user)
+{
+	struct fleet *f = user;
+	uint64_t now = czpg_engine_now_ns();
+
+	if (!f->progress || (done < total && now - f->last_progress < 100000000ull))
+		return;
+	f->last_progress = now;
+	fprintf(stderr, "\rprobe: %zu/%zu targets done, %zu in progress   ", done, total, running);
+	if (done == total)
+		fprintf(stderr, "\n");
+	fflush(stderr);
+}
+
+static char *read_all(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf = NULL, *grown;
+	size_t cap = 0, n = 0, got;
+
+	if (fp == NULL) {
+		snprintf(err, errlen, "cannot open --targets file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (n == cap) {
+			cap = cap == 0 ? 65536 : cap * 2;
+			if (cap > MAX_TARGETS_FILE + 1) {
+				snprintf(err, errlen, "--targets file %s is larger than %zu MiB",
+					 path, MAX_TARGETS_FILE >> 20);
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			grown = realloc(buf, cap);
+			if (grown == NULL) {
+				snprintf(err, errlen, "out of memory reading %s", path);
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = grown;
+		}
+		got = fread(buf + n, 1, cap - n, fp);
+		n += got;
+		if (got == 0) {
+			if (ferror(fp)) {
+				snprintf(err, errlen, "cannot read --targets file %s", path);
+				free(buf);
+				buf = NULL;
+			}
+			break;
+		}
+	}
+	if (fp != stdin)
+		fclose(fp);
+	*len = n;
+	return buf;
+}
+
+/* Many sockets at once: lift the soft descriptor limit to the hard one. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void print_summary(FILE *out, const struct fleet *f, size_t n, double wall_ms)
+{
+	size_t i;
+
+	fprintf(out, "%-28s %-15s %-12s %-7s %-3s %s\n", "TARGET", "STATUS", "TLS", "WORST", "#",
+		"TOP FINDING / DETAIL");
+	for (i = 0; i < n; i++) {
+		const struct row *w = &f->rows[i];
+
+		if (!w->filled)
+			continue;
+		fprintf(out, "%-28s %-15s %-12s %-7s %-3zu %s\n", w->target,
+			czpg_probe_status_name(w->status), w->versions,
+			w->status == CZPG_PROBE_PROBED ? czpg_probe_severity_name(w->worst) : "-",
+			w->nfindings, w->status == CZPG_PROBE_PROBED ? w->top : w->detail);
+	}
+	fprintf(out,
+		"\n%zu target(s) in %.0f ms: %zu probed (%zu high, %zu medium, %zu low, %zu "
+		"info-only), %zu closed, %zu unreachable, %zu no answer, %zu not PostgreSQL, "
+		"%zu error\n",
+		n, wall_ms, f->nprobed, f->by_worst[CZPG_SEV_HIGH], f->by_worst[CZPG_SEV_MEDIUM],
+		f->by_worst[CZPG_SEV_LOW], f->by_worst[CZPG_SEV_INFO],
+		f->by_status[CZPG_PROBE_CLOSED], f->by_status[CZPG_PROBE_UNREACHABLE],
+		f->by_status[CZPG_PROBE_NO_ANSWER], f->by_status[CZPG_PROBE_NOT_POSTGRESQL],
+		f->by_status[CZPG_PROBE_ERROR]);
+}
+
+static void print_summary_json(FILE *out, const struct fleet *f, size_t n, double wall_ms)
+{
+	struct czpg_json j;
+	int s;
+
+	czpg_json_init(&j, out);
+	czpg_json_object_begin(&j);
+	czpg_json_key(&j, "summary");
+	czpg_json_object_begin(&j);
+	czpg_json_kv_uint(&j, "targets", n);
+	czpg_json_kv_double(&j, "elapsed_ms", wall_ms);
+	czpg_json_key(&j, "status");
+	czpg_json_object_begin(&j);
+	for (s = CZPG_PROBE_PROBED; s <= CZPG_PROBE_ERROR; s++)
+		czpg_json_kv_uint(&j, czpg_probe_status_name((enum czpg_probe_status)s),
+				  f->by_status[s]);
+	czpg_json_object_end(&j);
+	czpg_json_key(&j, "worst");
+	czpg_json_object_begin(&j);
+	for (s = CZPG_SEV_INFO; s <= CZPG_SEV_HIGH; s++)
+		czpg_json_kv_uint(&j, czpg_probe_severity_name((enum czpg_probe_severity)s),
+				  f->by_worst[s]);
+	czpg_json_object_end(&j);
+	czpg_json_object_end(&j);
+	czpg_json_object_end(&j);
+	czpg_json_finish(&j);
+}
+
+int czpg_cmd_probe(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"host", required_argument, NULL, 'h'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"ca", required_argument, NULL, 'c'},
+	    {"user", required_argument, NULL, 'U'},
+	    {"targets", required_argument, NULL, 'T'},
+	    {"concurrency", required_argument, NULL, 'n'},
+	    {"target-timeout", required_argument, NULL, 't'},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"full", no_argument, NULL, 'F'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, '?' + 256},
+	    {NULL, 0, NULL, 0},
+	};
+	struct czpg_probe_options opt = {0};
+	struct czpg_probe_target *targets = NULL, one;
+	struct czpg_probe_result *res = NULL;
+	struct fleet f = {0};
+	const char *host = NULL, *targets_file = NULL;
+	unsigned long v, port = 5432;
+	bool json = false, quick = false, full = false;
+	char err[512], *text = NULL;
+	size_t n = 0, len = 0;
+	uint64_t t0;
+	int ch, rc = CZPG_EXIT_ERROR;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			host = optarg;
+			break;
+		case 'p':
+			if (czpg_cli_parse_uint(optarg, 1, 65535, &port) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--port '%s' is not a port (1-65535)", optarg);
+			break;
+		case 'c':
+			opt.ca_file = optarg;
+			break;
+		case 'U':
+			opt.user = optarg;
+			break;
+		case 'T':
+			targets_file = optarg;
+			break;
+		case 'n':
+			if (czpg_cli_parse_uint(optarg, 1, 4096, &v) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--concurrency '%s' is not a number 1-4096", optarg);
+			opt.concurrency = (unsigned)v;
+			break;
+		case 't':
+			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
+				return czpg_cli_usage_error(
+				    VERB,
+				    "--target-timeout '%s' is not a number of seconds (1-3600)",
+				    optarg);
+			opt.target_timeout_ms = (unsigned)v * 1000u;
+			break;
+		case 'q':
+			quick = true;
+			break;
+		case 'F':
+			full = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case '?' + 256:
+			probe_usage(stdout);
+			return CZPG_EXIT_OK;
+		default:
+			return czpg_cli_usage_error(
+			    VERB, "unknown or incomplete flag '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return czpg_cli_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
+	if ((host == NULL || host[0] == '\0') && targets_file == NULL)
+		return czpg_cli_usage_error(VERB, "--host or --targets is required");
+	if (host != NULL && targets_file != NULL)
+		return czpg_cli_usage_error(VERB, "give --host or --targets, not both");
+	if (quick && full)
+		return czpg_cli_usage_error(VERB, "give --quick or --full, not both");
+	if (opt.user != NULL && (opt.user[0] == '\0' || strlen(opt.user) > 63))
+		return czpg_cli_usage_error(VERB, "--user must be 1 to 63 characters");
+	if (opt.ca_file != NULL && access(opt.ca_file, R_OK) != 0)
+		return czpg_cli_usage_error(VERB, "--ca '%s' is not a readable file", opt.ca_file);
+
+	if (targets_file != NULL) {
+		text = read_all(targets_file, &len, err, sizeof(err));
+		if (text == NULL) {
+			fprintf(stderr, "czctl postgres tls %s: %s\n", VERB, err);
+			return CZPG_EXIT_USAGE;
+		}
+		if (czpg_probe_parse_targets(text, len, (unsigned)port, &targets, &n, err,
+					     sizeof(err)) < 0) {
+			free(text);
+			return czpg_cli_usage_error(VERB, "--targets %s: %s", targets_file, err);
+		}
+		free(text);
+		opt.quick = !full;
+		f.rows = calloc(n, sizeof(*f.rows));
+		if (f.rows == NULL) {
+			fprintf(stderr, "czctl postgres tls %s: out of memory\n", VERB);
+			goto out;
+		}
+		f.progress = czpg_cli_isatty(stderr);
+	} else {
+		char spec[300];
+
+		if (strchr(host, '[') != NULL ||
+		    (strchr(host, ':') != NULL && strchr(strchr(host, ':') + 1, ':') == NULL))
+			return czpg_cli_usage_error(VERB,
+						    "--host takes a name or address without "
+						    "brackets or port; give the port with --port");
+		snprintf(spec, sizeof(spec), strchr(host, ':') != NULL ? "[%s]:%lu" : "%s:%lu",
+			 host, port);
+		if (czpg_probe_parse_target(spec, (unsigned)port, &one, err, sizeof(err)) < 0)
+			return czpg_cli_usage_error(VERB, "--host: %s", err);
+		targets = &one;
+		n = 1;
+		opt.quick = quick;
+		res = calloc(1, sizeof(*res));
+		if (res == NULL)
+			goto out;
+		f.single = res;
+	}
+	f.json = json;
+	opt.on_result = on_result;
+	opt.on_progress = on_progress;
+	opt.cb_user = &f;
+	raise_nofile();
+	t0 = czpg_engine_now_ns();
+	if (czpg_probe_run(&opt, targets, n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "czctl postgres tls %s: could not probe: %s\n", VERB, err);
+		rc = CZPG_EXIT_ERROR;
+		goto out;
+	}
+	if (res != NULL) {
+		if (json)
+			czpg_probe_print_json(stdout, res);
+		else
+			czpg_probe_print(stdout, res);
+		rc = czpg_probe_exit_code(res);
+		goto out;
+	}
+	if (json)
+		print_summary_json(stdout, &f, n, (double)(czpg_engine_now_ns() - t0) / 1e6);
+	else
+		print_summary(stdout, &f, n, (double)(czpg_engine_now_ns() - t0) / 1e6);
+	if (f.nmedhigh > 0)
+		rc = CZPG_EXIT_FAIL;
+	else if (f.nprobed < n)
+		rc = CZPG_EXIT_ERROR;
+	else
+		rc = CZPG_EXIT_OK;
+out:
+	if (targets != &one)
+		free(targets);
+	free(res);
+	free(f.rows);
+	return rc;
+}
