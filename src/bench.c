@@ -55,8 +55,8 @@ struct bconn {
 	unsigned inflight;
 	unsigned head; /* FIFO of start times of the queries in flight */
 	uint64_t start_ns[CZPG_BENCH_MAX_PIPELINE];
+	uint64_t unit_key[CZPG_BENCH_MAX_PIPELINE]; /* audit: row inserted, 0 = a read */
 	uint64_t seq;
-	uint64_t last_key;
 	uint64_t conn_start_ns; /* connect mode */
 	bool query_error;
 };
@@ -78,6 +78,7 @@ struct bpool {
 	double round_lat_sum;
 	bool measuring;
 	unsigned rr;
+	uint64_t committed_key; /* audit: newest row whose insert completed */
 	uint64_t *backlog; /* open loop: scheduled times not yet sent */
 	size_t bl_head, bl_tail, bl_cap;
 	/* connect mode */
@@ -361,11 +362,16 @@ static int issue(struct bench *b, struct bconn *k, uint64_t start_ns)
 	size_t nparams = 0;
 	int rc;
 
+	k->unit_key[(k->head + k->inflight) % CZPG_BENCH_MAX_PIPELINE] = 0;
 	if (b->o->workload == CZPG_BENCH_AUDIT) {
-		if (k->seq % 2 == 0 || k->last_key == 0) {
+		/*
+		 * Even units of a round insert, odd ones read back the newest row
+		 * this pool has seen committed: both pools do the same work.
+		 */
+		if (k->p->issued % 2 == 0 || k->p->committed_key == 0) {
 			uint64_t id = ++b->next_key;
 
-			k->last_key = id;
+			k->unit_key[(k->head + k->inflight) % CZPG_BENCH_MAX_PIPELINE] = id;
 			snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
 			snprintf(tenant, sizeof(tenant), "%llu", (unsigned long long)(id % 50));
 			snprintf(actor, sizeof(actor), "svc-%llu", (unsigned long long)(id % 97));
@@ -382,7 +388,7 @@ static int issue(struct bench *b, struct bconn *k, uint64_t start_ns)
 				text = sql;
 			}
 		} else {
-			snprintf(key, sizeof(key), "%llu", (unsigned long long)k->last_key);
+			snprintf(key, sizeof(key), "%llu", (unsigned long long)k->p->committed_key);
 			if (extended) {
 				values[0] = key;
 				stmt = "czb_sel", nparams = 1;
@@ -447,6 +453,8 @@ static void unit_done(struct bench *b, struct bconn *k, bool error)
 	if (k->inflight == 0)
 		return; /* a setup query */
 	start = k->start_ns[k->head];
+	if (k->unit_key[k->head] != 0 && !error)
+		p->committed_key = k->unit_key[k->head];
 	k->head = (k->head + 1) % CZPG_BENCH_MAX_PIPELINE;
 	k->inflight--;
 	p->completed++;
@@ -587,6 +595,13 @@ static int drive_native(struct bench *b, uint64_t timeout_ns)
 /* ------------------------------------------------------------------------
  * libpq connections.
  */
+/* Notices (e.g. "table does not exist, skipping") are not part of the report. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PGconn *libpq_connect(struct bench *b, bool tls, char *err, size_t errlen)
 {
 	const char *keys[16], *vals[16];
@@ -618,6 +633,8 @@ static PGconn *libpq_connect(struct bench *b, bool tls, char *err, size_t errlen
 		keys[n] = "password", vals[n++] = b->o->password;
 	keys[n] = NULL, vals[n] = NULL;
 	pq = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(pq) == CONNECTION_OK)
+		PQsetNoticeProcessor(pq, quiet_notice, NULL);
 	if (PQstatus(pq) != CONNECTION_OK) {
 		snprintf(err, errlen, "libpq could not connect (%s): %s",
 			 tls ? "sslmode=verify-full" : "sslmode=disable", PQerrorMessage(pq));
@@ -1564,8 +1581,10 @@ out:
 		struct bpool *p = &b->pools[pi];
 
 		for (i = 0; p->conns != NULL && i < p->n; i++) {
-			if (p->conns[i].c != NULL)
+			if (p->conns[i].c != NULL && p->conns[i].slot >= 0) {
 				czpg_conn_terminate(p->conns[i].c);
+				czpg_engine_wake(b->engine, p->conns[i].slot);
+			}
 			if (p->conns[i].pq != NULL)
 				PQfinish(p->conns[i].pq);
 		}
