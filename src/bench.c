@@ -70,7 +70,7 @@ struct bpool {
 	unsigned n;
 	/* the round in progress */
 	uint64_t to_issue;
-	uint64_t issued;   /* handed to a connection */
+	uint64_t issued;    /* handed to a connection */
 	uint64_t scheduled; /* open loop: issued + waiting in the backlog */
 	uint64_t completed;
 	uint64_t round_errors;
@@ -79,7 +79,7 @@ struct bpool {
 	bool measuring;
 	unsigned rr;
 	uint64_t committed_key; /* audit: newest row whose insert completed */
-	uint64_t *backlog; /* open loop: scheduled times not yet sent */
+	uint64_t *backlog;      /* open loop: scheduled times not yet sent */
 	size_t bl_head, bl_tail, bl_cap;
 	/* connect mode */
 	unsigned active;
@@ -381,10 +381,11 @@ static int issue(struct bench *b, struct bconn *k, uint64_t start_ns)
 				values[3] = payload;
 				stmt = "czb_ins", nparams = 4;
 			} else {
-				snprintf(sql, sizeof(sql),
-					 "INSERT INTO %s (id, tenant, actor, action, payload) VALUES "
-					 "(%s, %s, '%s', 'policy.update', '%s')",
-					 b->table, key, tenant, actor, payload);
+				snprintf(
+				    sql, sizeof(sql),
+				    "INSERT INTO %s (id, tenant, actor, action, payload) VALUES "
+				    "(%s, %s, '%s', 'policy.update', '%s')",
+				    b->table, key, tenant, actor, payload);
 				text = sql;
 			}
 		} else {
@@ -406,9 +407,9 @@ static int issue(struct bench *b, struct bconn *k, uint64_t start_ns)
 		if (rc == 0)
 			czpg_engine_wake(b->engine, k->slot);
 	} else {
-		rc = extended ? PQsendQueryPrepared(k->pq, stmt, (int)nparams, values, NULL, NULL,
-						    0)
-			      : PQsendQuery(k->pq, text);
+		rc = extended
+			 ? PQsendQueryPrepared(k->pq, stmt, (int)nparams, values, NULL, NULL, 0)
+			 : PQsendQuery(k->pq, text);
 		rc = rc == 1 ? 0 : -1;
 		if (rc == 0) {
 			int f = PQflush(k->pq);
@@ -626,8 +627,8 @@ static PGconn *libpq_connect(struct bench *b, bool tls, char *err, size_t errlen
 		vals[n++] = b->o->min_tls == TLS1_2_VERSION ? "TLSv1.2" : "TLSv1.3";
 	}
 	keys[n] = "connect_timeout", vals[n++] = timeout;
-	keys[n] = "application_name", vals[n++] = tls ? "czctl bench tls (libpq)"
-						      : "czctl bench plain (libpq)";
+	keys[n] = "application_name",
+	vals[n++] = tls ? "czctl bench tls (libpq)" : "czctl bench plain (libpq)";
 	keys[n] = "gssencmode", vals[n++] = "disable";
 	if (b->o->password != NULL)
 		keys[n] = "password", vals[n++] = b->o->password;
@@ -798,8 +799,7 @@ static int exec_on(struct bench *b, struct bconn *k, const char *sql)
 	if (k->c != NULL)
 		return native_exec(b, k, sql);
 	r = PQexec(k->pq, sql);
-	rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0
-											 : -1;
+	rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
 	if (rc < 0) {
 		char msg[300];
 
@@ -888,9 +888,9 @@ static int connect_pools(struct bench *b)
 				bench_fail(b, "%s", err);
 				return -1;
 			}
-			k->slot = czpg_engine_connect(b->engine, k->c,
-						      (const struct sockaddr *)&b->addr, b->addrlen,
-						      NULL, 0, b->label, err, sizeof(err));
+			k->slot =
+			    czpg_engine_connect(b->engine, k->c, (const struct sockaddr *)&b->addr,
+						b->addrlen, NULL, 0, b->label, err, sizeof(err));
 			if (k->slot < 0) {
 				bench_fail(b, "%s", err);
 				return -1;
@@ -903,7 +903,7 @@ static int connect_pools(struct bench *b)
 		for (pi = 0; pi < 2; pi++)
 			for (i = 0; i < b->pools[pi].n; i++)
 				b->pools[pi].r->backend_pids[b->pools[pi].r->npids++] =
-					czpg_conn_backend_pid(b->pools[pi].conns[i].c);
+				    czpg_conn_backend_pid(b->pools[pi].conns[i].c);
 	}
 	return 0;
 }
@@ -920,7 +920,8 @@ static void record_session_info(struct bench *b)
 		if (t != NULL) {
 			snprintf(res->tls_version, sizeof(res->tls_version), "%s",
 				 czpg_tls_version(t));
-			snprintf(res->tls_cipher, sizeof(res->tls_cipher), "%s", czpg_tls_cipher(t));
+			snprintf(res->tls_cipher, sizeof(res->tls_cipher), "%s",
+				 czpg_tls_cipher(t));
 		}
 		snprintf(res->auth_method, sizeof(res->auth_method), "%s",
 			 czpg_conn_auth_method(k->c));
@@ -1047,8 +1048,8 @@ static int run_round(struct bench *b, struct bpool *p, uint64_t units, bool meas
 			interval = 1;
 		next = t0;
 	}
-	while (!b->failed && (p->completed < units || (b->o->mode == CZPG_BENCH_CONNECT &&
-							p->active > 0))) {
+	while (!b->failed &&
+	       (p->completed < units || (b->o->mode == CZPG_BENCH_CONNECT && p->active > 0))) {
 		uint64_t timeout = 5000000ull, before = p->completed;
 
 		now = czpg_engine_now_ns();
@@ -1180,8 +1181,8 @@ static int compute_stats(struct bench *b, size_t resamples)
 	res->have_stats = true;
 	if (!isnan(b->o->max_overhead)) {
 		res->gate_set = true;
-		res->gate = czpg_stats_gate(res->stats.boot_lo, res->stats.boot_hi,
-					    b->o->max_overhead);
+		res->gate =
+		    czpg_stats_gate(res->stats.boot_lo, res->stats.boot_hi, b->o->max_overhead);
 	}
 	return 0;
 }
@@ -1194,8 +1195,9 @@ static void note_progress(struct bench *b, bool force)
 	if (b->o->progress == NULL)
 		return;
 	b->last_progress_ns = czpg_engine_now_ns();
-	el = b->measure_start_ns != 0 ? (double)(b->last_progress_ns - b->measure_start_ns) / NS_PER_S
-				      : 0;
+	el = b->measure_start_ns != 0
+		 ? (double)(b->last_progress_ns - b->measure_start_ns) / NS_PER_S
+		 : 0;
 	if (res->npairs >= 2 && compute_stats(b, CZPG_STATS_MIN_RESAMPLES) == 0)
 		fprintf(b->o->progress,
 			"\r  pairs %zu  %5.1f s  overhead %+6.2f%%  (t 95%% [%+.2f%%, %+.2f%%])   ",
@@ -1221,19 +1223,19 @@ static void derive(struct bench *b)
 	double add, base;
 	size_t i;
 
-	res->add_client_cpu_us = per_unit_us(t->client_cpu_s, t->units) -
-				 per_unit_us(pl->client_cpu_s, pl->units);
-	res->add_server_cpu_us = t->server_cpu_known && pl->server_cpu_known
-					 ? per_unit_us(t->server_cpu_s, t->units) -
-						   per_unit_us(pl->server_cpu_s, pl->units)
-					 : NAN;
-	res->add_latency_mean_us = per_unit_us(t->lat_sum_s, t->units) -
-				   per_unit_us(pl->lat_sum_s, pl->units);
+	res->add_client_cpu_us =
+	    per_unit_us(t->client_cpu_s, t->units) - per_unit_us(pl->client_cpu_s, pl->units);
+	res->add_server_cpu_us =
+	    t->server_cpu_known && pl->server_cpu_known
+		? per_unit_us(t->server_cpu_s, t->units) - per_unit_us(pl->server_cpu_s, pl->units)
+		: NAN;
+	res->add_latency_mean_us =
+	    per_unit_us(t->lat_sum_s, t->units) - per_unit_us(pl->lat_sum_s, pl->units);
 	res->add_latency_p50_us = t->hist.count > 0 && pl->hist.count > 0
-					  ? ((double)czpg_hist_percentile(&t->hist, 50) -
-					     (double)czpg_hist_percentile(&pl->hist, 50)) /
-						    1000.0
-					  : NAN;
+				      ? ((double)czpg_hist_percentile(&t->hist, 50) -
+					 (double)czpg_hist_percentile(&pl->hist, 50)) /
+					    1000.0
+				      : NAN;
 	res->nderived = 0;
 	if (b->o->mode == CZPG_BENCH_POOLED && b->o->shape == CZPG_BENCH_OPEN) {
 		/* Below saturation: the added latency is what a query pays. */
@@ -1243,23 +1245,22 @@ static void derive(struct bench *b)
 				     "plaintext mean latency)";
 	} else {
 		/* Saturated: added CPU (client + server) is the added service time. */
-		add = res->add_client_cpu_us + (isnan(res->add_server_cpu_us)
-							? 0
-							: res->add_server_cpu_us);
+		add = res->add_client_cpu_us +
+		      (isnan(res->add_server_cpu_us) ? 0 : res->add_server_cpu_us);
 		base = per_unit_us(pl->client_cpu_s, pl->units) +
 		       (pl->server_cpu_known ? per_unit_us(pl->server_cpu_s, pl->units) : 0);
 		res->derived_basis =
-			isnan(res->add_server_cpu_us)
-				? "added client CPU per unit over (assumed RTT + plaintext client CPU "
-				  "per unit); server CPU unknown"
-				: "added client+server CPU per unit over (assumed RTT + plaintext "
-				  "client+server CPU per unit)";
+		    isnan(res->add_server_cpu_us)
+			? "added client CPU per unit over (assumed RTT + plaintext client CPU "
+			  "per unit); server CPU unknown"
+			: "added client+server CPU per unit over (assumed RTT + plaintext "
+			  "client+server CPU per unit)";
 	}
 	res->base_us = base;
 	for (i = 0; i < b->o->n_rtt && i < CZPG_BENCH_MAX_RTTS; i++) {
 		res->derived[i].rtt_ms = b->o->assume_rtt_ms[i];
 		res->derived[i].overhead =
-			isnan(add) || isnan(base) ? NAN : add / (b->o->assume_rtt_ms[i] * 1000 + base);
+		    isnan(add) || isnan(base) ? NAN : add / (b->o->assume_rtt_ms[i] * 1000 + base);
 		res->nderived++;
 	}
 }
@@ -1288,8 +1289,8 @@ static int setup(struct bench *b)
 		return -1;
 	}
 	if (czpg_tls_config_set_ca_file(b->tcfg, o->ca_file) < 0 ||
-	    czpg_tls_config_set_min_version(b->tcfg, o->min_tls != 0 ? o->min_tls
-								       : TLS1_3_VERSION) < 0) {
+	    czpg_tls_config_set_min_version(b->tcfg,
+					    o->min_tls != 0 ? o->min_tls : TLS1_3_VERSION) < 0) {
 		bench_fail(b, "%s", czpg_tls_config_error(b->tcfg));
 		return -1;
 	}
@@ -1362,11 +1363,12 @@ static int setup_pooled(struct bench *b)
 				struct bconn *k = &b->pools[pi].conns[i];
 
 				if (k->c != NULL)
-					b->setup_pending += b->o->workload == CZPG_BENCH_AUDIT ? 2
-											    : 1;
+					b->setup_pending +=
+					    b->o->workload == CZPG_BENCH_AUDIT ? 2 : 1;
 				if (prepare_statements(b, k) < 0) {
-					bench_fail(b, "could not prepare the statements on the %s pool",
-						   b->pools[pi].r->name);
+					bench_fail(
+					    b, "could not prepare the statements on the %s pool",
+					    b->pools[pi].r->name);
 					return -1;
 				}
 				if (k->c != NULL)
@@ -1444,8 +1446,8 @@ static uint64_t calibrate(struct bench *b)
 		units = (uint64_t)(o->rate * o->round_ms / 1000.0);
 		return units < 1 ? 1 : units;
 	}
-	units = (uint64_t)o->pool * (o->mode == CZPG_BENCH_CONNECT ? 2 : CALIBRATE_UNITS_PER_CONN *
-									      o->pipeline);
+	units = (uint64_t)o->pool *
+		(o->mode == CZPG_BENCH_CONNECT ? 2 : CALIBRATE_UNITS_PER_CONN * o->pipeline);
 	run_pair(b, 0, units, false, &ra, &rb, &rc);
 	if (rc < 0)
 		return 0;
@@ -1553,7 +1555,8 @@ int czpg_bench_run(const struct czpg_bench_options *opt, struct czpg_bench_resul
 			goto out;
 		pair_s = ra.wall_s + rb.wall_s;
 		if (push_pair(b, metric(b, &ra), metric(b, &rb),
-			      (double)(czpg_engine_now_ns() - b->measure_start_ns) / NS_PER_S) < 0) {
+			      (double)(czpg_engine_now_ns() - b->measure_start_ns) / NS_PER_S) <
+		    0) {
 			bench_fail(b, "out of memory");
 			goto out;
 		}

@@ -35,7 +35,7 @@ static const char *unit_name(const struct czpg_bench_options *o)
 static const char *metric_name(const struct czpg_bench_options *o)
 {
 	return o->mode == CZPG_BENCH_POOLED && o->shape == CZPG_BENCH_OPEN ? "mean_latency"
-									     : "round_time";
+									   : "round_time";
 }
 
 static double per_unit_us(double s, uint64_t units)
@@ -113,20 +113,23 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 	size_t i;
 	int code;
 
-	fprintf(out, "czctl postgres tls bench: %s%s, %s%s, %s client, pool %u x pipeline %u, %s "
-		     "protocol\n",
+	fprintf(out,
+		"czctl postgres tls bench: %s%s, %s%s, %s client, pool %u x pipeline %u, %s "
+		"protocol\n",
 		opt->aa ? "A/A (plaintext vs plaintext) " : "",
-		opt->workload == CZPG_BENCH_SQL && opt->sql_name != NULL ? opt->sql_name
-									  : czpg_bench_workload_name(opt->workload),
+		opt->workload == CZPG_BENCH_SQL && opt->sql_name != NULL
+		    ? opt->sql_name
+		    : czpg_bench_workload_name(opt->workload),
 		mode_name(opt),
 		opt->mode == CZPG_BENCH_POOLED
-			? (opt->shape == CZPG_BENCH_OPEN ? " open loop" : " closed loop")
-			: " (connection per transaction)",
+		    ? (opt->shape == CZPG_BENCH_OPEN ? " open loop" : " closed loop")
+		    : " (connection per transaction)",
 		opt->client == CZPG_BENCH_LIBPQ ? "libpq" : "native", opt->pool, opt->pipeline,
 		opt->protocol == CZPG_BENCH_EXTENDED ? "extended" : "simple");
 	if (opt->shape == CZPG_BENCH_OPEN && opt->mode == CZPG_BENCH_POOLED)
-		fprintf(out, "rate %.0f queries/s over the pool; latency counts from the scheduled "
-			     "send time\n",
+		fprintf(out,
+			"rate %.0f queries/s over the pool; latency counts from the scheduled "
+			"send time\n",
 			opt->rate);
 	fmt_mask(res->client_cpu_mask, cm, sizeof(cm));
 	fmt_mask(A->server_cpu_mask | B->server_cpu_mask, sm, sizeof(sm));
@@ -140,8 +143,9 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		res->server_local ? sm : "? (server not on this machine)",
 		res->server_pinned ? " (pinned)" : "",
 		res->server_pin_error[0] != '\0' ? " (pinning refused)" : "");
-	fprintf(out, "%zu pairs in ABBA order after %u warm-up pairs, rounds of %u %s (~%.0f ms), "
-		     "%.1f s measured%s\n\n",
+	fprintf(out,
+		"%zu pairs in ABBA order after %u warm-up pairs, rounds of %u %s (~%.0f ms), "
+		"%.1f s measured%s\n\n",
 		res->npairs, res->warmup_pairs_done, res->round_units,
 		opt->mode == CZPG_BENCH_CONNECT ? "connections" : "queries",
 		res->round_s_est * 1000, res->measure_s,
@@ -177,15 +181,18 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 	fputc('\n', out);
 
 	if (res->have_stats) {
-		fprintf(out, "%s overhead (%s): %+.2f%%  95%% CI [%+.2f%%, %+.2f%%] (bootstrap, %zu "
-			     "pairs; t interval [%+.2f%%, %+.2f%%])\n",
-			opt->aa ? "A/A" : "TLS", strcmp(metric_name(opt), "mean_latency") == 0
-							 ? "mean latency at a fixed rate"
-							 : "time for the same work",
+		fprintf(out,
+			"%s overhead (%s): %+.2f%%  95%% CI [%+.2f%%, %+.2f%%] (bootstrap, %zu "
+			"pairs; t interval [%+.2f%%, %+.2f%%])\n",
+			opt->aa ? "A/A" : "TLS",
+			strcmp(metric_name(opt), "mean_latency") == 0
+			    ? "mean latency at a fixed rate"
+			    : "time for the same work",
 			s->overhead * 100, s->boot_lo * 100, s->boot_hi * 100, s->n, s->t_lo * 100,
 			s->t_hi * 100);
-		fprintf(out, "per-pair spread: p05 %+.2f%%  median %+.2f%%  p95 %+.2f%%  (min %+.2f%%, "
-			     "max %+.2f%%)\n",
+		fprintf(out,
+			"per-pair spread: p05 %+.2f%%  median %+.2f%%  p95 %+.2f%%  (min %+.2f%%, "
+			"max %+.2f%%)\n",
 			s->pair_p05 * 100, s->pair_p50 * 100, s->pair_p95 * 100, s->pair_min * 100,
 			s->pair_max * 100);
 	} else {
@@ -198,8 +205,9 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		fmt_us(res->add_server_cpu_us, c2, sizeof(c2));
 		fmt_us(res->add_latency_mean_us, c3, sizeof(c3));
 		fmt_us(res->add_latency_p50_us, c4, sizeof(c4));
-		fprintf(out, "added per %s (%s - %s, us): client CPU %s, server CPU %s, latency mean "
-			     "%s, p50 %s\n",
+		fprintf(out,
+			"added per %s (%s - %s, us): client CPU %s, server CPU %s, latency mean "
+			"%s, p50 %s\n",
 			unit_name(opt), A->name, B->name, c1, c2, c3, c4);
 	}
 	if (res->nderived > 0 && !opt->aa) {
@@ -208,10 +216,8 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		for (i = 0; i < res->nderived; i++)
 			fprintf(out, "  at RTT %.2f ms: %+.2f%%\n", res->derived[i].rtt_ms,
 				res->derived[i].overhead * 100);
-		fprintf(out, "  basis: %s (%.2f us)\n", res->derived_basis != NULL
-								? res->derived_basis
-								: "-",
-			res->base_us);
+		fprintf(out, "  basis: %s (%.2f us)\n",
+			res->derived_basis != NULL ? res->derived_basis : "-", res->base_us);
 	}
 	if (res->gate_set) {
 		code = czpg_bench_exit_code(opt, res, res->error[0] != '\0' ? -1 : 0);
@@ -450,8 +456,9 @@ void czpg_bench_print_json(FILE *out, const struct czpg_bench_options *opt,
 
 	czpg_json_key(&j, "derived");
 	czpg_json_object_begin(&j);
-	czpg_json_kv_string(&j, "note", "derived from measured parts plus an ASSUMED network round "
-					"trip; not a measurement");
+	czpg_json_kv_string(&j, "note",
+			    "derived from measured parts plus an ASSUMED network round "
+			    "trip; not a measurement");
 	czpg_json_kv_string(&j, "basis", res->derived_basis);
 	czpg_json_kv_double(&j, "base_us", res->base_us);
 	czpg_json_key(&j, "at_rtt");
@@ -521,8 +528,8 @@ int czpg_bench_write_svg(const char *path, const struct czpg_bench_options *opt,
 	czpg_wbuf_init(&w2, 0);
 	s1.wbuf = &w1;
 	s2.wbuf = &w2;
-	cdf.title = opt->mode == CZPG_BENCH_CONNECT ? "Connection + first query latency"
-						    : "Query latency";
+	cdf.title =
+	    opt->mode == CZPG_BENCH_CONNECT ? "Connection + first query latency" : "Query latency";
 	cdf.a = &res->pools[0].hist;
 	cdf.b = &res->pools[1].hist;
 	cdf.a_label = res->pools[0].name;

@@ -138,45 +138,73 @@ out:
 int czpg_cmd_bench(int argc, char **argv)
 {
 	enum {
-		O_HOST = 256, O_PORT, O_USER, O_DB, O_CA, O_PW, O_CB, O_MINTLS, O_TIMEOUT,
-		O_WORKLOAD, O_SQL, O_PROTOCOL, O_POOL, O_PIPELINE, O_RATE, O_CONNECT, O_CLIENT,
-		O_AA, O_DURATION, O_ROUNDMS, O_ROUNDUNITS, O_WARMUP, O_MINPAIRS, O_SEED, O_RTT,
-		O_PINC, O_PINS, O_MAXOH, O_MAXDUR, O_JSON, O_SVG, O_HELP,
+		O_HOST = 256,
+		O_PORT,
+		O_USER,
+		O_DB,
+		O_CA,
+		O_PW,
+		O_CB,
+		O_MINTLS,
+		O_TIMEOUT,
+		O_WORKLOAD,
+		O_SQL,
+		O_PROTOCOL,
+		O_POOL,
+		O_PIPELINE,
+		O_RATE,
+		O_CONNECT,
+		O_CLIENT,
+		O_AA,
+		O_DURATION,
+		O_ROUNDMS,
+		O_ROUNDUNITS,
+		O_WARMUP,
+		O_MINPAIRS,
+		O_SEED,
+		O_RTT,
+		O_PINC,
+		O_PINS,
+		O_MAXOH,
+		O_MAXDUR,
+		O_JSON,
+		O_SVG,
+		O_HELP,
 	};
 	static const struct option longopts[] = {
-		{"host", required_argument, NULL, O_HOST},
-		{"port", required_argument, NULL, O_PORT},
-		{"user", required_argument, NULL, O_USER},
-		{"dbname", required_argument, NULL, O_DB},
-		{"ca", required_argument, NULL, O_CA},
-		{"password", required_argument, NULL, O_PW},
-		{"channel-binding", required_argument, NULL, O_CB},
-		{"min-tls", required_argument, NULL, O_MINTLS},
-		{"timeout", required_argument, NULL, O_TIMEOUT},
-		{"workload", required_argument, NULL, O_WORKLOAD},
-		{"sql", required_argument, NULL, O_SQL},
-		{"protocol", required_argument, NULL, O_PROTOCOL},
-		{"pool", required_argument, NULL, O_POOL},
-		{"pipeline", required_argument, NULL, O_PIPELINE},
-		{"rate", required_argument, NULL, O_RATE},
-		{"connect", no_argument, NULL, O_CONNECT},
-		{"client", required_argument, NULL, O_CLIENT},
-		{"aa", no_argument, NULL, O_AA},
-		{"duration", required_argument, NULL, O_DURATION},
-		{"round-ms", required_argument, NULL, O_ROUNDMS},
-		{"round-units", required_argument, NULL, O_ROUNDUNITS},
-		{"warmup", required_argument, NULL, O_WARMUP},
-		{"min-pairs", required_argument, NULL, O_MINPAIRS},
-		{"seed", required_argument, NULL, O_SEED},
-		{"assume-rtt", required_argument, NULL, O_RTT},
-		{"pin-client", required_argument, NULL, O_PINC},
-		{"pin-server", required_argument, NULL, O_PINS},
-		{"max-overhead", required_argument, NULL, O_MAXOH},
-		{"max-duration", required_argument, NULL, O_MAXDUR},
-		{"json", no_argument, NULL, O_JSON},
-		{"svg", required_argument, NULL, O_SVG},
-		{"help", no_argument, NULL, O_HELP},
-		{NULL, 0, NULL, 0},
+	    {"host", required_argument, NULL, O_HOST},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"user", required_argument, NULL, O_USER},
+	    {"dbname", required_argument, NULL, O_DB},
+	    {"ca", required_argument, NULL, O_CA},
+	    {"password", required_argument, NULL, O_PW},
+	    {"channel-binding", required_argument, NULL, O_CB},
+	    {"min-tls", required_argument, NULL, O_MINTLS},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"workload", required_argument, NULL, O_WORKLOAD},
+	    {"sql", required_argument, NULL, O_SQL},
+	    {"protocol", required_argument, NULL, O_PROTOCOL},
+	    {"pool", required_argument, NULL, O_POOL},
+	    {"pipeline", required_argument, NULL, O_PIPELINE},
+	    {"rate", required_argument, NULL, O_RATE},
+	    {"connect", no_argument, NULL, O_CONNECT},
+	    {"client", required_argument, NULL, O_CLIENT},
+	    {"aa", no_argument, NULL, O_AA},
+	    {"duration", required_argument, NULL, O_DURATION},
+	    {"round-ms", required_argument, NULL, O_ROUNDMS},
+	    {"round-units", required_argument, NULL, O_ROUNDUNITS},
+	    {"warmup", required_argument, NULL, O_WARMUP},
+	    {"min-pairs", required_argument, NULL, O_MINPAIRS},
+	    {"seed", required_argument, NULL, O_SEED},
+	    {"assume-rtt", required_argument, NULL, O_RTT},
+	    {"pin-client", required_argument, NULL, O_PINC},
+	    {"pin-server", required_argument, NULL, O_PINS},
+	    {"max-overhead", required_argument, NULL, O_MAXOH},
+	    {"max-duration", required_argument, NULL, O_MAXDUR},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"svg", required_argument, NULL, O_SVG},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	struct czpg_bench_options opt;
 	struct czpg_bench_result res;
@@ -198,8 +226,8 @@ int czpg_cmd_bench(int argc, char **argv)
 			break;
 		case O_PORT:
 			if (czpg_cli_parse_uint(optarg, 1, 65535, &v) < 0)
-				return czpg_cli_usage_error(VERB, "--port '%s' is not a port (1-65535)",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--port '%s' is not a port (1-65535)", optarg);
 			opt.port = (unsigned)v;
 			break;
 		case O_USER:
@@ -233,14 +261,14 @@ int czpg_cmd_bench(int argc, char **argv)
 			else if (strcmp(optarg, "1.2") == 0)
 				opt.min_tls = TLS1_2_VERSION;
 			else
-				return czpg_cli_usage_error(VERB, "--min-tls '%s' is not 1.2 or 1.3",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--min-tls '%s' is not 1.2 or 1.3", optarg);
 			break;
 		case O_TIMEOUT:
 			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
 				return czpg_cli_usage_error(
-					VERB, "--timeout '%s' is not a number of seconds (1-3600)",
-					optarg);
+				    VERB, "--timeout '%s' is not a number of seconds (1-3600)",
+				    optarg);
 			opt.timeout_ms = (unsigned)v * 1000u;
 			break;
 		case O_WORKLOAD:
@@ -250,10 +278,11 @@ int czpg_cmd_bench(int argc, char **argv)
 			else if (strcmp(optarg, "audit") == 0)
 				opt.workload = CZPG_BENCH_AUDIT;
 			else
-				return czpg_cli_usage_error(VERB,
-							    "--workload '%s' is not select1 or audit "
-							    "(use --sql FILE for your own)",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB,
+				    "--workload '%s' is not select1 or audit "
+				    "(use --sql FILE for your own)",
+				    optarg);
 			break;
 		case O_SQL:
 			sql_path = optarg;
@@ -264,9 +293,8 @@ int czpg_cmd_bench(int argc, char **argv)
 			else if (strcmp(optarg, "extended") == 0)
 				opt.protocol = CZPG_BENCH_EXTENDED;
 			else
-				return czpg_cli_usage_error(VERB,
-							    "--protocol '%s' is not simple or extended",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--protocol '%s' is not simple or extended", optarg);
 			break;
 		case O_POOL:
 			if (czpg_cli_parse_uint(optarg, 1, CZPG_BENCH_MAX_POOL, &v) < 0)
@@ -283,8 +311,8 @@ int czpg_cmd_bench(int argc, char **argv)
 		case O_RATE:
 			if (parse_double(optarg, 1, 10e6, &d) < 0)
 				return czpg_cli_usage_error(
-					VERB, "--rate '%s' is not a rate in queries/s (1-10000000)",
-					optarg);
+				    VERB, "--rate '%s' is not a rate in queries/s (1-10000000)",
+				    optarg);
 			opt.rate = d;
 			opt.shape = CZPG_BENCH_OPEN;
 			rate_set = true;
@@ -298,16 +326,16 @@ int czpg_cmd_bench(int argc, char **argv)
 			else if (strcmp(optarg, "libpq") == 0)
 				opt.client = CZPG_BENCH_LIBPQ;
 			else
-				return czpg_cli_usage_error(VERB, "--client '%s' is not native or libpq",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--client '%s' is not native or libpq", optarg);
 			break;
 		case O_AA:
 			opt.aa = true;
 			break;
 		case O_DURATION:
 			if (parse_double(optarg, 0.1, 86400, &d) < 0)
-				return czpg_cli_usage_error(VERB, "--duration '%s' is not 0.1-86400 s",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--duration '%s' is not 0.1-86400 s", optarg);
 			opt.duration_s = d;
 			break;
 		case O_ROUNDMS:
@@ -318,20 +346,20 @@ int czpg_cmd_bench(int argc, char **argv)
 			break;
 		case O_ROUNDUNITS:
 			if (czpg_cli_parse_uint(optarg, 1, 100000000, &v) < 0)
-				return czpg_cli_usage_error(VERB,
-							    "--round-units '%s' is not 1-100000000",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--round-units '%s' is not 1-100000000", optarg);
 			opt.round_units = (unsigned)v;
 			break;
 		case O_WARMUP:
 			if (czpg_cli_parse_uint(optarg, 0, 1000, &v) < 0)
-				return czpg_cli_usage_error(VERB, "--warmup '%s' is not 0-1000", optarg);
+				return czpg_cli_usage_error(VERB, "--warmup '%s' is not 0-1000",
+							    optarg);
 			opt.warmup_pairs = (unsigned)v;
 			break;
 		case O_MINPAIRS:
 			if (czpg_cli_parse_uint(optarg, 2, 1000000, &v) < 0)
-				return czpg_cli_usage_error(VERB, "--min-pairs '%s' is not 2-1000000",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--min-pairs '%s' is not 2-1000000", optarg);
 			opt.min_pairs = (unsigned)v;
 			break;
 		case O_SEED:
@@ -350,10 +378,10 @@ int czpg_cmd_bench(int argc, char **argv)
 				if (opt.n_rtt == CZPG_BENCH_MAX_RTTS ||
 				    parse_double(tok, 0, 10000, &d) < 0)
 					return czpg_cli_usage_error(
-						VERB,
-						"--assume-rtt '%s' is not up to %u round trips in ms, "
-						"comma-separated",
-						optarg, CZPG_BENCH_MAX_RTTS);
+					    VERB,
+					    "--assume-rtt '%s' is not up to %u round trips in ms, "
+					    "comma-separated",
+					    optarg, CZPG_BENCH_MAX_RTTS);
 				opt.assume_rtt_ms[opt.n_rtt++] = d;
 			}
 			break;
@@ -362,9 +390,9 @@ int czpg_cmd_bench(int argc, char **argv)
 		case O_PINS:
 			if (czpg_cli_parse_uint(optarg, 0, 1023, &v) < 0 ||
 			    v >= (unsigned long)sysconf(_SC_NPROCESSORS_CONF))
-				return czpg_cli_usage_error(VERB, "%s '%s' is not a CPU of this machine",
-							    ch == O_PINC ? "--pin-client" : "--pin-server",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "%s '%s' is not a CPU of this machine",
+				    ch == O_PINC ? "--pin-client" : "--pin-server", optarg);
 			if (ch == O_PINC)
 				opt.pin_client = (int)v;
 			else
@@ -373,15 +401,14 @@ int czpg_cmd_bench(int argc, char **argv)
 		case O_MAXOH:
 			if (parse_double(optarg, -99, 100000, &d) < 0)
 				return czpg_cli_usage_error(
-					VERB, "--max-overhead '%s' is not a percentage (-99 to 100000)",
-					optarg);
+				    VERB, "--max-overhead '%s' is not a percentage (-99 to 100000)",
+				    optarg);
 			opt.max_overhead = d / 100.0;
 			break;
 		case O_MAXDUR:
 			if (parse_double(optarg, 0.1, 86400, &d) < 0)
-				return czpg_cli_usage_error(VERB,
-							    "--max-duration '%s' is not 0.1-86400 s",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--max-duration '%s' is not 0.1-86400 s", optarg);
 			opt.max_duration_s = d;
 			break;
 		case O_JSON:
@@ -394,8 +421,8 @@ int czpg_cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return CZPG_EXIT_OK;
 		default:
-			return czpg_cli_usage_error(VERB, "unknown or incomplete flag '%s' (see --help)",
-						    argv[optind - 1]);
+			return czpg_cli_usage_error(
+			    VERB, "unknown or incomplete flag '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -413,13 +440,14 @@ int czpg_cmd_bench(int argc, char **argv)
 		return czpg_cli_usage_error(VERB, "--sql and --workload exclude each other");
 	if (opt.mode == CZPG_BENCH_CONNECT) {
 		if (opt.client == CZPG_BENCH_LIBPQ)
-			return czpg_cli_usage_error(VERB, "--connect runs with the native client only");
+			return czpg_cli_usage_error(VERB,
+						    "--connect runs with the native client only");
 		if (rate_set || opt.pipeline != 1 || sql_path != NULL ||
 		    opt.workload != CZPG_BENCH_SELECT1 || opt.protocol != CZPG_BENCH_SIMPLE)
-			return czpg_cli_usage_error(VERB,
-						    "--connect measures connect + SELECT 1: it takes "
-						    "no --rate, --pipeline, --sql, --workload or "
-						    "--protocol");
+			return czpg_cli_usage_error(
+			    VERB, "--connect measures connect + SELECT 1: it takes "
+				  "no --rate, --pipeline, --sql, --workload or "
+				  "--protocol");
 	}
 	if (opt.client == CZPG_BENCH_LIBPQ && opt.pipeline != 1)
 		return czpg_cli_usage_error(VERB, "--client libpq runs with --pipeline 1 (one "

@@ -76,7 +76,7 @@ struct czpg_bench_options {
 	enum czpg_bench_client client;
 	enum czpg_bench_protocol protocol;
 	enum czpg_bench_workload workload;
-	const char *sql; /* CZPG_BENCH_SQL: the statement text */
+	const char *sql;      /* CZPG_BENCH_SQL: the statement text */
 	const char *sql_name; /* where it came from (for the report) */
 	enum czpg_bench_shape shape;
 	double rate;       /* open loop: queries per second over the pool */
@@ -94,8 +94,8 @@ struct czpg_bench_options {
 	double assume_rtt_ms[CZPG_BENCH_MAX_RTTS];
 	size_t n_rtt;
 	uint64_t seed;
-	int pin_client; /* CPU for this process; -1 = no pinning */
-	int pin_server; /* CPU for the pools' backends; -1 = no pinning */
+	int pin_client;      /* CPU for this process; -1 = no pinning */
+	int pin_server;      /* CPU for the pools' backends; -1 = no pinning */
 	unsigned timeout_ms; /* connect phases and silent server; 0 = 10000 */
 	FILE *progress;      /* progress line (a terminal) or NULL */
 };
@@ -109,11 +109,11 @@ struct czpg_bench_pool_result {
 	unsigned connections; /* connected (pooled) or made (connect mode, measured) */
 	uint64_t units;       /* measured queries (connect mode: connections) */
 	uint64_t warmup_units;
-	uint64_t errors;      /* queries answered with an ErrorResponse */
-	uint64_t rows;        /* DataRows received in measured rounds */
-	uint64_t rounds;      /* measured rounds */
-	double busy_s;        /* wall time of the measured rounds */
-	double lat_sum_s;     /* sum of per-unit latency */
+	uint64_t errors;       /* queries answered with an ErrorResponse */
+	uint64_t rows;         /* DataRows received in measured rounds */
+	uint64_t rounds;       /* measured rounds */
+	double busy_s;         /* wall time of the measured rounds */
+	double lat_sum_s;      /* sum of per-unit latency */
 	struct czpg_hist hist; /* per-unit latency, measured rounds */
 	double client_cpu_s;
 	double server_cpu_s;
@@ -163,7 +163,7 @@ struct czpg_bench_result {
 	double add_server_cpu_us;
 	double add_latency_mean_us;
 	double add_latency_p50_us;
-	double base_us; /* plaintext cost a derived figure divides by (see docs) */
+	double base_us;            /* plaintext cost a derived figure divides by (see docs) */
 	const char *derived_basis; /* which added figure the derivation uses */
 	struct czpg_bench_rtt derived[CZPG_BENCH_MAX_RTTS];
 	size_t nderived;

@@ -76,12 +76,13 @@ int main(int argc, char **argv)
 	if (czpg_pki_make_ca("czpg bench CA", &ec, &ca, &ca_key, err, sizeof(err)) < 0 ||
 	    czpg_pki_make_leaf("localhost", "127.0.0.1", &ec, ca, ca_key, &leaf, &key, err,
 			       sizeof(err)) < 0 ||
-	    czpg_pki_make_leaf("localhost", "127.0.0.1", &rsa, ca, ca_key, &leaf_rsa, &key_rsa,
-			       err, sizeof(err)) < 0) {
+	    czpg_pki_make_leaf("localhost", "127.0.0.1", &rsa, ca, ca_key, &leaf_rsa, &key_rsa, err,
+			       sizeof(err)) < 0) {
 		fprintf(stderr, "bench_certs: %s\n", err);
 		goto out;
 	}
-	if (write_pair(argv[1], "ca", ca, NULL) < 0 || write_pair(argv[1], "server", leaf, key) < 0 ||
+	if (write_pair(argv[1], "ca", ca, NULL) < 0 ||
+	    write_pair(argv[1], "server", leaf, key) < 0 ||
 	    write_pair(argv[1], "server-rsa", leaf_rsa, key_rsa) < 0)
 		goto out;
 	rc = 0;
