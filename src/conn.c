@@ -1031,7 +1031,8 @@ int czpg_conn_prepare(struct czpg_conn *c, const char *stmt, const char *sql, si
 {
 	if (check_ready(c, "prepare a statement") < 0)
 		return -1;
-	if (czpg_pgwire_parse(&c->msg, stmt, sql, nparams, NULL) < 0 ||
+	/* No parameter types: the server infers every $n (Parse with 0 OIDs). */
+	if (nparams > CZPG_PGWIRE_MAX_PARAMS || czpg_pgwire_parse(&c->msg, stmt, sql, 0, NULL) < 0 ||
 	    czpg_pgwire_sync(&c->msg) < 0 || send_msg(c) < 0)
 		return -1;
 	query_sent(c);

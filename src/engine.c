@@ -144,7 +144,18 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 	entries = 2 * e->nslots + 8;
 	if (entries > 32768)
 		entries = 32768;
-	rc = io_uring_queue_init(entries, &e->ring, 0);
+	/*
+	 * One thread owns the ring: completions' task work can wait until the
+	 * loop enters the kernel to reap (DEFER_TASKRUN), which spares every
+	 * socket wake-up an interrupt of this thread and a contended lock.
+	 * Older kernels refuse the flags: fall back step by step.
+	 */
+	rc = io_uring_queue_init(entries, &e->ring,
+				 IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+	if (rc == -EINVAL)
+		rc = io_uring_queue_init(entries, &e->ring, IORING_SETUP_COOP_TASKRUN);
+	if (rc == -EINVAL)
+		rc = io_uring_queue_init(entries, &e->ring, 0);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot create an io_uring ring: %s", strerror(-rc));
 		free(e->slots);

@@ -1,0 +1,492 @@
+/*
+ * cmd_bench.c - `czctl postgres tls bench`: TLS against plaintext through two
+ * persistent pools (or connection per transaction), with a confidence
+ * interval and an optional release gate.  The logic is in bench.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "czpg/bench.h"
+#include "czpg/cli.h"
+
+#define VERB "bench"
+
+static void bench_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: czctl postgres tls bench --host HOST --user USER --ca FILE [flags]\n"
+		"\n"
+		"Measures what TLS costs against plaintext on the same server: a TLS pool\n"
+		"(verify-full, SCRAM) and a plaintext pool stay connected while rounds of the\n"
+		"same work alternate between them (ABBA); the overhead comes with a bootstrap\n"
+		"95%% confidence interval, next to client and server CPU per query, latency\n"
+		"percentiles and io_uring_enter calls per query.\n"
+		"\n"
+		"connection\n"
+		"  --host HOST  --port PORT (5432)  --user USER  --dbname DB (the user)\n"
+		"  --ca FILE                CA the TLS pool verifies the server against\n"
+		"  --password PW            or CZ_PG_BENCH_PASSWORD / CZ_PG_VERIFY_PASSWORD,\n"
+		"                           or a prompt on a terminal\n"
+		"  --channel-binding MODE   disable | prefer (default) | require\n"
+		"  --min-tls 1.2|1.3        (default 1.3)\n"
+		"  --timeout SECONDS        connect phases, and how long a silent server is\n"
+		"                           tolerated mid-bench (default 10)\n"
+		"workload\n"
+		"  --workload select1|audit select1 (default), or audit: ~400-byte JSONB rows\n"
+		"                           inserted into an indexed table and read back by key\n"
+		"                           (the bench creates and drops its own table)\n"
+		"  --sql FILE               one statement from FILE instead\n"
+		"  --protocol simple|extended  extended: Parse once per connection, then\n"
+		"                           Bind/Execute/Sync per query (default simple)\n"
+		"  --pool N                 connections per pool (default 4)\n"
+		"  --pipeline K             queries in flight per connection (default 1)\n"
+		"  --rate QPS               open loop: QPS queries/s over the pool, latency from\n"
+		"                           the scheduled send time (default: closed loop)\n"
+		"  --connect                connection per transaction: connect, TLS, SCRAM,\n"
+		"                           SELECT 1, Terminate; --pool is the concurrency\n"
+		"  --client native|libpq    the io_uring engine (default) or libpq\n"
+		"  --aa                     plaintext against plaintext: the noise floor\n"
+		"method\n"
+		"  --duration SECONDS       measuring time (default 20)\n"
+		"  --round-ms MS            length of one round (default 200)\n"
+		"  --round-units N          fixed work per round instead of calibrating\n"
+		"  --warmup PAIRS           warm-up pairs, discarded (default 2)\n"
+		"  --min-pairs N            at least this many measured pairs (default 4)\n"
+		"  --seed N                 bootstrap seed (default 1)\n"
+		"  --assume-rtt MS[,MS...]  network round trips for the derived figures\n"
+		"                           (default 0.25,1)\n"
+		"  --pin-client CPU         pin this process to CPU\n"
+		"  --pin-server CPU         pin the pools' backends to CPU (needs permission)\n"
+		"gate\n"
+		"  --max-overhead PCT       exit 0 when the whole interval is below PCT, 1 when\n"
+		"                           it is above, 4 when it straddles after extending\n"
+		"  --max-duration SECONDS   how long the gate may extend (default 3 x duration)\n"
+		"output\n"
+		"  --json                   one JSON object on stdout (docs/bench.md)\n"
+		"  --svg FILE               latency distributions and per-pair overhead\n"
+		"\n"
+		"Exit codes: 0 done / gate below, 1 gate above, 2 usage error,\n"
+		"3 could not run or stopped early (partial report), 4 gate inconclusive.\n");
+}
+
+static int parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static char *read_sql_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "--sql '%s' cannot be read: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(CZPG_BENCH_MAX_SQL + 1);
+	if (buf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	n = fread(buf, 1, CZPG_BENCH_MAX_SQL + 1, f);
+	if (n > CZPG_BENCH_MAX_SQL) {
+		snprintf(err, errlen, "--sql '%s' is larger than %u bytes", path,
+			 CZPG_BENCH_MAX_SQL);
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n) != NULL) {
+		snprintf(err, errlen, "--sql '%s' holds a NUL byte", path);
+		free(buf);
+		buf = NULL;
+		goto out;
+	}
+	/* One statement: trailing whitespace and semicolons go. */
+	while (n > 0 && strchr(" \t\r\n;", buf[n - 1]) != NULL)
+		buf[--n] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "--sql '%s' is empty", path);
+		free(buf);
+		buf = NULL;
+	}
+out:
+	fclose(f);
+	return buf;
+}
+
+int czpg_cmd_bench(int argc, char **argv)
+{
+	enum {
+		O_HOST = 256,
+		O_PORT,
+		O_USER,
+		O_DB,
+		O_CA,
+		O_PW,
+		O_CB,
+		O_MINTLS,
+		O_TIMEOUT,
+		O_WORKLOAD,
+		O_SQL,
+		O_PROTOCOL,
+		O_POOL,
+		O_PIPELINE,
+		O_RATE,
+		O_CONNECT,
+		O_CLIENT,
+		O_AA,
+		O_DURATION,
+		O_ROUNDMS,
+		O_ROUNDUNITS,
+		O_WARMUP,
+		O_MINPAIRS,
+		O_SEED,
+		O_RTT,
+		O_PINC,
+		O_PINS,
+		O_MAXOH,
+		O_MAXDUR,
+		O_JSON,
+		O_SVG,
+		O_HELP,
+	};
+	static const struct option longopts[] = {
+	    {"host", required_argument, NULL, O_HOST},
+	    {"port", required_argument, NULL, O_PORT},
+	    {"user", required_argument, NULL, O_USER},
+	    {"dbname", required_argument, NULL, O_DB},
+	    {"ca", required_argument, NULL, O_CA},
+	    {"password", required_argument, NULL, O_PW},
+	    {"channel-binding", required_argument, NULL, O_CB},
+	    {"min-tls", required_argument, NULL, O_MINTLS},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"workload", required_argument, NULL, O_WORKLOAD},
+	    {"sql", required_argument, NULL, O_SQL},
+	    {"protocol", required_argument, NULL, O_PROTOCOL},
+	    {"pool", required_argument, NULL, O_POOL},
+	    {"pipeline", required_argument, NULL, O_PIPELINE},
+	    {"rate", required_argument, NULL, O_RATE},
+	    {"connect", no_argument, NULL, O_CONNECT},
+	    {"client", required_argument, NULL, O_CLIENT},
+	    {"aa", no_argument, NULL, O_AA},
+	    {"duration", required_argument, NULL, O_DURATION},
+	    {"round-ms", required_argument, NULL, O_ROUNDMS},
+	    {"round-units", required_argument, NULL, O_ROUNDUNITS},
+	    {"warmup", required_argument, NULL, O_WARMUP},
+	    {"min-pairs", required_argument, NULL, O_MINPAIRS},
+	    {"seed", required_argument, NULL, O_SEED},
+	    {"assume-rtt", required_argument, NULL, O_RTT},
+	    {"pin-client", required_argument, NULL, O_PINC},
+	    {"pin-server", required_argument, NULL, O_PINS},
+	    {"max-overhead", required_argument, NULL, O_MAXOH},
+	    {"max-duration", required_argument, NULL, O_MAXDUR},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"svg", required_argument, NULL, O_SVG},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	struct czpg_bench_options opt;
+	struct czpg_bench_result res;
+	char *password_flag = NULL, *password = NULL, *sql = NULL;
+	const char *sql_path = NULL, *svg = NULL, *env;
+	char err[512];
+	unsigned long v;
+	double d;
+	bool json = false, rate_set = false, workload_set = false;
+	int ch, rc, code = CZPG_EXIT_USAGE;
+
+	czpg_bench_options_default(&opt);
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case O_HOST:
+			opt.host = optarg;
+			break;
+		case O_PORT:
+			if (czpg_cli_parse_uint(optarg, 1, 65535, &v) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--port '%s' is not a port (1-65535)", optarg);
+			opt.port = (unsigned)v;
+			break;
+		case O_USER:
+			opt.user = optarg;
+			break;
+		case O_DB:
+			opt.dbname = optarg;
+			break;
+		case O_CA:
+			opt.ca_file = optarg;
+			break;
+		case O_PW:
+			password_flag = optarg;
+			break;
+		case O_CB:
+			if (strcmp(optarg, "disable") == 0)
+				opt.channel_binding = CZPG_CB_DISABLE;
+			else if (strcmp(optarg, "prefer") == 0)
+				opt.channel_binding = CZPG_CB_PREFER;
+			else if (strcmp(optarg, "require") == 0)
+				opt.channel_binding = CZPG_CB_REQUIRE;
+			else
+				return czpg_cli_usage_error(VERB,
+							    "--channel-binding '%s' is not one of "
+							    "disable, prefer, require",
+							    optarg);
+			break;
+		case O_MINTLS:
+			if (strcmp(optarg, "1.3") == 0)
+				opt.min_tls = TLS1_3_VERSION;
+			else if (strcmp(optarg, "1.2") == 0)
+				opt.min_tls = TLS1_2_VERSION;
+			else
+				return czpg_cli_usage_error(
+				    VERB, "--min-tls '%s' is not 1.2 or 1.3", optarg);
+			break;
+		case O_TIMEOUT:
+			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--timeout '%s' is not a number of seconds (1-3600)",
+				    optarg);
+			opt.timeout_ms = (unsigned)v * 1000u;
+			break;
+		case O_WORKLOAD:
+			workload_set = true;
+			if (strcmp(optarg, "select1") == 0)
+				opt.workload = CZPG_BENCH_SELECT1;
+			else if (strcmp(optarg, "audit") == 0)
+				opt.workload = CZPG_BENCH_AUDIT;
+			else
+				return czpg_cli_usage_error(
+				    VERB,
+				    "--workload '%s' is not select1 or audit "
+				    "(use --sql FILE for your own)",
+				    optarg);
+			break;
+		case O_SQL:
+			sql_path = optarg;
+			break;
+		case O_PROTOCOL:
+			if (strcmp(optarg, "simple") == 0)
+				opt.protocol = CZPG_BENCH_SIMPLE;
+			else if (strcmp(optarg, "extended") == 0)
+				opt.protocol = CZPG_BENCH_EXTENDED;
+			else
+				return czpg_cli_usage_error(
+				    VERB, "--protocol '%s' is not simple or extended", optarg);
+			break;
+		case O_POOL:
+			if (czpg_cli_parse_uint(optarg, 1, CZPG_BENCH_MAX_POOL, &v) < 0)
+				return czpg_cli_usage_error(VERB, "--pool '%s' is not 1-%u", optarg,
+							    CZPG_BENCH_MAX_POOL);
+			opt.pool = (unsigned)v;
+			break;
+		case O_PIPELINE:
+			if (czpg_cli_parse_uint(optarg, 1, CZPG_BENCH_MAX_PIPELINE, &v) < 0)
+				return czpg_cli_usage_error(VERB, "--pipeline '%s' is not 1-%u",
+							    optarg, CZPG_BENCH_MAX_PIPELINE);
+			opt.pipeline = (unsigned)v;
+			break;
+		case O_RATE:
+			if (parse_double(optarg, 1, 10e6, &d) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--rate '%s' is not a rate in queries/s (1-10000000)",
+				    optarg);
+			opt.rate = d;
+			opt.shape = CZPG_BENCH_OPEN;
+			rate_set = true;
+			break;
+		case O_CONNECT:
+			opt.mode = CZPG_BENCH_CONNECT;
+			break;
+		case O_CLIENT:
+			if (strcmp(optarg, "native") == 0)
+				opt.client = CZPG_BENCH_NATIVE;
+			else if (strcmp(optarg, "libpq") == 0)
+				opt.client = CZPG_BENCH_LIBPQ;
+			else
+				return czpg_cli_usage_error(
+				    VERB, "--client '%s' is not native or libpq", optarg);
+			break;
+		case O_AA:
+			opt.aa = true;
+			break;
+		case O_DURATION:
+			if (parse_double(optarg, 0.1, 86400, &d) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--duration '%s' is not 0.1-86400 s", optarg);
+			opt.duration_s = d;
+			break;
+		case O_ROUNDMS:
+			if (czpg_cli_parse_uint(optarg, 1, 60000, &v) < 0)
+				return czpg_cli_usage_error(VERB, "--round-ms '%s' is not 1-60000",
+							    optarg);
+			opt.round_ms = (unsigned)v;
+			break;
+		case O_ROUNDUNITS:
+			if (czpg_cli_parse_uint(optarg, 1, 100000000, &v) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--round-units '%s' is not 1-100000000", optarg);
+			opt.round_units = (unsigned)v;
+			break;
+		case O_WARMUP:
+			if (czpg_cli_parse_uint(optarg, 0, 1000, &v) < 0)
+				return czpg_cli_usage_error(VERB, "--warmup '%s' is not 0-1000",
+							    optarg);
+			opt.warmup_pairs = (unsigned)v;
+			break;
+		case O_MINPAIRS:
+			if (czpg_cli_parse_uint(optarg, 2, 1000000, &v) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--min-pairs '%s' is not 2-1000000", optarg);
+			opt.min_pairs = (unsigned)v;
+			break;
+		case O_SEED:
+			if (czpg_cli_parse_uint(optarg, 0, ~0ul, &v) < 0)
+				return czpg_cli_usage_error(VERB, "--seed '%s' is not a number",
+							    optarg);
+			opt.seed = v;
+			break;
+		case O_RTT: {
+			char copy[256], *save = NULL, *tok;
+
+			snprintf(copy, sizeof(copy), "%s", optarg);
+			opt.n_rtt = 0;
+			for (tok = strtok_r(copy, ",", &save); tok != NULL;
+			     tok = strtok_r(NULL, ",", &save)) {
+				if (opt.n_rtt == CZPG_BENCH_MAX_RTTS ||
+				    parse_double(tok, 0, 10000, &d) < 0)
+					return czpg_cli_usage_error(
+					    VERB,
+					    "--assume-rtt '%s' is not up to %u round trips in ms, "
+					    "comma-separated",
+					    optarg, CZPG_BENCH_MAX_RTTS);
+				opt.assume_rtt_ms[opt.n_rtt++] = d;
+			}
+			break;
+		}
+		case O_PINC:
+		case O_PINS:
+			if (czpg_cli_parse_uint(optarg, 0, 1023, &v) < 0 ||
+			    v >= (unsigned long)sysconf(_SC_NPROCESSORS_CONF))
+				return czpg_cli_usage_error(
+				    VERB, "%s '%s' is not a CPU of this machine",
+				    ch == O_PINC ? "--pin-client" : "--pin-server", optarg);
+			if (ch == O_PINC)
+				opt.pin_client = (int)v;
+			else
+				opt.pin_server = (int)v;
+			break;
+		case O_MAXOH:
+			if (parse_double(optarg, -99, 100000, &d) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--max-overhead '%s' is not a percentage (-99 to 100000)",
+				    optarg);
+			opt.max_overhead = d / 100.0;
+			break;
+		case O_MAXDUR:
+			if (parse_double(optarg, 0.1, 86400, &d) < 0)
+				return czpg_cli_usage_error(
+				    VERB, "--max-duration '%s' is not 0.1-86400 s", optarg);
+			opt.max_duration_s = d;
+			break;
+		case O_JSON:
+			json = true;
+			break;
+		case O_SVG:
+			svg = optarg;
+			break;
+		case O_HELP:
+			bench_usage(stdout);
+			return CZPG_EXIT_OK;
+		default:
+			return czpg_cli_usage_error(
+			    VERB, "unknown or incomplete flag '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return czpg_cli_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
+	if (opt.host == NULL || opt.host[0] == '\0')
+		return czpg_cli_usage_error(VERB, "--host is required");
+	if (opt.user == NULL || opt.user[0] == '\0')
+		return czpg_cli_usage_error(VERB, "--user is required");
+	if (opt.ca_file == NULL)
+		return czpg_cli_usage_error(VERB, "--ca is required: the TLS pool connects with "
+						  "verify-full");
+	if (access(opt.ca_file, R_OK) != 0)
+		return czpg_cli_usage_error(VERB, "--ca '%s' is not a readable file", opt.ca_file);
+	if (sql_path != NULL && workload_set)
+		return czpg_cli_usage_error(VERB, "--sql and --workload exclude each other");
+	if (opt.mode == CZPG_BENCH_CONNECT) {
+		if (opt.client == CZPG_BENCH_LIBPQ)
+			return czpg_cli_usage_error(VERB,
+						    "--connect runs with the native client only");
+		if (rate_set || opt.pipeline != 1 || sql_path != NULL ||
+		    opt.workload != CZPG_BENCH_SELECT1 || opt.protocol != CZPG_BENCH_SIMPLE)
+			return czpg_cli_usage_error(
+			    VERB, "--connect measures connect + SELECT 1: it takes "
+				  "no --rate, --pipeline, --sql, --workload or "
+				  "--protocol");
+	}
+	if (opt.client == CZPG_BENCH_LIBPQ && opt.pipeline != 1)
+		return czpg_cli_usage_error(VERB, "--client libpq runs with --pipeline 1 (one "
+						  "query in flight per connection)");
+	if (opt.max_duration_s == 0)
+		opt.max_duration_s = isnan(opt.max_overhead) ? opt.duration_s : 3 * opt.duration_s;
+	if (opt.max_duration_s < opt.duration_s)
+		return czpg_cli_usage_error(VERB, "--max-duration must not be below --duration");
+	if (sql_path != NULL) {
+		sql = read_sql_file(sql_path, err, sizeof(err));
+		if (sql == NULL)
+			return czpg_cli_usage_error(VERB, "%s", err);
+		opt.workload = CZPG_BENCH_SQL;
+		opt.sql = sql;
+		opt.sql_name = sql_path;
+	}
+	if (czpg_cli_isatty(stderr))
+		opt.progress = stderr;
+
+	env = getenv("CZ_PG_BENCH_PASSWORD") != NULL ? "CZ_PG_BENCH_PASSWORD"
+						     : "CZ_PG_VERIFY_PASSWORD";
+	password = czpg_cli_password(password_flag, env, opt.user);
+	opt.password = password;
+	rc = czpg_bench_run(&opt, &res);
+	code = czpg_bench_exit_code(&opt, &res, rc);
+	if (svg != NULL && (res.ran || res.npairs > 0) &&
+	    czpg_bench_write_svg(svg, &opt, &res, err, sizeof(err)) < 0) {
+		fprintf(stderr, "czctl postgres tls bench: %s\n", err);
+		if (code == CZPG_EXIT_OK)
+			code = CZPG_EXIT_ERROR;
+	}
+	if (json)
+		czpg_bench_print_json(stdout, &opt, &res, code);
+	else
+		czpg_bench_print(stdout, &opt, &res);
+	if (res.error[0] != '\0')
+		fprintf(stderr, "czctl postgres tls bench: %s\n", res.error);
+	czpg_bench_result_free(&res);
+	czpg_cli_password_free(password);
+	free(sql);
+	return code;
+}

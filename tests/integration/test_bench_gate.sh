@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test_bench_gate.sh - the release gate's exit codes at the extremes, and
+# usage errors: --max-overhead 1000 must pass (0), -50 must fail (1) -- TLS
+# cannot make queries twice as fast -- and a gate whose threshold sits inside
+# an A/A interval (0%) must come out inconclusive (4) rather than a verdict.
+set -uo pipefail
+command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+here=$(cd "$(dirname "$0")" && pwd)
+ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
+pass=0 fail=0
+
+bench() {
+	timeout 60 "$CZCTL" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" \
+		--user "$CZ_PG_USER" --ca "$ca" --duration 1 --round-ms 60 --warmup 1 --pool 2 "$@"
+}
+
+expect() { # name, expected exit, args...
+	local name=$1 want=$2
+	shift 2
+	bench --json "$@" >"$out/$name.json" 2>"$out/$name.err"
+	local rc=$?
+	if [ "$rc" = "$want" ] && jq -e --argjson w "$want" '.result.exit_code == $w' "$out/$name.json" >/dev/null; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL: $name: exit $rc, expected $want"
+		cat "$out/$name.err"
+		jq -c '{gate, overhead: .overhead.pct, lo: .overhead.ci95_lo_pct, hi: .overhead.ci95_hi_pct, result}' "$out/$name.json"
+	fi
+}
+
+expect gate-pass 0 --max-overhead 1000
+jq -e '.gate.decision == "below" and .gate.max_overhead_pct == 1000' "$out/gate-pass.json" >/dev/null &&
+	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: gate-pass decision"; }
+expect gate-fail 1 --max-overhead -50
+jq -e '.gate.decision == "above"' "$out/gate-fail.json" >/dev/null &&
+	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: gate-fail decision"; }
+# A/A with the threshold at 0: the interval must straddle it, even after
+# extending up to --max-duration (kept short here).
+expect gate-straddle 4 --aa --max-overhead 0 --max-duration 2
+jq -e '.gate.decision == "straddle" and .overhead.ci95_lo_pct < 0 and .overhead.ci95_hi_pct > 0' \
+	"$out/gate-straddle.json" >/dev/null && pass=$((pass + 1)) ||
+	{ fail=$((fail + 1)); echo "FAIL: gate-straddle decision"; }
+
+# Usage errors exit 2 before connecting.
+for args in "--pool 0" "--protocol binary" "--connect --client libpq" "--max-overhead abc" \
+	"--rate -5" "--client libpq --pipeline 4" "--sql /nonexistent/file"; do
+	# shellcheck disable=SC2086
+	bench $args >/dev/null 2>"$out/usage.err"
+	rc=$?
+	if [ "$rc" = 2 ] && [ -s "$out/usage.err" ]; then pass=$((pass + 1)); else
+		fail=$((fail + 1)); echo "FAIL: '$args' exit $rc, expected 2"; fi
+done
+"$CZCTL" postgres tls bench --help | grep -q -- "--max-overhead" && pass=$((pass + 1)) ||
+	{ fail=$((fail + 1)); echo "FAIL: --help"; }
+
+# --sql FILE runs the statement.
+printf 'SELECT count(*) FROM pg_class;\n' >"$out/q.sql"
+expect sql 0 --sql "$out/q.sql" --protocol extended
+jq -e '.config.workload == "sql" and ([.pools[] | .rows == .units and .errors == 0] | all)' "$out/sql.json" >/dev/null &&
+	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --sql rows"; }
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# test_bench_server_gone.sh - the server going away mid-bench ends the bench
+# promptly with a clear error and a partial report (exit 3), never a hang:
+# first its backends are terminated (native and libpq clients), then the
+# whole server is stopped with pg_ctl stop -m immediate.
+set -uo pipefail
+command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+here=$(cd "$(dirname "$0")" && pwd)
+ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+psql_su() {
+	"$CZ_PG_BIN/psql" -X -At -h "$CZ_PG_SOCKDIR" -p "$CZ_PG_PORT" -U postgres -d postgres -c "$1"
+}
+
+# Starts a long bench in the background; sets $bpid.
+start_bench() { # name, extra args...
+	local name=$1
+	shift
+	"$CZCTL" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" --user "$CZ_PG_USER" \
+		--ca "$ca" --duration 60 --round-ms 100 --warmup 1 --pool 2 --timeout 5 --json "$@" \
+		>"$out/$name.json" 2>"$out/$name.err" &
+	bpid=$!
+}
+
+# Waits for the bench to end by itself within $2 seconds; sets $rc.
+wait_bench() { # pid, seconds
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -9 "$1"
+		wait "$1" 2>/dev/null
+		rc=hang
+		return
+	fi
+	wait "$1"
+	rc=$?
+}
+
+expect_partial() { # name, rc, error regex
+	local f="$out/$1.json"
+	[ "$2" = 3 ] && ok || bad "$1: exit $2, expected 3"
+	jq -e '.result.status == "error" and .result.exit_code == 3' "$f" >/dev/null && ok ||
+		bad "$1: result is not an error: $(jq -c .result "$f" 2>/dev/null || head -c 300 "$f")"
+	jq -e --arg re "$3" '.result.error | test($re)' "$f" >/dev/null && ok ||
+		bad "$1: error does not say what happened: $(jq -r .result.error "$f" 2>/dev/null)"
+	jq -e '.result.partial == true and .pairs.count >= 1 and .pools[0].units > 0' "$f" >/dev/null && ok ||
+		bad "$1: no partial figures: $(jq -c '{partial: .result.partial, pairs: .pairs.count}' "$f")"
+	grep -q "czctl postgres tls bench: " "$out/$1.err" && ok || bad "$1: nothing on stderr"
+}
+
+wait_measuring() { # let a few pairs complete
+	sleep 2.5
+}
+
+for client in native libpq; do
+	start_bench "terminate-$client" --client "$client"
+	wait_measuring
+	n=$(psql_su "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'czctl bench%'")
+	[ "${n:-0}" -ge 1 ] && ok || bad "$client: no bench backend to terminate"
+	wait_bench "$bpid" 20
+	expect_partial "terminate-$client" "$rc" "fail|terminat|closed"
+done
+
+start_bench stop-immediate --workload audit
+wait_measuring
+if [ "$(id -u)" = 0 ]; then
+	runuser -u postgres -- "$CZ_PG_BIN/pg_ctl" -D "$CZ_PG_DATA" -m immediate -w stop >/dev/null
+else
+	"$CZ_PG_BIN/pg_ctl" -D "$CZ_PG_DATA" -m immediate -w stop >/dev/null
+fi
+wait_bench "$bpid" 20
+expect_partial stop-immediate "$rc" "fail|closed|reset|connect"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
