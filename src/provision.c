@@ -64,7 +64,7 @@ struct pfile {
 	bool written;
 };
 
-#define MAX_FILES 8
+#define MAX_FILES 12
 #define MAX_WARN 16
 
 struct step_result {
@@ -399,6 +399,10 @@ static int validate_inputs(struct czpg_provision_plan *p, char *err, size_t errl
 		return set_err(err, errlen, "--force and --rotate-leaf exclude each other: --force "
 					    "makes a new CA and leaf, --rotate-leaf a new leaf only"),
 		       -1;
+	if (o->container != NULL && !valid_container_name(o->container))
+		return set_err(err, errlen, "--container '%s' is not a container name or id",
+			       o->container),
+		       -1;
 	if (o->pgdata == NULL && o->container == NULL)
 		return set_err(err, errlen, "say where PostgreSQL runs: --pgdata DIR (a server on "
 					    "this box) or --container NAME"),
@@ -407,10 +411,6 @@ static int validate_inputs(struct czpg_provision_plan *p, char *err, size_t errl
 		return set_err(err, errlen, "--pgdata and --container exclude each other: give "
 					    "--pgdata for a server on this box, --container for one "
 					    "in a container"),
-		       -1;
-	if (o->container != NULL && !valid_container_name(o->container))
-		return set_err(err, errlen, "--container '%s' is not a container name or id",
-			       o->container),
 		       -1;
 	if (o->cert_dir == NULL || o->cert_dir[0] == '\0')
 		return set_err(err, errlen, "--cert-dir is required: where the certificates and "
@@ -1356,7 +1356,7 @@ static int write_file(struct pfile *f, char *err, size_t errlen)
 static int restore_files(struct czpg_provision_plan *p, char *note, size_t notelen)
 {
 	size_t i;
-	int failed = 0, restored = 0;
+	int failed = 0, restored = 0, removed = 0;
 	char e[600];
 
 	note[0] = '\0';
@@ -1374,17 +1374,23 @@ static int restore_files(struct czpg_provision_plan *p, char *note, size_t notel
 					 "could not restore %s: %s; ", f->path, e);
 				continue;
 			}
+			restored++;
 		} else if (unlink(f->path) < 0 && errno != ENOENT) {
 			failed++;
 			snprintf(note + strlen(note), notelen - strlen(note),
 				 "could not remove %s: %s; ", f->path, strerror(errno));
 			continue;
+		} else {
+			removed++;
 		}
 		f->written = false;
-		restored++;
 	}
 	snprintf(note + strlen(note), notelen - strlen(note),
-		 "%d file%s restored to their previous content", restored, restored == 1 ? "" : "s");
+		 "restored %d changed file%s to %s previous content", restored,
+		 restored == 1 ? "" : "s", restored == 1 ? "its" : "their");
+	if (removed > 0)
+		snprintf(note + strlen(note), notelen - strlen(note), " and removed %d new file%s",
+			 removed, removed == 1 ? "" : "s");
 	p->rolled_back = true;
 	return failed;
 }
@@ -1451,7 +1457,10 @@ static int wait_and_check(struct czpg_provision_plan *p, const char *before, con
 	if (others[0] != '\0')
 		warn(p, "the server reports errors in files provision did not write: %s", others);
 	if (n > 0) {
-		fmt_to(detail, detlen, "the server rejected what was written: %s", errors);
+		fmt_to(detail, detlen,
+		       "the server rejects the files as written (PostgreSQL keeps its previous "
+		       "settings when a file has errors): %s",
+		       errors);
 		return 1;
 	}
 	for (attempt = 0; attempt < 20; attempt++) {
@@ -1579,6 +1588,8 @@ write_failed:
 		step_set(p, ST_RELOAD, S_FAIL, "%s", detail);
 		print_step(out, p, ST_RELOAD);
 		failed = restore_files(p, note, sizeof(note));
+		if (czpg_reload_load_time(&p->srv, before, sizeof(before), e2, sizeof(e2)) < 0)
+			before[0] = '\0';
 		if (czpg_reload_signal(&p->srv, how2, sizeof(how2), e2, sizeof(e2)) < 0)
 			fmt_to(p->rollback_note, sizeof(p->rollback_note),
 				 "%s; the second reload failed: %s", note, e2);

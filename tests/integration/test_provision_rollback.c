@@ -123,7 +123,7 @@ static void test_unloadable_key_is_rolled_back(void **state)
 	assert_non_null(strstr(r.out, "[FAIL] reload: "));
 	assert_non_null(strstr(r.out, "did not load the new certificate"));
 	assert_non_null(strstr(r.out, "uid 65534"));
-	assert_non_null(strstr(r.out, "rollback: restored 2 files"));
+	assert_non_null(strstr(r.out, "rollback: restored 2 changed files to their previous content"));
 	pt_run_free(&r);
 
 	snapshot(&after);
