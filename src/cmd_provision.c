@@ -16,64 +16,65 @@
 
 static void provision_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: czctl postgres tls provision --ip IP --dns NAME --allow-cidr CIDR\n"
-		"         --role ROLE [--role ROLE ...] --cert-dir DIR\n"
-		"         (--pgdata DIR | --container NAME --hba-path FILE)\n"
-		"         [--export-ca FILE] [--mode transition|harden] [--apply] [flags]\n"
-		"\n"
-		"Turns a plaintext PostgreSQL box into a TLS 1.3 box without breaking it: an\n"
-		"ECDSA P-256 CA (10 years) and a 90-day leaf for --ip and --dns, the TLS block\n"
-		"in <conf.d>/cz-tls.conf, a managed pg_hba.conf block, a reload (never a\n"
-		"restart) checked against the server's own pg_hba_file_rules and\n"
-		"pg_file_settings (any error: every file restored), the CA exported, and a\n"
-		"verify-full self-check.  A DRY RUN unless --apply: it prints every file it\n"
-		"would write (keys are never shown) and writes nothing.\n"
-		"\n"
-		"what:\n"
-		"  --ip IP                  the address clients connect to (IP SAN of the leaf)\n"
-		"  --dns NAME               the DNS name clients connect to (DNS SAN of the leaf)\n"
-		"  --allow-cidr CIDR        the application box, e.g. 10.20.1.2/32\n"
-		"  --role ROLE              a role the application logs in as (repeatable)\n"
-		"  --mode transition|harden transition (default) keeps the plaintext host line\n"
-		"                           working; harden allows TLS only from --allow-cidr\n"
-		"  --allow-tls12-fallback   ssl_min_protocol_version TLSv1.2 instead of TLSv1.3\n"
-		"  --apply                  make the changes (default: dry run)\n"
-		"  --rotate-leaf            new 90-day leaf from the existing CA (breaks no client)\n"
-		"  --force                  new CA and leaf; the old CA stays in ca-bundle.crt\n"
-		"                           for %d days so clients can move over\n"
-		"where:\n"
-		"  --cert-dir DIR           certificates and keys (created 0755 if missing)\n"
-		"  --server-cert-dir DIR    the cert dir as the server sees it (inside the\n"
-		"                           container); default: --cert-dir\n"
-		"  --export-ca FILE         copy of ca-bundle.crt for clients (0644)\n"
-		"  --pgdata DIR             PostgreSQL runs on this box with this data directory\n"
-		"  --container NAME         PostgreSQL runs in this container (docker on PATH)\n"
-		"  --hba-path FILE          pg_hba.conf (default <pgdata>/pg_hba.conf)\n"
-		"  --postgresql-conf FILE   default <pgdata>/postgresql.conf, or next to --hba-path\n"
-		"  --conf-dir DIR           the include_dir cz-tls.conf goes to (default: conf.d\n"
-		"                           next to postgresql.conf)\n"
-		"  --db-uid N, --db-gid N   owner of server.key (default: the data directory's\n"
-		"                           owner; %d:%d with --container, the official image)\n"
-		"  --pg-bin DIR             where pg_ctl and psql are (default: from PG_VERSION)\n"
-		"  --socket-dir DIR         the server's Unix socket directory (default: from\n"
-		"                           postgresql[.auto].conf, else /var/run/postgresql)\n"
-		"  --admin-user NAME        superuser for the reload checks (default postgres)\n"
-		"self-verify:\n"
-		"  --verify-host HOST       default --ip (in the certificate, needs no DNS)\n"
-		"  --verify-port PORT       default the server's port setting, else 5432\n"
-		"  --verify-user ROLE       default the first --role\n"
-		"  --verify-dbname DB       default postgres\n"
-		"  --password PW            or CZ_PG_VERIFY_PASSWORD, or a prompt on a terminal\n"
-		"  --skip-verify            skip the self-verify (TLS is then NOT proven)\n"
-		"  --timeout SECONDS        per phase (default 10)\n"
-		"  --json                   one JSON object on stdout\n"
-		"\n"
-		"Exit codes: 0 PASS (or dry run printed), 1 FAIL (the server rejected the change\n"
-		"and everything was restored, or self-verify failed), 2 bad input (nothing\n"
-		"written), 3 could not finish.\n",
-		CZPG_PROVISION_CA_OVERLAP_DAYS, CZPG_PROVISION_CONTAINER_UID,
-		CZPG_PROVISION_CONTAINER_UID);
+	fprintf(
+	    out,
+	    "usage: czctl postgres tls provision --ip IP --dns NAME --allow-cidr CIDR\n"
+	    "         --role ROLE [--role ROLE ...] --cert-dir DIR\n"
+	    "         (--pgdata DIR | --container NAME --hba-path FILE)\n"
+	    "         [--export-ca FILE] [--mode transition|harden] [--apply] [flags]\n"
+	    "\n"
+	    "Turns a plaintext PostgreSQL box into a TLS 1.3 box without breaking it: an\n"
+	    "ECDSA P-256 CA (10 years) and a 90-day leaf for --ip and --dns, the TLS block\n"
+	    "in <conf.d>/cz-tls.conf, a managed pg_hba.conf block, a reload (never a\n"
+	    "restart) checked against the server's own pg_hba_file_rules and\n"
+	    "pg_file_settings (any error: every file restored), the CA exported, and a\n"
+	    "verify-full self-check.  A DRY RUN unless --apply: it prints every file it\n"
+	    "would write (keys are never shown) and writes nothing.\n"
+	    "\n"
+	    "what:\n"
+	    "  --ip IP                  the address clients connect to (IP SAN of the leaf)\n"
+	    "  --dns NAME               the DNS name clients connect to (DNS SAN of the leaf)\n"
+	    "  --allow-cidr CIDR        the application box, e.g. 10.20.1.2/32\n"
+	    "  --role ROLE              a role the application logs in as (repeatable)\n"
+	    "  --mode transition|harden transition (default) keeps the plaintext host line\n"
+	    "                           working; harden allows TLS only from --allow-cidr\n"
+	    "  --allow-tls12-fallback   ssl_min_protocol_version TLSv1.2 instead of TLSv1.3\n"
+	    "  --apply                  make the changes (default: dry run)\n"
+	    "  --rotate-leaf            new 90-day leaf from the existing CA (breaks no client)\n"
+	    "  --force                  new CA and leaf; the old CA stays in ca-bundle.crt\n"
+	    "                           for %d days so clients can move over\n"
+	    "where:\n"
+	    "  --cert-dir DIR           certificates and keys (created 0755 if missing)\n"
+	    "  --server-cert-dir DIR    the cert dir as the server sees it (inside the\n"
+	    "                           container); default: --cert-dir\n"
+	    "  --export-ca FILE         copy of ca-bundle.crt for clients (0644)\n"
+	    "  --pgdata DIR             PostgreSQL runs on this box with this data directory\n"
+	    "  --container NAME         PostgreSQL runs in this container (docker on PATH)\n"
+	    "  --hba-path FILE          pg_hba.conf (default <pgdata>/pg_hba.conf)\n"
+	    "  --postgresql-conf FILE   default <pgdata>/postgresql.conf, or next to --hba-path\n"
+	    "  --conf-dir DIR           the include_dir cz-tls.conf goes to (default: conf.d\n"
+	    "                           next to postgresql.conf)\n"
+	    "  --db-uid N, --db-gid N   owner of server.key (default: the data directory's\n"
+	    "                           owner; %d:%d with --container, the official image)\n"
+	    "  --pg-bin DIR             where pg_ctl and psql are (default: from PG_VERSION)\n"
+	    "  --socket-dir DIR         the server's Unix socket directory (default: from\n"
+	    "                           postgresql[.auto].conf, else /var/run/postgresql)\n"
+	    "  --admin-user NAME        superuser for the reload checks (default postgres)\n"
+	    "self-verify:\n"
+	    "  --verify-host HOST       default --ip (in the certificate, needs no DNS)\n"
+	    "  --verify-port PORT       default the server's port setting, else 5432\n"
+	    "  --verify-user ROLE       default the first --role\n"
+	    "  --verify-dbname DB       default postgres\n"
+	    "  --password PW            or CZ_PG_VERIFY_PASSWORD, or a prompt on a terminal\n"
+	    "  --skip-verify            skip the self-verify (TLS is then NOT proven)\n"
+	    "  --timeout SECONDS        per phase (default 10)\n"
+	    "  --json                   one JSON object on stdout\n"
+	    "\n"
+	    "Exit codes: 0 PASS (or dry run printed), 1 FAIL (the server rejected the change\n"
+	    "and everything was restored, or self-verify failed), 2 bad input (nothing\n"
+	    "written), 3 could not finish.\n",
+	    CZPG_PROVISION_CA_OVERLAP_DAYS, CZPG_PROVISION_CONTAINER_UID,
+	    CZPG_PROVISION_CONTAINER_UID);
 }
 
 enum {
@@ -113,43 +114,43 @@ enum {
 int czpg_cmd_provision(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"ip", required_argument, NULL, O_IP},
-		{"dns", required_argument, NULL, O_DNS},
-		{"allow-cidr", required_argument, NULL, O_CIDR},
-		{"role", required_argument, NULL, O_ROLE},
-		{"mode", required_argument, NULL, O_MODE},
-		{"cert-dir", required_argument, NULL, O_CERT_DIR},
-		{"server-cert-dir", required_argument, NULL, O_SERVER_CERT_DIR},
-		{"export-ca", required_argument, NULL, O_EXPORT},
-		{"pgdata", required_argument, NULL, O_PGDATA},
-		{"container", required_argument, NULL, O_CONTAINER},
-		{"hba-path", required_argument, NULL, O_HBA},
-		{"postgresql-conf", required_argument, NULL, O_PGCONF},
-		{"conf-dir", required_argument, NULL, O_CONF_DIR},
-		{"db-uid", required_argument, NULL, O_DB_UID},
-		{"db-gid", required_argument, NULL, O_DB_GID},
-		{"pg-bin", required_argument, NULL, O_PG_BIN},
-		{"socket-dir", required_argument, NULL, O_SOCKET_DIR},
-		{"admin-user", required_argument, NULL, O_ADMIN},
-		{"verify-host", required_argument, NULL, O_VHOST},
-		{"verify-port", required_argument, NULL, O_VPORT},
-		{"verify-user", required_argument, NULL, O_VUSER},
-		{"verify-dbname", required_argument, NULL, O_VDB},
-		{"password", required_argument, NULL, O_PASSWORD},
-		{"skip-verify", no_argument, NULL, O_SKIP_VERIFY},
-		{"timeout", required_argument, NULL, O_TIMEOUT},
-		{"apply", no_argument, NULL, O_APPLY},
-		{"force", no_argument, NULL, O_FORCE},
-		{"rotate-leaf", no_argument, NULL, O_ROTATE},
-		{"allow-tls12-fallback", no_argument, NULL, O_TLS12},
-		{"json", no_argument, NULL, O_JSON},
-		{"help", no_argument, NULL, O_HELP},
-		{NULL, 0, NULL, 0},
+	    {"ip", required_argument, NULL, O_IP},
+	    {"dns", required_argument, NULL, O_DNS},
+	    {"allow-cidr", required_argument, NULL, O_CIDR},
+	    {"role", required_argument, NULL, O_ROLE},
+	    {"mode", required_argument, NULL, O_MODE},
+	    {"cert-dir", required_argument, NULL, O_CERT_DIR},
+	    {"server-cert-dir", required_argument, NULL, O_SERVER_CERT_DIR},
+	    {"export-ca", required_argument, NULL, O_EXPORT},
+	    {"pgdata", required_argument, NULL, O_PGDATA},
+	    {"container", required_argument, NULL, O_CONTAINER},
+	    {"hba-path", required_argument, NULL, O_HBA},
+	    {"postgresql-conf", required_argument, NULL, O_PGCONF},
+	    {"conf-dir", required_argument, NULL, O_CONF_DIR},
+	    {"db-uid", required_argument, NULL, O_DB_UID},
+	    {"db-gid", required_argument, NULL, O_DB_GID},
+	    {"pg-bin", required_argument, NULL, O_PG_BIN},
+	    {"socket-dir", required_argument, NULL, O_SOCKET_DIR},
+	    {"admin-user", required_argument, NULL, O_ADMIN},
+	    {"verify-host", required_argument, NULL, O_VHOST},
+	    {"verify-port", required_argument, NULL, O_VPORT},
+	    {"verify-user", required_argument, NULL, O_VUSER},
+	    {"verify-dbname", required_argument, NULL, O_VDB},
+	    {"password", required_argument, NULL, O_PASSWORD},
+	    {"skip-verify", no_argument, NULL, O_SKIP_VERIFY},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"apply", no_argument, NULL, O_APPLY},
+	    {"force", no_argument, NULL, O_FORCE},
+	    {"rotate-leaf", no_argument, NULL, O_ROTATE},
+	    {"allow-tls12-fallback", no_argument, NULL, O_TLS12},
+	    {"json", no_argument, NULL, O_JSON},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	struct czpg_provision_opts o = {
-		.mode = CZPG_HBA_MODE_TRANSITION,
-		.db_uid = -1,
-		.db_gid = -1,
+	    .mode = CZPG_HBA_MODE_TRANSITION,
+	    .db_uid = -1,
+	    .db_gid = -1,
 	};
 	const char *roles[CZPG_PROVISION_MAX_ROLES];
 	struct czpg_provision_plan *plan = NULL;
@@ -181,7 +182,7 @@ int czpg_cmd_provision(int argc, char **argv)
 		case O_MODE:
 			if (czpg_hba_mode_parse(optarg, &o.mode) < 0)
 				return czpg_cli_usage_error(
-					VERB, "--mode '%s' is not transition or harden", optarg);
+				    VERB, "--mode '%s' is not transition or harden", optarg);
 			break;
 		case O_CERT_DIR:
 			o.cert_dir = optarg;
@@ -233,7 +234,7 @@ int czpg_cmd_provision(int argc, char **argv)
 		case O_VPORT:
 			if (czpg_cli_parse_uint(optarg, 1, 65535, &v) < 0)
 				return czpg_cli_usage_error(
-					VERB, "--verify-port '%s' is not a port (1-65535)", optarg);
+				    VERB, "--verify-port '%s' is not a port (1-65535)", optarg);
 			o.verify_port = (unsigned)v;
 			break;
 		case O_VUSER:
@@ -251,8 +252,8 @@ int czpg_cmd_provision(int argc, char **argv)
 		case O_TIMEOUT:
 			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
 				return czpg_cli_usage_error(
-					VERB, "--timeout '%s' is not a number of seconds (1-3600)",
-					optarg);
+				    VERB, "--timeout '%s' is not a number of seconds (1-3600)",
+				    optarg);
 			o.timeout_ms = (unsigned)v * 1000u;
 			break;
 		case O_APPLY:
@@ -274,8 +275,8 @@ int czpg_cmd_provision(int argc, char **argv)
 			provision_usage(stdout);
 			return CZPG_EXIT_OK;
 		default:
-			return czpg_cli_usage_error(VERB, "unknown or incomplete flag '%s' (see --help)",
-						    argv[optind - 1]);
+			return czpg_cli_usage_error(
+			    VERB, "unknown or incomplete flag '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
@@ -305,11 +306,11 @@ int czpg_cmd_provision(int argc, char **argv)
 		password_flag = NULL;
 		if (password == NULL) {
 			rc = czpg_cli_usage_error(
-				VERB,
-				"self-verify needs the password of '%s': pass --password, set "
-				"CZ_PG_VERIFY_PASSWORD, or run on a terminal (or --skip-verify); "
-				"nothing was written",
-				user);
+			    VERB,
+			    "self-verify needs the password of '%s': pass --password, set "
+			    "CZ_PG_VERIFY_PASSWORD, or run on a terminal (or --skip-verify); "
+			    "nothing was written",
+			    user);
 			goto out;
 		}
 		czpg_provision_set_password(plan, password);

@@ -33,8 +33,8 @@
 enum step_id { ST_CERTS = 0, ST_CONF, ST_HBA, ST_RELOAD, ST_EXPORT, ST_VERIFY, ST_N };
 
 static const char *const step_name[ST_N] = {
-	"certificates", "postgresql.conf TLS block", "pg_hba.conf managed block",
-	"reload",       "CA export",                 "self-verify",
+    "certificates", "postgresql.conf TLS block", "pg_hba.conf managed block", "reload", "CA export",
+    "self-verify",
 };
 
 enum step_state { S_NOT_RUN = 0, S_PASS, S_FAIL, S_SKIP };
@@ -116,7 +116,7 @@ struct czpg_provision_plan {
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -129,7 +129,8 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* snprintf that may cut: for messages built from other messages. */
-static void fmt_to(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fmt_to(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fmt_to(char *buf, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
@@ -140,7 +141,7 @@ static void fmt_to(char *buf, size_t cap, const char *fmt, ...)
 }
 
 static void warn(struct czpg_provision_plan *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void warn(struct czpg_provision_plan *p, const char *fmt, ...)
 {
 	va_list ap;
@@ -338,9 +339,9 @@ static bool valid_container_name(const char *s)
 {
 	size_t i;
 
-	if (s[0] == '\0' || strlen(s) > 128 || !((s[0] >= 'a' && s[0] <= 'z') ||
-						 (s[0] >= 'A' && s[0] <= 'Z') ||
-						 (s[0] >= '0' && s[0] <= '9')))
+	if (s[0] == '\0' || strlen(s) > 128 ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	      (s[0] >= '0' && s[0] <= '9')))
 		return false;
 	for (i = 1; s[i] != '\0'; i++) {
 		char c = s[i];
@@ -360,26 +361,30 @@ static int validate_inputs(struct czpg_provision_plan *p, char *err, size_t errl
 	size_t i, j;
 
 	if (o->ip == NULL)
-		return set_err(err, errlen, "--ip is required: the address clients connect to (it "
-					    "goes into the certificate)"),
+		return set_err(err, errlen,
+			       "--ip is required: the address clients connect to (it "
+			       "goes into the certificate)"),
 		       -1;
 	if (czpg_pki_valid_ip(o->ip, e, sizeof(e)) < 0)
 		return set_err(err, errlen, "--ip '%s': %s", o->ip, e), -1;
 	if (o->dns == NULL)
-		return set_err(err, errlen, "--dns is required: the DNS name clients connect to (it "
-					    "goes into the certificate)"),
+		return set_err(err, errlen,
+			       "--dns is required: the DNS name clients connect to (it "
+			       "goes into the certificate)"),
 		       -1;
 	if (czpg_pki_valid_dns(o->dns, e, sizeof(e)) < 0)
 		return set_err(err, errlen, "--dns '%s': %s", o->dns, e), -1;
 	if (o->allow_cidr == NULL)
-		return set_err(err, errlen, "--allow-cidr is required: the application box's "
-					    "network, e.g. 10.20.1.2/32"),
+		return set_err(err, errlen,
+			       "--allow-cidr is required: the application box's "
+			       "network, e.g. 10.20.1.2/32"),
 		       -1;
 	if (czpg_hba_cidr_parse(o->allow_cidr, &cidr, e, sizeof(e)) < 0)
 		return set_err(err, errlen, "--allow-cidr '%s': %s", o->allow_cidr, e), -1;
 	if (o->n_roles == 0)
-		return set_err(err, errlen, "--role is required (once per role the application "
-					    "logs in as)"),
+		return set_err(err, errlen,
+			       "--role is required (once per role the application "
+			       "logs in as)"),
 		       -1;
 	if (o->n_roles > CZPG_PROVISION_MAX_ROLES)
 		return set_err(err, errlen, "at most %d --role values", CZPG_PROVISION_MAX_ROLES),
@@ -396,32 +401,35 @@ static int validate_inputs(struct czpg_provision_plan *p, char *err, size_t errl
 	if (o->mode != CZPG_HBA_MODE_TRANSITION && o->mode != CZPG_HBA_MODE_HARDEN)
 		return set_err(err, errlen, "--mode must be transition or harden"), -1;
 	if (o->force && o->rotate_leaf)
-		return set_err(err, errlen, "--force and --rotate-leaf exclude each other: --force "
-					    "makes a new CA and leaf, --rotate-leaf a new leaf only"),
+		return set_err(err, errlen,
+			       "--force and --rotate-leaf exclude each other: --force "
+			       "makes a new CA and leaf, --rotate-leaf a new leaf only"),
 		       -1;
 	if (o->container != NULL && !valid_container_name(o->container))
 		return set_err(err, errlen, "--container '%s' is not a container name or id",
 			       o->container),
 		       -1;
 	if (o->pgdata == NULL && o->container == NULL)
-		return set_err(err, errlen, "say where PostgreSQL runs: --pgdata DIR (a server on "
-					    "this box) or --container NAME"),
+		return set_err(err, errlen,
+			       "say where PostgreSQL runs: --pgdata DIR (a server on "
+			       "this box) or --container NAME"),
 		       -1;
 	if (o->pgdata != NULL && o->container != NULL)
-		return set_err(err, errlen, "--pgdata and --container exclude each other: give "
-					    "--pgdata for a server on this box, --container for one "
-					    "in a container"),
+		return set_err(err, errlen,
+			       "--pgdata and --container exclude each other: give "
+			       "--pgdata for a server on this box, --container for one "
+			       "in a container"),
 		       -1;
 	if (o->cert_dir == NULL || o->cert_dir[0] == '\0')
-		return set_err(err, errlen, "--cert-dir is required: where the certificates and "
-					    "keys are written, e.g. /etc/cz-tls"),
+		return set_err(err, errlen,
+			       "--cert-dir is required: where the certificates and "
+			       "keys are written, e.g. /etc/cz-tls"),
 		       -1;
 	if (o->server_cert_dir != NULL && o->server_cert_dir[0] != '/')
 		return set_err(err, errlen, "--server-cert-dir '%s' must be an absolute path",
 			       o->server_cert_dir),
 		       -1;
-	if (o->db_uid < -1 || o->db_uid > 0x7fffffffL || o->db_gid < -1 ||
-	    o->db_gid > 0x7fffffffL)
+	if (o->db_uid < -1 || o->db_uid > 0x7fffffffL || o->db_gid < -1 || o->db_gid > 0x7fffffffL)
 		return set_err(err, errlen, "--db-uid/--db-gid out of range"), -1;
 	if (o->verify_user != NULL && czpg_hba_name_check(o->verify_user, e, sizeof(e)) < 0)
 		return set_err(err, errlen, "--verify-user '%s': %s", o->verify_user, e), -1;
@@ -443,12 +451,13 @@ static int check_reachable(const char *dir, bool ancestors, long uid, long gid, 
 							       : S_IXOTH;
 
 			if (uid != 0 && (st.st_mode & need) == 0) {
-				set_err(err, errlen,
-					"the database user (uid %ld) cannot enter %s (mode %04o, owner "
-					"%ld:%ld), so PostgreSQL could not read its key there: make it "
-					"searchable (chmod o+x %s) or choose another --cert-dir",
-					uid, cur, (unsigned)(st.st_mode & 07777), (long)st.st_uid,
-					(long)st.st_gid, cur);
+				set_err(
+				    err, errlen,
+				    "the database user (uid %ld) cannot enter %s (mode %04o, owner "
+				    "%ld:%ld), so PostgreSQL could not read its key there: make it "
+				    "searchable (chmod o+x %s) or choose another --cert-dir",
+				    uid, cur, (unsigned)(st.st_mode & 07777), (long)st.st_uid,
+				    (long)st.st_gid, cur);
 				rc = -1;
 				break;
 			}
@@ -509,7 +518,7 @@ static int resolve_paths(struct czpg_provision_plan *p, char *err, size_t errlen
 		p->srv.owner_gid = info.gid;
 	} else {
 		p->db_uid = o->db_uid >= 0 ? o->db_uid : CZPG_PROVISION_CONTAINER_UID;
-		p->db_gid = o->db_gid >= 0 ? o->db_gid
+		p->db_gid = o->db_gid >= 0   ? o->db_gid
 			    : o->db_uid >= 0 ? o->db_uid
 					     : CZPG_PROVISION_CONTAINER_UID;
 	}
@@ -518,8 +527,9 @@ static int resolve_paths(struct czpg_provision_plan *p, char *err, size_t errlen
 	else if (p->pgdata != NULL)
 		p->hba_path = join(p->pgdata, "pg_hba.conf");
 	else {
-		set_err(err, errlen, "--hba-path is required with --container: the pg_hba.conf the "
-				     "container's server reads, as a path on this box");
+		set_err(err, errlen,
+			"--hba-path is required with --container: the pg_hba.conf the "
+			"container's server reads, as a path on this box");
 		goto out;
 	}
 	if (o->postgresql_conf != NULL)
@@ -537,7 +547,7 @@ static int resolve_paths(struct czpg_provision_plan *p, char *err, size_t errlen
 	}
 	p->cert_dir = abs_path(o->cert_dir);
 	p->server_cert_dir =
-		o->server_cert_dir != NULL ? abs_path(o->server_cert_dir) : abs_path(o->cert_dir);
+	    o->server_cert_dir != NULL ? abs_path(o->server_cert_dir) : abs_path(o->cert_dir);
 	if (o->export_ca != NULL)
 		p->export_ca = abs_path(o->export_ca);
 	if (p->hba_path == NULL || p->pgconf_path == NULL || p->conf_dir == NULL ||
@@ -587,9 +597,10 @@ static int check_paths(struct czpg_provision_plan *p, char *err, size_t errlen)
 	if (d == NULL || check_dir_writable("--hba-path", d, err, errlen) < 0)
 		goto out;
 	if (!may_chown((long)info.uid, (long)info.gid)) {
-		set_err(err, errlen,
-			"not permitted to rewrite %s keeping its owner uid %ld gid %ld: run as root",
-			p->hba_path, (long)info.uid, (long)info.gid);
+		set_err(
+		    err, errlen,
+		    "not permitted to rewrite %s keeping its owner uid %ld gid %ld: run as root",
+		    p->hba_path, (long)info.uid, (long)info.gid);
 		goto out;
 	}
 	if (czpg_fs_check_writable_dir(p->conf_dir, e, sizeof(e)) < 0) {
@@ -622,8 +633,7 @@ static int check_paths(struct czpg_provision_plan *p, char *err, size_t errlen)
 		if (d == NULL || check_dir_writable("--export-ca", d, err, errlen) < 0)
 			goto out;
 	}
-	if (p->o.apply && p->o.pgdata != NULL && geteuid() != 0 &&
-	    geteuid() != p->srv.owner_uid) {
+	if (p->o.apply && p->o.pgdata != NULL && geteuid() != 0 && geteuid() != p->srv.owner_uid) {
 		set_err(err, errlen,
 			"reloading the server needs root or the data directory's owner (uid %ld); "
 			"this is uid %ld",
@@ -660,8 +670,8 @@ static void certs_free(struct certs *c)
 }
 
 /* Loads one existing file of the set: 0 parsed, 1 missing, -1 unreadable/unparsable. */
-static int load_existing(const char *dir, const char *name, bool key, X509 **cert,
-			 EVP_PKEY **pkey, struct czpg_wbuf *pem, char *err, size_t errlen)
+static int load_existing(const char *dir, const char *name, bool key, X509 **cert, EVP_PKEY **pkey,
+			 struct czpg_wbuf *pem, char *err, size_t errlen)
 {
 	char *path = join(dir, name), e[400];
 	uint8_t *data = NULL;
@@ -721,8 +731,8 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 	czpg_wbuf_init(&c.bundle, 0);
 	czpg_wbuf_init(&old_ca_pem, 0);
 
-	r_ca = load_existing(p->cert_dir, "ca.crt", false, &old_ca, NULL, &old_ca_pem, e,
-			     sizeof(e));
+	r_ca =
+	    load_existing(p->cert_dir, "ca.crt", false, &old_ca, NULL, &old_ca_pem, e, sizeof(e));
 	if (r_ca < 0 && !o->force) {
 		set_err(err, errlen, "%s; fix or remove it, or run with --force to make a new CA",
 			e);
@@ -739,15 +749,17 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		}
 	} else if (r_ca == 1) {
 		char *k = join(p->cert_dir, "ca.key"), *l = join(p->cert_dir, "server.crt");
-		bool stray = (k != NULL && access(k, F_OK) == 0) || (l != NULL && access(l, F_OK) == 0);
+		bool stray =
+		    (k != NULL && access(k, F_OK) == 0) || (l != NULL && access(l, F_OK) == 0);
 
 		free(k);
 		free(l);
 		if (stray) {
-			set_err(err, errlen,
-				"%s has ca.key or server.crt but no ca.crt: run with --force to start "
-				"a new certificate set",
-				p->cert_dir);
+			set_err(
+			    err, errlen,
+			    "%s has ca.key or server.crt but no ca.crt: run with --force to start "
+			    "a new certificate set",
+			    p->cert_dir);
 			goto out;
 		}
 		p->gen_ca = p->gen_leaf = true;
@@ -757,16 +769,17 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		c.ca = old_ca;
 		old_ca = NULL;
 		czpg_wbuf_bytes(&c.ca_pem, old_ca_pem.data, old_ca_pem.len);
-		r_cakey = load_existing(p->cert_dir, "ca.key", true, NULL, &c.ca_key,
-					&c.ca_key_pem, e, sizeof(e));
+		r_cakey = load_existing(p->cert_dir, "ca.key", true, NULL, &c.ca_key, &c.ca_key_pem,
+					e, sizeof(e));
 		if (r_cakey != 0) {
 			set_err(err, errlen, "%s: run with --force to make a new CA",
 				r_cakey == 1 ? "ca.crt exists but ca.key is missing" : e);
 			goto out;
 		}
 		if (czpg_pki_check_key_match(c.ca, c.ca_key, e, sizeof(e)) != 0) {
-			set_err(err, errlen, "ca.key does not belong to ca.crt in %s (%s): run with "
-					     "--force to make a new CA",
+			set_err(err, errlen,
+				"ca.key does not belong to ca.crt in %s (%s): run with "
+				"--force to make a new CA",
 				p->cert_dir, e);
 			goto out;
 		}
@@ -775,8 +788,9 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 			goto out;
 		}
 		if (!p->ca_info.is_ca || p->ca_info.days_left < 0) {
-			set_err(err, errlen, "ca.crt in %s is %s: run with --force to make a new CA",
-				p->cert_dir, !p->ca_info.is_ca ? "not a CA certificate" : "expired");
+			set_err(
+			    err, errlen, "ca.crt in %s is %s: run with --force to make a new CA",
+			    p->cert_dir, !p->ca_info.is_ca ? "not a CA certificate" : "expired");
 			goto out;
 		}
 		if (o->rotate_leaf) {
@@ -788,18 +802,20 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 			r_leafkey = load_existing(p->cert_dir, "server.key", true, NULL,
 						  &c.leaf_key, &c.leaf_key_pem, e, sizeof(e));
 			if (r_leaf < 0 || r_leafkey < 0) {
-				set_err(err, errlen, "%s; run with --rotate-leaf to make a new leaf",
-					e);
+				set_err(err, errlen,
+					"%s; run with --rotate-leaf to make a new leaf", e);
 				goto out;
 			}
 			if (r_leaf == 1 || r_leafkey == 1) {
 				p->gen_leaf = true;
 				leaf_story = "new (none was there)";
-			} else if (czpg_pki_check_key_match(c.leaf, c.leaf_key, e, sizeof(e)) != 0) {
-				set_err(err, errlen,
-					"server.key does not belong to server.crt in %s (%s): run with "
-					"--rotate-leaf",
-					p->cert_dir, e);
+			} else if (czpg_pki_check_key_match(c.leaf, c.leaf_key, e, sizeof(e)) !=
+				   0) {
+				set_err(
+				    err, errlen,
+				    "server.key does not belong to server.crt in %s (%s): run with "
+				    "--rotate-leaf",
+				    p->cert_dir, e);
 				goto out;
 			} else if (czpg_pki_check_signed_by(c.leaf, c.ca, e, sizeof(e)) != 0) {
 				set_err(err, errlen,
@@ -809,12 +825,13 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 				goto out;
 			} else if (czpg_pki_check_leaf_names(c.leaf, o->ip, o->dns, e, sizeof(e)) !=
 				   0) {
-				set_err(err, errlen,
-					"the existing leaf %s/server.crt does not match --ip %s --dns "
-					"%s (%s): serving it would fail verify-full; run again with "
-					"--rotate-leaf (a new leaf from the same CA; no client breaks) "
-					"or --force (a new CA too). Nothing was changed",
-					p->cert_dir, o->ip, o->dns, e);
+				set_err(
+				    err, errlen,
+				    "the existing leaf %s/server.crt does not match --ip %s --dns "
+				    "%s (%s): serving it would fail verify-full; run again with "
+				    "--rotate-leaf (a new leaf from the same CA; no client breaks) "
+				    "or --force (a new CA too). Nothing was changed",
+				    p->cert_dir, o->ip, o->dns, e);
 				goto out;
 			}
 		}
@@ -884,10 +901,9 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 	if (c.prev != NULL) {
 		p->have_prev = true;
 		czpg_pki_inspect(c.prev, now, &p->prev_info, e, sizeof(e));
-		p->prev_in_bundle =
-			p->prev_info.days_left >= 0 &&
-			now < p->ca_info.not_before + CZPG_PKI_BACKDATE_SECS +
-				      (time_t)CZPG_PROVISION_CA_OVERLAP_DAYS * 86400;
+		p->prev_in_bundle = p->prev_info.days_left >= 0 &&
+				    now < p->ca_info.not_before + CZPG_PKI_BACKDATE_SECS +
+					      (time_t)CZPG_PROVISION_CA_OVERLAP_DAYS * 86400;
 	}
 	czpg_wbuf_bytes(&c.bundle, c.ca_pem.data, c.ca_pem.len);
 	if (p->prev_in_bundle)
@@ -914,18 +930,18 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 			mode_t mode;
 			long uid, gid;
 		} set[] = {
-			{"ca.key", "CA private key", &c.ca_key_pem, true, false, 0600, p->me_uid,
-			 p->me_gid},
-			{"ca.crt", "CA certificate", &c.ca_pem, false, true, 0644, p->me_uid,
-			 p->me_gid},
-			{"ca-previous.crt", "previous CA certificate", &c.prev_pem, false, true,
-			 0644, p->me_uid, p->me_gid},
-			{"server.key", "server private key", &c.leaf_key_pem, true, false, 0600,
-			 p->db_uid, p->db_gid},
-			{"server.crt", "server certificate", &c.leaf_pem, false, true, 0644,
-			 p->me_uid, p->me_gid},
-			{"ca-bundle.crt", "CA bundle (ssl_ca_file; what clients trust)", &c.bundle,
-			 false, false, 0644, p->me_uid, p->me_gid},
+		    {"ca.key", "CA private key", &c.ca_key_pem, true, false, 0600, p->me_uid,
+		     p->me_gid},
+		    {"ca.crt", "CA certificate", &c.ca_pem, false, true, 0644, p->me_uid,
+		     p->me_gid},
+		    {"ca-previous.crt", "previous CA certificate", &c.prev_pem, false, true, 0644,
+		     p->me_uid, p->me_gid},
+		    {"server.key", "server private key", &c.leaf_key_pem, true, false, 0600,
+		     p->db_uid, p->db_gid},
+		    {"server.crt", "server certificate", &c.leaf_pem, false, true, 0644, p->me_uid,
+		     p->me_gid},
+		    {"ca-bundle.crt", "CA bundle (ssl_ca_file; what clients trust)", &c.bundle,
+		     false, false, 0644, p->me_uid, p->me_gid},
 		};
 		size_t i;
 
@@ -976,9 +992,8 @@ static int plan_conf(struct czpg_provision_plan *p, char *err, size_t errlen)
 		goto out;
 	}
 	confdir = dir_of(p->pgconf_path);
-	if (confdir == NULL ||
-	    czpg_pgconf_check_include((const char *)text, len, confdir, p->conf_dir, &chk, e,
-				      sizeof(e)) < 0) {
+	if (confdir == NULL || czpg_pgconf_check_include((const char *)text, len, confdir,
+							 p->conf_dir, &chk, e, sizeof(e)) < 0) {
 		set_err(err, errlen, "%s: %s", p->pgconf_path, e);
 		goto out;
 	}
@@ -1017,8 +1032,8 @@ static int plan_conf(struct czpg_provision_plan *p, char *err, size_t errlen)
 		set_err(err, errlen, "%s", e);
 		goto out;
 	}
-	if (add_file(p, ST_CONF, p->conf_path, "postgresql.conf TLS block", false, false,
-		     rendered, rlen, 0644, (long)info.uid, (long)info.gid, err, errlen) < 0) {
+	if (add_file(p, ST_CONF, p->conf_path, "postgresql.conf TLS block", false, false, rendered,
+		     rlen, 0644, (long)info.uid, (long)info.gid, err, errlen) < 0) {
 		rc = CZPG_EXIT_ERROR;
 		goto out;
 	}
@@ -1137,8 +1152,8 @@ static int plan_server(struct czpg_provision_plan *p, char *err, size_t errlen)
 			snprintf(p->socket_dir, sizeof(p->socket_dir), "%s", o->socket_dir);
 		p->srv.socket_dir = p->socket_dir;
 		p->verify_port = o->verify_port != 0 ? o->verify_port
-				 : conf_port != 0     ? conf_port
-						      : 5432;
+				 : conf_port != 0    ? conf_port
+						     : 5432;
 		p->srv.port = conf_port != 0 ? conf_port : p->verify_port;
 	}
 	p->verify_host = o->verify_host != NULL ? o->verify_host : o->ip;
@@ -1235,8 +1250,8 @@ static void print_file(FILE *out, const struct pfile *f)
 			(unsigned)f->old_mode, (long)f->old_uid, (long)f->old_gid);
 		return;
 	}
-	if (f->old_exists && (f->old_mode != f->mode || (long)f->old_uid != f->uid ||
-			      (long)f->old_gid != f->gid))
+	if (f->old_exists &&
+	    (f->old_mode != f->mode || (long)f->old_uid != f->uid || (long)f->old_gid != f->gid))
 		fprintf(out, "      (now mode %04o, owner %ld:%ld)\n", (unsigned)f->old_mode,
 			(long)f->old_uid, (long)f->old_gid);
 	if (f->secret) {
@@ -1250,8 +1265,7 @@ static void print_file(FILE *out, const struct pfile *f)
 		return;
 	}
 	czpg_wbuf_init(&diff, 0);
-	if (czpg_fs_unified_diff(f->old, f->old_len, f->data, f->len, f->path, f->path, &diff) >
-	    0)
+	if (czpg_fs_unified_diff(f->old, f->old_len, f->data, f->len, f->path, f->path, &diff) > 0)
 		print_indented(out, "    ", (const char *)diff.data, diff.len);
 	else
 		fprintf(out, "      (diff too large to show)\n");
@@ -1295,17 +1309,17 @@ void czpg_provision_print_plan(const struct czpg_provision_plan *p, FILE *out)
 		fprintf(out, "   (keys and serials shown are this run's; --apply generates its "
 			     "own)\n");
 	if (p->o.force && p->have_prev)
-		fprintf(out,
-			"   NOTE: --force replaces the CA. Clients that trust only the old CA fail "
-			"verify-full until they get the new ca-bundle.crt (it holds both CAs for %d "
-			"days).\n",
-			CZPG_PROVISION_CA_OVERLAP_DAYS);
+		fprintf(
+		    out,
+		    "   NOTE: --force replaces the CA. Clients that trust only the old CA fail "
+		    "verify-full until they get the new ca-bundle.crt (it holds both CAs for %d "
+		    "days).\n",
+		    CZPG_PROVISION_CA_OVERLAP_DAYS);
 	print_step_files(out, p, ST_CERTS);
 	fprintf(out, "\n2. postgresql.conf TLS block\n   %s includes %s (line %u)\n",
 		p->pgconf_path, p->conf_dir, p->include_line);
 	print_step_files(out, p, ST_CONF);
-	fprintf(out, "\n3. pg_hba.conf managed block (%s mode)\n",
-		czpg_hba_mode_name(p->o.mode));
+	fprintf(out, "\n3. pg_hba.conf managed block (%s mode)\n", czpg_hba_mode_name(p->o.mode));
 	print_indented(out, "   ", czpg_hba_plan_explain(p->hba),
 		       strlen(czpg_hba_plan_explain(p->hba)));
 	print_step_files(out, p, ST_HBA);
@@ -1327,14 +1341,16 @@ void czpg_provision_print_plan(const struct czpg_provision_plan *p, FILE *out)
 	fprintf(out, "\n6. self-verify\n");
 	verify_command(p, cmd, sizeof(cmd));
 	if (p->o.skip_verify)
-		fprintf(out, "  SKIPPED (--skip-verify): TLS would NOT be proven; run later:\n  %s\n",
+		fprintf(out,
+			"  SKIPPED (--skip-verify): TLS would NOT be proven; run later:\n  %s\n",
 			cmd);
 	else
 		fprintf(out, "  run: %s\n", cmd);
 	for (i = 0; i < p->nwarn; i++)
 		fprintf(out, "\nWARNING: %s", p->warnings[i]);
-	fprintf(out, "%s\nsummary: %zu file%s to create or change, %zu unchanged; dry run, nothing "
-		     "written\n",
+	fprintf(out,
+		"%s\nsummary: %zu file%s to create or change, %zu unchanged; dry run, nothing "
+		"written\n",
 		p->nwarn > 0 ? "\n" : "", changes, changes == 1 ? "" : "s", p->nfiles - changes);
 	fflush(out);
 }
@@ -1471,16 +1487,17 @@ static int wait_and_check(struct czpg_provision_plan *p, const char *before, con
 		usleep(250 * 1000);
 	}
 	if (r != 0 || memcmp(got, want, 32) != 0) {
-		snprintf(detail, detlen,
-			 "%s:%u %s after the reload: PostgreSQL did not load the new certificate "
-			 "and key (its log says \"SSL configuration was not reloaded\"); check that "
-			 "server.key is owned by the database user (uid %ld) with mode 0600 and "
-			 "that the server can read %s",
-			 p->verify_host, p->verify_port,
-			 r == 1	  ? "still does not offer TLS"
-			 : r == 0 ? "still serves a different certificate"
-				  : "could not be reached over TLS",
-			 p->db_uid, p->server_cert_dir);
+		snprintf(
+		    detail, detlen,
+		    "%s:%u %s after the reload: PostgreSQL did not load the new certificate "
+		    "and key (its log says \"SSL configuration was not reloaded\"); check that "
+		    "server.key is owned by the database user (uid %ld) with mode 0600 and "
+		    "that the server can read %s",
+		    p->verify_host, p->verify_port,
+		    r == 1   ? "still does not offer TLS"
+		    : r == 0 ? "still serves a different certificate"
+			     : "could not be reached over TLS",
+		    p->db_uid, p->server_cert_dir);
 		if (r < 0)
 			snprintf(detail + strlen(detail), detlen - strlen(detail), " (%s)", e);
 		return 1;
@@ -1488,8 +1505,8 @@ static int wait_and_check(struct czpg_provision_plan *p, const char *before, con
 	snprintf(detail, detlen,
 		 "%s; configuration reloaded at %s%s; pg_hba_file_rules and pg_file_settings "
 		 "show no error; %s:%u serves the leaf with serial %s",
-		 how, after, w == 1 ? " (load time unchanged)" : "", p->verify_host,
-		 p->verify_port, p->leaf_info.serial_hex);
+		 how, after, w == 1 ? " (load time unchanged)" : "", p->verify_host, p->verify_port,
+		 p->leaf_info.serial_hex);
 	return 0;
 }
 
@@ -1562,12 +1579,12 @@ int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 				 czpg_hba_plan_block_line(p->hba), p->hba_path);
 		print_step(out, p, s);
 		continue;
-write_failed:
+	write_failed:
 		step_set(p, s, S_FAIL, "%s", e);
 		print_step(out, p, s);
 		r = restore_files(p, note, sizeof(note));
 		fmt_to(p->rollback_note, sizeof(p->rollback_note), "%s (no reload was sent)%s",
-			 note, r > 0 ? "; RESTORE INCOMPLETE" : "");
+		       note, r > 0 ? "; RESTORE INCOMPLETE" : "");
 		if (out != NULL)
 			czpg_cli_status(out, r > 0 ? "FAIL" : "INFO", "rollback: %s",
 					p->rollback_note);
@@ -1592,14 +1609,14 @@ write_failed:
 			before[0] = '\0';
 		if (czpg_reload_signal(&p->srv, how2, sizeof(how2), e2, sizeof(e2)) < 0)
 			fmt_to(p->rollback_note, sizeof(p->rollback_note),
-				 "%s; the second reload failed: %s", note, e2);
+			       "%s; the second reload failed: %s", note, e2);
 		else {
 			int w = czpg_reload_wait(&p->srv, before, 10000, after, sizeof(after), e2,
 						 sizeof(e2));
 
 			fmt_to(p->rollback_note, sizeof(p->rollback_note),
-				 "%s; reloaded again (%s)%s", note, how2,
-				 w == 0 ? "" : ": reload not confirmed");
+			       "%s; reloaded again (%s)%s", note, how2,
+			       w == 0 ? "" : ": reload not confirmed");
 		}
 		if (out != NULL)
 			czpg_cli_status(out, failed > 0 ? "FAIL" : "INFO", "rollback: %s",
@@ -1635,16 +1652,15 @@ write_failed:
 		char cmd[2048];
 
 		verify_command(p, cmd, sizeof(cmd));
-		step_set(p, ST_VERIFY, S_SKIP,
-			 "--skip-verify: TLS is NOT proven until you run: %s", cmd);
+		step_set(p, ST_VERIFY, S_SKIP, "--skip-verify: TLS is NOT proven until you run: %s",
+			 cmd);
 		print_step(out, p, ST_VERIFY);
 	} else {
 		apply_verify(p);
 		print_step(out, p, ST_VERIFY);
 		if (out != NULL) {
-			struct czpg_verify_options vo = {.host = p->verify_host,
-							 .port = p->verify_port,
-							 .user = p->verify_user};
+			struct czpg_verify_options vo = {
+			    .host = p->verify_host, .port = p->verify_port, .user = p->verify_user};
 
 			czpg_verify_print(out, &vo, &p->vres);
 		}
@@ -1654,18 +1670,16 @@ out:
 		for (i = 0; i < (int)p->nwarn; i++)
 			czpg_cli_status(out, "WARN", "%s", p->warnings[i]);
 		if (p->exit_code == CZPG_EXIT_OK)
-			fprintf(out,
-				"summary: PASS, %s mode in force on %s:%u. %s\n",
+			fprintf(out, "summary: PASS, %s mode in force on %s:%u. %s\n",
 				czpg_hba_mode_name(p->o.mode), p->verify_host, p->verify_port,
 				p->o.mode == CZPG_HBA_MODE_TRANSITION
-					? "Next: give the application the exported CA, switch it "
-					  "to sslmode=verify-full, then run again with --mode "
-					  "harden --apply."
-					: "Plaintext from the allowed network is refused.");
+				    ? "Next: give the application the exported CA, switch it "
+				      "to sslmode=verify-full, then run again with --mode "
+				      "harden --apply."
+				    : "Plaintext from the allowed network is refused.");
 		else
 			fprintf(out, "summary: FAIL (exit %d)%s%s\n", p->exit_code,
-				p->rolled_back ? "; " : "",
-				p->rolled_back ? p->rollback_note : "");
+				p->rolled_back ? "; " : "", p->rolled_back ? p->rollback_note : "");
 		fflush(out);
 	}
 	return p->exit_code;
@@ -1684,14 +1698,15 @@ void czpg_provision_print_json(const struct czpg_provision_plan *p, FILE *out)
 
 	czpg_json_init(&j, out);
 	czpg_json_object_begin(&j);
-	czpg_json_kv_string(&j, "result", !p->applied		      ? "PLAN"
-					  : p->exit_code == CZPG_EXIT_OK ? "PASS"
-									 : "FAIL");
+	czpg_json_kv_string(&j, "result",
+			    !p->applied                    ? "PLAN"
+			    : p->exit_code == CZPG_EXIT_OK ? "PASS"
+							   : "FAIL");
 	czpg_json_kv_int(&j, "exit_code", p->applied ? p->exit_code : 0);
 	czpg_json_kv_bool(&j, "applied", p->applied);
 	czpg_json_kv_string(&j, "mode", czpg_hba_mode_name(p->o.mode));
-	czpg_json_kv_string(&j, "server", p->srv.kind == CZPG_SERVER_CONTAINER ? "container"
-									      : "local");
+	czpg_json_kv_string(&j, "server",
+			    p->srv.kind == CZPG_SERVER_CONTAINER ? "container" : "local");
 	czpg_json_key(&j, "steps");
 	czpg_json_array_begin(&j);
 	for (s = 0; s < ST_N; s++) {

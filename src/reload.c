@@ -39,7 +39,7 @@
 #include "czpg/tlsio.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -151,8 +151,8 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			pid = -1;
-			set_err(err, errlen, "%s did not finish within %u ms and was stopped", argv[0],
-				timeout_ms);
+			set_err(err, errlen, "%s did not finish within %u ms and was stopped",
+				argv[0], timeout_ms);
 			goto out;
 		}
 		pfd[0] = (struct pollfd){.fd = opipe[0], .events = POLLIN};
@@ -349,8 +349,8 @@ int czpg_reload_conf_socket(const char *conf, size_t conf_len, const char *auto_
 			    size_t auto_len, char *sockdir, size_t sockdir_len, unsigned *port,
 			    char *err, size_t errlen)
 {
-	if (scan_conf(conf, conf_len, "postgresql.conf", sockdir, sockdir_len, port, err,
-		      errlen) < 0 ||
+	if (scan_conf(conf, conf_len, "postgresql.conf", sockdir, sockdir_len, port, err, errlen) <
+		0 ||
 	    scan_conf(auto_conf, auto_len, "postgresql.auto.conf", sockdir, sockdir_len, port, err,
 		      errlen) < 0)
 		return -1;
@@ -375,9 +375,10 @@ void czpg_reload_describe_query(const struct czpg_server *s, char *out, size_t o
 		snprintf(out, outlen, "%s exec -u postgres %s psql -X -A -t -w -U %s -d postgres",
 			 s->docker, s->container, s->admin_user);
 	else
-		snprintf(out, outlen, "%s/psql -X -A -t -w -h %s -p %u -U %s -d postgres (as uid %ld)",
-			 s->pg_bin != NULL ? s->pg_bin : "?", s->socket_dir, s->port,
-			 s->admin_user, (long)s->owner_uid);
+		snprintf(out, outlen,
+			 "%s/psql -X -A -t -w -h %s -p %u -U %s -d postgres (as uid %ld)",
+			 s->pg_bin != NULL ? s->pg_bin : "?", s->socket_dir, s->port, s->admin_user,
+			 (long)s->owner_uid);
 }
 
 static int read_postmaster_pid(const char *pgdata, pid_t *pid, char *err, size_t errlen)
@@ -459,7 +460,8 @@ int czpg_reload_signal(const struct czpg_server *s, char *how, size_t howlen, ch
 				(long)pid, strerror(errno));
 			goto out;
 		}
-		snprintf(how, howlen, "SIGHUP to postmaster pid %ld from %s/postmaster.pid (no pg_ctl)",
+		snprintf(how, howlen,
+			 "SIGHUP to postmaster pid %ld from %s/postmaster.pid (no pg_ctl)",
 			 (long)pid, s->pgdata);
 		rc = 0;
 	}
@@ -509,15 +511,16 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 		if (out->buf[i] == CZPG_RELOAD_FS[0]) {
 			out->buf[i] = '\0';
 			if (++cell >= nfields) {
-				set_err(err, errlen, "a result row has more than %zu fields", nfields);
+				set_err(err, errlen, "a result row has more than %zu fields",
+					nfields);
 				goto out;
 			}
 			out->cells[ncells++] = &out->buf[i + 1];
 		} else if (out->buf[i] == CZPG_RELOAD_RS[0]) {
 			out->buf[i] = '\0';
 			if (cell + 1 != nfields) {
-				set_err(err, errlen, "a result row has %zu fields, not %zu", cell + 1,
-					nfields);
+				set_err(err, errlen, "a result row has %zu fields, not %zu",
+					cell + 1, nfields);
 				goto out;
 			}
 			cell = 0;
@@ -556,18 +559,46 @@ int czpg_reload_query(const struct czpg_server *s, const char *sql, size_t nfiel
 	memset(rows, 0, sizeof(*rows));
 	snprintf(port, sizeof(port), "%u", s->port);
 	if (s->kind == CZPG_SERVER_CONTAINER) {
-		char *argv[] = {(char *)s->docker, "exec", "-u", "postgres", (char *)s->container,
-				"psql", "-X", "-A", "-t", "-q", "-w", "-F", CZPG_RELOAD_FS, "-R",
-				CZPG_RELOAD_RS, "-v", "ON_ERROR_STOP=1", "-U", (char *)s->admin_user,
-				"-d", "postgres", "-c", (char *)sql, NULL};
+		char *argv[] = {(char *)s->docker,
+				"exec",
+				"-u",
+				"postgres",
+				(char *)s->container,
+				"psql",
+				"-X",
+				"-A",
+				"-t",
+				"-q",
+				"-w",
+				"-F",
+				CZPG_RELOAD_FS,
+				"-R",
+				CZPG_RELOAD_RS,
+				"-v",
+				"ON_ERROR_STOP=1",
+				"-U",
+				(char *)s->admin_user,
+				"-d",
+				"postgres",
+				"-c",
+				(char *)sql,
+				NULL};
 
 		st = run_capture(argv, false, 0, 0, timeout_of(s), &out, &outlen, errout,
 				 sizeof(errout), err, errlen);
 	} else {
-		char *argv[] = {psql, "-X", "-A", "-t", "-q", "-w", "-F", CZPG_RELOAD_FS, "-R",
-				CZPG_RELOAD_RS, "-v", "ON_ERROR_STOP=1", "-h", (char *)s->socket_dir,
-				"-p", port, "-U", (char *)s->admin_user, "-d", "postgres", "-c",
-				(char *)sql, NULL};
+		char *argv[] = {psql, "-X",
+				"-A", "-t",
+				"-q", "-w",
+				"-F", CZPG_RELOAD_FS,
+				"-R", CZPG_RELOAD_RS,
+				"-v", "ON_ERROR_STOP=1",
+				"-h", (char *)s->socket_dir,
+				"-p", port,
+				"-U", (char *)s->admin_user,
+				"-d", "postgres",
+				"-c", (char *)sql,
+				NULL};
 
 		if (s->pg_bin != NULL && is_executable(s->pg_bin, "psql"))
 			snprintf(psql, sizeof(psql), "%s/psql", s->pg_bin);
@@ -582,8 +613,8 @@ int czpg_reload_query(const struct czpg_server *s, const char *sql, size_t nfiel
 		char where[512];
 
 		czpg_reload_describe_query(s, where, sizeof(where));
-		set_err(err, errlen, "cannot query the server as %s (%s): %s", s->admin_user,
-			where, errout[0] != '\0' ? errout : "psql failed without a message");
+		set_err(err, errlen, "cannot query the server as %s (%s): %s", s->admin_user, where,
+			errout[0] != '\0' ? errout : "psql failed without a message");
 		goto out;
 	}
 	if (czpg_reload_rows_parse(out, outlen, nfields, rows, err, errlen) < 0)
@@ -632,7 +663,8 @@ int czpg_reload_wait(const struct czpg_server *s, const char *before, unsigned t
 	}
 }
 
-static void append(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void append(char *buf, size_t cap, const char *fmt, ...)
 {
 	size_t n = strlen(buf);
@@ -652,9 +684,9 @@ static bool ends_with_file(const char *path, const char *base)
 	return n > b && path[n - b - 1] == '/' && strcmp(path + n - b, base) == 0;
 }
 
-int czpg_reload_check_views(const struct czpg_server *s, const char *conf_basename,
-			    char *errors, size_t errors_len, char *other_errors,
-			    size_t other_len, char *err, size_t errlen)
+int czpg_reload_check_views(const struct czpg_server *s, const char *conf_basename, char *errors,
+			    size_t errors_len, char *other_errors, size_t other_len, char *err,
+			    size_t errlen)
 {
 	struct czpg_reload_rows hba = {0}, set = {0};
 	size_t i;
@@ -759,8 +791,8 @@ int czpg_reload_served_cert(const char *host, unsigned port, unsigned timeout_ms
 	if (czpg_engine_connect(e, c, (const struct sockaddr *)&addr, addrlen, NULL, 0, label, err,
 				errlen) < 0)
 		goto out;
-	if (czpg_engine_run_until_idle(e, czpg_engine_now_ns() +
-						  (uint64_t)timeout_ms * 3 * 1000000ull,
+	if (czpg_engine_run_until_idle(e,
+				       czpg_engine_now_ns() + (uint64_t)timeout_ms * 3 * 1000000ull,
 				       e2, sizeof(e2)) < 0) {
 		set_err(err, errlen, "%s", e2);
 		goto out;

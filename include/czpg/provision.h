@@ -85,9 +85,9 @@ struct czpg_provision_opts {
 
 	/* self-verify */
 	bool skip_verify;
-	const char *verify_host; /* NULL = ip */
-	unsigned verify_port;    /* 0 = the server's port setting (local) or 5432 */
-	const char *verify_user; /* NULL = roles[0] */
+	const char *verify_host;   /* NULL = ip */
+	unsigned verify_port;      /* 0 = the server's port setting (local) or 5432 */
+	const char *verify_user;   /* NULL = roles[0] */
 	const char *verify_dbname; /* NULL = "postgres" */
 	const char *password;      /* borrowed; the caller wipes it */
 	unsigned timeout_ms;       /* per phase; 0 = 10000 */

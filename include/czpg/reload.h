@@ -45,8 +45,8 @@ struct czpg_server {
 	enum czpg_server_kind kind;
 	/* local */
 	const char *pgdata;
-	const char *pg_bin;     /* directory with pg_ctl and psql; NULL = none found */
-	uid_t owner_uid;        /* the data directory's owner: pg_ctl and psql run as it */
+	const char *pg_bin; /* directory with pg_ctl and psql; NULL = none found */
+	uid_t owner_uid;    /* the data directory's owner: pg_ctl and psql run as it */
 	gid_t owner_gid;
 	const char *socket_dir; /* Unix socket directory */
 	unsigned port;          /* the server's port (names the socket file) */
@@ -144,9 +144,9 @@ int czpg_reload_wait(const struct czpg_server *s, const char *before, unsigned t
  * \"include_dir\"") to errors.  Returns the number of errors found (0 = the
  * server accepted both), or -1 when the views cannot be read.
  */
-int czpg_reload_check_views(const struct czpg_server *s, const char *conf_basename,
-			    char *errors, size_t errors_len, char *other_errors,
-			    size_t other_len, char *err, size_t errlen);
+int czpg_reload_check_views(const struct czpg_server *s, const char *conf_basename, char *errors,
+			    size_t errors_len, char *other_errors, size_t other_len, char *err,
+			    size_t errlen);
 
 /*
  * Which certificate does host:port serve?  An SSLRequest and a TLS

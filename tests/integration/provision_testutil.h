@@ -32,9 +32,9 @@
 #define PT_MAX_ARGS 64
 
 struct pt_run {
-	int rc;     /* exit status, or -1 */
-	char *out;  /* stdout, NUL-terminated */
-	char *err;  /* stderr, NUL-terminated */
+	int rc;    /* exit status, or -1 */
+	char *out; /* stdout, NUL-terminated */
+	char *err; /* stderr, NUL-terminated */
 	double secs;
 };
 

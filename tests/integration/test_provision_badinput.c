@@ -32,10 +32,14 @@ static void run(const char *flag, const char *value, const char *const *env, lon
 		struct pt_run *r)
 {
 	const char *base[][2] = {
-		{"--ip", "127.0.0.1"},	   {"--dns", "localhost"},
-		{"--allow-cidr", "127.0.0.1/32"}, {"--role", "cz_test"},
-		{"--pgdata", sb.data},	   {"--cert-dir", tls_dir},
-		{"--export-ca", export_ca}, {"--verify-dbname", sb.db},
+	    {"--ip", "127.0.0.1"},
+	    {"--dns", "localhost"},
+	    {"--allow-cidr", "127.0.0.1/32"},
+	    {"--role", "cz_test"},
+	    {"--pgdata", sb.data},
+	    {"--cert-dir", tls_dir},
+	    {"--export-ca", export_ca},
+	    {"--verify-dbname", sb.db},
 	};
 	const char *args[40];
 	int n = 0;
@@ -100,7 +104,8 @@ static void test_bad_values(void **state)
 	expect_usage("--mode", "soft", "--mode 'soft'", NULL);
 	expect_usage("--verify-port", "70000", "--verify-port '70000'", NULL);
 	expect_usage("--db-uid", "postgres", "--db-uid 'postgres'", NULL);
-	expect_usage("--container", "bad name!", "--container 'bad name!' is not a container name", NULL);
+	expect_usage("--container", "bad name!", "--container 'bad name!' is not a container name",
+		     NULL);
 	expect_usage("--force", "--rotate-leaf", "--force and --rotate-leaf", NULL);
 }
 
@@ -143,10 +148,11 @@ static void test_leaf_name_mismatch(void **state)
 static void test_chown_not_permitted(void **state)
 {
 	static struct pt_snap before, after;
-	const char *args[] = {"provision", "--ip", "127.0.0.1", "--dns", "localhost",
-			      "--allow-cidr", "127.0.0.1/32", "--role", "cz_test", "--container",
-			      "cz-audit-pg", "--hba-path", nobody_hba, "--cert-dir", nobody_tls,
-			      "--skip-verify", "--apply", NULL};
+	const char *args[] = {
+	    "provision",     "--ip",         "127.0.0.1", "--dns",      "localhost",
+	    "--allow-cidr",  "127.0.0.1/32", "--role",    "cz_test",    "--container",
+	    "cz-audit-pg",   "--hba-path",   nobody_hba,  "--cert-dir", nobody_tls,
+	    "--skip-verify", "--apply",      NULL};
 	struct pt_run r;
 
 	(void)state;
@@ -195,11 +201,9 @@ static int setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_values),
-		cmocka_unit_test(test_bad_paths),
-		cmocka_unit_test(test_missing_password),
-		cmocka_unit_test(test_leaf_name_mismatch),
-		cmocka_unit_test(test_chown_not_permitted),
+	    cmocka_unit_test(test_bad_values),          cmocka_unit_test(test_bad_paths),
+	    cmocka_unit_test(test_missing_password),    cmocka_unit_test(test_leaf_name_mismatch),
+	    cmocka_unit_test(test_chown_not_permitted),
 	};
 
 	if (!czpg_sandbox_from_env(&sb))

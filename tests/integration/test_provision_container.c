@@ -18,17 +18,36 @@
 static struct czpg_sandbox sb;
 static char tls_dir[400], export_ca[512], hba[512], confd[512], pgconf[512], port[16];
 static char pwenv[256], pathenv[4200], logenv[600], logpath[512], uid[16], gid[16];
-static const char *env[] = {pwenv, pathenv, logenv, "CZ_FAKE_DOCKER_CONTAINER=cz-audit-pg",
-			    NULL};
+static const char *env[] = {pwenv, pathenv, logenv, "CZ_FAKE_DOCKER_CONTAINER=cz-audit-pg", NULL};
 
 static void provision(const char *container, const char *mode, bool apply, bool own_uid,
 		      struct pt_run *r)
 {
-	const char *args[40] = {"provision", "--ip", "127.0.0.1", "--dns", "localhost",
-				"--allow-cidr", "127.0.0.1/32", "--role", "cz_test", "--container",
-				container, "--hba-path", hba, "--postgresql-conf", pgconf,
-				"--cert-dir", tls_dir, "--export-ca", export_ca, "--verify-port",
-				port, "--verify-dbname", sb.db, "--mode", mode};
+	const char *args[40] = {"provision",
+				"--ip",
+				"127.0.0.1",
+				"--dns",
+				"localhost",
+				"--allow-cidr",
+				"127.0.0.1/32",
+				"--role",
+				"cz_test",
+				"--container",
+				container,
+				"--hba-path",
+				hba,
+				"--postgresql-conf",
+				pgconf,
+				"--cert-dir",
+				tls_dir,
+				"--export-ca",
+				export_ca,
+				"--verify-port",
+				port,
+				"--verify-dbname",
+				sb.db,
+				"--mode",
+				mode};
 	int n = 25;
 
 	if (own_uid) {
@@ -122,9 +141,9 @@ static void test_unknown_container_changes_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dry_run_defaults_to_image_uid),
-		cmocka_unit_test(test_apply_through_docker),
-		cmocka_unit_test(test_unknown_container_changes_nothing),
+	    cmocka_unit_test(test_dry_run_defaults_to_image_uid),
+	    cmocka_unit_test(test_apply_through_docker),
+	    cmocka_unit_test(test_unknown_container_changes_nothing),
 	};
 	const char *src = getenv("CZ_SOURCE_DIR");
 	struct passwd *pw = getpwnam("postgres");

@@ -39,11 +39,13 @@ static void app_query(void *arg)
 
 static void provision(const char *mode, struct load *l, struct pt_run *r)
 {
-	const char *args[] = {"provision", "--ip", "127.0.0.1", "--dns", "localhost",
-			      "--allow-cidr", "127.0.0.1/32", "--role", "cz_test", "--pgdata",
-			      sb.data, "--hba-path", hba, "--cert-dir", tls_dir, "--export-ca",
-			      export_ca, "--verify-host", "127.0.0.1", "--verify-dbname", sb.db,
-			      "--mode", mode, "--apply", NULL};
+	const char *args[] = {"provision", "--ip",          "127.0.0.1",    "--dns",
+			      "localhost", "--allow-cidr",  "127.0.0.1/32", "--role",
+			      "cz_test",   "--pgdata",      sb.data,        "--hba-path",
+			      hba,         "--cert-dir",    tls_dir,        "--export-ca",
+			      export_ca,   "--verify-host", "127.0.0.1",    "--verify-dbname",
+			      sb.db,       "--mode",        mode,           "--apply",
+			      NULL};
 	const char *env[] = {pwenv, NULL};
 	long before = l->queries;
 
@@ -57,9 +59,12 @@ static void provision(const char *mode, struct load *l, struct pt_run *r)
 static void assert_all_pass(const char *out)
 {
 	static const char *const steps[] = {
-		"[PASS] certificates: ", "[PASS] postgresql.conf TLS block: ",
-		"[PASS] pg_hba.conf managed block: ", "[PASS] reload: ", "[PASS] CA export: ",
-		"[PASS] self-verify: ",
+	    "[PASS] certificates: ",
+	    "[PASS] postgresql.conf TLS block: ",
+	    "[PASS] pg_hba.conf managed block: ",
+	    "[PASS] reload: ",
+	    "[PASS] CA export: ",
+	    "[PASS] self-verify: ",
 	};
 	const char *p = out;
 	size_t i;
@@ -76,9 +81,14 @@ static void assert_all_pass(const char *out)
 
 static int verify(const char *host, const char *client, bool plaintext_refused)
 {
-	const char *args[] = {"verify", "--host", host, "--port", port, "--user", sb.user,
-			      "--dbname", sb.db, "--ca", export_ca, "--client", client,
-			      plaintext_refused ? "--expect-plaintext-refused" : NULL, NULL};
+	const char *args[] = {"verify",  "--host",
+			      host,      "--port",
+			      port,      "--user",
+			      sb.user,   "--dbname",
+			      sb.db,     "--ca",
+			      export_ca, "--client",
+			      client,    plaintext_refused ? "--expect-plaintext-refused" : NULL,
+			      NULL};
 	const char *env[] = {pwenv, NULL};
 	struct pt_run r;
 	int rc;
@@ -113,10 +123,11 @@ static void test_nine_step_cutover(void **state)
 
 	(void)state;
 	/* The application's path before TLS: a plain host line with SCRAM. */
-	assert_int_equal(czpg_sandbox_set_hba(&sb, "# pg_hba.conf before TLS\n"
-						   "local   all   all                    trust\n"
-						   "host    all   cz_test   127.0.0.1/32  scram-sha-256\n"),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_set_hba(&sb, "# pg_hba.conf before TLS\n"
+				      "local   all   all                    trust\n"
+				      "host    all   cz_test   127.0.0.1/32  scram-sha-256\n"),
+	    0);
 	app.c = pt_connect(&sb, NULL, "disable", NULL);
 	assert_int_equal(PQstatus(app.c), CONNECTION_OK);
 	assert_int_equal(PQsslInUse(app.c), 0);
@@ -131,9 +142,8 @@ static void test_nine_step_cutover(void **state)
 	assert_int_equal(app.failures, 0);
 	assert_true(app.queries > 0);
 	/* Step 2: the application, still on sslmode=disable, keeps working. */
-	assert_true(pt_query(app.c,
-			     "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()", v,
-			     sizeof(v)));
+	assert_true(pt_query(
+	    app.c, "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()", v, sizeof(v)));
 	assert_string_equal(v, "false");
 	plain = pt_connect(&sb, NULL, "disable", NULL);
 	assert_int_equal(PQstatus(plain), CONNECTION_OK);
@@ -192,7 +202,7 @@ static void test_nine_step_cutover(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nine_step_cutover),
+	    cmocka_unit_test(test_nine_step_cutover),
 	};
 
 	if (!czpg_sandbox_from_env(&sb))

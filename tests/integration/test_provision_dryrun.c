@@ -29,10 +29,13 @@ static void snapshot(struct pt_snap *s)
 
 static void run(const char *mode, const char *extra, bool apply, struct pt_run *r)
 {
-	const char *args[32] = {"provision", "--ip", "127.0.0.1", "--dns", "localhost",
-				"--allow-cidr", "127.0.0.1/32", "--role", "cz_test", "--role",
-				"audit_ro", "--pgdata", sb.data, "--cert-dir", tls_dir, "--export-ca",
-				export_ca, "--verify-dbname", sb.db, "--mode", mode};
+	const char *args[32] = {"provision",    "--ip",       "127.0.0.1",
+				"--dns",        "localhost",  "--allow-cidr",
+				"127.0.0.1/32", "--role",     "cz_test",
+				"--role",       "audit_ro",   "--pgdata",
+				sb.data,        "--cert-dir", tls_dir,
+				"--export-ca",  export_ca,    "--verify-dbname",
+				sb.db,          "--mode",     mode};
 	const char *env[] = {pwenv, NULL};
 	int n = 21;
 
@@ -101,9 +104,11 @@ static void test_dry_run_on_provisioned_box(void **state)
 {
 	static struct pt_snap before, after;
 	const char *variants[][2] = {
-		{"transition", NULL},	    {"harden", NULL},
-		{"harden", "--force"},	    {"transition", "--rotate-leaf"},
-		{"harden", "--allow-tls12-fallback"},
+	    {"transition", NULL},
+	    {"harden", NULL},
+	    {"harden", "--force"},
+	    {"transition", "--rotate-leaf"},
+	    {"harden", "--allow-tls12-fallback"},
 	};
 	char t0[64], t1[64];
 	struct pt_run r;
@@ -144,8 +149,8 @@ static void test_dry_run_on_provisioned_box(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dry_run_on_fresh_box),
-		cmocka_unit_test(test_dry_run_on_provisioned_box),
+	    cmocka_unit_test(test_dry_run_on_fresh_box),
+	    cmocka_unit_test(test_dry_run_on_provisioned_box),
 	};
 
 	if (!czpg_sandbox_from_env(&sb))

@@ -38,13 +38,18 @@ static void snapshot(struct pt_snap *s)
 	pt_snap_file(s, pgconf);
 }
 
-static void provision(const char *extra1, const char *extra2, const char *extra3,
-		      struct pt_run *r)
+static void provision(const char *extra1, const char *extra2, const char *extra3, struct pt_run *r)
 {
-	const char *args[] = {"provision", "--ip", "127.0.0.1", "--dns", "localhost",
-			      "--allow-cidr", "127.0.0.1/32", "--role", "cz_test", "--pgdata",
-			      sb.data, "--cert-dir", tls_dir, "--verify-dbname", sb.db, "--apply",
-			      extra1, extra2, extra3, NULL};
+	const char *args[] = {"provision",    "--ip",
+			      "127.0.0.1",    "--dns",
+			      "localhost",    "--allow-cidr",
+			      "127.0.0.1/32", "--role",
+			      "cz_test",      "--pgdata",
+			      sb.data,        "--cert-dir",
+			      tls_dir,        "--verify-dbname",
+			      sb.db,          "--apply",
+			      extra1,         extra2,
+			      extra3,         NULL};
 	const char *env[] = {pwenv, NULL};
 
 	pt_czctl(args, env, -1, -1, NULL, NULL, r);
@@ -97,8 +102,8 @@ static void test_rejected_hba_is_rolled_back(void **state)
 static void test_unloadable_key_is_rolled_back(void **state)
 {
 	static struct pt_snap before, after;
-	const char *vargs[] = {"verify", "--host", "localhost", "--port", port, "--user",
-			       sb.user, "--dbname", sb.db, "--ca", bundle, NULL};
+	const char *vargs[] = {"verify", "--host",   "localhost", "--port", port,   "--user",
+			       sb.user,  "--dbname", sb.db,       "--ca",   bundle, NULL};
 	const char *env[] = {pwenv, NULL};
 	char *leaf_before, *leaf_after;
 	char leaf[600], v[16];
@@ -123,7 +128,8 @@ static void test_unloadable_key_is_rolled_back(void **state)
 	assert_non_null(strstr(r.out, "[FAIL] reload: "));
 	assert_non_null(strstr(r.out, "did not load the new certificate"));
 	assert_non_null(strstr(r.out, "uid 65534"));
-	assert_non_null(strstr(r.out, "rollback: restored 2 changed files to their previous content"));
+	assert_non_null(
+	    strstr(r.out, "rollback: restored 2 changed files to their previous content"));
 	pt_run_free(&r);
 
 	snapshot(&after);
@@ -147,8 +153,8 @@ static void test_unloadable_key_is_rolled_back(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rejected_hba_is_rolled_back),
-		cmocka_unit_test(test_unloadable_key_is_rolled_back),
+	    cmocka_unit_test(test_rejected_hba_is_rolled_back),
+	    cmocka_unit_test(test_unloadable_key_is_rolled_back),
 	};
 
 	if (!czpg_sandbox_from_env(&sb))

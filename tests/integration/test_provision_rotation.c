@@ -53,10 +53,16 @@ static void tick(void *arg)
 
 static void provision(const char *extra, struct load *l, struct pt_run *r)
 {
-	const char *args[] = {"provision", "--ip", "127.0.0.1", "--dns", "localhost",
-			      "--allow-cidr", "127.0.0.1/32", "--role", "cz_test", "--pgdata",
-			      sb.data, "--cert-dir", tls_dir, "--verify-dbname", sb.db, "--mode",
-			      "harden", "--apply", extra, NULL};
+	const char *args[] = {"provision",    "--ip",
+			      "127.0.0.1",    "--dns",
+			      "localhost",    "--allow-cidr",
+			      "127.0.0.1/32", "--role",
+			      "cz_test",      "--pgdata",
+			      sb.data,        "--cert-dir",
+			      tls_dir,        "--verify-dbname",
+			      sb.db,          "--mode",
+			      "harden",       "--apply",
+			      extra,          NULL};
 	const char *env[] = {pwenv, NULL};
 
 	pt_czctl(args, env, -1, -1, l != NULL ? tick : NULL, l, r);
@@ -77,8 +83,9 @@ static void normalise_serial(const char *in, char *out, size_t outlen)
 /* The serial a new connection sees, from czctl verify --json. */
 static void served_serial(char *out, size_t outlen)
 {
-	const char *args[] = {"verify", "--host", "localhost", "--port", port, "--user", sb.user,
-			      "--dbname", sb.db, "--ca", bundle, "--json", NULL};
+	const char *args[] = {"verify", "--host", "localhost", "--port", port,
+			      "--user", sb.user,  "--dbname",  sb.db,    "--ca",
+			      bundle,   "--json", NULL};
 	const char *env[] = {pwenv, NULL};
 	struct pt_run r;
 	const char *p;
@@ -127,8 +134,8 @@ static void test_rotation_under_load(void **state)
 	pt_run_free(&r);
 	file_serial(leaf, s0, sizeof(s0));
 	for (i = 0; i < NCONN; i++) {
-		l.c[i] = pt_connect(&sb, i % 2 == 0 ? "localhost" : "127.0.0.1", "verify-full",
-				    bundle);
+		l.c[i] =
+		    pt_connect(&sb, i % 2 == 0 ? "localhost" : "127.0.0.1", "verify-full", bundle);
 		assert_int_equal(PQstatus(l.c[i]), CONNECTION_OK);
 		assert_int_equal(PQsslInUse(l.c[i]), 1);
 	}
@@ -183,7 +190,7 @@ static void test_rotation_under_load(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rotation_under_load),
+	    cmocka_unit_test(test_rotation_under_load),
 	};
 
 	if (!czpg_sandbox_from_env(&sb))

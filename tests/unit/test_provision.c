@@ -50,9 +50,15 @@ static void test_rows_parse(void **state)
 	assert_int_equal(r.nrows, 0);
 	czpg_reload_rows_free(&r);
 
-	assert_int_equal(czpg_reload_rows_parse("a\x1f" "b", 3, 3, &r, err, sizeof(err)), -1);
+	assert_int_equal(czpg_reload_rows_parse("a\x1f"
+						"b",
+						3, 3, &r, err, sizeof(err)),
+			 -1);
 	assert_non_null(strstr(err, "2 fields, not 3"));
-	assert_int_equal(czpg_reload_rows_parse("a\x1f" "b\x1f" "c", 5, 2, &r, err, sizeof(err)),
+	assert_int_equal(czpg_reload_rows_parse("a\x1f"
+						"b\x1f"
+						"c",
+						5, 2, &r, err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "more than 2"));
 	czpg_reload_rows_free(NULL);
@@ -79,9 +85,9 @@ static void test_conf_socket(void **state)
 	assert_int_equal(port, 6000);
 	strcpy(sock, "/default");
 	port = 5432;
-	assert_int_equal(czpg_reload_conf_socket("# nothing\n", 10, NULL, 0, sock, sizeof(sock),
-						 &port, NULL, 0),
-			 0);
+	assert_int_equal(
+	    czpg_reload_conf_socket("# nothing\n", 10, NULL, 0, sock, sizeof(sock), &port, NULL, 0),
+	    0);
 	assert_string_equal(sock, "/default");
 	assert_int_equal(port, 5432);
 }
@@ -96,17 +102,17 @@ static void write_text(const char *path, const char *text)
 static struct czpg_provision_opts base_opts(void)
 {
 	struct czpg_provision_opts o = {
-		.ip = "10.20.1.1",
-		.dns = "audit-pg.internal",
-		.allow_cidr = "10.20.1.2/32",
-		.roles = roles,
-		.n_roles = 2,
-		.mode = CZPG_HBA_MODE_TRANSITION,
-		.cert_dir = certs,
-		.container = "cz-audit-pg",
-		.hba_path = hba,
-		.db_uid = -1,
-		.db_gid = -1,
+	    .ip = "10.20.1.1",
+	    .dns = "audit-pg.internal",
+	    .allow_cidr = "10.20.1.2/32",
+	    .roles = roles,
+	    .n_roles = 2,
+	    .mode = CZPG_HBA_MODE_TRANSITION,
+	    .cert_dir = certs,
+	    .container = "cz-audit-pg",
+	    .hba_path = hba,
+	    .db_uid = -1,
+	    .db_gid = -1,
 	};
 	return o;
 }
@@ -223,7 +229,7 @@ static void write_set(const char *ip, const char *dns, bool with_prev)
 		assert_int_equal(fn(obj, &b, NULL, 0), 0);                                         \
 		snprintf(path, sizeof(path), "%s/%s", certs, name);                                \
 		assert_int_equal(                                                                  \
-			czpg_fs_write_atomic(path, b.data, b.len, mode, uid, uid, NULL, 0), 0);    \
+		    czpg_fs_write_atomic(path, b.data, b.len, mode, uid, uid, NULL, 0), 0);        \
 		czpg_wbuf_free_secure(&b);                                                         \
 	} while (0)
 	PUT("ca.crt", czpg_pki_cert_to_pem, ca, 0644, (long)geteuid());
@@ -349,12 +355,12 @@ static int clean_certs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rows_parse),
-		cmocka_unit_test(test_conf_socket),
-		cmocka_unit_test_setup(test_plan_fresh, clean_certs),
-		cmocka_unit_test_setup(test_plan_rejects_bad_input, clean_certs),
-		cmocka_unit_test_setup(test_plan_reuses_and_checks_names, clean_certs),
-		cmocka_unit_test_setup(test_ca_overlap_window, clean_certs),
+	    cmocka_unit_test(test_rows_parse),
+	    cmocka_unit_test(test_conf_socket),
+	    cmocka_unit_test_setup(test_plan_fresh, clean_certs),
+	    cmocka_unit_test_setup(test_plan_rejects_bad_input, clean_certs),
+	    cmocka_unit_test_setup(test_plan_reuses_and_checks_names, clean_certs),
+	    cmocka_unit_test_setup(test_ca_overlap_window, clean_certs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
