@@ -889,9 +889,14 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		goto out;
 	}
 	if (!p->gen_leaf && p->leaf_info.days_left < 0) {
+		char when[64] = "";
+		struct tm tm;
+
+		if (gmtime_r(&p->leaf_info.not_after, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 		set_err(err, errlen,
 			"server.crt in %s expired on %s: run with --rotate-leaf to make a new leaf",
-			p->cert_dir, ctime(&p->leaf_info.not_after));
+			p->cert_dir, when);
 		p->cert_story[0] = '\0';
 		goto out;
 	}
@@ -1437,8 +1442,8 @@ static void print_step(FILE *out, const struct czpg_provision_plan *p, enum step
 	czpg_cli_status(out, tag[p->steps[s].state], "%s: %s", step_name[s], p->steps[s].detail);
 }
 
-static int wait_and_check(struct czpg_provision_plan *p, const char *before, const char *leaf_sha,
-			  char *detail, size_t detlen, char *how, size_t howlen)
+static int wait_and_check(struct czpg_provision_plan *p, const char *before, char *detail,
+			  size_t detlen, char *how, size_t howlen)
 {
 	char after[128], e[1200], errors[2048], others[2048];
 	const struct pfile *leaf = NULL;
@@ -1448,7 +1453,6 @@ static int wait_and_check(struct czpg_provision_plan *p, const char *before, con
 	size_t i;
 	X509 *x = NULL;
 
-	(void)leaf_sha;
 	for (i = 0; i < p->nfiles; i++)
 		if (strcmp(p->files[i].what, "server certificate") == 0)
 			leaf = &p->files[i];
@@ -1479,7 +1483,8 @@ static int wait_and_check(struct czpg_provision_plan *p, const char *before, con
 		       errors);
 		return 1;
 	}
-	for (attempt = 0; attempt < 20; attempt++) {
+	/* After a confirmed reload the answer is final; allow a few tries anyway. */
+	for (attempt = 0; attempt < (w == 0 ? 4 : 20); attempt++) {
 		r = czpg_reload_served_cert(p->verify_host, p->verify_port, 5000, got, e,
 					    sizeof(e));
 		if (r == 0 && memcmp(got, want, 32) == 0)
@@ -1596,7 +1601,7 @@ int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 		snprintf(detail, sizeof(detail), "%s", e);
 		r = -1;
 	} else {
-		r = wait_and_check(p, before, NULL, detail, sizeof(detail), how, sizeof(how));
+		r = wait_and_check(p, before, detail, sizeof(detail), how, sizeof(how));
 	}
 	if (r != 0) {
 		char how2[1200], e2[600], after[128];
