@@ -19,6 +19,7 @@ run() {
 
 eval "$("$sandbox" start)"
 work=$(mktemp -d "${TMPDIR:-/tmp}/czpg-demo.XXXXXX")
+chmod 0755 "$work" # the database user must reach the server key below it
 app_pid=""
 cleanup() {
 	[ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null || true
@@ -52,8 +53,10 @@ common=(--ip 127.0.0.1 --dns localhost --allow-cidr 127.0.0.1/32 --role "$CZ_PG_
 	--export-ca "$work/export/ca.crt" --verify-host 127.0.0.1 --verify-dbname "$CZ_PG_DB")
 
 step "Step 0: dry run (the default): prints the plan, writes nothing"
-run "$czctl" postgres tls provision "${common[@]}" --mode transition | head -n 60
-echo "... (plan cut at 60 lines)"
+printf '$ %s\n' "$czctl postgres tls provision ${common[*]} --mode transition"
+"$czctl" postgres tls provision "${common[@]}" --mode transition >"$work/plan.txt"
+head -n 60 "$work/plan.txt"
+echo "... ($(wc -l <"$work/plan.txt") lines in all; nothing was written)"
 
 step "Steps 1-3: provision --mode transition --apply (certs, TLS block, pg_hba block, reload, export, self-verify)"
 run "$czctl" postgres tls provision "${common[@]}" --mode transition --apply
@@ -66,6 +69,13 @@ run "$czctl" postgres tls verify --host localhost --port "$CZ_PG_PORT" --user "$
 	--dbname "$CZ_PG_DB" --ca "$work/export/ca.crt"
 run "$czctl" postgres tls verify --host 127.0.0.1 --port "$CZ_PG_PORT" --user "$CZ_PG_USER" \
 	--dbname "$CZ_PG_DB" --ca "$work/export/ca.crt" --client libpq --channel-binding require
+
+if "$czctl" postgres tls bench --help >/dev/null 2>&1; then
+	step "bench (still in transition mode, so both pools can connect): pooled TLS against pooled plaintext, interleaved, with a 95% interval"
+	run "$czctl" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" --user "$CZ_PG_USER" \
+		--dbname "$CZ_PG_DB" --ca "$work/export/ca.crt" --workload select1 --pool 4 \
+		--duration 12
+fi
 
 step "Steps 7-8: provision --mode harden --apply (hostssl only; the reload applies it)"
 run "$czctl" postgres tls provision "${common[@]}" --mode harden --apply
@@ -106,13 +116,6 @@ if "$czctl" postgres tls probe --help >/dev/null 2>&1; then
 	step "probe: what the box speaks, seen from outside, without credentials"
 	run "$czctl" postgres tls probe --host 127.0.0.1 --port "$CZ_PG_PORT" --ca "$work/export/ca.crt" \
 		--user "$CZ_PG_USER" || true
-fi
-
-if "$czctl" postgres tls bench --help >/dev/null 2>&1; then
-	step "bench: pooled TLS against pooled plaintext, interleaved, with a 95% interval"
-	run "$czctl" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" --user "$CZ_PG_USER" \
-		--dbname "$CZ_PG_DB" --ca "$work/export/ca.crt" --workload select1 --pool 4 \
-		--duration 15
 fi
 
 step "Done: the box serves TLS 1.3 only, verify-full passes, plaintext is refused"

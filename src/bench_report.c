@@ -213,9 +213,14 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 	if (res->nderived > 0 && !opt->aa) {
 		fprintf(out, "derived, NOT measured (measured parts + an assumed network round "
 			     "trip):\n");
-		for (i = 0; i < res->nderived; i++)
-			fprintf(out, "  at RTT %.2f ms: %+.2f%%\n", res->derived[i].rtt_ms,
-				res->derived[i].overhead * 100);
+		for (i = 0; i < res->nderived; i++) {
+			if (isnan(res->derived[i].overhead))
+				fprintf(out, "  at RTT %.2f ms: - (not enough measured)\n",
+					res->derived[i].rtt_ms);
+			else
+				fprintf(out, "  at RTT %.2f ms: %+.2f%%\n", res->derived[i].rtt_ms,
+					res->derived[i].overhead * 100);
+		}
 		fprintf(out, "  basis: %s (%.2f us)\n",
 			res->derived_basis != NULL ? res->derived_basis : "-", res->base_us);
 	}
