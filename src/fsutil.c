@@ -7,6 +7,7 @@
  * unified diff follows GNU diffutils' "unified format" (diff -u).
  */
 #include "czpg/fsutil.h"
+#include "czpg/errf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,20 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Splits path into a malloc'd directory and a pointer to the last component
@@ -83,67 +70,67 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 	bool have_tmp = false;
 
 	if (path == NULL || (data == NULL && len > 0)) {
-		set_err(err, errlen, "cannot write: no path or no data given");
+		czpg_errf(err, errlen, "cannot write: no path or no data given");
 		goto out;
 	}
 	if (split_path(path, &dir, &base) < 0) {
-		set_err(err, errlen, "cannot write %s: not a file path", path);
+		czpg_errf(err, errlen, "cannot write %s: not a file path", path);
 		goto out;
 	}
 	if (asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, base) < 0) {
 		tmp = NULL;
-		set_err(err, errlen, "cannot write %s: out of memory", path);
+		czpg_errf(err, errlen, "cannot write %s: out of memory", path);
 		goto out;
 	}
 	/* mkostemp opens with O_CREAT|O_EXCL and mode 0600. */
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, errlen, "cannot create a temporary file in %s: %s", dir,
+		czpg_errf(err, errlen, "cannot create a temporary file in %s: %s", dir,
 			strerror(errno));
 		goto out;
 	}
 	have_tmp = true;
 	/* The final mode is in place before the first byte of content. */
 	if (fchmod(fd, mode & 07777) < 0) {
-		set_err(err, errlen, "cannot set mode %04o on a temporary file for %s: %s",
+		czpg_errf(err, errlen, "cannot set mode %04o on a temporary file for %s: %s",
 			(unsigned)(mode & 07777), path, strerror(errno));
 		goto out;
 	}
 	if (write_all(fd, data, len) < 0) {
-		set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		czpg_errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (fsync(fd) < 0) {
-		set_err(err, errlen, "cannot sync %s to disk: %s", path, strerror(errno));
+		czpg_errf(err, errlen, "cannot sync %s to disk: %s", path, strerror(errno));
 		goto out;
 	}
 	if (uid != CZPG_FS_KEEP_OWNER || gid != CZPG_FS_KEEP_OWNER) {
 		if (fchown(fd, (uid_t)uid, (gid_t)gid) < 0) {
-			set_err(err, errlen, "cannot give %s to uid %ld gid %ld: %s", path, uid,
+			czpg_errf(err, errlen, "cannot give %s to uid %ld gid %ld: %s", path, uid,
 				gid, strerror(errno));
 			goto out;
 		}
 		/* chown may clear set-id bits; put the requested mode back. */
 		if (fchmod(fd, mode & 07777) < 0) {
-			set_err(err, errlen, "cannot set mode %04o on %s: %s",
+			czpg_errf(err, errlen, "cannot set mode %04o on %s: %s",
 				(unsigned)(mode & 07777), path, strerror(errno));
 			goto out;
 		}
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		czpg_errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		set_err(err, errlen, "cannot replace %s: %s", path, strerror(errno));
+		czpg_errf(err, errlen, "cannot replace %s: %s", path, strerror(errno));
 		goto out;
 	}
 	have_tmp = false;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) < 0) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"%s was replaced but its directory %s could not be synced to disk: %s",
 			path, dir, strerror(errno));
 		goto out;
@@ -174,23 +161,23 @@ int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
-			set_err(err, errlen, "%s does not exist", path);
+			czpg_errf(err, errlen, "%s does not exist", path);
 			rc = 1;
 		} else {
-			set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+			czpg_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		}
 		goto out;
 	}
 	if (fstat(fd, &st) < 0) {
-		set_err(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		czpg_errf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_err(err, errlen, "%s is not a regular file", path);
+		czpg_errf(err, errlen, "%s is not a regular file", path);
 		goto out;
 	}
 	if ((uintmax_t)st.st_size > max_len) {
-		set_err(err, errlen, "%s is %jd bytes, more than the %zu allowed", path,
+		czpg_errf(err, errlen, "%s is %jd bytes, more than the %zu allowed", path,
 			(intmax_t)st.st_size, max_len);
 		goto out;
 	}
@@ -198,7 +185,7 @@ int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *
 	cap = (size_t)st.st_size + 1;
 	buf = malloc(cap);
 	if (buf == NULL) {
-		set_err(err, errlen, "cannot read %s: out of memory", path);
+		czpg_errf(err, errlen, "cannot read %s: out of memory", path);
 		goto out;
 	}
 	for (;;) {
@@ -209,13 +196,13 @@ int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *
 			uint8_t *nb;
 
 			if (used > max_len) {
-				set_err(err, errlen, "%s grew past the %zu bytes allowed", path,
+				czpg_errf(err, errlen, "%s grew past the %zu bytes allowed", path,
 					max_len);
 				goto out;
 			}
 			nb = realloc(buf, ncap);
 			if (nb == NULL) {
-				set_err(err, errlen, "cannot read %s: out of memory", path);
+				czpg_errf(err, errlen, "cannot read %s: out of memory", path);
 				goto out;
 			}
 			buf = nb;
@@ -225,7 +212,7 @@ int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			czpg_errf(err, errlen, "cannot read %s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -233,14 +220,14 @@ int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *
 		used += (size_t)n;
 	}
 	if (used > max_len) {
-		set_err(err, errlen, "%s grew past the %zu bytes allowed", path, max_len);
+		czpg_errf(err, errlen, "%s grew past the %zu bytes allowed", path, max_len);
 		goto out;
 	}
 	if (used == cap) {
 		uint8_t *nb = realloc(buf, cap + 1);
 
 		if (nb == NULL) {
-			set_err(err, errlen, "cannot read %s: out of memory", path);
+			czpg_errf(err, errlen, "cannot read %s: out of memory", path);
 			goto out;
 		}
 		buf = nb;
@@ -270,16 +257,16 @@ int czpg_fs_sha256_file(const char *path, uint8_t out[32], char *err, size_t err
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR) {
-			set_err(err, errlen, "%s does not exist", path);
+			czpg_errf(err, errlen, "%s does not exist", path);
 			rc = 1;
 		} else {
-			set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+			czpg_errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		}
 		goto out;
 	}
 	md = EVP_MD_CTX_new();
 	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		set_err(err, errlen, "cannot hash %s: OpenSSL could not start SHA-256", path);
+		czpg_errf(err, errlen, "cannot hash %s: OpenSSL could not start SHA-256", path);
 		goto out;
 	}
 	for (;;) {
@@ -288,18 +275,18 @@ int czpg_fs_sha256_file(const char *path, uint8_t out[32], char *err, size_t err
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			czpg_errf(err, errlen, "cannot read %s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		if (EVP_DigestUpdate(md, chunk, (size_t)n) != 1) {
-			set_err(err, errlen, "cannot hash %s: SHA-256 update failed", path);
+			czpg_errf(err, errlen, "cannot hash %s: SHA-256 update failed", path);
 			goto out;
 		}
 	}
 	if (EVP_DigestFinal_ex(md, out, &outlen) != 1 || outlen != 32) {
-		set_err(err, errlen, "cannot hash %s: SHA-256 final failed", path);
+		czpg_errf(err, errlen, "cannot hash %s: SHA-256 final failed", path);
 		goto out;
 	}
 	rc = 0;
@@ -319,12 +306,12 @@ int czpg_fs_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
 	struct stat st;
 
 	if (path == NULL || path[0] == '\0') {
-		set_err(err, errlen, "cannot create a directory: empty path");
+		czpg_errf(err, errlen, "cannot create a directory: empty path");
 		goto out;
 	}
 	buf = strdup(path);
 	if (buf == NULL) {
-		set_err(err, errlen, "cannot create %s: out of memory", path);
+		czpg_errf(err, errlen, "cannot create %s: out of memory", path);
 		goto out;
 	}
 	n = strlen(buf);
@@ -337,19 +324,19 @@ int czpg_fs_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
 		buf[i] = '\0';
 		if (mkdir(buf, mode & 07777) == 0) {
 			if (chmod(buf, mode & 07777) < 0) {
-				set_err(err, errlen, "cannot set mode %04o on %s: %s",
+				czpg_errf(err, errlen, "cannot set mode %04o on %s: %s",
 					(unsigned)(mode & 07777), buf, strerror(errno));
 				goto out;
 			}
 		} else if (errno == EEXIST) {
 			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
-				set_err(err, errlen,
+				czpg_errf(err, errlen,
 					"cannot create %s: %s exists and is not a directory", path,
 					buf);
 				goto out;
 			}
 		} else {
-			set_err(err, errlen, "cannot create directory %s: %s", buf,
+			czpg_errf(err, errlen, "cannot create directory %s: %s", buf,
 				strerror(errno));
 			goto out;
 		}
@@ -370,12 +357,12 @@ int czpg_fs_check_writable_dir(const char *path, char *err, size_t errlen)
 	bool missing = false;
 
 	if (path == NULL || path[0] == '\0') {
-		set_err(err, errlen, "no directory given");
+		czpg_errf(err, errlen, "no directory given");
 		goto out;
 	}
 	buf = strdup(path);
 	if (buf == NULL) {
-		set_err(err, errlen, "cannot check %s: out of memory", path);
+		czpg_errf(err, errlen, "cannot check %s: out of memory", path);
 		goto out;
 	}
 	/* Walk up to the nearest existing ancestor. */
@@ -384,7 +371,7 @@ int czpg_fs_check_writable_dir(const char *path, char *err, size_t errlen)
 		size_t n;
 
 		if (errno != ENOENT) {
-			set_err(err, errlen, "cannot use directory %s: %s", buf, strerror(errno));
+			czpg_errf(err, errlen, "cannot use directory %s: %s", buf, strerror(errno));
 			goto out;
 		}
 		missing = true;
@@ -402,17 +389,17 @@ int czpg_fs_check_writable_dir(const char *path, char *err, size_t errlen)
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		if (missing)
-			set_err(err, errlen, "cannot create %s: %s is not a directory", path, buf);
+			czpg_errf(err, errlen, "cannot create %s: %s is not a directory", path, buf);
 		else
-			set_err(err, errlen, "%s is not a directory", path);
+			czpg_errf(err, errlen, "%s is not a directory", path);
 		goto out;
 	}
 	if (faccessat(AT_FDCWD, buf, W_OK | X_OK, AT_EACCESS) < 0) {
 		if (missing)
-			set_err(err, errlen, "cannot create %s: %s is not writable: %s", path, buf,
+			czpg_errf(err, errlen, "cannot create %s: %s is not writable: %s", path, buf,
 				strerror(errno));
 		else
-			set_err(err, errlen, "cannot write into %s: %s", path, strerror(errno));
+			czpg_errf(err, errlen, "cannot write into %s: %s", path, strerror(errno));
 		goto out;
 	}
 	rc = missing ? 1 : 0;
@@ -429,7 +416,7 @@ int czpg_fs_file_info(const char *path, struct czpg_fs_info *info, char *err, si
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
-		set_err(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+		czpg_errf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
 		return -1;
 	}
 	info->exists = true;

@@ -9,6 +9,7 @@
  * PostgreSQL's check_ssl_key_file_permissions (be-secure-common.c).
  */
 #include "czpg/pki.h"
+#include "czpg/errf.h"
 
 #include "czpg/fsutil.h"
 
@@ -33,20 +34,6 @@
 #define SERIAL_BYTES 20 /* 159 random bits: top bit cleared keeps it positive */
 #define DNS_MAX 253
 #define LABEL_MAX 63
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Like set_err, then ": <OpenSSL's reason>" when the error queue has one; clears the queue. */
 static void set_ossl_err(char *err, size_t errlen, const char *fmt, ...)
@@ -90,12 +77,12 @@ int czpg_pki_valid_ip(const char *s, char *err, size_t errlen)
 	unsigned char addr[16];
 
 	if (s == NULL || s[0] == '\0') {
-		set_err(err, errlen, "an IP address is required");
+		czpg_errf(err, errlen, "an IP address is required");
 		return -1;
 	}
 	if (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1)
 		return 0;
-	set_err(err, errlen, "'%.80s' is not an IPv4 address or an IPv6 literal", s);
+	czpg_errf(err, errlen, "'%.80s' is not an IPv4 address or an IPv6 literal", s);
 	return -1;
 }
 
@@ -105,17 +92,17 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 	bool all_digits = true;
 
 	if (s == NULL || s[0] == '\0') {
-		set_err(err, errlen, "a DNS name is required");
+		czpg_errf(err, errlen, "a DNS name is required");
 		return -1;
 	}
 	len = strlen(s);
 	if (len > DNS_MAX) {
-		set_err(err, errlen, "DNS name '%.40s...' is %zu characters, more than %d", s, len,
+		czpg_errf(err, errlen, "DNS name '%.40s...' is %zu characters, more than %d", s, len,
 			DNS_MAX);
 		return -1;
 	}
 	if (s[len - 1] == '.') {
-		set_err(err, errlen, "DNS name '%s' ends with a dot; give it without the dot", s);
+		czpg_errf(err, errlen, "DNS name '%s' ends with a dot; give it without the dot", s);
 		return -1;
 	}
 	for (i = 0; i <= len; i++) {
@@ -125,24 +112,24 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 			size_t ll = i - label_start;
 
 			if (ll == 0) {
-				set_err(err, errlen, "DNS name '%s' has an empty label", s);
+				czpg_errf(err, errlen, "DNS name '%s' has an empty label", s);
 				return -1;
 			}
 			if (ll > LABEL_MAX) {
-				set_err(err, errlen,
+				czpg_errf(err, errlen,
 					"DNS name '%s' has a label of %zu characters, more than %d",
 					s, ll, LABEL_MAX);
 				return -1;
 			}
 			if (s[label_start] == '-' || s[i - 1] == '-') {
-				set_err(
+				czpg_errf(
 				    err, errlen,
 				    "DNS name '%s' has a label that starts or ends with a hyphen",
 				    s);
 				return -1;
 			}
 			if (c == '\0' && all_digits) {
-				set_err(err, errlen,
+				czpg_errf(err, errlen,
 					"DNS name '%s' ends in an all-numeric label; an address "
 					"belongs "
 					"in the IP value",
@@ -154,7 +141,7 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 			continue;
 		}
 		if (!(isascii((unsigned char)c) && (isalnum((unsigned char)c) || c == '-'))) {
-			set_err(err, errlen,
+			czpg_errf(err, errlen,
 				"DNS name '%.80s' contains '%c'; only letters, digits, hyphens and "
 				"dots "
 				"are allowed",
@@ -330,7 +317,7 @@ int czpg_pki_make_ca(const char *cn, const struct czpg_pki_opts *opts, X509 **ce
 	*key_out = NULL;
 	ERR_clear_error();
 	if (cn == NULL || cn[0] == '\0') {
-		set_err(err, errlen, "the CA needs a common name");
+		czpg_errf(err, errlen, "the CA needs a common name");
 		goto out;
 	}
 	cert = new_cert(cn, opts, CZPG_PKI_CA_DAYS, NULL, &key);
@@ -379,7 +366,7 @@ int czpg_pki_make_leaf(const char *dns, const char *ip, const struct czpg_pki_op
 	if (czpg_pki_valid_dns(dns, err, errlen) < 0 || czpg_pki_valid_ip(ip, err, errlen) < 0)
 		goto out;
 	if (ca_cert == NULL || ca_key == NULL) {
-		set_err(err, errlen, "a leaf certificate needs the CA certificate and its key");
+		czpg_errf(err, errlen, "a leaf certificate needs the CA certificate and its key");
 		goto out;
 	}
 	if (X509_check_private_key(ca_cert, ca_key) != 1) {
@@ -445,7 +432,7 @@ int czpg_pki_cert_to_pem(X509 *cert, struct czpg_wbuf *out, char *err, size_t er
 		goto out;
 	}
 	if (bio_to_wbuf(bio, out) < 0) {
-		set_err(err, errlen, "cannot encode the certificate as PEM: output buffer full");
+		czpg_errf(err, errlen, "cannot encode the certificate as PEM: output buffer full");
 		goto out;
 	}
 	rc = 0;
@@ -467,7 +454,7 @@ int czpg_pki_key_to_pem(EVP_PKEY *key, struct czpg_wbuf *out, char *err, size_t 
 		goto out;
 	}
 	if (bio_to_wbuf(bio, out) < 0) {
-		set_err(err, errlen, "cannot encode the private key as PEM: output buffer full");
+		czpg_errf(err, errlen, "cannot encode the private key as PEM: output buffer full");
 		goto out;
 	}
 	rc = 0;
@@ -502,7 +489,7 @@ int czpg_pki_cert_from_pem(const void *pem, size_t len, X509 **cert, char *err, 
 	*cert = NULL;
 	bio = mem_bio(pem, len);
 	if (bio == NULL) {
-		set_err(err, errlen, "no certificate: the PEM input is empty or too large");
+		czpg_errf(err, errlen, "no certificate: the PEM input is empty or too large");
 		goto out;
 	}
 	*cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
@@ -526,7 +513,7 @@ int czpg_pki_key_from_pem(const void *pem, size_t len, EVP_PKEY **key, char *err
 	*key = NULL;
 	bio = mem_bio(pem, len);
 	if (bio == NULL) {
-		set_err(err, errlen, "no private key: the PEM input is empty or too large");
+		czpg_errf(err, errlen, "no private key: the PEM input is empty or too large");
 		goto out;
 	}
 	*key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
@@ -555,17 +542,17 @@ int czpg_pki_certs_from_pem(const void *pem, size_t len, STACK_OF(X509) **certs,
 	bio = mem_bio(pem, len);
 	sk = sk_X509_new_null();
 	if (bio == NULL || sk == NULL) {
-		set_err(err, errlen, "no certificates: the PEM input is empty or too large");
+		czpg_errf(err, errlen, "no certificates: the PEM input is empty or too large");
 		goto out;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
 		if (sk_X509_num(sk) >= CZPG_PKI_MAX_BUNDLE) {
-			set_err(err, errlen, "the bundle has more than %d certificates",
+			czpg_errf(err, errlen, "the bundle has more than %d certificates",
 				CZPG_PKI_MAX_BUNDLE);
 			goto out;
 		}
 		if (sk_X509_push(sk, x) <= 0) {
-			set_err(err, errlen, "cannot load the bundle: out of memory");
+			czpg_errf(err, errlen, "cannot load the bundle: out of memory");
 			goto out;
 		}
 		x = NULL;
@@ -578,7 +565,7 @@ int czpg_pki_certs_from_pem(const void *pem, size_t len, STACK_OF(X509) **certs,
 		goto out;
 	}
 	if (sk_X509_num(sk) == 0) {
-		set_err(err, errlen, "no PEM certificate in the bundle");
+		czpg_errf(err, errlen, "no PEM certificate in the bundle");
 		goto out;
 	}
 	*certs = sk;
@@ -606,7 +593,7 @@ static int load_file(const char *path, bool secret,
 	if (rc != 0)
 		goto out;
 	if (parse(data, len, out, why, sizeof(why)) < 0) {
-		set_err(err, errlen, "%s: %s", path, why);
+		czpg_errf(err, errlen, "%s: %s", path, why);
 		rc = -1;
 	}
 out:
@@ -703,7 +690,7 @@ int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *e
 	ERR_clear_error();
 	memset(info, 0, sizeof(*info));
 	if (cert == NULL) {
-		set_err(err, errlen, "no certificate to inspect");
+		czpg_errf(err, errlen, "no certificate to inspect");
 		goto out;
 	}
 	name_cn(X509_get_subject_name(cert), info->subject_cn, sizeof(info->subject_cn));
@@ -738,7 +725,7 @@ int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *e
 
 	if (asn1_to_time(X509_get0_notBefore(cert), &info->not_before) < 0 ||
 	    asn1_to_time(X509_get0_notAfter(cert), &info->not_after) < 0) {
-		set_err(err, errlen, "the certificate's validity dates are not readable");
+		czpg_errf(err, errlen, "the certificate's validity dates are not readable");
 		goto out;
 	}
 	if (now == 0)
@@ -800,7 +787,7 @@ int czpg_pki_check_leaf_names(X509 *leaf, const char *ip, const char *dns, char 
 	if (leaf == NULL || czpg_pki_valid_ip(ip, err, errlen) < 0 ||
 	    czpg_pki_valid_dns(dns, err, errlen) < 0) {
 		if (leaf == NULL)
-			set_err(err, errlen, "no certificate to check");
+			czpg_errf(err, errlen, "no certificate to check");
 		goto out;
 	}
 	want_iplen = inet_pton(AF_INET, ip, want_ip) == 1 ? 4 : 16;
@@ -848,7 +835,7 @@ int czpg_pki_check_leaf_names(X509 *leaf, const char *ip, const char *dns, char 
 		rc = 0;
 		goto out;
 	}
-	set_err(err, errlen, "the certificate names %s but DNS:%s, IP:%s was requested",
+	czpg_errf(err, errlen, "the certificate names %s but DNS:%s, IP:%s was requested",
 		used > 0 ? found : "nothing in subjectAltName", dns, ip);
 	rc = 1;
 out:
@@ -865,7 +852,7 @@ int czpg_pki_check_signed_by(X509 *cert, X509 *ca, char *err, size_t errlen)
 
 	ERR_clear_error();
 	if (cert == NULL || ca == NULL) {
-		set_err(err, errlen, "no certificate or no CA to check against");
+		czpg_errf(err, errlen, "no certificate or no CA to check against");
 		goto out;
 	}
 	name_cn(X509_get_subject_name(cert), sub, sizeof(sub));
@@ -878,13 +865,13 @@ int czpg_pki_check_signed_by(X509 *cert, X509 *ca, char *err, size_t errlen)
 	}
 	v = X509_check_issued(ca, cert);
 	if (v != X509_V_OK) {
-		set_err(err, errlen, "certificate '%s' was not issued by CA '%s': %s", sub, iss,
+		czpg_errf(err, errlen, "certificate '%s' was not issued by CA '%s': %s", sub, iss,
 			X509_verify_cert_error_string(v));
 		rc = 1;
 		goto out;
 	}
 	if (X509_verify(cert, pub) != 1) {
-		set_err(err, errlen, "certificate '%s' does not carry a valid signature of CA '%s'",
+		czpg_errf(err, errlen, "certificate '%s' does not carry a valid signature of CA '%s'",
 			sub, iss);
 		rc = 1;
 		goto out;
@@ -902,12 +889,12 @@ int czpg_pki_check_key_match(X509 *cert, EVP_PKEY *key, char *err, size_t errlen
 
 	ERR_clear_error();
 	if (cert == NULL || key == NULL) {
-		set_err(err, errlen, "no certificate or no key to compare");
+		czpg_errf(err, errlen, "no certificate or no key to compare");
 		goto out;
 	}
 	if (X509_check_private_key(cert, key) != 1) {
 		name_cn(X509_get_subject_name(cert), cn, sizeof(cn));
-		set_err(err, errlen, "the private key does not belong to certificate '%s'", cn);
+		czpg_errf(err, errlen, "the private key does not belong to certificate '%s'", cn);
 		rc = 1;
 		goto out;
 	}
@@ -923,7 +910,7 @@ int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid,
 	unsigned m = (unsigned)(mode & 07777);
 
 	if (owner != db_uid && owner != 0) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"the key is owned by uid %u; it must be owned by the database user (uid "
 			"%u) or root",
 			(unsigned)owner, (unsigned)db_uid);
@@ -932,7 +919,7 @@ int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid,
 	/* The server's own test, in its order (be-secure-common.c). */
 	if ((owner == db_uid && (mode & (S_IRWXG | S_IRWXO)) != 0) ||
 	    (owner == 0 && (mode & (S_IWGRP | S_IXGRP | S_IRWXO)) != 0)) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"the key has mode %04o; it must be 0600 or less when owned by the "
 			"database user, or 0640 or less when owned by root",
 			m);
@@ -940,7 +927,7 @@ int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid,
 	}
 	if (owner == db_uid) {
 		if ((mode & S_IRUSR) == 0) {
-			set_err(err, errlen,
+			czpg_errf(err, errlen,
 				"the key has mode %04o, which its owner (the database user) cannot "
 				"read; use 0600",
 				m);
@@ -949,7 +936,7 @@ int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid,
 		return 0;
 	}
 	if ((mode & S_IRGRP) == 0) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"the key is owned by root with mode %04o, which the database user cannot "
 			"read; use mode 0640 with the database user's group, or give it to the "
 			"database user with mode 0600",
@@ -957,7 +944,7 @@ int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid,
 		return 1;
 	}
 	if (db_gid != (gid_t)-1 && group != db_gid) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"the key is owned by root with group %u, so the database user (gid %u) "
 			"cannot read it; use group %u and mode 0640, or give it to the database "
 			"user with mode 0600",
@@ -976,15 +963,15 @@ int czpg_pki_check_key_file(const char *path, uid_t db_uid, gid_t db_gid, char *
 	if (czpg_fs_file_info(path, &fi, err, errlen) < 0)
 		return -1;
 	if (!fi.exists) {
-		set_err(err, errlen, "key file %s does not exist", path);
+		czpg_errf(err, errlen, "key file %s does not exist", path);
 		return -1;
 	}
 	if (!fi.is_regular) {
-		set_err(err, errlen, "key file %s is not a regular file", path);
+		czpg_errf(err, errlen, "key file %s is not a regular file", path);
 		return 1;
 	}
 	rc = czpg_pki_check_key_mode(fi.mode, fi.uid, fi.gid, db_uid, db_gid, why, sizeof(why));
 	if (rc != 0)
-		set_err(err, errlen, "%s: %s", path, why);
+		czpg_errf(err, errlen, "%s: %s", path, why);
 	return rc;
 }

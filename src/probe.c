@@ -16,6 +16,7 @@
  * concurrency cap; a per-target deadline fails whatever is still open.
  */
 #include "czpg/probe.h"
+#include "czpg/errf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -206,19 +207,6 @@ struct run {
 	char err[512];
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static void copy_str(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src != NULL ? src : "");
@@ -279,13 +267,13 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 
 	memset(t, 0, sizeof(*t));
 	if (text == NULL || text[0] == '\0') {
-		set_err(err, errlen, "empty target");
+		czpg_errf(err, errlen, "empty target");
 		return -1;
 	}
 	if (text[0] == '[') {
 		end = strchr(text, ']');
 		if (end == NULL) {
-			set_err(err, errlen, "target \"%.80s\" has '[' without ']'", text);
+			czpg_errf(err, errlen, "target \"%.80s\" has '[' without ']'", text);
 			return -1;
 		}
 		host = text + 1;
@@ -293,7 +281,7 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 		if (end[1] == ':')
 			port = end + 2;
 		else if (end[1] != '\0') {
-			set_err(err, errlen,
+			czpg_errf(err, errlen,
 				"target \"%.80s\" has text after ']' that is not :port", text);
 			return -1;
 		}
@@ -311,33 +299,33 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 		}
 	}
 	if (hlen == 0) {
-		set_err(err, errlen, "target \"%.80s\" has no host", text);
+		czpg_errf(err, errlen, "target \"%.80s\" has no host", text);
 		return -1;
 	}
 	if (hlen >= sizeof(t->host)) {
-		set_err(err, errlen, "target host is longer than %zu characters",
+		czpg_errf(err, errlen, "target host is longer than %zu characters",
 			sizeof(t->host) - 1);
 		return -1;
 	}
 	memcpy(t->host, host, hlen);
 	t->host[hlen] = '\0';
 	if (v6 && inet_pton(AF_INET6, t->host, a6) != 1) {
-		set_err(err, errlen, "target \"%.80s\" is not a valid IPv6 address", t->host);
+		czpg_errf(err, errlen, "target \"%.80s\" is not a valid IPv6 address", t->host);
 		return -1;
 	}
 	if (strspn(t->host,
 		   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:%_") != hlen) {
-		set_err(err, errlen, "target host \"%.80s\" has characters a host name cannot have",
+		czpg_errf(err, errlen, "target host \"%.80s\" has characters a host name cannot have",
 			t->host);
 		return -1;
 	}
 	if (port != NULL && czpg_cli_parse_uint(port, 1, 65535, &p) < 0) {
-		set_err(err, errlen, "target \"%.80s\" has port \"%.20s\", not a number 1-65535",
+		czpg_errf(err, errlen, "target \"%.80s\" has port \"%.20s\", not a number 1-65535",
 			text, port);
 		return -1;
 	}
 	if (p == 0 || p > 65535) {
-		set_err(err, errlen, "target \"%.80s\" has no port and no default port", text);
+		czpg_errf(err, errlen, "target \"%.80s\" has no port and no default port", text);
 		return -1;
 	}
 	t->port = (unsigned)p;
@@ -368,12 +356,12 @@ int czpg_probe_parse_targets(const char *text, size_t len, unsigned default_port
 		pos++; /* the newline */
 		lineno++;
 		if (memchr(text + start, '\0', l) != NULL) {
-			set_err(err, errlen, "line %zu: contains a NUL byte (not a text file?)",
+			czpg_errf(err, errlen, "line %zu: contains a NUL byte (not a text file?)",
 				lineno);
 			goto out;
 		}
 		if (l >= sizeof(line)) {
-			set_err(err, errlen, "line %zu: longer than %zu characters", lineno,
+			czpg_errf(err, errlen, "line %zu: longer than %zu characters", lineno,
 				sizeof(line) - 1);
 			goto out;
 		}
@@ -393,7 +381,7 @@ int czpg_probe_parse_targets(const char *text, size_t len, unsigned default_port
 			continue;
 		line[e] = '\0';
 		if (count == CZPG_PROBE_MAX_TARGETS) {
-			set_err(err, errlen, "line %zu: more than %d targets in one file", lineno,
+			czpg_errf(err, errlen, "line %zu: more than %d targets in one file", lineno,
 				CZPG_PROBE_MAX_TARGETS);
 			goto out;
 		}
@@ -401,20 +389,20 @@ int czpg_probe_parse_targets(const char *text, size_t len, unsigned default_port
 			cap = cap == 0 ? 64 : cap * 2;
 			grown = realloc(list, cap * sizeof(*list));
 			if (grown == NULL) {
-				set_err(err, errlen, "out of memory reading targets");
+				czpg_errf(err, errlen, "out of memory reading targets");
 				goto out;
 			}
 			list = grown;
 		}
 		if (czpg_probe_parse_target(line + b, default_port, &list[count], why,
 					    sizeof(why)) < 0) {
-			set_err(err, errlen, "line %zu: %s", lineno, why);
+			czpg_errf(err, errlen, "line %zu: %s", lineno, why);
 			goto out;
 		}
 		count++;
 	}
 	if (count == 0) {
-		set_err(err, errlen, "no targets (only blank lines and comments)");
+		czpg_errf(err, errlen, "no targets (only blank lines and comments)");
 		goto out;
 	}
 	*out = list;
@@ -442,7 +430,7 @@ bool czpg_probe_suite_is_weak(const char *suite, char *why, size_t whylen)
 	      strncmp(suite, "EDH-", 4) == 0;
 	if (aead && pfs)
 		return false;
-	set_err(why, whylen, "%s%s%s", pfs ? "" : "no forward secrecy", !pfs && !aead ? ", " : "",
+	czpg_errf(why, whylen, "%s%s%s", pfs ? "" : "no forward secrecy", !pfs && !aead ? ", " : "",
 		aead ? "" : "not AEAD");
 	return true;
 }
@@ -1490,7 +1478,7 @@ int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe
 	r.timeout_ms =
 	    opt->target_timeout_ms != 0 ? opt->target_timeout_ms : PROBE_DEFAULT_TIMEOUT_MS;
 	if (n == 0) {
-		set_err(err, errlen, "no targets to probe");
+		czpg_errf(err, errlen, "no targets to probe");
 		return -1;
 	}
 	conc = opt->concurrency != 0 ? opt->concurrency : PROBE_DEFAULT_CONCURRENCY;
@@ -1501,7 +1489,7 @@ int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe
 	if (nslots > PROBE_MAX_SLOTS)
 		nslots = PROBE_MAX_SLOTS;
 	if (make_shared_configs(&r) < 0) {
-		set_err(err, errlen, "%s", r.err);
+		czpg_errf(err, errlen, "%s", r.err);
 		goto out;
 	}
 	ec.max_conns = nslots;
@@ -1515,7 +1503,7 @@ int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe
 	slots = calloc(conc, sizeof(*slots));
 	results = calloc(conc, sizeof(*results));
 	if (slots == NULL || results == NULL) {
-		set_err(err, errlen, "out of memory for %u concurrent targets", conc);
+		czpg_errf(err, errlen, "out of memory for %u concurrent targets", conc);
 		goto out;
 	}
 	for (i = 0; i < conc; i++)

@@ -8,6 +8,7 @@
  * written.
  */
 #include "czpg/provision.h"
+#include "czpg/errf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -114,19 +115,6 @@ struct czpg_provision_plan {
 	bool rolled_back;
 	char rollback_note[1024];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* snprintf that may cut: for messages built from other messages. */
 static void fmt_to(char *buf, size_t cap, const char *fmt, ...)
@@ -251,7 +239,7 @@ static int read_current(const char *path, size_t max, bool secret, struct pfile 
 	if (!info.exists)
 		return 1;
 	if (!info.is_regular) {
-		set_err(err, errlen, "%s exists and is not a regular file", path);
+		czpg_errf(err, errlen, "%s exists and is not a regular file", path);
 		return -1;
 	}
 	rc = czpg_fs_read_file(path, max, &f->old, &f->old_len, err, errlen);
@@ -275,7 +263,7 @@ static int add_file(struct czpg_provision_plan *p, enum step_id step, const char
 	struct pfile *f;
 
 	if (p->nfiles >= MAX_FILES) {
-		set_err(err, errlen, "too many files in the plan");
+		czpg_errf(err, errlen, "too many files in the plan");
 		return -1;
 	}
 	f = &p->files[p->nfiles++];
@@ -286,7 +274,7 @@ static int add_file(struct czpg_provision_plan *p, enum step_id step, const char
 	f->path = strdup(path);
 	f->data = malloc(len + 1);
 	if (f->path == NULL || f->data == NULL) {
-		set_err(err, errlen, "out of memory");
+		czpg_errf(err, errlen, "out of memory");
 		return -1;
 	}
 	memcpy(f->data, data, len);
@@ -361,78 +349,78 @@ static int validate_inputs(struct czpg_provision_plan *p, char *err, size_t errl
 	size_t i, j;
 
 	if (o->ip == NULL)
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "--ip is required: the address clients connect to (it "
 			       "goes into the certificate)"),
 		       -1;
 	if (czpg_pki_valid_ip(o->ip, e, sizeof(e)) < 0)
-		return set_err(err, errlen, "--ip '%s': %s", o->ip, e), -1;
+		return czpg_errf(err, errlen, "--ip '%s': %s", o->ip, e), -1;
 	if (o->dns == NULL)
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "--dns is required: the DNS name clients connect to (it "
 			       "goes into the certificate)"),
 		       -1;
 	if (czpg_pki_valid_dns(o->dns, e, sizeof(e)) < 0)
-		return set_err(err, errlen, "--dns '%s': %s", o->dns, e), -1;
+		return czpg_errf(err, errlen, "--dns '%s': %s", o->dns, e), -1;
 	if (o->allow_cidr == NULL)
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "--allow-cidr is required: the application box's "
 			       "network, e.g. 10.20.1.2/32"),
 		       -1;
 	if (czpg_hba_cidr_parse(o->allow_cidr, &cidr, e, sizeof(e)) < 0)
-		return set_err(err, errlen, "--allow-cidr '%s': %s", o->allow_cidr, e), -1;
+		return czpg_errf(err, errlen, "--allow-cidr '%s': %s", o->allow_cidr, e), -1;
 	if (o->n_roles == 0)
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "--role is required (once per role the application "
 			       "logs in as)"),
 		       -1;
 	if (o->n_roles > CZPG_PROVISION_MAX_ROLES)
-		return set_err(err, errlen, "at most %d --role values", CZPG_PROVISION_MAX_ROLES),
+		return czpg_errf(err, errlen, "at most %d --role values", CZPG_PROVISION_MAX_ROLES),
 		       -1;
 	for (i = 0; i < o->n_roles; i++) {
 		if (czpg_hba_name_check(o->roles[i], e, sizeof(e)) < 0)
-			return set_err(err, errlen, "--role '%s': %s", o->roles[i], e), -1;
+			return czpg_errf(err, errlen, "--role '%s': %s", o->roles[i], e), -1;
 		for (j = 0; j < i; j++)
 			if (strcmp(o->roles[i], o->roles[j]) == 0)
-				return set_err(err, errlen, "--role '%s' is given twice",
+				return czpg_errf(err, errlen, "--role '%s' is given twice",
 					       o->roles[i]),
 				       -1;
 	}
 	if (o->mode != CZPG_HBA_MODE_TRANSITION && o->mode != CZPG_HBA_MODE_HARDEN)
-		return set_err(err, errlen, "--mode must be transition or harden"), -1;
+		return czpg_errf(err, errlen, "--mode must be transition or harden"), -1;
 	if (o->force && o->rotate_leaf)
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "--force and --rotate-leaf exclude each other: --force "
 			       "makes a new CA and leaf, --rotate-leaf a new leaf only"),
 		       -1;
 	if (o->container != NULL && !valid_container_name(o->container))
-		return set_err(err, errlen, "--container '%s' is not a container name or id",
+		return czpg_errf(err, errlen, "--container '%s' is not a container name or id",
 			       o->container),
 		       -1;
 	if (o->pgdata == NULL && o->container == NULL)
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "say where PostgreSQL runs: --pgdata DIR (a server on "
 			       "this box) or --container NAME"),
 		       -1;
 	if (o->pgdata != NULL && o->container != NULL)
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "--pgdata and --container exclude each other: give "
 			       "--pgdata for a server on this box, --container for one "
 			       "in a container"),
 		       -1;
 	if (o->cert_dir == NULL || o->cert_dir[0] == '\0')
-		return set_err(err, errlen,
+		return czpg_errf(err, errlen,
 			       "--cert-dir is required: where the certificates and "
 			       "keys are written, e.g. /etc/cz-tls"),
 		       -1;
 	if (o->server_cert_dir != NULL && o->server_cert_dir[0] != '/')
-		return set_err(err, errlen, "--server-cert-dir '%s' must be an absolute path",
+		return czpg_errf(err, errlen, "--server-cert-dir '%s' must be an absolute path",
 			       o->server_cert_dir),
 		       -1;
 	if (o->db_uid < -1 || o->db_uid > 0x7fffffffL || o->db_gid < -1 || o->db_gid > 0x7fffffffL)
-		return set_err(err, errlen, "--db-uid/--db-gid out of range"), -1;
+		return czpg_errf(err, errlen, "--db-uid/--db-gid out of range"), -1;
 	if (o->verify_user != NULL && czpg_hba_name_check(o->verify_user, e, sizeof(e)) < 0)
-		return set_err(err, errlen, "--verify-user '%s': %s", o->verify_user, e), -1;
+		return czpg_errf(err, errlen, "--verify-user '%s': %s", o->verify_user, e), -1;
 	return 0;
 }
 
@@ -451,7 +439,7 @@ static int check_reachable(const char *dir, bool ancestors, long uid, long gid, 
 							       : S_IXOTH;
 
 			if (uid != 0 && (st.st_mode & need) == 0) {
-				set_err(
+				czpg_errf(
 				    err, errlen,
 				    "the database user (uid %ld) cannot enter %s (mode %04o, owner "
 				    "%ld:%ld), so PostgreSQL could not read its key there: make it "
@@ -509,7 +497,7 @@ static int resolve_paths(struct czpg_provision_plan *p, char *err, size_t errlen
 		p->pgdata = abs_path(o->pgdata);
 		if (p->pgdata == NULL || czpg_fs_file_info(p->pgdata, &info, e, sizeof(e)) < 0 ||
 		    !info.exists || !info.is_dir) {
-			set_err(err, errlen, "--pgdata '%s' is not a directory", o->pgdata);
+			czpg_errf(err, errlen, "--pgdata '%s' is not a directory", o->pgdata);
 			goto out;
 		}
 		p->db_uid = o->db_uid >= 0 ? o->db_uid : (long)info.uid;
@@ -527,7 +515,7 @@ static int resolve_paths(struct czpg_provision_plan *p, char *err, size_t errlen
 	else if (p->pgdata != NULL)
 		p->hba_path = join(p->pgdata, "pg_hba.conf");
 	else {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"--hba-path is required with --container: the pg_hba.conf the "
 			"container's server reads, as a path on this box");
 		goto out;
@@ -553,13 +541,13 @@ static int resolve_paths(struct czpg_provision_plan *p, char *err, size_t errlen
 	if (p->hba_path == NULL || p->pgconf_path == NULL || p->conf_dir == NULL ||
 	    p->cert_dir == NULL || p->server_cert_dir == NULL ||
 	    (o->export_ca != NULL && p->export_ca == NULL)) {
-		set_err(err, errlen, "out of memory (or an empty path)");
+		czpg_errf(err, errlen, "out of memory (or an empty path)");
 		goto out;
 	}
 	p->conf_path = join(p->conf_dir, CZPG_PGCONF_TLS_FILE);
 	p->bundle_path = join(p->cert_dir, "ca-bundle.crt");
 	if (p->conf_path == NULL || p->bundle_path == NULL) {
-		set_err(err, errlen, "out of memory");
+		czpg_errf(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -573,7 +561,7 @@ static int check_dir_writable(const char *flag, const char *dir, char *err, size
 	char e[512];
 
 	if (czpg_fs_check_writable_dir(dir, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "%s: %s", flag, e);
+		czpg_errf(err, errlen, "%s: %s", flag, e);
 		return -1;
 	}
 	return 0;
@@ -588,7 +576,7 @@ static int check_paths(struct czpg_provision_plan *p, char *err, size_t errlen)
 
 	if (czpg_fs_file_info(p->hba_path, &info, e, sizeof(e)) < 0 || !info.exists ||
 	    !info.is_regular) {
-		set_err(err, errlen, "--hba-path '%s' is not an existing file%s", p->hba_path,
+		czpg_errf(err, errlen, "--hba-path '%s' is not an existing file%s", p->hba_path,
 			o->hba_path == NULL ? " (default <pgdata>/pg_hba.conf; pass --hba-path)"
 					    : "");
 		goto out;
@@ -597,14 +585,14 @@ static int check_paths(struct czpg_provision_plan *p, char *err, size_t errlen)
 	if (d == NULL || check_dir_writable("--hba-path", d, err, errlen) < 0)
 		goto out;
 	if (!may_chown((long)info.uid, (long)info.gid)) {
-		set_err(
+		czpg_errf(
 		    err, errlen,
 		    "not permitted to rewrite %s keeping its owner uid %ld gid %ld: run as root",
 		    p->hba_path, (long)info.uid, (long)info.gid);
 		goto out;
 	}
 	if (czpg_fs_check_writable_dir(p->conf_dir, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "--conf-dir: %s", e);
+		czpg_errf(err, errlen, "--conf-dir: %s", e);
 		goto out;
 	}
 	if (check_dir_writable("--cert-dir", p->cert_dir, err, errlen) < 0)
@@ -615,7 +603,7 @@ static int check_paths(struct czpg_provision_plan *p, char *err, size_t errlen)
 			goto out;
 	}
 	if (!may_chown(p->db_uid, p->db_gid)) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"not permitted to give server.key to the database user (uid %ld gid %ld): "
 			"chown needs root; run as root, or pass --db-uid/--db-gid",
 			p->db_uid, p->db_gid);
@@ -624,7 +612,7 @@ static int check_paths(struct czpg_provision_plan *p, char *err, size_t errlen)
 	if (p->export_ca != NULL) {
 		if (czpg_fs_file_info(p->export_ca, &info, e, sizeof(e)) == 0 && info.exists &&
 		    !info.is_regular) {
-			set_err(err, errlen, "--export-ca '%s' exists and is not a regular file",
+			czpg_errf(err, errlen, "--export-ca '%s' exists and is not a regular file",
 				p->export_ca);
 			goto out;
 		}
@@ -634,7 +622,7 @@ static int check_paths(struct czpg_provision_plan *p, char *err, size_t errlen)
 			goto out;
 	}
 	if (p->o.apply && p->o.pgdata != NULL && geteuid() != 0 && geteuid() != p->srv.owner_uid) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"reloading the server needs root or the data directory's owner (uid %ld); "
 			"this is uid %ld",
 			(long)p->srv.owner_uid, (long)geteuid());
@@ -686,7 +674,7 @@ static int load_existing(const char *dir, const char *name, bool key, X509 **cer
 		goto out;
 	}
 	if (r < 0) {
-		set_err(err, errlen, "%s", e);
+		czpg_errf(err, errlen, "%s", e);
 		goto out;
 	}
 	if (key)
@@ -694,7 +682,7 @@ static int load_existing(const char *dir, const char *name, bool key, X509 **cer
 	else
 		r = czpg_pki_cert_from_pem(data, len, cert, e, sizeof(e));
 	if (r < 0) {
-		set_err(err, errlen, "%s exists but is not a PEM %s: %s", path,
+		czpg_errf(err, errlen, "%s exists but is not a PEM %s: %s", path,
 			key ? "private key" : "certificate", e);
 		goto out;
 	}
@@ -734,7 +722,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 	r_ca =
 	    load_existing(p->cert_dir, "ca.crt", false, &old_ca, NULL, &old_ca_pem, e, sizeof(e));
 	if (r_ca < 0 && !o->force) {
-		set_err(err, errlen, "%s; fix or remove it, or run with --force to make a new CA",
+		czpg_errf(err, errlen, "%s; fix or remove it, or run with --force to make a new CA",
 			e);
 		goto out;
 	}
@@ -755,7 +743,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		free(k);
 		free(l);
 		if (stray) {
-			set_err(
+			czpg_errf(
 			    err, errlen,
 			    "%s has ca.key or server.crt but no ca.crt: run with --force to start "
 			    "a new certificate set",
@@ -772,23 +760,23 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		r_cakey = load_existing(p->cert_dir, "ca.key", true, NULL, &c.ca_key, &c.ca_key_pem,
 					e, sizeof(e));
 		if (r_cakey != 0) {
-			set_err(err, errlen, "%s: run with --force to make a new CA",
+			czpg_errf(err, errlen, "%s: run with --force to make a new CA",
 				r_cakey == 1 ? "ca.crt exists but ca.key is missing" : e);
 			goto out;
 		}
 		if (czpg_pki_check_key_match(c.ca, c.ca_key, e, sizeof(e)) != 0) {
-			set_err(err, errlen,
+			czpg_errf(err, errlen,
 				"ca.key does not belong to ca.crt in %s (%s): run with "
 				"--force to make a new CA",
 				p->cert_dir, e);
 			goto out;
 		}
 		if (czpg_pki_inspect(c.ca, now, &p->ca_info, e, sizeof(e)) < 0) {
-			set_err(err, errlen, "cannot inspect ca.crt: %s", e);
+			czpg_errf(err, errlen, "cannot inspect ca.crt: %s", e);
 			goto out;
 		}
 		if (!p->ca_info.is_ca || p->ca_info.days_left < 0) {
-			set_err(
+			czpg_errf(
 			    err, errlen, "ca.crt in %s is %s: run with --force to make a new CA",
 			    p->cert_dir, !p->ca_info.is_ca ? "not a CA certificate" : "expired");
 			goto out;
@@ -802,7 +790,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 			r_leafkey = load_existing(p->cert_dir, "server.key", true, NULL,
 						  &c.leaf_key, &c.leaf_key_pem, e, sizeof(e));
 			if (r_leaf < 0 || r_leafkey < 0) {
-				set_err(err, errlen,
+				czpg_errf(err, errlen,
 					"%s; run with --rotate-leaf to make a new leaf", e);
 				goto out;
 			}
@@ -811,21 +799,21 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 				leaf_story = "new (none was there)";
 			} else if (czpg_pki_check_key_match(c.leaf, c.leaf_key, e, sizeof(e)) !=
 				   0) {
-				set_err(
+				czpg_errf(
 				    err, errlen,
 				    "server.key does not belong to server.crt in %s (%s): run with "
 				    "--rotate-leaf",
 				    p->cert_dir, e);
 				goto out;
 			} else if (czpg_pki_check_signed_by(c.leaf, c.ca, e, sizeof(e)) != 0) {
-				set_err(err, errlen,
+				czpg_errf(err, errlen,
 					"server.crt in %s is not signed by ca.crt (%s): run with "
 					"--rotate-leaf to sign a new leaf with this CA",
 					p->cert_dir, e);
 				goto out;
 			} else if (czpg_pki_check_leaf_names(c.leaf, o->ip, o->dns, e, sizeof(e)) !=
 				   0) {
-				set_err(
+				czpg_errf(
 				    err, errlen,
 				    "the existing leaf %s/server.crt does not match --ip %s --dns "
 				    "%s (%s): serving it would fail verify-full; run again with "
@@ -839,7 +827,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		r_prev = load_existing(p->cert_dir, "ca-previous.crt", false, &c.prev, NULL,
 				       &c.prev_pem, e, sizeof(e));
 		if (r_prev < 0) {
-			set_err(err, errlen, "%s", e);
+			czpg_errf(err, errlen, "%s", e);
 			goto out;
 		}
 	}
@@ -847,7 +835,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 	if (p->gen_ca) {
 		snprintf(cn, sizeof(cn), "czctl postgres tls CA %s", o->dns);
 		if (czpg_pki_make_ca(cn, NULL, &c.ca, &c.ca_key, e, sizeof(e)) < 0) {
-			set_err(err, errlen, "cannot make the CA: %s", e);
+			czpg_errf(err, errlen, "cannot make the CA: %s", e);
 			rc = CZPG_EXIT_ERROR;
 			goto out;
 		}
@@ -856,7 +844,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		czpg_wbuf_init(&c.ca_key_pem, 0);
 		if (czpg_pki_cert_to_pem(c.ca, &c.ca_pem, e, sizeof(e)) < 0 ||
 		    czpg_pki_key_to_pem(c.ca_key, &c.ca_key_pem, e, sizeof(e)) < 0) {
-			set_err(err, errlen, "%s", e);
+			czpg_errf(err, errlen, "%s", e);
 			rc = CZPG_EXIT_ERROR;
 			goto out;
 		}
@@ -868,7 +856,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		c.leaf_key = NULL;
 		if (czpg_pki_make_leaf(o->dns, o->ip, NULL, c.ca, c.ca_key, &c.leaf, &c.leaf_key, e,
 				       sizeof(e)) < 0) {
-			set_err(err, errlen, "cannot make the server certificate: %s", e);
+			czpg_errf(err, errlen, "cannot make the server certificate: %s", e);
 			rc = CZPG_EXIT_ERROR;
 			goto out;
 		}
@@ -877,14 +865,14 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		czpg_wbuf_init(&c.leaf_key_pem, 0);
 		if (czpg_pki_cert_to_pem(c.leaf, &c.leaf_pem, e, sizeof(e)) < 0 ||
 		    czpg_pki_key_to_pem(c.leaf_key, &c.leaf_key_pem, e, sizeof(e)) < 0) {
-			set_err(err, errlen, "%s", e);
+			czpg_errf(err, errlen, "%s", e);
 			rc = CZPG_EXIT_ERROR;
 			goto out;
 		}
 	}
 	if (czpg_pki_inspect(c.ca, now, &p->ca_info, e, sizeof(e)) < 0 ||
 	    czpg_pki_inspect(c.leaf, now, &p->leaf_info, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "cannot inspect the certificates: %s", e);
+		czpg_errf(err, errlen, "cannot inspect the certificates: %s", e);
 		rc = CZPG_EXIT_ERROR;
 		goto out;
 	}
@@ -894,7 +882,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 
 		if (gmtime_r(&p->leaf_info.not_after, &tm) != NULL)
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"server.crt in %s expired on %s: run with --rotate-leaf to make a new leaf",
 			p->cert_dir, when);
 		p->cert_story[0] = '\0';
@@ -915,7 +903,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		czpg_wbuf_bytes(&c.bundle, c.prev_pem.data, c.prev_pem.len);
 	if (c.ca_pem.err || c.ca_key_pem.err || c.leaf_pem.err || c.leaf_key_pem.err ||
 	    c.prev_pem.err || c.bundle.err) {
-		set_err(err, errlen, "out of memory");
+		czpg_errf(err, errlen, "out of memory");
 		rc = CZPG_EXIT_ERROR;
 		goto out;
 	}
@@ -989,7 +977,7 @@ static int plan_conf(struct czpg_provision_plan *p, char *err, size_t errlen)
 
 	r = czpg_fs_read_file(p->pgconf_path, CZPG_PGCONF_MAX_BYTES, &text, &len, e, sizeof(e));
 	if (r != 0) {
-		set_err(err, errlen, "%s%s", r == 1 ? "postgresql.conf not found at " : "",
+		czpg_errf(err, errlen, "%s%s", r == 1 ? "postgresql.conf not found at " : "",
 			r == 1 ? p->pgconf_path : e);
 		if (r == 1)
 			snprintf(err + strlen(err), errlen - strlen(err),
@@ -999,11 +987,11 @@ static int plan_conf(struct czpg_provision_plan *p, char *err, size_t errlen)
 	confdir = dir_of(p->pgconf_path);
 	if (confdir == NULL || czpg_pgconf_check_include((const char *)text, len, confdir,
 							 p->conf_dir, &chk, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "%s: %s", p->pgconf_path, e);
+		czpg_errf(err, errlen, "%s: %s", p->pgconf_path, e);
 		goto out;
 	}
 	if (!chk.included) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"%s does not include %s, so PostgreSQL would never read cz-tls.conf: add "
 			"this line at its end, then run again:  %s",
 			p->pgconf_path, p->conf_dir, chk.line_to_add);
@@ -1030,11 +1018,11 @@ static int plan_conf(struct czpg_provision_plan *p, char *err, size_t errlen)
 	tls.allow_tls12_fallback = p->o.allow_tls12_fallback;
 	if (cert == NULL || key == NULL || ca == NULL ||
 	    czpg_pgconf_render_tls(&tls, &rendered, &rlen, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "--cert-dir: %s", e);
+		czpg_errf(err, errlen, "--cert-dir: %s", e);
 		goto out;
 	}
 	if (czpg_fs_file_info(p->pgconf_path, &info, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "%s", e);
+		czpg_errf(err, errlen, "%s", e);
 		goto out;
 	}
 	if (add_file(p, ST_CONF, p->conf_path, "postgresql.conf TLS block", false, false, rendered,
@@ -1064,7 +1052,7 @@ static int plan_hba(struct czpg_provision_plan *p, char *err, size_t errlen)
 	int rc = CZPG_EXIT_USAGE;
 
 	if (read_current(p->hba_path, CZPG_HBA_MAX_BYTES, false, &cur, e, sizeof(e)) != 0) {
-		set_err(err, errlen, "--hba-path: %s", e);
+		czpg_errf(err, errlen, "--hba-path: %s", e);
 		goto out;
 	}
 	hp.mode = p->o.mode;
@@ -1073,7 +1061,7 @@ static int plan_hba(struct czpg_provision_plan *p, char *err, size_t errlen)
 	hp.n_roles = p->o.n_roles;
 	hp.database = NULL;
 	if (czpg_hba_plan((const char *)cur.old, cur.old_len, &hp, &p->hba, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "%s: %s", p->hba_path, e);
+		czpg_errf(err, errlen, "%s: %s", p->hba_path, e);
 		goto out;
 	}
 	newtext = czpg_hba_plan_output(p->hba, &newlen);
@@ -1097,7 +1085,7 @@ static int plan_export(struct czpg_provision_plan *p, char *err, size_t errlen)
 	if (p->export_ca == NULL)
 		return CZPG_EXIT_OK;
 	if (b == NULL) {
-		set_err(err, errlen, "internal error: no CA bundle planned");
+		czpg_errf(err, errlen, "internal error: no CA bundle planned");
 		return CZPG_EXIT_ERROR;
 	}
 	if (strcmp(p->export_ca, p->bundle_path) == 0)
@@ -1117,7 +1105,7 @@ static int plan_server(struct czpg_provision_plan *p, char *err, size_t errlen)
 	p->srv.admin_user = o->admin_user != NULL ? o->admin_user : "postgres";
 	p->srv.timeout_ms = 30000;
 	if (czpg_hba_name_check(p->srv.admin_user, e, sizeof(e)) < 0) {
-		set_err(err, errlen, "--admin-user '%s': %s", p->srv.admin_user, e);
+		czpg_errf(err, errlen, "--admin-user '%s': %s", p->srv.admin_user, e);
 		return CZPG_EXIT_USAGE;
 	}
 	if (o->container != NULL) {
@@ -1137,7 +1125,7 @@ static int plan_server(struct czpg_provision_plan *p, char *err, size_t errlen)
 					    sizeof(e)) == 0) {
 			p->srv.pg_bin = p->pg_bin;
 		} else if (o->pg_bin != NULL) {
-			set_err(err, errlen, "%s", e);
+			czpg_errf(err, errlen, "%s", e);
 			free(autopath);
 			return CZPG_EXIT_USAGE;
 		} else {
@@ -1177,7 +1165,7 @@ int czpg_provision_plan(const struct czpg_provision_opts *opts, struct czpg_prov
 
 	*out = NULL;
 	if (p == NULL) {
-		set_err(err, errlen, "out of memory");
+		czpg_errf(err, errlen, "out of memory");
 		return CZPG_EXIT_ERROR;
 	}
 	p->o = *opts;

@@ -13,6 +13,7 @@
  *     disk now and report, per line, what would fail.
  */
 #include "czpg/reload.h"
+#include "czpg/errf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,19 +38,6 @@
 #include "czpg/engine.h"
 #include "czpg/pgconf.h"
 #include "czpg/tlsio.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static unsigned timeout_of(const struct czpg_server *s)
 {
@@ -108,14 +96,14 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 	czpg_wbuf_init(&ob, CZPG_RELOAD_MAX_OUTPUT);
 	czpg_wbuf_init(&eb, 64 * 1024);
 	if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
-		set_err(err, errlen, "cannot run %s: %s", argv[0], strerror(errno));
+		czpg_errf(err, errlen, "cannot run %s: %s", argv[0], strerror(errno));
 		goto out;
 	}
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
 	if (pid < 0) {
-		set_err(err, errlen, "cannot run %s: %s", argv[0], strerror(errno));
+		czpg_errf(err, errlen, "cannot run %s: %s", argv[0], strerror(errno));
 		goto out;
 	}
 	if (pid == 0) {
@@ -151,7 +139,7 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			pid = -1;
-			set_err(err, errlen, "%s did not finish within %u ms and was stopped",
+			czpg_errf(err, errlen, "%s did not finish within %u ms and was stopped",
 				argv[0], timeout_ms);
 			goto out;
 		}
@@ -161,7 +149,7 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			set_err(err, errlen, "cannot wait for %s: %s", argv[0], strerror(errno));
+			czpg_errf(err, errlen, "cannot wait for %s: %s", argv[0], strerror(errno));
 			goto out;
 		}
 		for (i = 0; i < 2; i++) {
@@ -184,26 +172,26 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
-			set_err(err, errlen, "cannot wait for %s: %s", argv[0], strerror(errno));
+			czpg_errf(err, errlen, "cannot wait for %s: %s", argv[0], strerror(errno));
 			pid = -1;
 			goto out;
 		}
 	}
 	pid = -1;
 	if (ob.err) {
-		set_err(err, errlen, "%s printed more than %zu bytes", argv[0],
+		czpg_errf(err, errlen, "%s printed more than %zu bytes", argv[0],
 			(size_t)CZPG_RELOAD_MAX_OUTPUT);
 		goto out;
 	}
 	tidy_output((const char *)eb.data, eb.len, errout, errout_len);
 	if (!WIFEXITED(status)) {
-		set_err(err, errlen, "%s was killed by signal %d", argv[0],
+		czpg_errf(err, errlen, "%s was killed by signal %d", argv[0],
 			WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 		goto out;
 	}
 	czpg_wbuf_u8(&ob, '\0');
 	if (ob.err) {
-		set_err(err, errlen, "out of memory reading the output of %s", argv[0]);
+		czpg_errf(err, errlen, "out of memory reading the output of %s", argv[0]);
 		goto out;
 	}
 	*outlen = ob.len - 1;
@@ -246,7 +234,7 @@ int czpg_reload_find_pg_bin(const char *pgdata, const char *given, char *out, si
 
 	if (given != NULL) {
 		if (!is_executable(given, "pg_ctl") && !is_executable(given, "psql")) {
-			set_err(err, errlen, "--pg-bin %s holds neither pg_ctl nor psql", given);
+			czpg_errf(err, errlen, "--pg-bin %s holds neither pg_ctl nor psql", given);
 			goto out;
 		}
 		snprintf(out, outlen, "%s", given);
@@ -298,7 +286,7 @@ int czpg_reload_find_pg_bin(const char *pgdata, const char *given, char *out, si
 		}
 		p = colon != NULL ? colon + 1 : NULL;
 	}
-	set_err(err, errlen,
+	czpg_errf(err, errlen,
 		"no pg_ctl found (looked in /usr/lib/postgresql/%s/bin and on PATH): pass --pg-bin "
 		"DIR",
 		version[0] != '\0' ? version : "<PG_VERSION>");
@@ -316,7 +304,7 @@ static int scan_conf(const char *text, size_t len, const char *what, char *sockd
 	if (text == NULL)
 		return 0;
 	if (czpg_pgconf_parse(text, len, &s, &n, perr, sizeof(perr)) < 0) {
-		set_err(err, errlen, "%s: %s", what, perr);
+		czpg_errf(err, errlen, "%s: %s", what, perr);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -391,7 +379,7 @@ static int read_postmaster_pid(const char *pgdata, pid_t *pid, char *err, size_t
 	snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata);
 	f = fopen(path, "r");
 	if (f == NULL) {
-		set_err(err, errlen, "cannot read %s (is the server running?): %s", path,
+		czpg_errf(err, errlen, "cannot read %s (is the server running?): %s", path,
 			strerror(errno));
 		return -1;
 	}
@@ -401,7 +389,7 @@ static int read_postmaster_pid(const char *pgdata, pid_t *pid, char *err, size_t
 	line[strcspn(line, "\r\n")] = '\0';
 	v = strtol(line, &end, 10);
 	if (line[0] == '\0' || *end != '\0' || v <= 1) {
-		set_err(err, errlen, "%s does not start with a process id", path);
+		czpg_errf(err, errlen, "%s does not start with a process id", path);
 		return -1;
 	}
 	*pid = (pid_t)v;
@@ -423,7 +411,7 @@ int czpg_reload_signal(const struct czpg_server *s, char *how, size_t howlen, ch
 		if (st < 0)
 			goto out;
 		if (st != 0) {
-			set_err(err, errlen, "%s kill -s HUP %s failed (exit %d): %s", s->docker,
+			czpg_errf(err, errlen, "%s kill -s HUP %s failed (exit %d): %s", s->docker,
 				s->container, st, errout[0] != '\0' ? errout : "no message");
 			goto out;
 		}
@@ -441,7 +429,7 @@ int czpg_reload_signal(const struct czpg_server *s, char *how, size_t howlen, ch
 		if (st < 0)
 			goto out;
 		if (st != 0) {
-			set_err(err, errlen, "pg_ctl reload -D %s failed (exit %d): %s", s->pgdata,
+			czpg_errf(err, errlen, "pg_ctl reload -D %s failed (exit %d): %s", s->pgdata,
 				st, errout[0] != '\0' ? errout : "no message");
 			goto out;
 		}
@@ -456,7 +444,7 @@ int czpg_reload_signal(const struct czpg_server *s, char *how, size_t howlen, ch
 		if (read_postmaster_pid(s->pgdata, &pid, err, errlen) < 0)
 			goto out;
 		if (kill(pid, SIGHUP) < 0) {
-			set_err(err, errlen, "cannot send SIGHUP to the postmaster (pid %ld): %s",
+			czpg_errf(err, errlen, "cannot send SIGHUP to the postmaster (pid %ld): %s",
 				(long)pid, strerror(errno));
 			goto out;
 		}
@@ -482,7 +470,7 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == CZPG_RELOAD_RS[0]))
 		len--;
 	if (nfields == 0) {
-		set_err(err, errlen, "no fields asked for");
+		czpg_errf(err, errlen, "no fields asked for");
 		goto out;
 	}
 	if (len == 0) {
@@ -494,13 +482,13 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 			nrec++;
 	nrec++;
 	if (nrec > CZPG_RELOAD_MAX_ROWS) {
-		set_err(err, errlen, "the query returned more than %d rows", CZPG_RELOAD_MAX_ROWS);
+		czpg_errf(err, errlen, "the query returned more than %d rows", CZPG_RELOAD_MAX_ROWS);
 		goto out;
 	}
 	out->buf = malloc(len + 1);
 	out->cells = calloc(nrec * nfields, sizeof(char *));
 	if (out->buf == NULL || out->cells == NULL) {
-		set_err(err, errlen, "out of memory");
+		czpg_errf(err, errlen, "out of memory");
 		goto out;
 	}
 	memcpy(out->buf, text, len);
@@ -511,7 +499,7 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 		if (out->buf[i] == CZPG_RELOAD_FS[0]) {
 			out->buf[i] = '\0';
 			if (++cell >= nfields) {
-				set_err(err, errlen, "a result row has more than %zu fields",
+				czpg_errf(err, errlen, "a result row has more than %zu fields",
 					nfields);
 				goto out;
 			}
@@ -519,7 +507,7 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 		} else if (out->buf[i] == CZPG_RELOAD_RS[0]) {
 			out->buf[i] = '\0';
 			if (cell + 1 != nfields) {
-				set_err(err, errlen, "a result row has %zu fields, not %zu",
+				czpg_errf(err, errlen, "a result row has %zu fields, not %zu",
 					cell + 1, nfields);
 				goto out;
 			}
@@ -528,7 +516,7 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 		}
 	}
 	if (cell + 1 != nfields) {
-		set_err(err, errlen, "a result row has %zu fields, not %zu", cell + 1, nfields);
+		czpg_errf(err, errlen, "a result row has %zu fields, not %zu", cell + 1, nfields);
 		goto out;
 	}
 	out->nrows = nrec;
@@ -613,7 +601,7 @@ int czpg_reload_query(const struct czpg_server *s, const char *sql, size_t nfiel
 		char where[512];
 
 		czpg_reload_describe_query(s, where, sizeof(where));
-		set_err(err, errlen, "cannot query the server as %s (%s): %s", s->admin_user, where,
+		czpg_errf(err, errlen, "cannot query the server as %s (%s): %s", s->admin_user, where,
 			errout[0] != '\0' ? errout : "psql failed without a message");
 		goto out;
 	}
@@ -633,7 +621,7 @@ int czpg_reload_load_time(const struct czpg_server *s, char *out, size_t outlen,
 	if (czpg_reload_query(s, "SELECT pg_catalog.pg_conf_load_time()", 1, &r, err, errlen) < 0)
 		return -1;
 	if (r.nrows != 1) {
-		set_err(err, errlen, "pg_conf_load_time() returned %zu rows", r.nrows);
+		czpg_errf(err, errlen, "pg_conf_load_time() returned %zu rows", r.nrows);
 		czpg_reload_rows_free(&r);
 		return -1;
 	}
@@ -794,22 +782,22 @@ int czpg_reload_served_cert(const char *host, unsigned port, unsigned timeout_ms
 	if (czpg_engine_run_until_idle(e,
 				       czpg_engine_now_ns() + (uint64_t)timeout_ms * 3 * 1000000ull,
 				       e2, sizeof(e2)) < 0) {
-		set_err(err, errlen, "%s", e2);
+		czpg_errf(err, errlen, "%s", e2);
 		goto out;
 	}
 	if (czpg_conn_ssl_answer(c) == 'N') {
-		set_err(err, errlen, "%s answered the SSLRequest with 'N': TLS is off", label);
+		czpg_errf(err, errlen, "%s answered the SSLRequest with 'N': TLS is off", label);
 		rc = 1;
 		goto out;
 	}
 	t = czpg_conn_tls(c);
 	if (!ctx.goal || t == NULL || !czpg_tls_handshake_done(t) ||
 	    (cert = czpg_tls_peer_certificate(t)) == NULL) {
-		set_err(err, errlen, "no TLS handshake with %s: %s", label, czpg_conn_error(c));
+		czpg_errf(err, errlen, "no TLS handshake with %s: %s", label, czpg_conn_error(c));
 		goto out;
 	}
 	if (X509_digest(cert, EVP_sha256(), sha256, &mdlen) != 1 || mdlen != 32) {
-		set_err(err, errlen, "cannot hash the certificate %s serves", label);
+		czpg_errf(err, errlen, "cannot hash the certificate %s serves", label);
 		goto out;
 	}
 	rc = 0;

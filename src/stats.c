@@ -16,26 +16,13 @@
  *     power-of-two ranges.
  */
 #include "czpg/stats.h"
+#include "czpg/errf.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------------------ */
 /* PRNG                                                                     */
@@ -341,32 +328,32 @@ int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed,
 	int rc = -1;
 
 	if (out == NULL) {
-		set_err(err, errlen, "no result structure was given to the paired analysis");
+		czpg_errf(err, errlen, "no result structure was given to the paired analysis");
 		return -1;
 	}
 	memset(out, 0, sizeof(*out));
 	if (resamples == 0)
 		resamples = CZPG_STATS_DEFAULT_RESAMPLES;
 	if (a == NULL || b == NULL || n < 2) {
-		set_err(
+		czpg_errf(
 		    err, errlen,
 		    "the paired analysis needs at least 2 TLS/plaintext pairs; run more rounds");
 		goto out;
 	}
 	if (n > CZPG_STATS_MAX_PAIRS) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"%zu pairs exceed the limit of %zu; run fewer or longer rounds", n,
 			CZPG_STATS_MAX_PAIRS);
 		goto out;
 	}
 	if (resamples < CZPG_STATS_MIN_RESAMPLES || resamples > CZPG_STATS_MAX_RESAMPLES) {
-		set_err(err, errlen, "%zu bootstrap resamples is outside the range %zu..%zu",
+		czpg_errf(err, errlen, "%zu bootstrap resamples is outside the range %zu..%zu",
 			resamples, CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (!(isfinite(a[i]) && a[i] > 0.0) || !(isfinite(b[i]) && b[i] > 0.0)) {
-			set_err(err, errlen,
+			czpg_errf(err, errlen,
 				"pair %zu has a time that is not a positive finite number "
 				"(TLS %g, plaintext %g); discard that round and measure it again",
 				i + 1, a[i], b[i]);
@@ -378,7 +365,7 @@ int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed,
 	ratio = malloc(n * sizeof(*ratio));
 	means = malloc(resamples * sizeof(*means));
 	if (d == NULL || ratio == NULL || means == NULL) {
-		set_err(err, errlen, "out of memory analysing %zu pairs with %zu resamples", n,
+		czpg_errf(err, errlen, "out of memory analysing %zu pairs with %zu resamples", n,
 			resamples);
 		goto out;
 	}

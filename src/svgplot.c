@@ -6,6 +6,7 @@
  * that XML 1.0 allows.
  */
 #include "czpg/svgplot.h"
+#include "czpg/errf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -29,20 +30,6 @@
 #define COLOR_B "#1f77b4"
 #define COLOR_MEAN "#2ca02c"
 #define COLOR_THRESHOLD "#9467bd"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* One document being written; the first failure sticks. */
 struct svg_out {
@@ -165,7 +152,7 @@ static void emit_text(struct svg_out *o, const char *s)
 static int check_sink(const struct czpg_svg_sink *sink, char *err, size_t errlen)
 {
 	if (sink == NULL || (sink->file == NULL) == (sink->wbuf == NULL)) {
-		set_err(err, errlen, "the SVG writer needs exactly one output, a file or a buffer");
+		czpg_errf(err, errlen, "the SVG writer needs exactly one output, a file or a buffer");
 		return -1;
 	}
 	return 0;
@@ -204,7 +191,7 @@ static int finish(struct svg_out *o, char *err, size_t errlen)
 		if (!o->failed && (fflush(o->sink->file) != 0 || ferror(o->sink->file)))
 			o->failed = true;
 		if (o->failed) {
-			set_err(err, errlen,
+			czpg_errf(err, errlen,
 				"writing the SVG chart failed; check free space and permissions "
 				"of the output file");
 			return -1;
@@ -213,7 +200,7 @@ static int finish(struct svg_out *o, char *err, size_t errlen)
 	}
 	if (o->failed) {
 		o->sink->wbuf->len = o->start_len;
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"the SVG chart does not fit the output buffer's limit of %zu bytes",
 			o->sink->wbuf->max);
 		return -1;
@@ -307,7 +294,7 @@ int czpg_svg_latency_cdf(const struct czpg_svg_sink *sink, const struct czpg_svg
 	if (check_sink(sink, err, errlen) < 0)
 		return -1;
 	if (in == NULL) {
-		set_err(err, errlen, "no data was given to the latency chart");
+		czpg_errf(err, errlen, "no data was given to the latency chart");
 		return -1;
 	}
 	hs[0] = in->a != NULL && in->a->count > 0 ? in->a : NULL;
@@ -437,11 +424,11 @@ int czpg_svg_overhead(const struct czpg_svg_sink *sink, const struct czpg_svg_ov
 	if (check_sink(sink, err, errlen) < 0)
 		return -1;
 	if (in == NULL || (in->overhead == NULL && in->n > 0)) {
-		set_err(err, errlen, "no data was given to the overhead chart");
+		czpg_errf(err, errlen, "no data was given to the overhead chart");
 		return -1;
 	}
 	if (in->n > CZPG_STATS_MAX_PAIRS) {
-		set_err(err, errlen, "%zu pairs exceed the chart's limit of %zu", in->n,
+		czpg_errf(err, errlen, "%zu pairs exceed the chart's limit of %zu", in->n,
 			CZPG_STATS_MAX_PAIRS);
 		return -1;
 	}

@@ -14,6 +14,7 @@
  * tls-server-end-point (RFC 5929 section 4.1).
  */
 #include "czpg/tlsio.h"
+#include "czpg/errf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,20 +83,6 @@ static void err_reset(void)
 {
 	if (ERR_peek_error() != 0)
 		ERR_clear_error();
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* The reason text of the oldest error in the thread's queue, then empties it. */
@@ -240,7 +227,7 @@ struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
 
 	err_reset();
 	if (cfg == NULL) {
-		set_err(err, errlen, "out of memory creating the TLS configuration");
+		czpg_errf(err, errlen, "out of memory creating the TLS configuration");
 		goto fail;
 	}
 	cfg->ctx = SSL_CTX_new(TLS_client_method());
@@ -248,14 +235,14 @@ struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
 		char why[200];
 
 		take_openssl_error(why, sizeof(why));
-		set_err(err, errlen, "could not create the TLS context: %s", why);
+		czpg_errf(err, errlen, "could not create the TLS context: %s", why);
 		goto fail;
 	}
 	cfg->min_version = TLS1_3_VERSION;
 	cfg->max_version = 0;
 	if (SSL_CTX_set_min_proto_version(cfg->ctx, cfg->min_version) != 1 ||
 	    SSL_CTX_set_max_proto_version(cfg->ctx, cfg->max_version) != 1) {
-		set_err(err, errlen, "this OpenSSL cannot use TLS 1.3");
+		czpg_errf(err, errlen, "this OpenSSL cannot use TLS 1.3");
 		goto fail;
 	}
 	SSL_CTX_set_verify(cfg->ctx, SSL_VERIFY_PEER, NULL);
@@ -297,12 +284,12 @@ int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 	err_reset();
 	cfg->err[0] = '\0';
 	if (path == NULL || path[0] == '\0') {
-		set_err(cfg->err, sizeof(cfg->err), "no CA file path given");
+		czpg_errf(cfg->err, sizeof(cfg->err), "no CA file path given");
 		goto out;
 	}
 	f = fopen(path, "r");
 	if (f == NULL) {
-		set_err(cfg->err, sizeof(cfg->err), "cannot open CA file %s: %s", path,
+		czpg_errf(cfg->err, sizeof(cfg->err), "cannot open CA file %s: %s", path,
 			strerror(errno));
 		goto out;
 	}
@@ -310,14 +297,14 @@ int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 	store = X509_STORE_new();
 	copy = strdup(path);
 	if (store == NULL || copy == NULL) {
-		set_err(cfg->err, sizeof(cfg->err), "out of memory loading CA file %s", path);
+		czpg_errf(cfg->err, sizeof(cfg->err), "out of memory loading CA file %s", path);
 		goto out;
 	}
 	if (X509_STORE_load_file(store, path) != 1) {
 		char why[200];
 
 		take_openssl_error(why, sizeof(why));
-		set_err(cfg->err, sizeof(cfg->err),
+		czpg_errf(cfg->err, sizeof(cfg->err),
 			"CA file %s holds no readable PEM certificate (%s)", path, why);
 		goto out;
 	}
@@ -326,7 +313,7 @@ int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
 			ncerts++;
 	if (ncerts == 0) {
-		set_err(cfg->err, sizeof(cfg->err), "CA file %s holds no certificate", path);
+		czpg_errf(cfg->err, sizeof(cfg->err), "CA file %s holds no certificate", path);
 		goto out;
 	}
 	SSL_CTX_set_cert_store(cfg->ctx, store); /* frees the previous store */
@@ -348,7 +335,7 @@ static int check_version(struct czpg_tls_config *cfg, int version, bool allow_ze
 		return 0;
 	if (cfg->legacy && (version == TLS1_VERSION || version == TLS1_1_VERSION))
 		return 0;
-	set_err(cfg->err, sizeof(cfg->err),
+	czpg_errf(cfg->err, sizeof(cfg->err),
 		"unsupported TLS version setting 0x%x: use TLS 1.2 or TLS 1.3%s", (unsigned)version,
 		cfg->legacy ? " (or TLS 1.0/1.1)" : "");
 	return -1;
@@ -363,7 +350,7 @@ int czpg_tls_config_set_min_version(struct czpg_tls_config *cfg, int version)
 	if (check_version(cfg, version, false) != 0)
 		goto out;
 	if (SSL_CTX_set_min_proto_version(cfg->ctx, version) != 1) {
-		set_err(cfg->err, sizeof(cfg->err), "OpenSSL refused minimum version %s",
+		czpg_errf(cfg->err, sizeof(cfg->err), "OpenSSL refused minimum version %s",
 			version_name(version));
 		goto out;
 	}
@@ -383,7 +370,7 @@ int czpg_tls_config_set_max_version(struct czpg_tls_config *cfg, int version)
 	if (check_version(cfg, version, true) != 0)
 		goto out;
 	if (SSL_CTX_set_max_proto_version(cfg->ctx, version) != 1) {
-		set_err(cfg->err, sizeof(cfg->err), "OpenSSL refused maximum version %s",
+		czpg_errf(cfg->err, sizeof(cfg->err), "OpenSSL refused maximum version %s",
 			version_name(version));
 		goto out;
 	}
@@ -405,7 +392,7 @@ static int setter_result(struct czpg_tls_config *cfg, int ok, const char *what, 
 		return 0;
 	}
 	take_openssl_error(why, sizeof(why));
-	set_err(cfg->err, sizeof(cfg->err), "invalid TLS %s \"%s\" (%s)", what,
+	czpg_errf(cfg->err, sizeof(cfg->err), "invalid TLS %s \"%s\" (%s)", what,
 		val != NULL ? val : "", why);
 	return -1;
 }
@@ -455,7 +442,7 @@ int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol)
 	ERR_clear_error();
 	cfg->err[0] = '\0';
 	if (n == 0 || n > 255) {
-		set_err(cfg->err, sizeof(cfg->err),
+		czpg_errf(cfg->err, sizeof(cfg->err),
 			"invalid ALPN protocol name (it must be 1 to 255 bytes long)");
 		return -1;
 	}
@@ -501,11 +488,11 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 
 	err_reset();
 	if (cfg == NULL || host == NULL || host[0] == '\0') {
-		set_err(err, errlen, "no server host given for the TLS connection");
+		czpg_errf(err, errlen, "no server host given for the TLS connection");
 		goto fail;
 	}
 	if (!cfg->insecure && cfg->ca_file == NULL) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"no CA file to verify the server certificate of %s: give the CA "
 			"certificate, or choose insecure no-verify explicitly",
 			host);
@@ -548,7 +535,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 							X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 		if ((t->is_ip && X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) ||
 		    (!t->is_ip && X509_VERIFY_PARAM_set1_host(vp, host, 0) != 1)) {
-			set_err(err, errlen, "cannot check the server certificate against %s",
+			czpg_errf(err, errlen, "cannot check the server certificate against %s",
 				host);
 			goto fail;
 		}
@@ -557,13 +544,13 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 		SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
 	}
 	if (!t->is_ip && SSL_set_tlsext_host_name(t->ssl, host) != 1) {
-		set_err(err, errlen, "server name %s cannot be sent as SNI (too long?)", host);
+		czpg_errf(err, errlen, "server name %s cannot be sent as SNI (too long?)", host);
 		goto fail;
 	}
 	err_reset();
 	return t;
 oom:
-	set_err(err, errlen, "out of memory creating the TLS connection to %s",
+	czpg_errf(err, errlen, "out of memory creating the TLS connection to %s",
 		host != NULL ? host : "?");
 fail:
 	err_reset();
@@ -597,14 +584,14 @@ int czpg_tls_feed_ciphertext(struct czpg_tls *t, const void *data, size_t len)
 		goto out;
 	}
 	if (BIO_ctrl_pending(t->rbio) + len > CZPG_TLS_MAX_BUFFERED_IN) {
-		set_err(t->err, sizeof(t->err),
+		czpg_errf(t->err, sizeof(t->err),
 			"more than %zu bytes of TLS data from %s are waiting unread: read "
 			"before feeding more",
 			CZPG_TLS_MAX_BUFFERED_IN, t->host);
 		goto out;
 	}
 	if (BIO_write_ex(t->rbio, data, len, &written) != 1 || written != len) {
-		set_err(t->err, sizeof(t->err), "out of memory buffering TLS data from %s",
+		czpg_errf(t->err, sizeof(t->err), "out of memory buffering TLS data from %s",
 			t->host);
 		goto out;
 	}
@@ -721,12 +708,12 @@ static void describe_verify_failure(struct czpg_tls *t)
 		if (t->vfy_leaf != NULL)
 			format_sans(t->vfy_leaf, sans, sizeof(sans));
 		if (sans[0] != '\0')
-			set_err(t->err, sizeof(t->err),
+			czpg_errf(t->err, sizeof(t->err),
 				"server certificate for %s does not match: no %s SAN %s "
 				"(certificate SANs: %s)",
 				host, t->is_ip ? "IP" : "DNS", host, sans);
 		else
-			set_err(
+			czpg_errf(
 			    t->err, sizeof(t->err),
 			    "server certificate for %s does not match: it has no subjectAltName "
 			    "(the subject CN is not checked); reissue it with %s:%s",
@@ -740,7 +727,7 @@ static void describe_verify_failure(struct czpg_tls *t)
 	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
 	case X509_V_ERR_CERT_UNTRUSTED:
 	case X509_V_ERR_CERT_REJECTED:
-		set_err(t->err, sizeof(t->err),
+		czpg_errf(t->err, sizeof(t->err),
 			"server certificate for %s is not signed by a CA in %s (%s)", host, ca,
 			why);
 		break;
@@ -748,24 +735,24 @@ static void describe_verify_failure(struct czpg_tls *t)
 		format_time(cert != NULL ? X509_get0_notAfter(cert) : NULL, when, sizeof(when),
 			    NULL);
 		if (t->vfy_depth == 0)
-			set_err(t->err, sizeof(t->err),
+			czpg_errf(t->err, sizeof(t->err),
 				"server certificate for %s expired on %s: renew it on the server",
 				host, when);
 		else
-			set_err(t->err, sizeof(t->err),
+			czpg_errf(t->err, sizeof(t->err),
 				"CA certificate %s in the chain of %s expired on %s", subj, host,
 				when);
 		break;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
 		format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when, sizeof(when),
 			    NULL);
-		set_err(t->err, sizeof(t->err),
+		czpg_errf(t->err, sizeof(t->err),
 			"%s certificate for %s is not valid until %s: check the clocks of this "
 			"machine and the server",
 			t->vfy_depth == 0 ? "server" : "CA", host, when);
 		break;
 	default:
-		set_err(t->err, sizeof(t->err),
+		czpg_errf(t->err, sizeof(t->err),
 			"server certificate for %s failed verification against %s: %s "
 			"(certificate %s, depth %d)",
 			host, ca, why, subj, t->vfy_depth);
@@ -788,21 +775,21 @@ static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 	    (reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION || reason == SSL_R_UNSUPPORTED_PROTOCOL ||
 	     reason == SSL_R_NO_PROTOCOLS_AVAILABLE || reason == SSL_R_WRONG_SSL_VERSION)) {
 		if (t->max_version == 0 && t->min_version == TLS1_3_VERSION)
-			set_err(t->err, sizeof(t->err),
+			czpg_errf(t->err, sizeof(t->err),
 				"server %s does not support TLS 1.3 (minimum set to TLS 1.3)",
 				t->host);
 		else if (t->max_version == 0)
-			set_err(t->err, sizeof(t->err),
+			czpg_errf(t->err, sizeof(t->err),
 				"server %s does not support %s or newer (minimum set to %s)",
 				t->host, version_name(t->min_version),
 				version_name(t->min_version));
 		else if (t->min_version == t->max_version)
-			set_err(t->err, sizeof(t->err),
+			czpg_errf(t->err, sizeof(t->err),
 				"server %s does not support %s (minimum and maximum set to %s)",
 				t->host, version_name(t->min_version),
 				version_name(t->min_version));
 		else
-			set_err(t->err, sizeof(t->err),
+			czpg_errf(t->err, sizeof(t->err),
 				"server %s supports no TLS version from %s to %s (minimum set to "
 				"%s, maximum to %s)",
 				t->host, version_name(t->min_version), version_name(t->max_version),
@@ -811,14 +798,14 @@ static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 	}
 	if (t->eof || (ssl_lib && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
 	    (sslerr == SSL_ERROR_SYSCALL && e == 0)) {
-		set_err(t->err, sizeof(t->err),
+		czpg_errf(t->err, sizeof(t->err),
 			"server %s closed the connection during TLS %s without a close_notify "
 			"alert",
 			t->host, op);
 		goto out;
 	}
 	take_openssl_error(why, sizeof(why));
-	set_err(t->err, sizeof(t->err), "TLS %s with %s failed: %s", op, t->host, why);
+	czpg_errf(t->err, sizeof(t->err), "TLS %s with %s failed: %s", op, t->host, why);
 out:
 	err_reset();
 }
@@ -843,7 +830,7 @@ static int tls_result(struct czpg_tls *t, int rc, const char *op)
 		break;
 	default:
 		/* WANT_WRITE cannot happen on a memory BIO; nothing else is enabled. */
-		set_err(t->err, sizeof(t->err), "TLS %s with %s stopped unexpectedly (code %d)", op,
+		czpg_errf(t->err, sizeof(t->err), "TLS %s with %s stopped unexpectedly (code %d)", op,
 			t->host, e);
 		t->failed = true;
 		break;
@@ -855,7 +842,7 @@ static int tls_result(struct czpg_tls *t, int rc, const char *op)
 static int failed_again(struct czpg_tls *t)
 {
 	if (t->err[0] == '\0')
-		set_err(t->err, sizeof(t->err), "the TLS connection to %s has already failed",
+		czpg_errf(t->err, sizeof(t->err), "the TLS connection to %s has already failed",
 			t->host);
 	return CZPG_TLS_ERROR;
 }
@@ -893,7 +880,7 @@ ssize_t czpg_tls_read(struct czpg_tls *t, void *buf, size_t cap)
 			return rc;
 	}
 	if (cap == 0) {
-		set_err(t->err, sizeof(t->err), "TLS read from %s given no room", t->host);
+		czpg_errf(t->err, sizeof(t->err), "TLS read from %s given no room", t->host);
 		return CZPG_TLS_ERROR;
 	}
 	if (cap > SSIZE_MAX)
@@ -920,7 +907,7 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
 			return rc;
 	}
 	if (len == 0 || len > SSIZE_MAX) {
-		set_err(t->err, sizeof(t->err), "TLS write to %s of %zu bytes is not possible",
+		czpg_errf(t->err, sizeof(t->err), "TLS write to %s of %zu bytes is not possible",
 			t->host, len);
 		return CZPG_TLS_ERROR;
 	}
@@ -932,14 +919,14 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
 	}
 	if (rc == 1) {
 		/* Partial writes are off; this would be an OpenSSL contract breach. */
-		set_err(t->err, sizeof(t->err), "TLS write to %s was cut short", t->host);
+		czpg_errf(t->err, sizeof(t->err), "TLS write to %s was cut short", t->host);
 		t->failed = true;
 		err_reset();
 		return CZPG_TLS_ERROR;
 	}
 	rc = tls_result(t, rc, "write");
 	if (rc == CZPG_TLS_CLOSED) {
-		set_err(t->err, sizeof(t->err), "TLS write to %s after the server closed", t->host);
+		czpg_errf(t->err, sizeof(t->err), "TLS write to %s after the server closed", t->host);
 		rc = CZPG_TLS_ERROR;
 	}
 	return rc;
@@ -1051,13 +1038,13 @@ int czpg_tls_server_end_point(struct czpg_tls *t, uint8_t out[EVP_MAX_MD_SIZE], 
 	char why[300];
 
 	if (cert == NULL) {
-		set_err(t->err, sizeof(t->err),
+		czpg_errf(t->err, sizeof(t->err),
 			"no server certificate from %s to bind the channel to (handshake not done)",
 			t->host);
 		return -1;
 	}
 	if (czpg_tls_cert_end_point_hash(cert, out, outlen, why, sizeof(why)) != 0) {
-		set_err(t->err, sizeof(t->err), "server %s: %s", t->host, why);
+		czpg_errf(t->err, sizeof(t->err), "server %s: %s", t->host, why);
 		return -1;
 	}
 	return 0;
@@ -1074,20 +1061,20 @@ int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_
 	err_reset();
 	*outlen = 0;
 	if (cert == NULL) {
-		set_err(err, errlen, "no certificate to compute channel binding data from");
+		czpg_errf(err, errlen, "no certificate to compute channel binding data from");
 		goto out;
 	}
 	/* X509_get_signature_info also reads the digest inside RSA-PSS parameters. */
 	if (X509_get_signature_info(cert, &mdnid, &pknid, NULL, NULL) != 1 &&
 	    OBJ_find_sigid_algs(X509_get_signature_nid(cert), &mdnid, &pknid) != 1) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"the certificate's signature algorithm %s is unknown, so its channel "
 			"binding hash cannot be chosen",
 			OBJ_nid2ln(X509_get_signature_nid(cert)));
 		goto out;
 	}
 	if (mdnid == NID_undef) {
-		set_err(err, errlen,
+		czpg_errf(err, errlen,
 			"the certificate is signed with %s, which has no separate hash, so it "
 			"cannot be used for channel binding (tls-server-end-point, RFC 5929); "
 			"use an ECDSA or RSA certificate, or turn channel binding off",
@@ -1099,12 +1086,12 @@ int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_
 		mdnid = NID_sha256;
 	md = EVP_get_digestbynid(mdnid);
 	if (md == NULL) {
-		set_err(err, errlen, "the certificate's signature hash %s is not available",
+		czpg_errf(err, errlen, "the certificate's signature hash %s is not available",
 			OBJ_nid2sn(mdnid));
 		goto out;
 	}
 	if (X509_digest(cert, md, out, &len) != 1) {
-		set_err(err, errlen, "could not hash the certificate for channel binding");
+		czpg_errf(err, errlen, "could not hash the certificate for channel binding");
 		goto out;
 	}
 	*outlen = len;
