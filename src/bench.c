@@ -112,6 +112,9 @@ struct bench {
 	char setup_msg[400];
 };
 
+/* Fewest measured pairs a gate verdict (below/above) may rest on. */
+#define BENCH_GATE_MIN_PAIRS 10
+
 static void bench_fail(struct bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bench_fail(struct bench *b, const char *fmt, ...)
 {
@@ -134,7 +137,7 @@ void czpg_bench_options_default(struct czpg_bench_options *o)
 	o->pipeline = 1;
 	o->round_ms = 200;
 	o->warmup_pairs = 2;
-	o->min_pairs = 4;
+	o->min_pairs = 10;
 	o->duration_s = 20;
 	o->max_duration_s = 0;
 	o->max_overhead = NAN;
@@ -1180,9 +1183,20 @@ static int compute_stats(struct bench *b, size_t resamples)
 		return -1;
 	res->have_stats = true;
 	if (!isnan(b->o->max_overhead)) {
+		/*
+		 * A verdict needs enough pairs, and takes the wider of the
+		 * bootstrap and t intervals: with few pairs the percentile
+		 * bootstrap is too narrow, and a gate must never turn noise
+		 * into a verdict.
+		 */
+		size_t floor_pairs =
+		    b->o->min_pairs > BENCH_GATE_MIN_PAIRS ? b->o->min_pairs : BENCH_GATE_MIN_PAIRS;
+		double lo = fmin(res->stats.boot_lo, res->stats.t_lo);
+		double hi = fmax(res->stats.boot_hi, res->stats.t_hi);
+
 		res->gate_set = true;
-		res->gate =
-		    czpg_stats_gate(res->stats.boot_lo, res->stats.boot_hi, b->o->max_overhead);
+		res->gate = res->npairs < floor_pairs ? CZPG_GATE_STRADDLE
+						      : czpg_stats_gate(lo, hi, b->o->max_overhead);
 	}
 	return 0;
 }
@@ -1546,9 +1560,19 @@ int czpg_bench_run(const struct czpg_bench_options *opt, struct czpg_bench_resul
 			} else {
 				more = false;
 			}
-			if (!more)
-				break;
-			batch_end = elapsed + pair_s <= opt->duration_s ? i + 1 : i + 10;
+			/*
+			 * Stop only after an even number of pairs: AB and BA
+			 * pairs must balance, or a first-round/second-round
+			 * effect biases the mean (ABBA cancels it only in whole
+			 * AB+BA groups).
+			 */
+			if (!more && i % 2 == 1) {
+				batch_end = i + 1; /* one more pair, then decide again */
+			} else {
+				if (!more)
+					break;
+				batch_end = elapsed + pair_s <= opt->duration_s ? i + 1 : i + 10;
+			}
 		}
 		run_pair(b, i, units, true, &ra, &rb, &prc);
 		if (prc < 0)

@@ -32,10 +32,10 @@ expect() { # name, expected exit, args...
 	fi
 }
 
-expect gate-pass 0 --max-overhead 1000
+expect gate-pass 0 --max-overhead 1000 --max-duration 8
 jq -e '.gate.decision == "below" and .gate.max_overhead_pct == 1000' "$out/gate-pass.json" >/dev/null &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: gate-pass decision"; }
-expect gate-fail 1 --max-overhead -50
+expect gate-fail 1 --max-overhead -50 --max-duration 8
 jq -e '.gate.decision == "above"' "$out/gate-fail.json" >/dev/null &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: gate-fail decision"; }
 # A/A with the threshold at 0: the interval must straddle it, even after
