@@ -1571,7 +1571,16 @@ int czpg_bench_run(const struct czpg_bench_options *opt, struct czpg_bench_resul
 			} else {
 				if (!more)
 					break;
-				batch_end = elapsed + pair_s <= opt->duration_s ? i + 1 : i + 10;
+				if (elapsed + pair_s <= opt->duration_s) {
+					batch_end = i + 1;
+				} else {
+					/* Extend in batches of up to 10 pairs, never past the
+					 * --max-duration budget. */
+					double fit = pair_s > 0 ? (budget - elapsed) / pair_s : 10;
+					size_t batch = fit >= 10 ? 10 : fit >= 1 ? (size_t)fit : 1;
+
+					batch_end = i + batch;
+				}
 			}
 		}
 		run_pair(b, i, units, true, &ra, &rb, &prc);

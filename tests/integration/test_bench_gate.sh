@@ -2,7 +2,7 @@
 # test_bench_gate.sh - the release gate's exit codes at the extremes, and
 # usage errors: --max-overhead 1000 must pass (0), -50 must fail (1) -- TLS
 # cannot make queries twice as fast -- and a gate whose threshold sits inside
-# an A/A interval (0%) must come out inconclusive (4) rather than a verdict.
+# too few pairs must come out inconclusive (4) rather than a verdict.
 set -uo pipefail
 command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,12 +38,16 @@ jq -e '.gate.decision == "below" and .gate.max_overhead_pct == 1000' "$out/gate-
 expect gate-fail 1 --max-overhead -50 --max-duration 8
 jq -e '.gate.decision == "above"' "$out/gate-fail.json" >/dev/null &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: gate-fail decision"; }
-# A/A with the threshold at 0: the interval must straddle it, even after
-# extending up to --max-duration (kept short here).
-expect gate-straddle 4 --aa --max-overhead 0 --max-duration 2
-jq -e '.gate.decision == "straddle" and .overhead.ci95_lo_pct < 0 and .overhead.ci95_hi_pct > 0' \
+# Too few pairs for a verdict: an A/A run whose time budget cannot reach the
+# 10 pairs a verdict needs must come out inconclusive (4), whatever its
+# (noisy) interval says.  (Whether a real A/A interval contains 0 is a
+# property of the machine's noise, so it is measured in results/, not
+# asserted here.)
+expect gate-straddle 4 --aa --max-overhead 0 --duration 0.3 --max-duration 0.4 --min-pairs 2 \
+	--round-units 5000
+jq -e '.gate.decision == "straddle" and .pairs.count < 10 and .pairs.count % 2 == 0' \
 	"$out/gate-straddle.json" >/dev/null && pass=$((pass + 1)) ||
-	{ fail=$((fail + 1)); echo "FAIL: gate-straddle decision"; }
+	{ fail=$((fail + 1)); echo "FAIL: gate-straddle decision"; jq -c '{gate, pairs}' "$out/gate-straddle.json"; }
 
 # Usage errors exit 2 before connecting.
 for args in "--pool 0" "--protocol binary" "--connect --client libpq" "--max-overhead abc" \
