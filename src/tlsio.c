@@ -251,6 +251,16 @@ struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
 	SSL_CTX_set_mode(cfg->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
 	SSL_CTX_set_options(cfg->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(cfg->ctx, SSL_SESS_CACHE_OFF);
+	/*
+	 * Key share P-256 first: PostgreSQL's ssl_ecdh_curve defaults to
+	 * prime256v1 (and provision sets it), so a first key share of X25519
+	 * would cost a HelloRetryRequest, a second key generation and a round
+	 * trip on every connection (RFC 8446 section 4.1.4).
+	 */
+	if (SSL_CTX_set1_groups_list(cfg->ctx, "P-256:X25519:P-384:P-521") != 1) {
+		czpg_errf(err, errlen, "this OpenSSL cannot use the P-256 group");
+		goto fail;
+	}
 	err_reset();
 	return cfg;
 fail:
