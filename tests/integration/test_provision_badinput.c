@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "provision_testutil.h"
 
 static struct czpg_sandbox sb;
@@ -155,9 +158,26 @@ static void test_chown_not_permitted(void **state)
 	    "--skip-verify", "--apply",      NULL};
 	struct pt_run r;
 
+	char dir[] = "/tmp/czpg-czctl-XXXXXX", copy[64], cmd[4200];
+	const char *orig = getenv("CZCTL");
+
 	(void)state;
+	/*
+	 * The build tree may sit where `nobody` cannot enter (a checkout under
+	 * /root): run a copy of czctl from a world-readable directory.
+	 */
+	assert_non_null(orig);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(copy, sizeof(copy), "%s/czctl", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0755 '%s'", orig, copy, copy);
+	assert_int_equal(system(cmd), 0);
 	snapshot(&before);
+	setenv("CZCTL", copy, 1);
 	pt_czctl(args, NULL, 65534, 65534, NULL, NULL, &r);
+	setenv("CZCTL", orig, 1);
+	unlink(copy);
+	rmdir(dir);
 	printf("as nobody -> exit %d: %s", r.rc, r.err);
 	assert_int_equal(r.rc, 2);
 	assert_non_null(strstr(r.err, "not permitted to give server.key to the database user "
