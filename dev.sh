@@ -49,8 +49,8 @@ configure_build() {
 	local dir=$1
 	shift
 	cmake -S "$root" -B "$dir" -DCZPG_WERROR=ON "$@" >/dev/null
-	cmake --build "$dir" -j"$JOBS" -- --no-print-directory >/dev/null 2>"$dir.log" || {
-		cat "$dir.log" >&2
+	cmake --build "$dir" -j"$JOBS" -- --no-print-directory >/dev/null 2>"$dir/build.log" || {
+		cat "$dir/build.log" >&2
 		echo "dev.sh: build in $dir failed" >&2
 		exit 1
 	}
@@ -74,8 +74,8 @@ fuzz() {
 	[ ${#targets[@]} -gt 0 ] || return 0
 	CC=clang cmake -S "$root" -B build-fuzz -DCZPG_FUZZ=ON -DCZPG_TESTS=ON >/dev/null
 	cmake --build build-fuzz -j"$JOBS" --target "${targets[@]}" -- --no-print-directory \
-		>/dev/null 2>build-fuzz.log || {
-		cat build-fuzz.log >&2
+		>/dev/null 2>build-fuzz/build.log || {
+		cat build-fuzz/build.log >&2
 		echo "dev.sh: fuzz build failed" >&2
 		exit 1
 	}

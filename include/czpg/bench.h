@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "czpg/result.h"
 #include "czpg/conn.h"
 #include "czpg/stats.h"
 
@@ -181,8 +182,9 @@ int czpg_bench_run(const struct czpg_bench_options *opt, struct czpg_bench_resul
 /* Frees the pair arrays inside res (not res).  NULL-safe. */
 void czpg_bench_result_free(struct czpg_bench_result *res);
 
-/* The exit code a run maps to (cli.h): error 3, gate 0/1/4, else 0. */
-int czpg_bench_exit_code(const struct czpg_bench_options *opt, const struct czpg_bench_result *res,
+/* What a run concluded: ERROR when it could not finish, the gate's verdict
+ * (OK, FAIL, INCONCLUSIVE) when one was asked for, else OK. */
+enum czpg_result czpg_bench_outcome(const struct czpg_bench_options *opt, const struct czpg_bench_result *res,
 			 int run_rc);
 
 /* Human report on out. */
@@ -190,7 +192,7 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		      const struct czpg_bench_result *res);
 /* One JSON object on out (schema in docs/bench.md). */
 void czpg_bench_print_json(FILE *out, const struct czpg_bench_options *opt,
-			   const struct czpg_bench_result *res, int exit_code);
+			   const struct czpg_bench_result *res, enum czpg_result outcome);
 /*
  * Writes an SVG file with both charts (latency CDF of the two pools, then
  * per-pair overhead over time) stacked in one document.  0, or -1 with a

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "czpg/result.h"
 #include "czpg/tlsio.h"
 
 #define CZPG_PROBE_NVERSIONS 4   /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */
@@ -222,8 +223,8 @@ void czpg_probe_assess(struct czpg_probe_result *res);
  */
 bool czpg_probe_suite_is_weak(const char *suite, char *why, size_t whylen);
 
-/* The exit code for one result (cli.h codes): 3 not probed, 1 medium/high, else 0. */
-int czpg_probe_exit_code(const struct czpg_probe_result *res);
+/* What one result concluded: ERROR not probed, FAIL a medium/high finding, else OK. */
+enum czpg_result czpg_probe_outcome(const struct czpg_probe_result *res);
 
 const char *czpg_probe_severity_name(enum czpg_probe_severity s); /* "info" ... "high" */
 const char *czpg_probe_status_name(enum czpg_probe_status s);     /* "probed", "closed" ... */

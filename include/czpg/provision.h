@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "czpg/result.h"
 #include "czpg/hba.h"
 
 /* Days a replaced CA stays in ca-bundle.crt after a --force rotation. */
@@ -99,16 +100,16 @@ struct czpg_provision_plan; /* opaque */
 
 /*
  * Validates opts, reads the current state and computes every file's new
- * content.  Writes nothing.  Returns CZPG_EXIT_OK (0) with *out (free with
- * czpg_provision_plan_free), or another enum czpg_exit value with one
+ * content.  Writes nothing.  Returns CZPG_RESULT_OK (0) with *out (free with
+ * czpg_provision_plan_free), or another enum czpg_result with one
  * sentence in err naming the bad value and what to do:
- *   CZPG_EXIT_USAGE  bad input, a path missing or unwritable, chown not
+ *   CZPG_RESULT_BAD_INPUT  bad input, a path missing or unwritable, chown not
  *                    permitted, postgresql.conf not including conf.d (err
  *                    gives the include_dir line to add), an existing leaf
  *                    whose names differ (err says: --rotate-leaf or --force)
- *   CZPG_EXIT_ERROR  could not read a file or make a key
+ *   CZPG_RESULT_ERROR  could not read a file or make a key
  */
-int czpg_provision_plan(const struct czpg_provision_opts *opts, struct czpg_provision_plan **out,
+enum czpg_result czpg_provision_plan(const struct czpg_provision_opts *opts, struct czpg_provision_plan **out,
 			char *err, size_t errlen);
 void czpg_provision_plan_free(struct czpg_provision_plan *p); /* NULL-safe */
 
@@ -129,11 +130,11 @@ void czpg_provision_print_plan(const struct czpg_provision_plan *p, FILE *out);
 /*
  * Carries out the plan (see the file comment).  Prints one "[PASS]" /
  * "[FAIL]" / "[SKIP]" line per step and a summary to out (NULL = silent).
- * Returns an enum czpg_exit value: OK when every step passed, FAIL when the
+ * Returns an enum czpg_result: OK when every step passed, FAIL when the
  * reload checks failed (everything restored) or self-verify failed, ERROR
  * when it could not finish (I/O, server unreachable; files restored).
  */
-int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out);
+enum czpg_result czpg_provision_apply(struct czpg_provision_plan *p, FILE *out);
 
 /* The plan (dry run) or the result (after apply) as one JSON object. */
 void czpg_provision_print_json(const struct czpg_provision_plan *p, FILE *out);

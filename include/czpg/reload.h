@@ -148,15 +148,4 @@ int czpg_reload_check_views(const struct czpg_server *s, const char *conf_basena
 			    size_t errors_len, char *other_errors, size_t other_len, char *err,
 			    size_t errlen);
 
-/*
- * Which certificate does host:port serve?  An SSLRequest and a TLS
- * handshake only (no startup packet: pg_hba is not involved), with
- * certificate checks off because the answer is compared by the caller with
- * the file it expects.  Returns 0 with the SHA-256 of the served DER
- * certificate in sha256, 1 when the server answered 'N' (TLS is off), -1 on
- * any other failure (err says which).
- */
-int czpg_reload_served_cert(const char *host, unsigned port, unsigned timeout_ms,
-			    uint8_t sha256[32], char *err, size_t errlen);
-
 #endif

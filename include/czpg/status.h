@@ -32,6 +32,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "czpg/result.h"
 #include "czpg/buf.h"
 #include "czpg/hba.h"
 #include "czpg/pki.h"
@@ -148,12 +149,12 @@ int czpg_status_collect(const struct czpg_status_opts *opts, struct czpg_status_
 void czpg_status_report_free(struct czpg_status_report *r); /* NULL-safe */
 
 /*
- * The exit code the report calls for: CZPG_EXIT_OK when every check passed
- * or was skipped; CZPG_EXIT_FAIL when any check is WARN or FAIL (this wins
+ * What the report concludes: CZPG_RESULT_OK when every check passed
+ * or was skipped; CZPG_RESULT_FAIL when any check is WARN or FAIL (this wins
  * over ERROR: a definite problem is the more useful answer); otherwise
- * CZPG_EXIT_ERROR when anything could not be read.
+ * CZPG_RESULT_ERROR when anything could not be read.
  */
-int czpg_status_exit_code(const struct czpg_status_report *r);
+enum czpg_result czpg_status_outcome(const struct czpg_status_report *r);
 
 /* "leaf_expiry", ... (stable, used in JSON and Prometheus output). */
 const char *czpg_status_check_name(enum czpg_status_check_id id);

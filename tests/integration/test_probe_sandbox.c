@@ -26,7 +26,7 @@
 
 #include <openssl/ssl.h>
 
-#include "czpg/cli.h"
+#include "czpg/result.h"
 #include "czpg/pgwire.h"
 #include "czpg/probe.h"
 #include "sandbox.h"
@@ -205,7 +205,7 @@ static void test_tls_off_box(void **state)
 			assert_true(strcmp(r->findings[i].id, "tls-off") == 0 ||
 				    strcmp(r->findings[i].id, "plaintext-accepted") == 0);
 	assert_true(r->gssenc_answer == 'G' || r->gssenc_answer == 'N');
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_FAIL);
 	free(r);
 }
 
@@ -291,17 +291,17 @@ static void test_cli_output_and_usage(void **state)
 	snprintf(cmd, sizeof(cmd),
 		 "%s postgres tls probe --host 127.0.0.1 --port %d --ca %s --json", czctl, sb.port,
 		 ca_path);
-	assert_int_equal(run(cmd, out, 1 << 20), CZPG_EXIT_FAIL); /* plaintext accepted */
+	assert_int_equal(run(cmd, out, 1 << 20), CZPG_RESULT_FAIL); /* plaintext accepted */
 	assert_non_null(strstr(out, "\"ssl_answer\":\"S\""));
 	assert_non_null(strstr(out, "\"SCRAM-SHA-256-PLUS\""));
 	assert_non_null(strstr(out, "\"id\":\"plaintext-accepted\""));
 	assert_non_null(strstr(out, "\"exit_code\":1"));
 
 	snprintf(cmd, sizeof(cmd), "%s postgres tls probe 2>&1", czctl);
-	assert_int_equal(run(cmd, out, 1 << 20), CZPG_EXIT_USAGE);
+	assert_int_equal(run(cmd, out, 1 << 20), CZPG_RESULT_BAD_INPUT);
 	assert_non_null(strstr(out, "--host or --targets is required"));
 	snprintf(cmd, sizeof(cmd), "%s postgres tls probe --help", czctl);
-	assert_int_equal(run(cmd, out, 1 << 20), CZPG_EXIT_OK);
+	assert_int_equal(run(cmd, out, 1 << 20), CZPG_RESULT_OK);
 	assert_non_null(strstr(out, "Exit codes:"));
 	snprintf(path, sizeof(path), "%s/bad-targets", dir);
 	f = fopen(path, "w");
@@ -309,12 +309,12 @@ static void test_cli_output_and_usage(void **state)
 	fputs("127.0.0.1\n# fine\n127.0.0.1:70000\n", f);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "%s postgres tls probe --targets %s 2>&1", czctl, path);
-	assert_int_equal(run(cmd, out, 1 << 20), CZPG_EXIT_USAGE);
+	assert_int_equal(run(cmd, out, 1 << 20), CZPG_RESULT_BAD_INPUT);
 	assert_non_null(strstr(out, "line 3:"));
 	unlink(path);
 	/* Nothing listens: exit 3, could not probe. */
 	snprintf(cmd, sizeof(cmd), "%s postgres tls probe --host 127.0.0.1 --port 1 2>&1", czctl);
-	assert_int_equal(run(cmd, out, 1 << 20), CZPG_EXIT_ERROR);
+	assert_int_equal(run(cmd, out, 1 << 20), CZPG_RESULT_ERROR);
 	assert_non_null(strstr(out, "closed"));
 	free(out);
 }
@@ -339,12 +339,12 @@ static void test_plaintext_refused_box(void **state)
 	assert_non_null(strstr(r->mechanisms, "SCRAM-SHA-256-PLUS"));
 	/* TLS 1.3 only, verified, 90 days, channel binding: nothing above low. */
 	assert_true(r->worst <= CZPG_SEV_LOW);
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_OK);
 	free(r);
 
 	snprintf(cmd, sizeof(cmd), "%s postgres tls probe --host 127.0.0.1 --port %d --ca %s",
 		 czctl, sb.port, ca_path);
-	assert_int_equal(run(cmd, out, 1 << 20), CZPG_EXIT_OK);
+	assert_int_equal(run(cmd, out, 1 << 20), CZPG_RESULT_OK);
 	assert_non_null(strstr(out, "Plaintext startup (user postgres): refused (SQLSTATE 28000)"));
 	assert_non_null(strstr(out, "SASL over TLS: SCRAM-SHA-256-PLUS"));
 	free(out);
@@ -558,7 +558,7 @@ static void test_fleet(void **state)
 		close(l.http[i]);
 
 	/* Name mismatches on 127.0.0.2+ are high findings: exit 1. */
-	assert_int_equal(rc, CZPG_EXIT_FAIL);
+	assert_int_equal(rc, CZPG_RESULT_FAIL);
 	for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "{\"summary\":", 11) == 0) {
 			char want[64];

@@ -14,7 +14,7 @@
 
 #include <openssl/ssl.h>
 
-#include "czpg/cli.h"
+#include "czpg/result.h"
 #include "czpg/pgwire.h"
 #include "czpg/probe.h"
 
@@ -251,7 +251,7 @@ static void test_assess_clean_box(void **state)
 	czpg_probe_assess(r);
 	assert_int_equal(r->nfindings, 0);
 	assert_int_equal(r->worst, CZPG_SEV_INFO);
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_OK);
 
 	/* Without --ca: an info note only, still exit 0. */
 	r->ca_given = false;
@@ -259,7 +259,7 @@ static void test_assess_clean_box(void **state)
 	czpg_probe_assess(r);
 	expect(r, "ca-not-checked", CZPG_SEV_INFO);
 	assert_int_equal(r->nfindings, 1);
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_OK);
 	free(r);
 }
 
@@ -277,7 +277,7 @@ static void test_assess_each_rule(void **state)
 	expect(r, "plaintext-accepted", CZPG_SEV_HIGH);
 	assert_non_null(strstr(find(r, "plaintext-accepted")->text, "\"postgres\""));
 	assert_int_equal(r->worst, CZPG_SEV_HIGH);
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_FAIL);
 
 	good_result(r);
 	r->versions[1].accepted = CZPG_TRI_YES;
@@ -290,7 +290,7 @@ static void test_assess_each_rule(void **state)
 	expect(r, "tls12-accepted", CZPG_SEV_MEDIUM);
 	assert_null(find(r, "weak-suites"));
 	assert_int_equal(r->worst, CZPG_SEV_MEDIUM);
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_FAIL);
 
 	r->versions[1].suites[1].accepted = CZPG_TRI_YES;
 	czpg_probe_assess(r);
@@ -341,7 +341,7 @@ static void test_assess_each_rule(void **state)
 	czpg_probe_assess(r);
 	expect(r, "no-channel-binding", CZPG_SEV_LOW);
 	assert_int_equal(r->worst, CZPG_SEV_LOW);
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_OK);
 
 	good_result(r);
 	r->tls_auth = CZPG_PGWIRE_AUTH_MD5;
@@ -400,7 +400,7 @@ static void test_assess_tls_off_and_unprobed(void **state)
 	r->plaintext_accepted = CZPG_TRI_YES;
 	czpg_probe_assess(r);
 	assert_int_equal(r->nfindings, 0);
-	assert_int_equal(czpg_probe_exit_code(r), CZPG_EXIT_ERROR);
+	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_ERROR);
 	free(r);
 }
 

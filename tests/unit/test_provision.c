@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "czpg/cli.h"
+#include "czpg/result.h"
 #include "czpg/fsutil.h"
 #include "czpg/pki.h"
 #include "czpg/provision.h"
@@ -148,7 +148,7 @@ static void test_plan_fresh(void **state)
 	char err[1024], *text;
 
 	(void)state;
-	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_EXIT_OK);
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
 	/* 5 certificate files, cz-tls.conf, pg_hba.conf. */
 	assert_int_equal(czpg_provision_plan_changes(p), 7);
 	text = plan_text(p, false);
@@ -175,7 +175,7 @@ static void expect_usage(struct czpg_provision_opts *o, const char *needle)
 	struct czpg_provision_plan *p = NULL;
 	char err[1024] = "";
 
-	assert_int_equal(czpg_provision_plan(o, &p, err, sizeof(err)), CZPG_EXIT_USAGE);
+	assert_int_equal(czpg_provision_plan(o, &p, err, sizeof(err)), CZPG_RESULT_BAD_INPUT);
 	assert_null(p);
 	if (strstr(err, needle) == NULL)
 		fail_msg("expected '%s' in: %s", needle, err);
@@ -257,7 +257,7 @@ static void test_plan_reuses_and_checks_names(void **state)
 
 	(void)state;
 	write_set("10.20.1.1", "audit-pg.internal", false);
-	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_EXIT_OK);
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
 	text = plan_text(p, false);
 	assert_non_null(strstr(text, "CA reused"));
 	assert_non_null(strstr(text, "leaf reused"));
@@ -271,7 +271,7 @@ static void test_plan_reuses_and_checks_names(void **state)
 	o.dns = "other.internal";
 	expect_usage(&o, "--rotate-leaf");
 	o.rotate_leaf = true;
-	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_EXIT_OK);
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
 	text = plan_text(p, false);
 	assert_non_null(strstr(text, "leaf new (--rotate-leaf)"));
 	assert_non_null(strstr(text, "CA reused"));
@@ -288,7 +288,7 @@ static void test_ca_overlap_window(void **state)
 	(void)state;
 	write_set("10.20.1.1", "audit-pg.internal", true);
 	/* Just rotated: the previous CA is in the bundle. */
-	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_EXIT_OK);
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
 	text = plan_text(p, true);
 	assert_non_null(strstr(text, "\"previous_in_bundle\":true"));
 	free(text);
@@ -298,7 +298,7 @@ static void test_ca_overlap_window(void **state)
 	o.now = time(NULL) + 100 * 86400;
 	expect_usage(&o, "expired");
 	o.rotate_leaf = true;
-	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_EXIT_OK);
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
 	text = plan_text(p, true);
 	assert_non_null(strstr(text, "\"previous_in_bundle\":false"));
 	free(text);
@@ -307,7 +307,7 @@ static void test_ca_overlap_window(void **state)
 	/* --force: a new CA, the current one becomes the previous one, in the bundle. */
 	o = base_opts();
 	o.force = true;
-	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_EXIT_OK);
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
 	text = plan_text(p, false);
 	assert_non_null(strstr(text, "CA new (--force)"));
 	assert_non_null(strstr(text, "previous CA kept in the bundle"));

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "czpg/cli.h"
+#include "czpg/result.h"
 #include "czpg/fsutil.h"
 #include "czpg/hba.h"
 #include "czpg/status.h"
@@ -197,7 +197,7 @@ static void test_healthy_80_days(void **state)
 	for (i = 0; i < CZPG_STATUS_NCHECKS; i++)
 		assert_result(r, (enum czpg_status_check_id)i,
 			      i == CZPG_STATUS_HBA_BLOCK ? CZPG_STATUS_SKIP : CZPG_STATUS_PASS);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_OK);
 	/* the reported facts */
 	assert_int_equal(r->leaf.state, CZPG_STATUS_FILE_OK);
 	assert_string_equal(r->leaf.info.subject_cn, DNS);
@@ -233,14 +233,14 @@ static void test_expiring_10_days_warns(void **state)
 	assert_result(r, CZPG_STATUS_LEAF_EXPIRY, CZPG_STATUS_WARN);
 	assert_contains(r->checks[CZPG_STATUS_LEAF_EXPIRY].detail, "in 10 days");
 	assert_contains(r->checks[CZPG_STATUS_LEAF_EXPIRY].detail, "warning at 30 days");
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	/* with a threshold below the remaining time it passes */
 	o.warn_days = 7;
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_LEAF_EXPIRY, CZPG_STATUS_PASS);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_OK);
 	czpg_status_report_free(r);
 
 	/* the boundary is exact: 10 days + 1 hour left is within 11 days */
@@ -262,7 +262,7 @@ static void test_expired_fails(void **state)
 	assert_result(r, CZPG_STATUS_LEAF_EXPIRY, CZPG_STATUS_FAIL);
 	assert_contains(r->checks[CZPG_STATUS_LEAF_EXPIRY].detail, "expired on");
 	assert_int_equal(r->leaf.info.days_left, -2);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	/* the rest still holds */
 	assert_result(r, CZPG_STATUS_LEAF_SIGNED, CZPG_STATUS_PASS);
 	czpg_status_report_free(r);
@@ -325,7 +325,7 @@ static void test_leaf_from_another_ca(void **state)
 	assert_contains(r->checks[CZPG_STATUS_LEAF_SIGNED].detail, "is not signed by ca.crt");
 	/* server.key is leaf2's own key: it matches its certificate */
 	assert_result(r, CZPG_STATUS_LEAF_KEY_MATCH, CZPG_STATUS_PASS);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	/* when the signer is the previous CA, the report says so */
@@ -364,7 +364,7 @@ static void test_key_does_not_match(void **state)
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_LEAF_KEY_MATCH, CZPG_STATUS_FAIL);
 	assert_result(r, CZPG_STATUS_LEAF_SIGNED, CZPG_STATUS_PASS);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	/* ca.key from another CA */
@@ -401,7 +401,7 @@ static void test_server_key_mode(void **state)
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_SERVER_KEY_MODE, CZPG_STATUS_FAIL);
 	assert_contains(r->checks[CZPG_STATUS_SERVER_KEY_MODE].detail, "0644");
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	if (geteuid() != 0) {
@@ -460,7 +460,7 @@ static void test_ca_key_private(void **state)
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_CA_KEY_PRIVATE, CZPG_STATUS_FAIL);
 	assert_contains(r->checks[CZPG_STATUS_CA_KEY_PRIVATE].detail, "every user can read it");
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	if (geteuid() == 0) {
@@ -521,14 +521,14 @@ static void test_bundle(void **state)
 	assert_int_equal(r->bundle_current, 1);
 	assert_int_equal(r->bundle_previous, 0);
 	assert_result(r, CZPG_STATUS_BUNDLE_HAS_CA, CZPG_STATUS_PASS);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_OK);
 	czpg_status_report_free(r);
 
 	/* a bundle without the current CA */
 	assert_int_equal(czpg_testcert_write_bundle(p, both, 1), 0);
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_BUNDLE_HAS_CA, CZPG_STATUS_FAIL);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	/* an unreadable bundle cannot be checked */
@@ -536,7 +536,7 @@ static void test_bundle(void **state)
 	r = collect(&o);
 	assert_int_equal(r->bundle_state, CZPG_STATUS_FILE_UNREADABLE);
 	assert_result(r, CZPG_STATUS_BUNDLE_HAS_CA, CZPG_STATUS_ERROR);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_ERROR);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_ERROR);
 	czpg_status_report_free(r);
 	czpg_testcert_free(&old);
 }
@@ -555,7 +555,7 @@ static void test_optional_files_absent(void **state)
 	assert_int_equal(r->previous.state, CZPG_STATUS_FILE_ABSENT);
 	assert_result(r, CZPG_STATUS_BUNDLE_HAS_CA, CZPG_STATUS_SKIP);
 	assert_result(r, CZPG_STATUS_CA_KEY_PRIVATE, CZPG_STATUS_SKIP);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_OK);
 	czpg_status_report_free(r);
 }
 
@@ -574,20 +574,20 @@ static void test_required_files_absent(void **state)
 	assert_result(r, CZPG_STATUS_LEAF_SIGNED, CZPG_STATUS_ERROR);
 	assert_result(r, CZPG_STATUS_LEAF_KEY_MATCH, CZPG_STATUS_ERROR);
 	assert_result(r, CZPG_STATUS_CA_EXPIRY, CZPG_STATUS_PASS);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_ERROR);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_ERROR);
 	czpg_status_report_free(r);
 
 	/* a definite failure wins over what could not be read */
 	chmod_in(f->dir, "server.key", 0644);
 	r = collect(&o);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	unlink_in(f->dir, CZPG_CERTDIR_LEAF_KEY);
 	chmod_in(f->dir, CZPG_CERTDIR_CA_KEY, 0600);
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_SERVER_KEY_MODE, CZPG_STATUS_ERROR);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_ERROR);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_ERROR);
 	czpg_status_report_free(r);
 }
 
@@ -604,7 +604,7 @@ static void test_missing_dir(void **state)
 	r = collect(&o);
 	assert_contains(r->dir_error, "does not exist");
 	assert_contains(r->dir_error, p);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_ERROR);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_ERROR);
 	/* metrics still say so, so a collector never keeps stale good numbers */
 	czpg_wbuf_init(&w, 0);
 	assert_int_equal(czpg_status_prometheus(r, &w), 0);
@@ -697,7 +697,7 @@ static void test_hba_modes(void **state)
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_HBA_BLOCK, CZPG_STATUS_FAIL);
 	assert_contains(r->checks[CZPG_STATUS_HBA_BLOCK].detail, "expected harden");
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_FAIL);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
 	czpg_status_report_free(r);
 
 	t = hba_text(CZPG_HBA_MODE_HARDEN);
@@ -706,7 +706,7 @@ static void test_hba_modes(void **state)
 	r = collect(&o);
 	assert_int_equal(r->hba_mode, CZPG_HBA_MODE_HARDEN);
 	assert_result(r, CZPG_STATUS_HBA_BLOCK, CZPG_STATUS_PASS);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_OK);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_OK);
 	czpg_status_report_free(r);
 	o.expect_hba_mode = NULL;
 
@@ -731,7 +731,7 @@ static void test_hba_modes(void **state)
 	unlink_in(f->dir, "pg_hba.conf");
 	r = collect(&o);
 	assert_result(r, CZPG_STATUS_HBA_BLOCK, CZPG_STATUS_ERROR);
-	assert_int_equal(czpg_status_exit_code(r), CZPG_EXIT_ERROR);
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_ERROR);
 	czpg_status_report_free(r);
 }
 

@@ -1,10 +1,8 @@
 /*
- * cli.c - czctl top-level dispatch: `czctl postgres tls <verb>`.
- *
- * Verb implementations are weak references so that a build can be made
- * before every verb exists; a missing one says so rather than pretending.
+ * cli.c - czctl top-level dispatch: `czctl postgres tls <verb>`, and the
+ * helpers every verb's flag parsing shares.
  */
-#include "czpg/cli.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,11 +14,7 @@
 
 #include <openssl/crypto.h>
 
-#pragma weak czpg_cmd_provision
-#pragma weak czpg_cmd_verify
-#pragma weak czpg_cmd_bench
-#pragma weak czpg_cmd_probe
-#pragma weak czpg_cmd_status
+#include "czpg/report.h"
 
 struct verb {
 	const char *name;
@@ -28,22 +22,22 @@ struct verb {
 	const char *summary;
 };
 
+static const struct verb verb_table[] = {
+	{"provision", czpg_cmd_provision,
+	 "turn a plaintext box into a TLS 1.3 box (dry run unless --apply)"},
+	{"verify", czpg_cmd_verify,
+	 "prove TLS: verify-full handshake, SCRAM, and the server's pg_stat_ssl row"},
+	{"bench", czpg_cmd_bench,
+	 "pooled TLS against pooled plaintext overhead, with a confidence interval"},
+	{"probe", czpg_cmd_probe,
+	 "what TLS a box speaks, its certificate, plaintext and channel binding"},
+	{"status", czpg_cmd_status, "local certificate expiry, key permissions and pg_hba mode"},
+};
+
 static const struct verb *verbs(size_t *n)
 {
-	static struct verb table[5];
-
-	table[0] = (struct verb){"provision", czpg_cmd_provision,
-				 "turn a plaintext box into a TLS 1.3 box (dry run unless --apply)"};
-	table[1] = (struct verb){"verify", czpg_cmd_verify,
-				 "prove TLS: verify-full handshake, SCRAM, and the server's pg_stat_ssl row"};
-	table[2] = (struct verb){"bench", czpg_cmd_bench,
-				 "pooled TLS against pooled plaintext overhead, with a confidence interval"};
-	table[3] = (struct verb){"probe", czpg_cmd_probe,
-				 "what TLS a box speaks, its certificate, plaintext and channel binding"};
-	table[4] = (struct verb){"status", czpg_cmd_status,
-				 "local certificate expiry, key permissions and pg_hba mode"};
-	*n = sizeof(table) / sizeof(table[0]);
-	return table;
+	*n = sizeof(verb_table) / sizeof(verb_table[0]);
+	return verb_table;
 }
 
 static void usage(FILE *out)
@@ -53,8 +47,7 @@ static void usage(FILE *out)
 
 	fprintf(out, "usage: czctl postgres tls <verb> [flags]\n\nverbs:\n");
 	for (i = 0; i < n; i++)
-		fprintf(out, "  %-10s %s%s\n", v[i].name, v[i].summary,
-			v[i].fn != NULL ? "" : " (not in this build)");
+		fprintf(out, "  %-10s %s\n", v[i].name, v[i].summary);
 	fprintf(out, "\n`czctl postgres tls <verb> --help` describes a verb's flags.\n"
 		     "Exit codes: 0 ok/PASS, 1 FAIL, 2 usage error, 3 could not finish,\n"
 		     "4 inconclusive (bench gate).\n");
@@ -88,11 +81,6 @@ int czpg_cli_main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		if (strcmp(argv[3], v[i].name) != 0)
 			continue;
-		if (v[i].fn == NULL) {
-			fprintf(stderr, "czctl postgres tls %s: not available in this build\n",
-				v[i].name);
-			return CZPG_EXIT_ERROR;
-		}
 		return v[i].fn(argc - 3, argv + 3);
 	}
 	fprintf(stderr, "czctl postgres tls: unknown verb '%s'\n", argv[3]);
@@ -110,18 +98,6 @@ int czpg_cli_usage_error(const char *verb, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return CZPG_EXIT_USAGE;
-}
-
-void czpg_cli_status(FILE *out, const char *tag, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(out, "[%s] ", tag);
-	va_start(ap, fmt);
-	vfprintf(out, fmt, ap);
-	va_end(ap);
-	fputc('\n', out);
-	fflush(out);
 }
 
 bool czpg_cli_isatty(FILE *stream)
@@ -184,17 +160,7 @@ void czpg_cli_password_free(char *password)
 	free(password);
 }
 
-int czpg_cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+int czpg_cli_exit_code(enum czpg_result r)
 {
-	char *end;
-	unsigned long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return czpg_report_exit_code(r);
 }

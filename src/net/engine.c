@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "czpg/clock.h"
 #include "czpg/conn.h"
 
 #define ENGINE_DEFAULT_CONNS 64u
@@ -69,10 +70,7 @@ struct czpg_engine {
 
 uint64_t czpg_engine_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return czpg_clock_ns();
 }
 
 int czpg_engine_resolve(const char *host, unsigned port, struct sockaddr_storage *out,

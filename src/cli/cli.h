@@ -4,13 +4,19 @@
  * czctl postgres tls <verb> [flags]; every verb is a function
  *   int czpg_cmd_<verb>(int argc, char **argv)
  * that receives argv starting at the verb name and returns an exit code
- * below.  Verbs live in their own src/cmd_<verb>.c.
+ * below.  Verbs live in their own src/cli/cmd_<verb>.c; what they decide
+ * lives in the library (src/verbs/), which returns an enum czpg_result that
+ * czpg_cli_exit_code maps to the codes below.
  */
 #ifndef CZPG_CLI_H
 #define CZPG_CLI_H
 
 #include <stdbool.h>
 #include <stdio.h>
+
+#include "czpg/parse.h"
+#include "czpg/report.h"
+#include "czpg/result.h"
 
 /* Exit codes, the same for every verb (documented in docs/exit-codes.md). */
 enum czpg_exit {
@@ -36,10 +42,6 @@ int czpg_cmd_status(int argc, char **argv);
 int czpg_cli_usage_error(const char *verb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* "[PASS] ..." / "[FAIL] ..." / "[SKIP] ..." / "[INFO] ..." lines on out. */
-void czpg_cli_status(FILE *out, const char *tag, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /*
  * The password for a verb, from (in order) the flag's value, the environment
  * variable env, or a prompt on the terminal when one is attached (echo off).
@@ -50,8 +52,8 @@ void czpg_cli_status(FILE *out, const char *tag, const char *fmt, ...)
 char *czpg_cli_password(char *flag_value, const char *env, const char *user);
 void czpg_cli_password_free(char *password);
 
-/* Parses a decimal in [min, max] into *out; 0 or -1. */
-int czpg_cli_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+/* The exit code for a library result (docs/exit-codes.md). */
+int czpg_cli_exit_code(enum czpg_result r);
 
 /* True when stream is a terminal (progress lines go only there). */
 bool czpg_cli_isatty(FILE *stream);

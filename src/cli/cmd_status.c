@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "czpg/cli.h"
+#include "cli.h"
 #include "czpg/fsutil.h"
 #include "czpg/status.h"
 
@@ -51,7 +51,7 @@ static long parse_id(const char *s, bool group)
 {
 	unsigned long v;
 
-	if (czpg_cli_parse_uint(s, 0, 0x7ffffffeUL, &v) == 0)
+	if (czpg_parse_uint(s, 0, 0x7ffffffeUL, &v) == 0)
 		return (long)v;
 	if (group) {
 		struct group *g = getgrnam(s);
@@ -112,7 +112,7 @@ int czpg_cmd_status(int argc, char **argv)
 			opt.expect_hba_mode = optarg;
 			break;
 		case 'w':
-			if (czpg_cli_parse_uint(optarg, 0, CZPG_STATUS_MAX_WARN_DAYS, &v) < 0)
+			if (czpg_parse_uint(optarg, 0, CZPG_STATUS_MAX_WARN_DAYS, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--warn-days '%s' is not a number of days (0-%d)", optarg,
 				    CZPG_STATUS_MAX_WARN_DAYS);
@@ -163,7 +163,7 @@ int czpg_cmd_status(int argc, char **argv)
 		fprintf(stderr, "czctl postgres tls %s: %s\n", VERB, err);
 		return CZPG_EXIT_ERROR;
 	}
-	code = czpg_status_exit_code(rep);
+	code = czpg_cli_exit_code(czpg_status_outcome(rep));
 
 	czpg_wbuf_init(&prom, 0);
 	if (prom_stdout || prom_file != NULL) {

@@ -7,7 +7,9 @@
  */
 #include "czpg/status.h"
 
-#include "czpg/cli.h"
+#include "czpg/parse.h"
+#include "czpg/report.h"
+#include "czpg/result.h"
 #include "czpg/fsutil.h"
 #include "czpg/json.h"
 
@@ -657,13 +659,13 @@ void czpg_status_report_free(struct czpg_status_report *r)
 	free(r);
 }
 
-int czpg_status_exit_code(const struct czpg_status_report *r)
+enum czpg_result czpg_status_outcome(const struct czpg_status_report *r)
 {
 	bool error = false, fail = false;
 	size_t i;
 
 	if (r->dir_error[0] != '\0')
-		return CZPG_EXIT_ERROR;
+		return CZPG_RESULT_ERROR;
 	for (i = 0; i < CZPG_STATUS_NCHECKS; i++) {
 		if (r->checks[i].result == CZPG_STATUS_WARN ||
 		    r->checks[i].result == CZPG_STATUS_FAIL)
@@ -672,8 +674,8 @@ int czpg_status_exit_code(const struct czpg_status_report *r)
 			error = true;
 	}
 	if (fail)
-		return CZPG_EXIT_FAIL;
-	return error ? CZPG_EXIT_ERROR : CZPG_EXIT_OK;
+		return CZPG_RESULT_FAIL;
+	return error ? CZPG_RESULT_ERROR : CZPG_RESULT_OK;
 }
 
 /* ------------------------------------------------------------------ text */
@@ -741,10 +743,10 @@ void czpg_status_print_text(FILE *f, const struct czpg_status_report *r)
 	static const char *const tags[] = {"PASS", "SKIP", "WARN", "FAIL", "ERROR"};
 	char when[32];
 	size_t i;
-	int code;
+	enum czpg_result code;
 
 	if (r->dir_error[0] != '\0') {
-		czpg_cli_status(f, "ERROR", "%s", r->dir_error);
+		czpg_report_line(f, "ERROR", "%s", r->dir_error);
 		return;
 	}
 	fprintf(f, "certificate directory %s\n", r->cert_dir);
@@ -778,15 +780,15 @@ void czpg_status_print_text(FILE *f, const struct czpg_status_report *r)
 			r->hba_known ? czpg_hba_mode_name(r->hba_mode) : "not read");
 	fputc('\n', f);
 	for (i = 0; i < CZPG_STATUS_NCHECKS; i++)
-		czpg_cli_status(f, tags[r->checks[i].result], "%s: %s",
+		czpg_report_line(f, tags[r->checks[i].result], "%s: %s",
 				czpg_status_check_name((enum czpg_status_check_id)i),
 				r->checks[i].detail);
-	code = czpg_status_exit_code(r);
+	code = czpg_status_outcome(r);
 	fprintf(f, "\nstatus: %s (exit %d)\n",
-		code == CZPG_EXIT_OK     ? "ok"
-		: code == CZPG_EXIT_FAIL ? "attention needed"
+		code == CZPG_RESULT_OK     ? "ok"
+		: code == CZPG_RESULT_FAIL ? "attention needed"
 					 : "incomplete",
-		code);
+		czpg_report_exit_code(code));
 	fflush(f);
 }
 
@@ -839,13 +841,13 @@ void czpg_status_print_json(FILE *f, const struct czpg_status_report *r)
 {
 	struct czpg_json j;
 	size_t i;
-	int code = czpg_status_exit_code(r);
+	enum czpg_result code = czpg_status_outcome(r);
 
 	czpg_json_init(&j, f);
 	czpg_json_object_begin(&j);
 	czpg_json_kv_string(&j, "cert_dir", r->cert_dir);
-	czpg_json_kv_bool(&j, "ok", code == CZPG_EXIT_OK);
-	czpg_json_kv_int(&j, "exit_code", code);
+	czpg_json_kv_bool(&j, "ok", code == CZPG_RESULT_OK);
+	czpg_json_kv_int(&j, "exit_code", czpg_report_exit_code(code));
 	czpg_json_kv_int(&j, "now", (int64_t)r->now);
 	if (r->dir_error[0] != '\0') {
 		czpg_json_kv_string(&j, "error", r->dir_error);
@@ -1020,7 +1022,7 @@ int czpg_status_prometheus(const struct czpg_status_report *r, struct czpg_wbuf 
 		    "Exit code of czctl postgres tls status: 0 ok, 1 a check failed or expiry "
 		    "is near, 3 could not read.");
 	prom_begin(w, r, "czpg_tls_status_exit_code");
-	prom_end(w, czpg_status_exit_code(r));
+	prom_end(w, czpg_report_exit_code(czpg_status_outcome(r)));
 	prom_family(w, "czpg_tls_status_last_run_timestamp_seconds",
 		    "When czctl postgres tls status produced these numbers (Unix time).");
 	prom_begin(w, r, "czpg_tls_status_last_run_timestamp_seconds");

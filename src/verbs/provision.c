@@ -23,12 +23,15 @@
 #include <openssl/ssl.h>
 
 #include "czpg/buf.h"
-#include "czpg/cli.h"
+#include "czpg/parse.h"
+#include "czpg/report.h"
+#include "czpg/result.h"
 #include "czpg/fsutil.h"
 #include "czpg/json.h"
 #include "czpg/pgconf.h"
 #include "czpg/pki.h"
 #include "czpg/reload.h"
+#include "czpg/served_cert.h"
 #include "czpg/verify.h"
 
 enum step_id { ST_CERTS = 0, ST_CONF, ST_HBA, ST_RELOAD, ST_EXPORT, ST_VERIFY, ST_N };
@@ -108,7 +111,7 @@ struct czpg_provision_plan {
 
 	/* results */
 	bool applied;
-	int exit_code;
+	enum czpg_result result;
 	struct step_result steps[ST_N];
 	bool verified;
 	struct czpg_verify_result vres;
@@ -707,7 +710,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 	struct czpg_wbuf old_ca_pem;
 	char e[600], cn[128];
 	time_t now = o->now != 0 ? o->now : time(NULL);
-	int r_ca, r_cakey, r_leaf, r_leafkey, r_prev, rc = CZPG_EXIT_USAGE;
+	int r_ca, r_cakey, r_leaf, r_leafkey, r_prev, rc = CZPG_RESULT_BAD_INPUT;
 	const char *leaf_story = "reused", *ca_story = "reused";
 
 	memset(&c, 0, sizeof(c));
@@ -836,7 +839,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		snprintf(cn, sizeof(cn), "czctl postgres tls CA %s", o->dns);
 		if (czpg_pki_make_ca(cn, NULL, &c.ca, &c.ca_key, e, sizeof(e)) < 0) {
 			czpg_errf(err, errlen, "cannot make the CA: %s", e);
-			rc = CZPG_EXIT_ERROR;
+			rc = CZPG_RESULT_ERROR;
 			goto out;
 		}
 		czpg_wbuf_reset(&c.ca_pem);
@@ -845,7 +848,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		if (czpg_pki_cert_to_pem(c.ca, &c.ca_pem, e, sizeof(e)) < 0 ||
 		    czpg_pki_key_to_pem(c.ca_key, &c.ca_key_pem, e, sizeof(e)) < 0) {
 			czpg_errf(err, errlen, "%s", e);
-			rc = CZPG_EXIT_ERROR;
+			rc = CZPG_RESULT_ERROR;
 			goto out;
 		}
 	}
@@ -857,7 +860,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		if (czpg_pki_make_leaf(o->dns, o->ip, NULL, c.ca, c.ca_key, &c.leaf, &c.leaf_key, e,
 				       sizeof(e)) < 0) {
 			czpg_errf(err, errlen, "cannot make the server certificate: %s", e);
-			rc = CZPG_EXIT_ERROR;
+			rc = CZPG_RESULT_ERROR;
 			goto out;
 		}
 		czpg_wbuf_reset(&c.leaf_pem);
@@ -866,14 +869,14 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 		if (czpg_pki_cert_to_pem(c.leaf, &c.leaf_pem, e, sizeof(e)) < 0 ||
 		    czpg_pki_key_to_pem(c.leaf_key, &c.leaf_key_pem, e, sizeof(e)) < 0) {
 			czpg_errf(err, errlen, "%s", e);
-			rc = CZPG_EXIT_ERROR;
+			rc = CZPG_RESULT_ERROR;
 			goto out;
 		}
 	}
 	if (czpg_pki_inspect(c.ca, now, &p->ca_info, e, sizeof(e)) < 0 ||
 	    czpg_pki_inspect(c.leaf, now, &p->leaf_info, e, sizeof(e)) < 0) {
 		czpg_errf(err, errlen, "cannot inspect the certificates: %s", e);
-		rc = CZPG_EXIT_ERROR;
+		rc = CZPG_RESULT_ERROR;
 		goto out;
 	}
 	if (!p->gen_leaf && p->leaf_info.days_left < 0) {
@@ -904,7 +907,7 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 	if (c.ca_pem.err || c.ca_key_pem.err || c.leaf_pem.err || c.leaf_key_pem.err ||
 	    c.prev_pem.err || c.bundle.err) {
 		czpg_errf(err, errlen, "out of memory");
-		rc = CZPG_EXIT_ERROR;
+		rc = CZPG_RESULT_ERROR;
 		goto out;
 	}
 	snprintf(p->cert_story, sizeof(p->cert_story),
@@ -947,13 +950,13 @@ static int plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen)
 				     set[i].b->data, set[i].b->len, set[i].mode, set[i].uid,
 				     set[i].gid, err, errlen) < 0) {
 				free(path);
-				rc = CZPG_EXIT_ERROR;
+				rc = CZPG_RESULT_ERROR;
 				goto out;
 			}
 			free(path);
 		}
 	}
-	rc = CZPG_EXIT_OK;
+	rc = CZPG_RESULT_OK;
 out:
 	X509_free(old_ca);
 	EVP_PKEY_free(old_leaf_key);
@@ -973,7 +976,7 @@ static int plan_conf(struct czpg_provision_plan *p, char *err, size_t errlen)
 	size_t len = 0, i;
 	char *cert = NULL, *key = NULL, *ca = NULL, *rendered = NULL, *confdir = NULL, e[600];
 	size_t rlen = 0;
-	int r, rc = CZPG_EXIT_USAGE;
+	int r, rc = CZPG_RESULT_BAD_INPUT;
 
 	r = czpg_fs_read_file(p->pgconf_path, CZPG_PGCONF_MAX_BYTES, &text, &len, e, sizeof(e));
 	if (r != 0) {
@@ -1027,10 +1030,10 @@ static int plan_conf(struct czpg_provision_plan *p, char *err, size_t errlen)
 	}
 	if (add_file(p, ST_CONF, p->conf_path, "postgresql.conf TLS block", false, false, rendered,
 		     rlen, 0644, (long)info.uid, (long)info.gid, err, errlen) < 0) {
-		rc = CZPG_EXIT_ERROR;
+		rc = CZPG_RESULT_ERROR;
 		goto out;
 	}
-	rc = CZPG_EXIT_OK;
+	rc = CZPG_RESULT_OK;
 out:
 	czpg_pgconf_check_free(&chk);
 	free(text);
@@ -1049,7 +1052,7 @@ static int plan_hba(struct czpg_provision_plan *p, char *err, size_t errlen)
 	const char *newtext;
 	size_t newlen, i;
 	char e[1024];
-	int rc = CZPG_EXIT_USAGE;
+	int rc = CZPG_RESULT_BAD_INPUT;
 
 	if (read_current(p->hba_path, CZPG_HBA_MAX_BYTES, false, &cur, e, sizeof(e)) != 0) {
 		czpg_errf(err, errlen, "--hba-path: %s", e);
@@ -1067,12 +1070,12 @@ static int plan_hba(struct czpg_provision_plan *p, char *err, size_t errlen)
 	newtext = czpg_hba_plan_output(p->hba, &newlen);
 	if (add_file(p, ST_HBA, p->hba_path, "pg_hba.conf", false, false, newtext, newlen,
 		     cur.old_mode, (long)cur.old_uid, (long)cur.old_gid, err, errlen) < 0) {
-		rc = CZPG_EXIT_ERROR;
+		rc = CZPG_RESULT_ERROR;
 		goto out;
 	}
 	for (i = 0; i < czpg_hba_plan_nwarnings(p->hba); i++)
 		warn(p, "pg_hba.conf: %s", czpg_hba_plan_warning(p->hba, i));
-	rc = CZPG_EXIT_OK;
+	rc = CZPG_RESULT_OK;
 out:
 	free(cur.old);
 	return rc;
@@ -1083,17 +1086,17 @@ static int plan_export(struct czpg_provision_plan *p, char *err, size_t errlen)
 	struct pfile *b = find_file(p, p->bundle_path);
 
 	if (p->export_ca == NULL)
-		return CZPG_EXIT_OK;
+		return CZPG_RESULT_OK;
 	if (b == NULL) {
 		czpg_errf(err, errlen, "internal error: no CA bundle planned");
-		return CZPG_EXIT_ERROR;
+		return CZPG_RESULT_ERROR;
 	}
 	if (strcmp(p->export_ca, p->bundle_path) == 0)
-		return CZPG_EXIT_OK; /* exporting the bundle itself */
+		return CZPG_RESULT_OK; /* exporting the bundle itself */
 	if (add_file(p, ST_EXPORT, p->export_ca, "exported CA bundle (give it to clients)", false,
 		     false, b->data, b->len, 0644, p->me_uid, p->me_gid, err, errlen) < 0)
-		return CZPG_EXIT_ERROR;
-	return CZPG_EXIT_OK;
+		return CZPG_RESULT_ERROR;
+	return CZPG_RESULT_OK;
 }
 
 static int plan_server(struct czpg_provision_plan *p, char *err, size_t errlen)
@@ -1106,7 +1109,7 @@ static int plan_server(struct czpg_provision_plan *p, char *err, size_t errlen)
 	p->srv.timeout_ms = 30000;
 	if (czpg_hba_name_check(p->srv.admin_user, e, sizeof(e)) < 0) {
 		czpg_errf(err, errlen, "--admin-user '%s': %s", p->srv.admin_user, e);
-		return CZPG_EXIT_USAGE;
+		return CZPG_RESULT_BAD_INPUT;
 	}
 	if (o->container != NULL) {
 		p->srv.kind = CZPG_SERVER_CONTAINER;
@@ -1127,7 +1130,7 @@ static int plan_server(struct czpg_provision_plan *p, char *err, size_t errlen)
 		} else if (o->pg_bin != NULL) {
 			czpg_errf(err, errlen, "%s", e);
 			free(autopath);
-			return CZPG_EXIT_USAGE;
+			return CZPG_RESULT_BAD_INPUT;
 		} else {
 			warn(p, "%s; the reload will signal the postmaster directly", e);
 		}
@@ -1154,31 +1157,31 @@ static int plan_server(struct czpg_provision_plan *p, char *err, size_t errlen)
 	p->verify_dbname = o->verify_dbname != NULL ? o->verify_dbname : "postgres";
 	czpg_reload_describe(&p->srv, p->reload_desc, sizeof(p->reload_desc));
 	czpg_reload_describe_query(&p->srv, p->query_desc, sizeof(p->query_desc));
-	return CZPG_EXIT_OK;
+	return CZPG_RESULT_OK;
 }
 
-int czpg_provision_plan(const struct czpg_provision_opts *opts, struct czpg_provision_plan **out,
+enum czpg_result czpg_provision_plan(const struct czpg_provision_opts *opts, struct czpg_provision_plan **out,
 			char *err, size_t errlen)
 {
 	struct czpg_provision_plan *p = calloc(1, sizeof(*p));
-	int rc = CZPG_EXIT_USAGE;
+	int rc = CZPG_RESULT_BAD_INPUT;
 
 	*out = NULL;
 	if (p == NULL) {
 		czpg_errf(err, errlen, "out of memory");
-		return CZPG_EXIT_ERROR;
+		return CZPG_RESULT_ERROR;
 	}
 	p->o = *opts;
 	if (validate_inputs(p, err, errlen) < 0 || resolve_paths(p, err, errlen) < 0 ||
 	    check_paths(p, err, errlen) < 0)
 		goto out;
-	if ((rc = plan_server(p, err, errlen)) != CZPG_EXIT_OK ||
-	    (rc = plan_certs(p, err, errlen)) != CZPG_EXIT_OK ||
-	    (rc = plan_conf(p, err, errlen)) != CZPG_EXIT_OK ||
-	    (rc = plan_hba(p, err, errlen)) != CZPG_EXIT_OK ||
-	    (rc = plan_export(p, err, errlen)) != CZPG_EXIT_OK)
+	if ((rc = plan_server(p, err, errlen)) != CZPG_RESULT_OK ||
+	    (rc = plan_certs(p, err, errlen)) != CZPG_RESULT_OK ||
+	    (rc = plan_conf(p, err, errlen)) != CZPG_RESULT_OK ||
+	    (rc = plan_hba(p, err, errlen)) != CZPG_RESULT_OK ||
+	    (rc = plan_export(p, err, errlen)) != CZPG_RESULT_OK)
 		goto out;
-	rc = CZPG_EXIT_OK;
+	rc = CZPG_RESULT_OK;
 	*out = p;
 	p = NULL;
 out:
@@ -1427,7 +1430,7 @@ static void print_step(FILE *out, const struct czpg_provision_plan *p, enum step
 
 	if (out == NULL || p->steps[s].state == S_NOT_RUN)
 		return;
-	czpg_cli_status(out, tag[p->steps[s].state], "%s: %s", step_name[s], p->steps[s].detail);
+	czpg_report_line(out, tag[p->steps[s].state], "%s: %s", step_name[s], p->steps[s].detail);
 }
 
 static int wait_and_check(struct czpg_provision_plan *p, const char *before, char *detail,
@@ -1473,7 +1476,7 @@ static int wait_and_check(struct czpg_provision_plan *p, const char *before, cha
 	}
 	/* After a confirmed reload the answer is final; allow a few tries anyway. */
 	for (attempt = 0; attempt < (w == 0 ? 4 : 20); attempt++) {
-		r = czpg_reload_served_cert(p->verify_host, p->verify_port, 5000, got, e,
+		r = czpg_served_cert_sha256(p->verify_host, p->verify_port, 5000, got, e,
 					    sizeof(e));
 		if (r == 0 && memcmp(got, want, 32) == 0)
 			break;
@@ -1523,11 +1526,11 @@ static void apply_verify(struct czpg_provision_plan *p)
 	p->verified = true;
 	if (r < 0) {
 		step_set(p, ST_VERIFY, S_FAIL, "could not run: %s", p->vres.failure);
-		p->exit_code = CZPG_EXIT_ERROR;
+		p->result = CZPG_RESULT_ERROR;
 	} else if (!p->vres.pass) {
 		step_set(p, ST_VERIFY, S_FAIL, "%s%s%s", p->vres.failure,
 			 p->vres.hint[0] != '\0' ? "; hint: " : "", p->vres.hint);
-		p->exit_code = CZPG_EXIT_FAIL;
+		p->result = CZPG_RESULT_FAIL;
 	} else {
 		step_set(p, ST_VERIFY, S_PASS,
 			 "verify-full as %s to %s:%u: client %s / %s, pg_stat_ssl ssl=true %s / "
@@ -1538,19 +1541,19 @@ static void apply_verify(struct czpg_provision_plan *p)
 	}
 }
 
-int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
+enum czpg_result czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 {
 	char e[1200], before[128], how[1200], detail[2048], note[1024];
 	int n, i, r;
 	enum step_id s;
 
 	p->applied = true;
-	p->exit_code = CZPG_EXIT_OK;
+	p->result = CZPG_RESULT_OK;
 	/* The checks after the reload need the server: make sure it answers first. */
 	if (czpg_reload_load_time(&p->srv, before, sizeof(before), e, sizeof(e)) < 0) {
 		step_set(p, ST_RELOAD, S_FAIL, "%s; nothing was written", e);
 		print_step(out, p, ST_RELOAD);
-		p->exit_code = CZPG_EXIT_ERROR;
+		p->result = CZPG_RESULT_ERROR;
 		goto out;
 	}
 	for (s = ST_CERTS; s <= ST_HBA; s++) {
@@ -1579,9 +1582,9 @@ int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 		fmt_to(p->rollback_note, sizeof(p->rollback_note), "%s (no reload was sent)%s",
 		       note, r > 0 ? "; RESTORE INCOMPLETE" : "");
 		if (out != NULL)
-			czpg_cli_status(out, r > 0 ? "FAIL" : "INFO", "rollback: %s",
+			czpg_report_line(out, r > 0 ? "FAIL" : "INFO", "rollback: %s",
 					p->rollback_note);
-		p->exit_code = CZPG_EXIT_ERROR;
+		p->result = CZPG_RESULT_ERROR;
 		goto out;
 	}
 
@@ -1612,9 +1615,9 @@ int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 			       w == 0 ? "" : ": reload not confirmed");
 		}
 		if (out != NULL)
-			czpg_cli_status(out, failed > 0 ? "FAIL" : "INFO", "rollback: %s",
+			czpg_report_line(out, failed > 0 ? "FAIL" : "INFO", "rollback: %s",
 					p->rollback_note);
-		p->exit_code = r > 0 ? CZPG_EXIT_FAIL : CZPG_EXIT_ERROR;
+		p->result = r > 0 ? CZPG_RESULT_FAIL : CZPG_RESULT_ERROR;
 		goto out;
 	}
 	step_set(p, ST_RELOAD, S_PASS, "%s", detail);
@@ -1632,7 +1635,7 @@ int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 			r = write_step(p, ST_EXPORT, &n, e, sizeof(e));
 		if (r < 0) {
 			step_set(p, ST_EXPORT, S_FAIL, "%s", e);
-			p->exit_code = CZPG_EXIT_ERROR;
+			p->result = CZPG_RESULT_ERROR;
 		} else {
 			step_set(p, ST_EXPORT, S_PASS, "%s %s (%d CA certificate%s, mode 0644)",
 				 p->export_ca, n > 0 ? "written" : "unchanged",
@@ -1661,8 +1664,8 @@ int czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 out:
 	if (out != NULL) {
 		for (i = 0; i < (int)p->nwarn; i++)
-			czpg_cli_status(out, "WARN", "%s", p->warnings[i]);
-		if (p->exit_code == CZPG_EXIT_OK)
+			czpg_report_line(out, "WARN", "%s", p->warnings[i]);
+		if (p->result == CZPG_RESULT_OK)
 			fprintf(out, "summary: PASS, %s mode in force on %s:%u. %s\n",
 				czpg_hba_mode_name(p->o.mode), p->verify_host, p->verify_port,
 				p->o.mode == CZPG_HBA_MODE_TRANSITION
@@ -1671,11 +1674,11 @@ out:
 				      "harden --apply."
 				    : "Plaintext from the allowed network is refused.");
 		else
-			fprintf(out, "summary: FAIL (exit %d)%s%s\n", p->exit_code,
+			fprintf(out, "summary: FAIL (exit %d)%s%s\n", czpg_report_exit_code(p->result),
 				p->rolled_back ? "; " : "", p->rolled_back ? p->rollback_note : "");
 		fflush(out);
 	}
-	return p->exit_code;
+	return p->result;
 }
 
 /* ------------------------------------------------------------ JSON */
@@ -1693,9 +1696,9 @@ void czpg_provision_print_json(const struct czpg_provision_plan *p, FILE *out)
 	czpg_json_object_begin(&j);
 	czpg_json_kv_string(&j, "result",
 			    !p->applied                    ? "PLAN"
-			    : p->exit_code == CZPG_EXIT_OK ? "PASS"
+			    : p->result == CZPG_RESULT_OK ? "PASS"
 							   : "FAIL");
-	czpg_json_kv_int(&j, "exit_code", p->applied ? p->exit_code : 0);
+	czpg_json_kv_int(&j, "exit_code", p->applied ? czpg_report_exit_code(p->result) : 0);
 	czpg_json_kv_bool(&j, "applied", p->applied);
 	czpg_json_kv_string(&j, "mode", czpg_hba_mode_name(p->o.mode));
 	czpg_json_kv_string(&j, "server",

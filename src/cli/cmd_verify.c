@@ -8,7 +8,7 @@
 
 #include <openssl/ssl.h>
 
-#include "czpg/cli.h"
+#include "cli.h"
 #include "czpg/verify.h"
 
 #define VERB "verify"
@@ -80,7 +80,7 @@ int czpg_cmd_verify(int argc, char **argv)
 			opt.host = optarg;
 			break;
 		case 'p':
-			if (czpg_cli_parse_uint(optarg, 1, 65535, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 65535, &v) < 0)
 				return czpg_cli_usage_error(VERB, "--port '%s' is not a port (1-65535)",
 							    optarg);
 			opt.port = (unsigned)v;
@@ -123,7 +123,7 @@ int czpg_cmd_verify(int argc, char **argv)
 							    optarg);
 			break;
 		case 't':
-			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 3600, &v) < 0)
 				return czpg_cli_usage_error(
 					VERB, "--timeout '%s' is not a number of seconds (1-3600)",
 					optarg);

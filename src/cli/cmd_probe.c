@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "czpg/cli.h"
+#include "cli.h"
 #include "czpg/engine.h"
 #include "czpg/json.h"
 #include "czpg/probe.h"
@@ -295,7 +295,7 @@ int czpg_cmd_probe(int argc, char **argv)
 			host = optarg;
 			break;
 		case 'p':
-			if (czpg_cli_parse_uint(optarg, 1, 65535, &port) < 0)
+			if (czpg_parse_uint(optarg, 1, 65535, &port) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--port '%s' is not a port (1-65535)", optarg);
 			break;
@@ -309,13 +309,13 @@ int czpg_cmd_probe(int argc, char **argv)
 			targets_file = optarg;
 			break;
 		case 'n':
-			if (czpg_cli_parse_uint(optarg, 1, 4096, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 4096, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--concurrency '%s' is not a number 1-4096", optarg);
 			opt.concurrency = (unsigned)v;
 			break;
 		case 't':
-			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 3600, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB,
 				    "--target-timeout '%s' is not a number of seconds (1-3600)",
@@ -407,7 +407,7 @@ int czpg_cmd_probe(int argc, char **argv)
 			czpg_probe_print_json(stdout, res);
 		else
 			czpg_probe_print(stdout, res);
-		rc = czpg_probe_exit_code(res);
+		rc = czpg_cli_exit_code(czpg_probe_outcome(res));
 		goto out;
 	}
 	if (json)

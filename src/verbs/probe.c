@@ -29,7 +29,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "czpg/cli.h"
+#include "czpg/parse.h"
+#include "czpg/report.h"
+#include "czpg/result.h"
 #include "czpg/conn.h"
 #include "czpg/engine.h"
 #include "czpg/json.h"
@@ -319,7 +321,7 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 			t->host);
 		return -1;
 	}
-	if (port != NULL && czpg_cli_parse_uint(port, 1, 65535, &p) < 0) {
+	if (port != NULL && czpg_parse_uint(port, 1, 65535, &p) < 0) {
 		czpg_errf(err, errlen, "target \"%.80s\" has port \"%.20s\", not a number 1-65535",
 			text, port);
 		return -1;
@@ -609,11 +611,11 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 			    "some checks did not finish before the per-target deadline");
 }
 
-int czpg_probe_exit_code(const struct czpg_probe_result *res)
+enum czpg_result czpg_probe_outcome(const struct czpg_probe_result *res)
 {
 	if (res->status != CZPG_PROBE_PROBED)
-		return CZPG_EXIT_ERROR;
-	return res->worst >= CZPG_SEV_MEDIUM ? CZPG_EXIT_FAIL : CZPG_EXIT_OK;
+		return CZPG_RESULT_ERROR;
+	return res->worst >= CZPG_SEV_MEDIUM ? CZPG_RESULT_FAIL : CZPG_RESULT_OK;
 }
 
 /* ---- TLS configurations (shared by every target) --------------------------- */
@@ -1945,7 +1947,7 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res)
 	}
 	czpg_json_array_end(&j);
 	czpg_json_kv_string(&j, "worst", czpg_probe_severity_name(res->worst));
-	czpg_json_kv_int(&j, "exit_code", czpg_probe_exit_code(res));
+	czpg_json_kv_int(&j, "exit_code", czpg_report_exit_code(czpg_probe_outcome(res)));
 	czpg_json_object_end(&j);
 	czpg_json_finish(&j);
 }

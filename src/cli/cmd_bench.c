@@ -15,7 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "czpg/bench.h"
-#include "czpg/cli.h"
+#include "cli.h"
 
 #define VERB "bench"
 
@@ -76,21 +76,6 @@ static void bench_usage(FILE *out)
 		"\n"
 		"Exit codes: 0 done / gate below, 1 gate above, 2 usage error,\n"
 		"3 could not run or stopped early (partial report), 4 gate inconclusive.\n");
-}
-
-static int parse_double(const char *s, double min, double max, double *out)
-{
-	char *end;
-	double v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(v) || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static char *read_sql_file(const char *path, char *err, size_t errlen)
@@ -215,7 +200,8 @@ int czpg_cmd_bench(int argc, char **argv)
 	unsigned long v;
 	double d;
 	bool json = false, rate_set = false, workload_set = false;
-	int ch, rc, code = CZPG_EXIT_USAGE;
+	int ch, rc;
+	enum czpg_result outcome;
 
 	czpg_bench_options_default(&opt);
 	optind = 1;
@@ -226,7 +212,7 @@ int czpg_cmd_bench(int argc, char **argv)
 			opt.host = optarg;
 			break;
 		case O_PORT:
-			if (czpg_cli_parse_uint(optarg, 1, 65535, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 65535, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--port '%s' is not a port (1-65535)", optarg);
 			opt.port = (unsigned)v;
@@ -266,7 +252,7 @@ int czpg_cmd_bench(int argc, char **argv)
 				    VERB, "--min-tls '%s' is not 1.2 or 1.3", optarg);
 			break;
 		case O_TIMEOUT:
-			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 3600, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--timeout '%s' is not a number of seconds (1-3600)",
 				    optarg);
@@ -298,19 +284,19 @@ int czpg_cmd_bench(int argc, char **argv)
 				    VERB, "--protocol '%s' is not simple or extended", optarg);
 			break;
 		case O_POOL:
-			if (czpg_cli_parse_uint(optarg, 1, CZPG_BENCH_MAX_POOL, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, CZPG_BENCH_MAX_POOL, &v) < 0)
 				return czpg_cli_usage_error(VERB, "--pool '%s' is not 1-%u", optarg,
 							    CZPG_BENCH_MAX_POOL);
 			opt.pool = (unsigned)v;
 			break;
 		case O_PIPELINE:
-			if (czpg_cli_parse_uint(optarg, 1, CZPG_BENCH_MAX_PIPELINE, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, CZPG_BENCH_MAX_PIPELINE, &v) < 0)
 				return czpg_cli_usage_error(VERB, "--pipeline '%s' is not 1-%u",
 							    optarg, CZPG_BENCH_MAX_PIPELINE);
 			opt.pipeline = (unsigned)v;
 			break;
 		case O_RATE:
-			if (parse_double(optarg, 1, 10e6, &d) < 0)
+			if (czpg_parse_double(optarg, 1, 10e6, &d) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--rate '%s' is not a rate in queries/s (1-10000000)",
 				    optarg);
@@ -334,37 +320,37 @@ int czpg_cmd_bench(int argc, char **argv)
 			opt.aa = true;
 			break;
 		case O_DURATION:
-			if (parse_double(optarg, 0.1, 86400, &d) < 0)
+			if (czpg_parse_double(optarg, 0.1, 86400, &d) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--duration '%s' is not 0.1-86400 s", optarg);
 			opt.duration_s = d;
 			break;
 		case O_ROUNDMS:
-			if (czpg_cli_parse_uint(optarg, 1, 60000, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 60000, &v) < 0)
 				return czpg_cli_usage_error(VERB, "--round-ms '%s' is not 1-60000",
 							    optarg);
 			opt.round_ms = (unsigned)v;
 			break;
 		case O_ROUNDUNITS:
-			if (czpg_cli_parse_uint(optarg, 1, 100000000, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 100000000, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--round-units '%s' is not 1-100000000", optarg);
 			opt.round_units = (unsigned)v;
 			break;
 		case O_WARMUP:
-			if (czpg_cli_parse_uint(optarg, 0, 1000, &v) < 0)
+			if (czpg_parse_uint(optarg, 0, 1000, &v) < 0)
 				return czpg_cli_usage_error(VERB, "--warmup '%s' is not 0-1000",
 							    optarg);
 			opt.warmup_pairs = (unsigned)v;
 			break;
 		case O_MINPAIRS:
-			if (czpg_cli_parse_uint(optarg, 2, 1000000, &v) < 0)
+			if (czpg_parse_uint(optarg, 2, 1000000, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--min-pairs '%s' is not 2-1000000", optarg);
 			opt.min_pairs = (unsigned)v;
 			break;
 		case O_SEED:
-			if (czpg_cli_parse_uint(optarg, 0, ~0ul, &v) < 0)
+			if (czpg_parse_uint(optarg, 0, ~0ul, &v) < 0)
 				return czpg_cli_usage_error(VERB, "--seed '%s' is not a number",
 							    optarg);
 			opt.seed = v;
@@ -377,7 +363,7 @@ int czpg_cmd_bench(int argc, char **argv)
 			for (tok = strtok_r(copy, ",", &save); tok != NULL;
 			     tok = strtok_r(NULL, ",", &save)) {
 				if (opt.n_rtt == CZPG_BENCH_MAX_RTTS ||
-				    parse_double(tok, 0, 10000, &d) < 0)
+				    czpg_parse_double(tok, 0, 10000, &d) < 0)
 					return czpg_cli_usage_error(
 					    VERB,
 					    "--assume-rtt '%s' is not up to %u round trips in ms, "
@@ -389,7 +375,7 @@ int czpg_cmd_bench(int argc, char **argv)
 		}
 		case O_PINC:
 		case O_PINS:
-			if (czpg_cli_parse_uint(optarg, 0, 1023, &v) < 0 ||
+			if (czpg_parse_uint(optarg, 0, 1023, &v) < 0 ||
 			    v >= (unsigned long)sysconf(_SC_NPROCESSORS_CONF))
 				return czpg_cli_usage_error(
 				    VERB, "%s '%s' is not a CPU of this machine",
@@ -400,14 +386,14 @@ int czpg_cmd_bench(int argc, char **argv)
 				opt.pin_server = (int)v;
 			break;
 		case O_MAXOH:
-			if (parse_double(optarg, -99, 100000, &d) < 0)
+			if (czpg_parse_double(optarg, -99, 100000, &d) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--max-overhead '%s' is not a percentage (-99 to 100000)",
 				    optarg);
 			opt.max_overhead = d / 100.0;
 			break;
 		case O_MAXDUR:
-			if (parse_double(optarg, 0.1, 86400, &d) < 0)
+			if (czpg_parse_double(optarg, 0.1, 86400, &d) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--max-duration '%s' is not 0.1-86400 s", optarg);
 			opt.max_duration_s = d;
@@ -473,15 +459,15 @@ int czpg_cmd_bench(int argc, char **argv)
 	password = czpg_cli_password(password_flag, env, opt.user);
 	opt.password = password;
 	rc = czpg_bench_run(&opt, &res);
-	code = czpg_bench_exit_code(&opt, &res, rc);
+	outcome = czpg_bench_outcome(&opt, &res, rc);
 	if (svg != NULL && (res.ran || res.npairs > 0) &&
 	    czpg_bench_write_svg(svg, &opt, &res, err, sizeof(err)) < 0) {
 		fprintf(stderr, "czctl postgres tls bench: %s\n", err);
-		if (code == CZPG_EXIT_OK)
-			code = CZPG_EXIT_ERROR;
+		if (outcome == CZPG_RESULT_OK)
+			outcome = CZPG_RESULT_ERROR;
 	}
 	if (json)
-		czpg_bench_print_json(stdout, &opt, &res, code);
+		czpg_bench_print_json(stdout, &opt, &res, outcome);
 	else
 		czpg_bench_print(stdout, &opt, &res);
 	if (res.error[0] != '\0')
@@ -489,5 +475,5 @@ int czpg_cmd_bench(int argc, char **argv)
 	czpg_bench_result_free(&res);
 	czpg_cli_password_free(password);
 	free(sql);
-	return code;
+	return czpg_cli_exit_code(outcome);
 }

@@ -9,7 +9,7 @@
 
 #include <openssl/crypto.h>
 
-#include "czpg/cli.h"
+#include "cli.h"
 #include "czpg/provision.h"
 
 #define VERB "provision"
@@ -158,6 +158,7 @@ int czpg_cmd_provision(int argc, char **argv)
 	unsigned long v;
 	bool json = false;
 	int ch, rc;
+	enum czpg_result result;
 
 	optind = 1;
 	opterr = 0;
@@ -210,7 +211,7 @@ int czpg_cmd_provision(int argc, char **argv)
 			break;
 		case O_DB_UID:
 		case O_DB_GID:
-			if (czpg_cli_parse_uint(optarg, 0, 0x7fffffffUL, &v) < 0)
+			if (czpg_parse_uint(optarg, 0, 0x7fffffffUL, &v) < 0)
 				return czpg_cli_usage_error(VERB, "--%s '%s' is not a numeric id",
 							    ch == O_DB_UID ? "db-uid" : "db-gid",
 							    optarg);
@@ -232,7 +233,7 @@ int czpg_cmd_provision(int argc, char **argv)
 			o.verify_host = optarg;
 			break;
 		case O_VPORT:
-			if (czpg_cli_parse_uint(optarg, 1, 65535, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 65535, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--verify-port '%s' is not a port (1-65535)", optarg);
 			o.verify_port = (unsigned)v;
@@ -250,7 +251,7 @@ int czpg_cmd_provision(int argc, char **argv)
 			o.skip_verify = true;
 			break;
 		case O_TIMEOUT:
-			if (czpg_cli_parse_uint(optarg, 1, 3600, &v) < 0)
+			if (czpg_parse_uint(optarg, 1, 3600, &v) < 0)
 				return czpg_cli_usage_error(
 				    VERB, "--timeout '%s' is not a number of seconds (1-3600)",
 				    optarg);
@@ -282,12 +283,13 @@ int czpg_cmd_provision(int argc, char **argv)
 	if (optind < argc)
 		return czpg_cli_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
 
-	rc = czpg_provision_plan(&o, &plan, err, sizeof(err));
-	if (rc == CZPG_EXIT_USAGE) {
+	result = czpg_provision_plan(&o, &plan, err, sizeof(err));
+	rc = czpg_cli_exit_code(result);
+	if (result == CZPG_RESULT_BAD_INPUT) {
 		czpg_cli_usage_error(VERB, "%s", err);
 		goto out;
 	}
-	if (rc != CZPG_EXIT_OK) {
+	if (result != CZPG_RESULT_OK) {
 		fprintf(stderr, "czctl postgres tls " VERB ": %s\n", err);
 		goto out;
 	}
@@ -315,7 +317,7 @@ int czpg_cmd_provision(int argc, char **argv)
 		}
 		czpg_provision_set_password(plan, password);
 	}
-	rc = czpg_provision_apply(plan, json ? NULL : stdout);
+	rc = czpg_cli_exit_code(czpg_provision_apply(plan, json ? NULL : stdout));
 	if (json)
 		czpg_provision_print_json(plan, stdout);
 out:

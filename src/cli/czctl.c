@@ -1,7 +1,7 @@
 /*
  * czctl.c - the czctl executable: hands argv to the command dispatcher.
  */
-#include "czpg/cli.h"
+#include "cli.h"
 
 int main(int argc, char **argv)
 {

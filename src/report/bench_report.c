@@ -13,7 +13,9 @@
 
 #include "czpg/bench.h"
 #include "czpg/buf.h"
-#include "czpg/cli.h"
+#include "czpg/parse.h"
+#include "czpg/report.h"
+#include "czpg/result.h"
 #include "czpg/json.h"
 #include "czpg/svgplot.h"
 
@@ -48,22 +50,22 @@ static double per_unit(uint64_t n, uint64_t units)
 	return units > 0 ? (double)n / (double)units : NAN;
 }
 
-int czpg_bench_exit_code(const struct czpg_bench_options *opt, const struct czpg_bench_result *res,
-			 int run_rc)
+enum czpg_result czpg_bench_outcome(const struct czpg_bench_options *opt,
+				    const struct czpg_bench_result *res, int run_rc)
 {
 	if (run_rc < 0 || res->error[0] != '\0')
-		return CZPG_EXIT_ERROR;
+		return CZPG_RESULT_ERROR;
 	if (isnan(opt->max_overhead))
-		return CZPG_EXIT_OK;
+		return CZPG_RESULT_OK;
 	if (!res->have_stats)
-		return CZPG_EXIT_INCONCLUSIVE;
+		return CZPG_RESULT_INCONCLUSIVE;
 	switch (res->gate) {
 	case CZPG_GATE_BELOW:
-		return CZPG_EXIT_OK;
+		return CZPG_RESULT_OK;
 	case CZPG_GATE_ABOVE:
-		return CZPG_EXIT_FAIL;
+		return CZPG_RESULT_FAIL;
 	default:
-		return CZPG_EXIT_INCONCLUSIVE;
+		return CZPG_RESULT_INCONCLUSIVE;
 	}
 }
 
@@ -111,7 +113,7 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 	const struct czpg_paired_result *s = &res->stats;
 	char cm[200], sm[200], x[32];
 	size_t i;
-	int code;
+	enum czpg_result code;
 
 	fprintf(out,
 		"czctl postgres tls bench: %s%s, %s%s, %s client, pool %u x pipeline %u, %s "
@@ -225,13 +227,13 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 			res->derived_basis != NULL ? res->derived_basis : "-", res->base_us);
 	}
 	if (res->gate_set) {
-		code = czpg_bench_exit_code(opt, res, res->error[0] != '\0' ? -1 : 0);
+		code = czpg_bench_outcome(opt, res, res->error[0] != '\0' ? -1 : 0);
 		fprintf(out, "gate: max overhead %.2f%%: the interval lies %s it -> exit %d\n",
 			opt->max_overhead * 100,
 			res->gate == CZPG_GATE_BELOW   ? "below"
 			: res->gate == CZPG_GATE_ABOVE ? "above"
 						       : "across (inconclusive)",
-			code);
+			czpg_report_exit_code(code));
 	}
 	if (res->error[0] != '\0')
 		fprintf(out, "\n[ERROR] %s%s\n", res->error,
@@ -312,7 +314,7 @@ static void json_pool(struct czpg_json *j, const struct czpg_bench_options *opt,
 }
 
 void czpg_bench_print_json(FILE *out, const struct czpg_bench_options *opt,
-			   const struct czpg_bench_result *res, int exit_code)
+			   const struct czpg_bench_result *res, enum czpg_result outcome)
 {
 	const struct czpg_paired_result *s = &res->stats;
 	struct czpg_json j;
@@ -493,7 +495,7 @@ void czpg_bench_print_json(FILE *out, const struct czpg_bench_options *opt,
 	czpg_json_kv_string(&j, "status", res->error[0] != '\0' ? "error" : "ok");
 	czpg_json_kv_bool(&j, "partial", res->partial);
 	czpg_json_kv_string(&j, "error", res->error[0] != '\0' ? res->error : NULL);
-	czpg_json_kv_int(&j, "exit_code", exit_code);
+	czpg_json_kv_int(&j, "exit_code", czpg_report_exit_code(outcome));
 	czpg_json_object_end(&j);
 
 	czpg_json_object_end(&j);

@@ -1,0 +1,32 @@
+/*
+ * parse.h - small parsers of text a user gives: whole numbers in a range,
+ * decimals in a range, and IP literals.  Pure functions over strings; the
+ * one place each rule is written.
+ */
+#ifndef CZPG_PARSE_H
+#define CZPG_PARSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Parses a plain decimal (digits only: no sign, no space, no suffix) in
+ * [min, max] into *out.  Returns 0, or -1 leaving *out untouched.
+ */
+int czpg_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* Parses a finite decimal number in [min, max] into *out.  0 or -1. */
+int czpg_parse_double(const char *s, double min, double max, double *out);
+
+/*
+ * Is s an IPv4 dotted quad or an IPv6 literal (no brackets, no zone)?
+ * Returns 4 or 6, and the 4 or 16 network-order bytes in addr (when not
+ * NULL; the rest of its 16 bytes zeroed); 0 when s is anything else (a
+ * host name, a CIDR, empty, NULL).
+ */
+int czpg_parse_ip(const char *s, uint8_t addr[16]);
+
+/* True when czpg_parse_ip(s) would return 4 or 6. */
+bool czpg_is_ip_literal(const char *s);
+
+#endif
