@@ -7,6 +7,7 @@
 #define CZPG_PARSE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -25,6 +26,14 @@ int czpg_parse_double(const char *s, double min, double max, double *out);
  * host name, a CIDR, empty, NULL).
  */
 int czpg_parse_ip(const char *s, uint8_t addr[16]);
+
+/*
+ * The text form of a 4- or 16-byte network-order address (inet_ntop), into
+ * out (CZPG_IP_TEXT_MAX bytes suffice).  0, or -1 for another length or a
+ * buffer too small.
+ */
+#define CZPG_IP_TEXT_MAX 46
+int czpg_format_ip(const uint8_t *addr, size_t len, char *out, size_t outlen);
 
 /* True when czpg_parse_ip(s) would return 4 or 6. */
 bool czpg_is_ip_literal(const char *s);

@@ -58,6 +58,19 @@ int czpg_parse_ip(const char *s, uint8_t addr[16])
 	return 0;
 }
 
+int czpg_format_ip(const uint8_t *addr, size_t len, char *out, size_t outlen)
+{
+	int family = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
+
+	if (family == 0 || addr == NULL || out == NULL ||
+	    inet_ntop(family, addr, out, (socklen_t)outlen) == NULL) {
+		if (out != NULL && outlen > 0)
+			out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 bool czpg_is_ip_literal(const char *s)
 {
 	return czpg_parse_ip(s, NULL) != 0;

@@ -16,7 +16,7 @@
 #include "czpg/tlsio.h"
 #include "czpg/errf.h"
 
-#include <arpa/inet.h>
+#include "czpg/parse.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -192,12 +192,9 @@ static void format_sans(X509 *cert, char *buf, size_t cap)
 			break;
 		case GEN_IPADD: {
 			const ASN1_OCTET_STRING *ip = g->d.iPAddress;
-			char a[INET6_ADDRSTRLEN];
+			char a[CZPG_IP_TEXT_MAX];
 
-			if (ip->length == 4 && inet_ntop(AF_INET, ip->data, a, sizeof(a)) != NULL)
-				snprintf(item, sizeof(item), "IP:%s", a);
-			else if (ip->length == 16 &&
-				 inet_ntop(AF_INET6, ip->data, a, sizeof(a)) != NULL)
+			if (czpg_format_ip(ip->data, (size_t)ip->length, a, sizeof(a)) == 0)
 				snprintf(item, sizeof(item), "IP:%s", a);
 			else
 				snprintf(item, sizeof(item), "IP:<%d bytes>", ip->length);
@@ -493,7 +490,6 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 			      size_t errlen)
 {
 	struct czpg_tls *t = NULL;
-	unsigned char addr[16];
 	X509_VERIFY_PARAM *vp;
 
 	err_reset();
@@ -519,7 +515,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	t->vfy_code = X509_V_OK;
 	if (t->host == NULL || (cfg->ca_file != NULL && t->ca_file == NULL))
 		goto oom;
-	t->is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+	t->is_ip = czpg_is_ip_literal(host);
 
 	t->ssl = SSL_new(cfg->ctx);
 	if (t->ssl == NULL)

@@ -13,6 +13,7 @@
 #include "czpg/hba.h"
 
 #include "czpg/buf.h"
+#include "czpg/parse.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -145,23 +146,25 @@ static void prefix_mask(int family, unsigned prefix, uint8_t mask[16])
 	}
 }
 
-/* inet_pton for either family; returns the family or 0. */
+/* An IP literal's address family (AF_INET, AF_INET6) and bytes, or 0. */
 static int parse_ip(const char *s, uint8_t out[16])
 {
-	memset(out, 0, 16);
-	if (inet_pton(AF_INET, s, out) == 1)
+	switch (czpg_parse_ip(s, out)) {
+	case 4:
 		return AF_INET;
-	if (inet_pton(AF_INET6, s, out) == 1)
+	case 6:
 		return AF_INET6;
-	return 0;
+	default:
+		return 0;
+	}
 }
 
 int czpg_hba_cidr_format(const struct czpg_hba_cidr *c, char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN];
+	char a[CZPG_IP_TEXT_MAX];
 	int n;
 
-	if (inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
+	if (czpg_format_ip(c->addr, addr_bytes(c->family), a, sizeof(a)) < 0)
 		return -1;
 	n = snprintf(buf, len, "%s/%u", a, c->prefix);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
@@ -1133,8 +1136,7 @@ static unsigned orig_lineno(const struct czpg_hba_file *orig, const struct czpg_
 /* Network address of c as text, for evaluating a sample connection. */
 static void cidr_addr_text(const struct czpg_hba_cidr *c, char *buf, size_t n)
 {
-	if (inet_ntop(c->family, c->addr, buf, (socklen_t)n) == NULL && n > 0)
-		buf[0] = '\0';
+	czpg_format_ip(c->addr, addr_bytes(c->family), buf, n);
 }
 
 /*

@@ -13,7 +13,7 @@
 
 #include "czpg/fsutil.h"
 
-#include <arpa/inet.h>
+#include "czpg/parse.h"
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -74,13 +74,12 @@ static void copy_printable(char *dst, size_t dstlen, const unsigned char *src, s
 
 int czpg_pki_valid_ip(const char *s, char *err, size_t errlen)
 {
-	unsigned char addr[16];
 
 	if (s == NULL || s[0] == '\0') {
 		czpg_errf(err, errlen, "an IP address is required");
 		return -1;
 	}
-	if (inet_pton(AF_INET, s, addr) == 1 || inet_pton(AF_INET6, s, addr) == 1)
+	if (czpg_is_ip_literal(s))
 		return 0;
 	czpg_errf(err, errlen, "'%.80s' is not an IPv4 address or an IPv6 literal", s);
 	return -1;
@@ -221,12 +220,16 @@ static int add_san(X509 *cert, const char *dns, const char *ip)
 
 	if (gens == NULL)
 		goto out;
-	if (inet_pton(AF_INET, ip, addr) == 1)
+	switch (czpg_parse_ip(ip, addr)) {
+	case 4:
 		alen = 4;
-	else if (inet_pton(AF_INET6, ip, addr) == 1)
+		break;
+	case 6:
 		alen = 16;
-	else
+		break;
+	default:
 		goto out;
+	}
 
 	ia5 = ASN1_IA5STRING_new();
 	g = GENERAL_NAME_new();
@@ -670,11 +673,7 @@ static int ip_text(const ASN1_OCTET_STRING *oct, char *out, size_t outlen)
 	int len = ASN1_STRING_length(oct);
 	const unsigned char *p = ASN1_STRING_get0_data(oct);
 
-	if (len == 4)
-		return inet_ntop(AF_INET, p, out, (socklen_t)outlen) != NULL ? 0 : -1;
-	if (len == 16)
-		return inet_ntop(AF_INET6, p, out, (socklen_t)outlen) != NULL ? 0 : -1;
-	return -1;
+	return czpg_format_ip(p, (size_t)len, out, outlen);
 }
 
 int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *err, size_t errlen)
@@ -790,9 +789,16 @@ int czpg_pki_check_leaf_names(X509 *leaf, const char *ip, const char *dns, char 
 			czpg_errf(err, errlen, "no certificate to check");
 		goto out;
 	}
-	want_iplen = inet_pton(AF_INET, ip, want_ip) == 1 ? 4 : 16;
-	if (want_iplen == 16 && inet_pton(AF_INET6, ip, want_ip) != 1)
+	switch (czpg_parse_ip(ip, want_ip)) {
+	case 4:
+		want_iplen = 4;
+		break;
+	case 6:
+		want_iplen = 16;
+		break;
+	default:
 		goto out;
+	}
 
 	gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
 	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {

@@ -18,7 +18,6 @@
 #include "czpg/probe.h"
 #include "czpg/errf.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -263,7 +262,6 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 	const char *host = text, *port = NULL, *end;
 	size_t hlen;
 	unsigned long p = default_port;
-	unsigned char a6[16];
 	const char *colon;
 	bool v6 = false;
 
@@ -311,7 +309,7 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 	}
 	memcpy(t->host, host, hlen);
 	t->host[hlen] = '\0';
-	if (v6 && inet_pton(AF_INET6, t->host, a6) != 1) {
+	if (v6 && czpg_parse_ip(t->host, NULL) != 6) {
 		czpg_errf(err, errlen, "target \"%.80s\" is not a valid IPv6 address", t->host);
 		return -1;
 	}
@@ -848,7 +846,6 @@ static void capture_chain(struct target *t, struct czpg_tls *tls)
 	struct czpg_probe_result *res = t->res;
 	size_t i, n;
 	X509 *leaf;
-	unsigned char a[16];
 	int m;
 
 	if (res->nchain > 0 || tls == NULL || !czpg_tls_handshake_done(tls))
@@ -862,7 +859,7 @@ static void capture_chain(struct target *t, struct czpg_tls *tls)
 	if (leaf == NULL)
 		return;
 	/* The same rule as verify-full (tlsio): SANs only, no partial wildcards. */
-	if (inet_pton(AF_INET, res->host, a) == 1 || inet_pton(AF_INET6, res->host, a) == 1)
+	if (czpg_is_ip_literal(res->host))
 		m = X509_check_ip_asc(leaf, res->host, 0);
 	else
 		m = X509_check_host(leaf, res->host, 0,
