@@ -182,14 +182,23 @@ int czpg_bench_run(const struct czpg_bench_options *opt, struct czpg_bench_resul
 /* Frees the pair arrays inside res (not res).  NULL-safe. */
 void czpg_bench_result_free(struct czpg_bench_result *res);
 
-/* What a run concluded: ERROR when it could not finish, the gate's verdict
- * (OK, FAIL, INCONCLUSIVE) when one was asked for, else OK. */
-enum czpg_result czpg_bench_outcome(const struct czpg_bench_options *opt, const struct czpg_bench_result *res,
-			 int run_rc);
+/*
+ * What a run concluded (a decision of the verb, src/verbs/bench.c): ERROR
+ * when it could not finish (run_rc < 0 or res->error set), the gate's
+ * verdict (OK, FAIL, INCONCLUSIVE) when one was asked for, else OK.
+ */
+enum czpg_result czpg_bench_outcome(const struct czpg_bench_options *opt,
+				    const struct czpg_bench_result *res, int run_rc);
+
+/*
+ * Printing (src/report/bench_report.c): reads opt and res, decides nothing.
+ * outcome is what czpg_bench_outcome() concluded; the human report names
+ * its exit code on the gate line.
+ */
 
 /* Human report on out. */
 void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
-		      const struct czpg_bench_result *res);
+		      const struct czpg_bench_result *res, enum czpg_result outcome);
 /* One JSON object on out (schema in docs/bench.md). */
 void czpg_bench_print_json(FILE *out, const struct czpg_bench_options *opt,
 			   const struct czpg_bench_result *res, enum czpg_result outcome);
@@ -201,6 +210,7 @@ void czpg_bench_print_json(FILE *out, const struct czpg_bench_options *opt,
 int czpg_bench_write_svg(const char *path, const struct czpg_bench_options *opt,
 			 const struct czpg_bench_result *res, char *err, size_t errlen);
 
+/* "select1", "audit" or "sql" (static storage). */
 const char *czpg_bench_workload_name(enum czpg_bench_workload w);
 
 #endif

@@ -201,7 +201,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	double d;
 	bool json = false, rate_set = false, workload_set = false;
 	int ch, rc;
-	enum czpg_result outcome;
+	enum czpg_result outcome, verdict; /* verdict: the run's, before an --svg failure */
 
 	czpg_bench_options_default(&opt);
 	optind = 1;
@@ -459,7 +459,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	password = czpg_cli_password(password_flag, env, opt.user);
 	opt.password = password;
 	rc = czpg_bench_run(&opt, &res);
-	outcome = czpg_bench_outcome(&opt, &res, rc);
+	outcome = verdict = czpg_bench_outcome(&opt, &res, rc);
 	if (svg != NULL && (res.ran || res.npairs > 0) &&
 	    czpg_bench_write_svg(svg, &opt, &res, err, sizeof(err)) < 0) {
 		fprintf(stderr, "czctl postgres tls bench: %s\n", err);
@@ -469,7 +469,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	if (json)
 		czpg_bench_print_json(stdout, &opt, &res, outcome);
 	else
-		czpg_bench_print(stdout, &opt, &res);
+		czpg_bench_print(stdout, &opt, &res, verdict);
 	if (res.error[0] != '\0')
 		fprintf(stderr, "czctl postgres tls bench: %s\n", res.error);
 	czpg_bench_result_free(&res);

@@ -1,7 +1,8 @@
 /*
  * bench_report.c - what `czctl postgres tls bench` prints: the human table,
- * the JSON object (schema in docs/bench.md), the SVG charts and the exit
- * code (see czpg/bench.h).
+ * the JSON object (schema in docs/bench.md) and the SVG charts (see
+ * czpg/bench.h).  Printing only: what the run concluded comes in as an
+ * outcome decided by the verb (czpg_bench_outcome).
  */
 #include <errno.h>
 #include <math.h>
@@ -50,23 +51,17 @@ static double per_unit(uint64_t n, uint64_t units)
 	return units > 0 ? (double)n / (double)units : NAN;
 }
 
-enum czpg_result czpg_bench_outcome(const struct czpg_bench_options *opt,
-				    const struct czpg_bench_result *res, int run_rc)
+const char *czpg_bench_workload_name(enum czpg_bench_workload w)
 {
-	if (run_rc < 0 || res->error[0] != '\0')
-		return CZPG_RESULT_ERROR;
-	if (isnan(opt->max_overhead))
-		return CZPG_RESULT_OK;
-	if (!res->have_stats)
-		return CZPG_RESULT_INCONCLUSIVE;
-	switch (res->gate) {
-	case CZPG_GATE_BELOW:
-		return CZPG_RESULT_OK;
-	case CZPG_GATE_ABOVE:
-		return CZPG_RESULT_FAIL;
-	default:
-		return CZPG_RESULT_INCONCLUSIVE;
+	switch (w) {
+	case CZPG_BENCH_SELECT1:
+		return "select1";
+	case CZPG_BENCH_AUDIT:
+		return "audit";
+	case CZPG_BENCH_SQL:
+		return "sql";
 	}
+	return "?";
 }
 
 static void fmt_mask(uint64_t mask, char *out, size_t cap)
@@ -107,13 +102,12 @@ static void row(FILE *out, const char *label, double a, double b, int decimals)
 }
 
 void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
-		      const struct czpg_bench_result *res)
+		      const struct czpg_bench_result *res, enum czpg_result outcome)
 {
 	const struct czpg_bench_pool_result *A = &res->pools[0], *B = &res->pools[1];
 	const struct czpg_paired_result *s = &res->stats;
 	char cm[200], sm[200], x[32];
 	size_t i;
-	enum czpg_result code;
 
 	fprintf(out,
 		"czctl postgres tls bench: %s%s, %s%s, %s client, pool %u x pipeline %u, %s "
@@ -227,13 +221,12 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 			res->derived_basis != NULL ? res->derived_basis : "-", res->base_us);
 	}
 	if (res->gate_set) {
-		code = czpg_bench_outcome(opt, res, res->error[0] != '\0' ? -1 : 0);
 		fprintf(out, "gate: max overhead %.2f%%: the interval lies %s it -> exit %d\n",
 			opt->max_overhead * 100,
 			res->gate == CZPG_GATE_BELOW   ? "below"
 			: res->gate == CZPG_GATE_ABOVE ? "above"
 						       : "across (inconclusive)",
-			czpg_report_exit_code(code));
+			czpg_report_exit_code(outcome));
 	}
 	if (res->error[0] != '\0')
 		fprintf(out, "\n[ERROR] %s%s\n", res->error,
