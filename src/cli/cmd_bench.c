@@ -78,6 +78,17 @@ static void bench_usage(FILE *out)
 		"3 could not run or stopped early (partial report), 4 gate inconclusive.\n");
 }
 
+/*
+ * CZ_PG_BENCH_PROGRESS=1 asks for the progress line on a stderr that is not
+ * a terminal: scripts and tests wait on it to know that measuring started.
+ */
+static bool progress_forced(void)
+{
+	const char *v = getenv("CZ_PG_BENCH_PROGRESS");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
 static char *read_sql_file(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
@@ -451,7 +462,7 @@ int czpg_cmd_bench(int argc, char **argv)
 		opt.sql = sql;
 		opt.sql_name = sql_path;
 	}
-	if (czpg_cli_isatty(stderr))
+	if (czpg_cli_isatty(stderr) || progress_forced())
 		opt.progress = stderr;
 
 	env = getenv("CZ_PG_BENCH_PASSWORD") != NULL ? "CZ_PG_BENCH_PASSWORD"

@@ -2,7 +2,9 @@
 # test_bench_server_gone.sh - the server going away mid-bench ends the bench
 # promptly with a clear error and a partial report (exit 3), never a hang:
 # first its backends are terminated (native and libpq clients), then the
-# whole server is stopped with pg_ctl stop -m immediate.
+# whole server is stopped with pg_ctl stop -m immediate.  Each stop waits
+# for the bench's progress line (CZ_PG_BENCH_PROGRESS=1 writes it to stderr,
+# a file here) to show a measured pair, so the partial report has figures.
 set -uo pipefail
 command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,6 +12,7 @@ ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable T
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
+export CZ_PG_BENCH_PROGRESS=1
 pass=0 fail=0
 
 ok() { pass=$((pass + 1)); }
@@ -58,13 +61,22 @@ expect_partial() { # name, rc, error regex
 	grep -q "czctl postgres tls bench: " "$out/$1.err" && ok || bad "$1: nothing on stderr"
 }
 
-wait_measuring() { # let a few pairs complete
-	sleep 2.5
+# Waits until the progress line of bench $1 (pid $2) counts a measured pair;
+# gives up when the bench ends or after 60 s.
+wait_measuring() { # name, pid
+	local i
+	for ((i = 0; i < 600; i++)); do
+		grep -qE 'pairs [1-9]' "$out/$1.err" && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	bad "$1: measuring never started: $(tr '\r' '\n' <"$out/$1.err" | tail -n 3)"
+	return 1
 }
 
 for client in native libpq; do
 	start_bench "terminate-$client" --client "$client"
-	wait_measuring
+	wait_measuring "terminate-$client" "$bpid"
 	n=$(psql_su "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'czctl bench%'")
 	[ "${n:-0}" -ge 1 ] && ok || bad "$client: no bench backend to terminate"
 	wait_bench "$bpid" 20
@@ -72,7 +84,7 @@ for client in native libpq; do
 done
 
 start_bench stop-immediate --workload audit
-wait_measuring
+wait_measuring stop-immediate "$bpid"
 if [ "$(id -u)" = 0 ]; then
 	runuser -u postgres -- "$CZ_PG_BIN/pg_ctl" -D "$CZ_PG_DATA" -m immediate -w stop >/dev/null
 else
