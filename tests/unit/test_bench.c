@@ -1,0 +1,627 @@
+/*
+ * test_bench.c - the parts of `czctl postgres tls bench` that need no
+ * server: the SQL of each workload (bench_work), the round planning and the
+ * stop rule (bench_rounds), and the three round shapes driven through the
+ * client operations table by a scripted client that answers in memory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "czpg/bench.h"
+#include "czpg/buf.h"
+#include "czpg/engine.h"
+#include "czpg/stats.h"
+
+#include "bench_client.h"
+#include "bench_rounds.h"
+#include "bench_state.h"
+#include "bench_work.h"
+
+/* ---- workloads ------------------------------------------------------------ */
+
+static void work_for(struct czpg_bench_work *w, enum czpg_bench_workload wl,
+		     enum czpg_bench_protocol proto, const char *sql)
+{
+	struct czpg_bench_options o;
+
+	czpg_bench_options_default(&o);
+	o.workload = wl;
+	o.protocol = proto;
+	o.sql = sql;
+	czpg_bench_work_init(w, &o, 42);
+}
+
+static void test_work_select1_and_sql(void **state)
+{
+	struct czpg_bench_work w;
+	struct czpg_bench_query q;
+	struct czpg_bench_stmt st[CZPG_BENCH_WORK_MAX_STMTS];
+	char sql[512];
+
+	(void)state;
+	work_for(&w, CZPG_BENCH_SELECT1, CZPG_BENCH_SIMPLE, NULL);
+	czpg_bench_work_query(&w, 0, 0, &q);
+	assert_string_equal(q.text, "SELECT 1");
+	assert_int_equal(q.key, 0);
+	assert_int_equal(czpg_bench_work_statements(&w, st), 1);
+	assert_string_equal(st[0].name, "czb_q");
+	assert_string_equal(st[0].sql, "SELECT 1");
+	assert_false(czpg_bench_work_create_sql(&w, 0, sql, sizeof(sql)));
+	assert_false(czpg_bench_work_drop_sql(&w, sql, sizeof(sql)));
+
+	/* --sql: its text as given, whatever its length, and no parameters. */
+	work_for(&w, CZPG_BENCH_SQL, CZPG_BENCH_EXTENDED, "SELECT now(), 'x'");
+	czpg_bench_work_query(&w, 5, 0, &q);
+	assert_string_equal(q.stmt, "czb_q");
+	assert_int_equal(q.nparams, 0);
+	assert_int_equal(czpg_bench_work_statements(&w, st), 1);
+	assert_string_equal(st[0].sql, "SELECT now(), 'x'");
+}
+
+static void test_work_audit_alternates(void **state)
+{
+	struct czpg_bench_work w;
+	struct czpg_bench_query q;
+
+	(void)state;
+	work_for(&w, CZPG_BENCH_AUDIT, CZPG_BENCH_SIMPLE, NULL);
+	/* Even units insert a new row, numbered from 1. */
+	czpg_bench_work_query(&w, 0, 0, &q);
+	assert_int_equal(q.key, 1);
+	assert_non_null(strstr(q.text, "INSERT INTO czbench_audit_42 "));
+	assert_non_null(strstr(q.text, "(1, 1, 'svc-1', 'policy.update', '{"));
+	/* An odd unit with nothing committed yet cannot read: it inserts too. */
+	czpg_bench_work_query(&w, 1, 0, &q);
+	assert_int_equal(q.key, 2);
+	/* An odd unit reads back the newest committed row. */
+	czpg_bench_work_query(&w, 3, 2, &q);
+	assert_int_equal(q.key, 0);
+	assert_string_equal(q.text, "SELECT payload FROM czbench_audit_42 WHERE id = 2");
+	czpg_bench_work_query(&w, 4, 2, &q);
+	assert_int_equal(q.key, 3);
+}
+
+static void test_work_audit_extended(void **state)
+{
+	struct czpg_bench_work w;
+	struct czpg_bench_query q;
+	struct czpg_bench_stmt st[CZPG_BENCH_WORK_MAX_STMTS];
+	size_t len;
+
+	(void)state;
+	work_for(&w, CZPG_BENCH_AUDIT, CZPG_BENCH_EXTENDED, NULL);
+	w.next_key = 99;
+	czpg_bench_work_query(&w, 0, 0, &q);
+	assert_string_equal(q.stmt, "czb_ins");
+	assert_int_equal(q.nparams, 4);
+	assert_int_equal(q.key, 100);
+	assert_string_equal(q.values[0], "100");
+	assert_string_equal(q.values[1], "0"); /* tenant = id % 50 */
+	assert_string_equal(q.values[2], "svc-3");
+	assert_non_null(strstr(q.values[3], "\"key\":100,"));
+	len = strlen(q.values[3]);
+	assert_true(len >= 360 && len <= 440); /* "~400-byte" (docs/bench.md), within 10% */
+
+	czpg_bench_work_query(&w, 1, 100, &q);
+	assert_string_equal(q.stmt, "czb_sel");
+	assert_int_equal(q.nparams, 1);
+	assert_string_equal(q.values[0], "100");
+
+	assert_int_equal(czpg_bench_work_statements(&w, st), 2);
+	assert_string_equal(st[0].name, "czb_ins");
+	assert_int_equal(st[0].nparams, 4);
+	assert_non_null(strstr(st[0].sql, "INSERT INTO czbench_audit_42 "));
+	assert_non_null(strstr(st[0].sql, "$4)"));
+	assert_string_equal(st[1].name, "czb_sel");
+	assert_int_equal(st[1].nparams, 1);
+	assert_string_equal(st[1].sql, "SELECT payload FROM czbench_audit_42 WHERE id = $1");
+}
+
+static void test_work_audit_table(void **state)
+{
+	struct czpg_bench_work w;
+	char sql[512];
+
+	(void)state;
+	work_for(&w, CZPG_BENCH_AUDIT, CZPG_BENCH_SIMPLE, NULL);
+	assert_true(czpg_bench_work_create_sql(&w, 0, sql, sizeof(sql)));
+	assert_string_equal(sql, "DROP TABLE IF EXISTS czbench_audit_42");
+	assert_true(czpg_bench_work_create_sql(&w, 1, sql, sizeof(sql)));
+	assert_non_null(strstr(sql, "CREATE TABLE czbench_audit_42 (id bigint PRIMARY KEY"));
+	assert_non_null(strstr(sql, "payload jsonb NOT NULL"));
+	assert_true(czpg_bench_work_create_sql(&w, 2, sql, sizeof(sql)));
+	assert_string_equal(sql, "CREATE INDEX czbench_audit_42_tenant_at ON czbench_audit_42 "
+				 "(tenant, at)");
+	assert_false(czpg_bench_work_create_sql(&w, 3, sql, sizeof(sql)));
+	assert_true(czpg_bench_work_drop_sql(&w, sql, sizeof(sql)));
+	assert_string_equal(sql, "DROP TABLE IF EXISTS czbench_audit_42");
+}
+
+/* ---- round planning and the stop rule ------------------------------------ */
+
+static void test_plan_round_units(void **state)
+{
+	struct czpg_bench_options o;
+
+	(void)state;
+	czpg_bench_options_default(&o);
+	o.pool = 3;
+	o.pipeline = 2;
+	assert_int_equal(czpg_bench_rounds_calibration_units(&o), 3 * 40 * 2);
+	o.mode = CZPG_BENCH_CONNECT;
+	assert_int_equal(czpg_bench_rounds_calibration_units(&o), 3 * 2);
+
+	/* 200 ms rounds at 100 us per unit: 2000 units. */
+	o.round_ms = 200;
+	assert_int_equal(czpg_bench_rounds_sized_units(&o, 100e-6), 2000);
+	/* Never fewer units than connections. */
+	assert_int_equal(czpg_bench_rounds_sized_units(&o, 1.0), 3);
+	/* A calibration too fast to time counts as 1 us per unit. */
+	assert_int_equal(czpg_bench_rounds_sized_units(&o, 0), 200000);
+
+	o.rate = 400;
+	o.round_ms = 80;
+	assert_int_equal(czpg_bench_rounds_open_units(&o), 32);
+	o.rate = 1;
+	assert_int_equal(czpg_bench_rounds_open_units(&o), 1);
+}
+
+static void test_plan_next_decision(void **state)
+{
+	struct czpg_bench_options o;
+
+	(void)state;
+	czpg_bench_options_default(&o);
+	o.duration_s = 10;
+	o.max_duration_s = 30;
+	/* Within --duration: decide again after every pair. */
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 4, 2.0, 0.4, true), 5);
+	/* Done after an even number of pairs: stop. */
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 12, 9.9, 0.4, false), 0);
+	/* Done after an odd number: one more pair, so AB and BA balance. */
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 13, 9.9, 0.4, false), 14);
+	/* Extending past --duration: batches of 10 pairs... */
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 20, 10.2, 0.4, true), 30);
+	/* ... or as many as still fit in --max-duration (1.8 s left: 4 pairs of 0.4 s) */
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 40, 28.2, 0.4, true), 44);
+	/* ... and at least one. */
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 50, 29.9, 0.4, true), 51);
+	/* No pair timed yet: a batch of 10. */
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 0, 10.5, 0, true), 10);
+}
+
+/*
+ * Walks the stop rule without a gate, as czpg_bench_rounds_measure does,
+ * over pairs of a fixed length.  The run must stop at the first pair that
+ * is neither below --min-pairs nor within --duration, rounded up to an
+ * even count.
+ */
+static void test_plan_stop_rule_walk(void **state)
+{
+	static const struct {
+		double duration_s, pair_s;
+		unsigned min_pairs;
+		size_t pairs; /* worked out by hand */
+	} cases[] = {
+	    {1.0, 0.3, 2, 4},   /* pair 3 would end at 1.2 s: 3 -> 4 */
+	    {1.0, 0.3, 3, 4},   /* the same */
+	    {0.0, 0.1, 5, 6},   /* no time at all: 5 pairs -> 6 */
+	    {2.0, 0.25, 2, 8},  /* pair 7 ends at exactly 2 s: 8 */
+	    {0.1, 0.5, 0, 0},   /* nothing fits and nothing is required */
+	    {5.0, 0.7, 10, 10}, /* --min-pairs outlasts --duration */
+	    {3.0, 1.0, 1, 4},   /* pairs 0-2 fit: 3 -> 4 */
+	};
+	struct czpg_bench_options o;
+	size_t c, i, next;
+	double elapsed;
+
+	(void)state;
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		czpg_bench_options_default(&o);
+		o.duration_s = cases[c].duration_s;
+		o.max_duration_s = o.duration_s;
+		o.min_pairs = cases[c].min_pairs;
+		next = 0;
+		for (i = 0;; i++) {
+			elapsed = (double)i * cases[c].pair_s;
+			if (i >= next) {
+				next = czpg_bench_rounds_next_decision(
+				    &o, i, elapsed, cases[c].pair_s,
+				    czpg_bench_rounds_time_left(&o, i, elapsed, cases[c].pair_s));
+				if (next == 0)
+					break;
+			}
+			assert_true(i < 1000);
+		}
+		if (i != cases[c].pairs)
+			fail_msg("case %zu: stopped after %zu pairs, expected %zu", c, i,
+				 cases[c].pairs);
+	}
+}
+
+/* ---- rounds through a scripted client ------------------------------------ */
+
+#define FAKE_MAX_UNITS 512
+
+/* The scripted client's state (b->client): it answers from memory. */
+struct fake {
+	bool hold;          /* answer nothing until the round has scheduled every unit */
+	bool one_per_drive; /* answer one query per drive, else all in flight */
+	bool silent;        /* never answer */
+	const char *send_error;
+	bool in_drive;
+	unsigned sends, sends_in_drive, max_inflight;
+	uint64_t starts[FAKE_MAX_UNITS]; /* latency origin of each answered unit */
+	size_t nstarts;
+	int order[64]; /* pool of each round, by its first send (or transaction) */
+	size_t norder;
+	struct bench_conn *transients[64];
+	size_t ntransients;
+	unsigned max_active;
+};
+
+static struct fake *fake_of(struct bench *b)
+{
+	return b->client;
+}
+
+static void fake_note_round(struct bench *b, struct bench_pool *p)
+{
+	struct fake *f = fake_of(b);
+
+	if (p->issued == 0 && f->norder < 64)
+		f->order[f->norder++] = p == &b->pools[0] ? 0 : 1;
+}
+
+static int fake_send(struct bench *b, struct bench_conn *k, const struct czpg_bench_query *q,
+		     char *err, size_t errlen)
+{
+	struct fake *f = fake_of(b);
+
+	assert_string_equal(q->text, "SELECT 1");
+	if (f->send_error != NULL) {
+		snprintf(err, errlen, "%s", f->send_error);
+		return -1;
+	}
+	fake_note_round(b, k->p);
+	f->sends++;
+	if (f->in_drive)
+		f->sends_in_drive++;
+	if (k->inflight + 1 > f->max_inflight)
+		f->max_inflight = k->inflight + 1;
+	return 0;
+}
+
+/* Answers the oldest query of k. */
+static void fake_answer(struct bench *b, struct bench_conn *k)
+{
+	struct fake *f = fake_of(b);
+
+	if (f->nstarts < FAKE_MAX_UNITS)
+		f->starts[f->nstarts++] = k->start_ns[k->head];
+	k->p->round_rows++;
+	czpg_bench_rounds_unit_done(b, k, false);
+}
+
+static void fake_wait(uint64_t timeout_ns)
+{
+	struct timespec ts = {.tv_sec = 0,
+			      .tv_nsec = (long)(timeout_ns < 1000000 ? timeout_ns : 1000000)};
+
+	nanosleep(&ts, NULL);
+}
+
+static int fake_drive(struct bench *b, struct bench_pool *p, uint64_t timeout_ns)
+{
+	struct fake *f = fake_of(b);
+	unsigned i, n;
+	size_t t;
+
+	if (f->silent || (f->hold && p->scheduled < p->to_issue)) {
+		fake_wait(timeout_ns);
+		return 0;
+	}
+	if (b->o->mode == CZPG_BENCH_CONNECT) {
+		/* every transaction in flight completes and its connection goes */
+		for (t = 0; t < f->ntransients; t++) {
+			fake_answer(b, f->transients[t]);
+			f->transients[t]->p->active--;
+			free(f->transients[t]);
+		}
+		f->ntransients = 0;
+		return 0;
+	}
+	f->in_drive = true;
+	for (i = 0; i < p->n; i++) {
+		struct bench_conn *k = &p->conns[i];
+
+		/* only what was in flight before this drive */
+		for (n = k->inflight; n > 0; n--) {
+			fake_answer(b, k);
+			if (f->one_per_drive)
+				goto out;
+		}
+	}
+out:
+	f->in_drive = false;
+	return 0;
+}
+
+static int fake_start_transient(struct bench *b, struct bench_pool *p)
+{
+	struct fake *f = fake_of(b);
+	struct bench_conn *k = calloc(1, sizeof(*k));
+
+	assert_non_null(k);
+	assert_true(f->ntransients < 64);
+	fake_note_round(b, p);
+	k->b = b, k->p = p, k->index = (unsigned)p->issued;
+	k->start_ns[0] = czpg_engine_now_ns();
+	k->inflight = 1;
+	f->transients[f->ntransients++] = k;
+	p->active++;
+	p->issued++;
+	if (p->active > f->max_active)
+		f->max_active = p->active;
+	return 0;
+}
+
+static const struct bench_client_ops fake_ops = {
+    .name = "scripted",
+    .send = fake_send,
+    .drive = fake_drive,
+    .start_transient = fake_start_transient,
+};
+
+/* A run of two pools of `pool` connections, as bench.c would set it up. */
+struct fixture {
+	struct czpg_bench_options o;
+	struct czpg_bench_result res;
+	struct bench b;
+	struct fake f;
+	struct bench_conn conns[2][8];
+};
+
+static struct fixture *fixture_new(enum czpg_bench_mode mode, enum czpg_bench_shape shape,
+				   unsigned pool, unsigned pipeline, double rate)
+{
+	struct fixture *x = calloc(1, sizeof(*x));
+	unsigned pi, i;
+
+	assert_non_null(x);
+	assert_true(pool <= 8);
+	czpg_bench_options_default(&x->o);
+	x->o.mode = mode;
+	x->o.shape = shape;
+	x->o.pool = pool;
+	x->o.pipeline = pipeline;
+	x->o.rate = rate;
+	x->o.round_units = 64;
+	x->b.o = &x->o;
+	x->b.res = &x->res;
+	x->b.ops = &fake_ops;
+	x->b.client = &x->f;
+	czpg_bench_work_init(&x->b.work, &x->o, 1);
+	for (pi = 0; pi < 2; pi++) {
+		struct bench_pool *p = &x->b.pools[pi];
+
+		p->b = &x->b;
+		p->r = &x->res.pools[pi];
+		snprintf(p->r->name, sizeof(p->r->name), "%s", pi == 0 ? "tls" : "plain");
+		p->r->server_cpu_known = true;
+		czpg_hist_init(&p->r->hist);
+		assert_int_equal(czpg_bench_rounds_backlog_init(&x->b, p), 0);
+		if (mode != CZPG_BENCH_POOLED)
+			continue;
+		p->n = pool;
+		p->conns = x->conns[pi];
+		for (i = 0; i < pool; i++)
+			p->conns[i].b = &x->b, p->conns[i].p = p, p->conns[i].index = i;
+	}
+	return x;
+}
+
+static void fixture_free(struct fixture *x)
+{
+	czpg_wbuf_free(&x->b.pools[0].backlog);
+	czpg_wbuf_free(&x->b.pools[1].backlog);
+	czpg_bench_result_free(&x->res);
+	free(x);
+}
+
+static void test_round_closed(void **state)
+{
+	struct fixture *x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_CLOSED, 3, 2, 0);
+	struct bench_pool *p = &x->b.pools[0];
+	struct czpg_bench_round r;
+
+	(void)state;
+	assert_int_equal(czpg_bench_rounds_run(&x->b, p, 100, true, &r), 0);
+	assert_int_equal(x->f.sends, 100);
+	assert_int_equal(x->f.max_inflight, 2); /* --pipeline, never more */
+	assert_int_equal(p->completed, 100);
+	assert_int_equal(p->r->units, 100);
+	assert_int_equal(p->r->rows, 100);
+	assert_int_equal(p->r->rounds, 1);
+	assert_int_equal(p->r->hist.count, 100);
+	assert_int_equal(x->b.pools[1].r->units, 0);
+	assert_true(r.wall_s > 0);
+	assert_true(r.mean_lat_s >= 0 && r.mean_lat_s <= r.wall_s);
+	/* No /proc figures for a server that is not local. */
+	assert_false(p->r->server_cpu_known);
+
+	/* A warm-up round counts apart and leaves the measured figures alone. */
+	assert_int_equal(czpg_bench_rounds_run(&x->b, p, 10, false, &r), 0);
+	assert_int_equal(p->r->warmup_units, 10);
+	assert_int_equal(p->r->units, 100);
+	assert_int_equal(p->r->hist.count, 100);
+	fixture_free(x);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void test_round_open_backlog(void **state)
+{
+	/* 1e9 queries/s: one due every nanosecond, far more than 2 connections take. */
+	struct fixture *x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_OPEN, 2, 1, 1e9);
+	struct bench_pool *p = &x->b.pools[1];
+	struct czpg_bench_round r;
+	size_t i;
+
+	(void)state;
+	x->f.hold = true;
+	x->f.one_per_drive = true;
+	assert_int_equal(czpg_bench_rounds_run(&x->b, p, 50, true, &r), 0);
+	assert_int_equal(p->r->units, 50);
+	assert_int_equal(x->f.max_inflight, 1);
+	/* Two went out at once; the other 48 waited in the backlog. */
+	assert_int_equal(x->f.sends, 50);
+	assert_int_equal(x->f.sends_in_drive, 48);
+	/* Each unit's latency counts from when it was due: 50 distinct times 1 ns apart. */
+	assert_int_equal(x->f.nstarts, 50);
+	qsort(x->f.starts, x->f.nstarts, sizeof(uint64_t), cmp_u64);
+	for (i = 1; i < x->f.nstarts; i++)
+		assert_int_equal(x->f.starts[i] - x->f.starts[i - 1], 1);
+	fixture_free(x);
+}
+
+static void test_round_connect_concurrency(void **state)
+{
+	struct fixture *x = fixture_new(CZPG_BENCH_CONNECT, CZPG_BENCH_CLOSED, 3, 1, 0);
+	struct bench_pool *p = &x->b.pools[0];
+	struct czpg_bench_round r;
+
+	(void)state;
+	assert_int_equal(czpg_bench_rounds_run(&x->b, p, 7, true, &r), 0);
+	assert_int_equal(p->issued, 7);
+	assert_int_equal(p->r->units, 7);
+	assert_int_equal(x->f.max_active, 3); /* --pool transactions at a time */
+	assert_int_equal(p->active, 0);       /* the round waits for the last one */
+	fixture_free(x);
+}
+
+static void test_round_send_error(void **state)
+{
+	struct fixture *x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_CLOSED, 2, 1, 0);
+	struct czpg_bench_round r;
+
+	(void)state;
+	x->f.send_error = "the socket is closed";
+	assert_int_equal(czpg_bench_rounds_run(&x->b, &x->b.pools[0], 10, true, &r), -1);
+	assert_true(x->b.failed);
+	assert_string_equal(x->b.err, "could not send a query on connection 0 of the tls pool: "
+				      "the socket is closed");
+	assert_int_equal(x->res.pools[0].rounds, 0);
+	fixture_free(x);
+}
+
+static void test_round_silent_server(void **state)
+{
+	struct fixture *x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_CLOSED, 2, 1, 0);
+	struct czpg_bench_round r;
+
+	(void)state;
+	x->o.timeout_ms = 1000;
+	x->f.silent = true;
+	assert_int_equal(czpg_bench_rounds_run(&x->b, &x->b.pools[1], 10, true, &r), -1);
+	assert_string_equal(x->b.err, "the server answered nothing on the plain pool for 1 s (0 of "
+				      "10 queries done in this round)");
+	fixture_free(x);
+}
+
+static void test_measure_abba_even(void **state)
+{
+	struct fixture *x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_CLOSED, 2, 1, 0);
+	/* warm-up pair, then measured pairs 0-3: ABBA order */
+	static const int want[] = {0, 1, 0, 1, 1, 0, 0, 1, 1, 0};
+	size_t i;
+
+	(void)state;
+	x->o.round_units = 10;
+	x->o.warmup_pairs = 1;
+	x->o.min_pairs = 3; /* an odd minimum still ends on an even count */
+	x->o.duration_s = 0;
+	x->o.max_duration_s = 0;
+	assert_int_equal(czpg_bench_rounds_measure(&x->b), 0);
+	assert_true(x->res.ran);
+	assert_int_equal(x->res.round_units, 10);
+	assert_int_equal(x->res.warmup_pairs_done, 1);
+	assert_int_equal(x->res.npairs, 4);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(x->res.pools[i].units, 40);
+		assert_int_equal(x->res.pools[i].rounds, 4);
+		assert_int_equal(x->res.pools[i].warmup_units, 10);
+	}
+	for (i = 0; i < x->res.npairs; i++) {
+		assert_true(x->res.a[i] > 0 && x->res.b[i] > 0);
+		if (i > 0)
+			assert_true(x->res.pair_t[i] >= x->res.pair_t[i - 1]);
+	}
+	assert_int_equal(x->f.norder, sizeof(want) / sizeof(want[0]));
+	for (i = 0; i < x->f.norder; i++)
+		assert_int_equal(x->f.order[i], want[i]);
+	fixture_free(x);
+}
+
+/* ---- the outcome --------------------------------------------------------- */
+
+static void test_outcome(void **state)
+{
+	struct czpg_bench_options o;
+	struct czpg_bench_result *res = calloc(1, sizeof(*res));
+
+	(void)state;
+	assert_non_null(res);
+	czpg_bench_options_default(&o);
+	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_OK);
+	assert_int_equal(czpg_bench_outcome(&o, res, -1), CZPG_RESULT_ERROR);
+	o.max_overhead = 0.05;
+	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_INCONCLUSIVE);
+	res->have_stats = true;
+	res->gate = CZPG_GATE_BELOW;
+	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_OK);
+	res->gate = CZPG_GATE_ABOVE;
+	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_FAIL);
+	res->gate = CZPG_GATE_STRADDLE;
+	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_INCONCLUSIVE);
+	/* An error trumps any verdict. */
+	res->gate = CZPG_GATE_BELOW;
+	snprintf(res->error, sizeof(res->error), "the server went away");
+	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_ERROR);
+	free(res);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_work_select1_and_sql),
+	    cmocka_unit_test(test_work_audit_alternates),
+	    cmocka_unit_test(test_work_audit_extended),
+	    cmocka_unit_test(test_work_audit_table),
+	    cmocka_unit_test(test_plan_round_units),
+	    cmocka_unit_test(test_plan_next_decision),
+	    cmocka_unit_test(test_plan_stop_rule_walk),
+	    cmocka_unit_test(test_round_closed),
+	    cmocka_unit_test(test_round_open_backlog),
+	    cmocka_unit_test(test_round_connect_concurrency),
+	    cmocka_unit_test(test_round_send_error),
+	    cmocka_unit_test(test_round_silent_server),
+	    cmocka_unit_test(test_measure_abba_even),
+	    cmocka_unit_test(test_outcome),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
