@@ -6,8 +6,8 @@
  * those no connection could take on time) or connect mode (`pool`
  * connection-per-transaction units at a time).  Pairs of rounds run in ABBA
  * order: calibration, warm-up, then measured pairs until the stop rule
- * (docs/bench.md, "Method").  The planning functions (czpg_bench_rounds_
- * *_units, _next_decision) are pure.
+ * (docs/bench.md, "Method").  The planning functions (the *_units ones,
+ * time_left and next_decision) are pure.
  */
 #ifndef CZPG_BENCH_ROUNDS_H
 #define CZPG_BENCH_ROUNDS_H
