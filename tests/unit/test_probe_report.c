@@ -1,0 +1,106 @@
+/*
+ * test_probe_report.c - what the probe prints (report/probe_report.c): the
+ * names, one target as JSON and as text.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "czpg/probe.h"
+#include "czpg/probe_findings.h"
+#include "czpg/probe_report.h"
+#include "czpg/result.h"
+#include "test_probe_fixture.h"
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(czpg_probe_severity_name(CZPG_SEV_INFO), "info");
+	assert_string_equal(czpg_probe_severity_name(CZPG_SEV_HIGH), "high");
+	assert_string_equal(czpg_probe_status_name(CZPG_PROBE_NO_ANSWER), "no-answer");
+	assert_string_equal(czpg_probe_status_name(CZPG_PROBE_NOT_POSTGRESQL), "not-postgresql");
+	assert_string_equal(czpg_probe_tri_name(CZPG_TRI_UNKNOWN), "unknown");
+}
+
+/* ---- one target --------------------------------------------------------------- */
+
+/* The JSON line with the exit result the command line concludes. */
+static void print_json(FILE *out, const struct czpg_probe_result *r)
+{
+	czpg_probe_print_json(out, r, czpg_probe_outcome(r));
+}
+
+static char *capture(void (*fn)(FILE *, const struct czpg_probe_result *),
+		     const struct czpg_probe_result *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	fn(f, r);
+	fclose(f);
+	return buf;
+}
+
+static void test_json_and_human_output(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+	char *out;
+
+	(void)state;
+	assert_non_null(r);
+	good_result(r);
+	r->versions[1].accepted = CZPG_TRI_YES;
+	/* Server text with a quote and a control character must stay valid JSON. */
+	snprintf(r->plaintext_detail, sizeof(r->plaintext_detail), "said \"no\"\x01");
+	czpg_probe_assess(r);
+	out = capture(print_json, r);
+	assert_non_null(strstr(out, "\"status\":\"probed\""));
+	assert_non_null(strstr(out, "\"ssl_answer\":\"S\""));
+	assert_non_null(strstr(out, "{\"version\":\"TLSv1.2\",\"accepted\":true"));
+	assert_non_null(strstr(out, "{\"version\":\"TLSv1.1\",\"accepted\":false"));
+	assert_non_null(strstr(out, "\"mechanisms\":[\"SCRAM-SHA-256-PLUS\",\"SCRAM-SHA-256\"]"));
+	assert_non_null(strstr(out, "\"channel_binding\":true"));
+	assert_non_null(strstr(out, "\"id\":\"tls12-accepted\""));
+	assert_non_null(strstr(out, "\"worst\":\"medium\""));
+	assert_non_null(strstr(out, "\"exit_code\":1"));
+	assert_non_null(strstr(out, "said \\\"no\\\"\\u0001"));
+	assert_non_null(strstr(out, "\"groups\":null"));
+	/* One line: the fleet prints one object per line. */
+	assert_int_equal(strchr(out, '\n'), out + strlen(out) - 1);
+	free(out);
+
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "SSLRequest answer: S"));
+	assert_non_null(strstr(out, "TLSv1.2  accepted"));
+	assert_non_null(strstr(out, "[MEDIUM] tls12-accepted"));
+	assert_non_null(strstr(out, "channel binding available"));
+	assert_non_null(strstr(out, "Session resumption: "));
+	free(out);
+
+	r->status = CZPG_PROBE_NOT_POSTGRESQL;
+	snprintf(r->status_detail, sizeof(r->status_detail), "answered 0x48");
+	czpg_probe_assess(r);
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "not-postgresql"));
+	assert_non_null(strstr(out, "could not probe: answered 0x48"));
+	free(out);
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_json_and_human_output),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
