@@ -17,6 +17,21 @@
 
 #include "czpg/errf.h"
 #include "czpg/parse.h"
+#include "czpg/pgwire.h"
+
+/*
+ * The first max bytes of s as an error may quote them: a targets file is
+ * text from elsewhere, and its control bytes must not reach the terminal
+ * (czpg_pgwire_sanitize writes them as escapes).
+ */
+static const char *quoted(char *out, size_t cap, const char *s, int max)
+{
+	char cut[128];
+
+	snprintf(cut, sizeof(cut), "%.*s", max, s);
+	czpg_pgwire_sanitize(cut, out, cap);
+	return out;
+}
 
 int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg_probe_target *t,
 			    char *err, size_t errlen)
@@ -26,6 +41,7 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 	unsigned long p = default_port;
 	const char *colon;
 	bool v6 = false;
+	char q[400], qp[100];
 	int rc = -1;
 
 	memset(t, 0, sizeof(*t));
@@ -36,7 +52,8 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 	if (text[0] == '[') {
 		end = strchr(text, ']');
 		if (end == NULL) {
-			czpg_errf(err, errlen, "target \"%.80s\" has '[' without ']'", text);
+			czpg_errf(err, errlen, "target \"%s\" has '[' without ']'",
+				  quoted(q, sizeof(q), text, 80));
 			goto out;
 		}
 		host = text + 1;
@@ -44,8 +61,8 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 		if (end[1] == ':')
 			port = end + 2;
 		else if (end[1] != '\0') {
-			czpg_errf(err, errlen,
-				  "target \"%.80s\" has text after ']' that is not :port", text);
+			czpg_errf(err, errlen, "target \"%s\" has text after ']' that is not :port",
+				  quoted(q, sizeof(q), text, 80));
 			goto out;
 		}
 		v6 = true;
@@ -62,7 +79,7 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 		}
 	}
 	if (hlen == 0) {
-		czpg_errf(err, errlen, "target \"%.80s\" has no host", text);
+		czpg_errf(err, errlen, "target \"%s\" has no host", quoted(q, sizeof(q), text, 80));
 		goto out;
 	}
 	if (hlen >= sizeof(t->host)) {
@@ -73,22 +90,24 @@ int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg
 	memcpy(t->host, host, hlen);
 	t->host[hlen] = '\0';
 	if (v6 && czpg_parse_ip(t->host, NULL) != 6) {
-		czpg_errf(err, errlen, "target \"%.80s\" is not a valid IPv6 address", t->host);
+		czpg_errf(err, errlen, "target \"%s\" is not a valid IPv6 address",
+			  quoted(q, sizeof(q), t->host, 80));
 		goto out;
 	}
 	if (strspn(t->host,
 		   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:%_") != hlen) {
-		czpg_errf(err, errlen,
-			  "target host \"%.80s\" has characters a host name cannot have", t->host);
+		czpg_errf(err, errlen, "target host \"%s\" has characters a host name cannot have",
+			  quoted(q, sizeof(q), t->host, 80));
 		goto out;
 	}
 	if (port != NULL && czpg_parse_uint(port, 1, 65535, &p) < 0) {
-		czpg_errf(err, errlen, "target \"%.80s\" has port \"%.20s\", not a number 1-65535",
-			  text, port);
+		czpg_errf(err, errlen, "target \"%s\" has port \"%s\", not a number 1-65535",
+			  quoted(q, sizeof(q), text, 80), quoted(qp, sizeof(qp), port, 20));
 		goto out;
 	}
 	if (p == 0 || p > 65535) {
-		czpg_errf(err, errlen, "target \"%.80s\" has no port and no default port", text);
+		czpg_errf(err, errlen, "target \"%s\" has no port and no default port",
+			  quoted(q, sizeof(q), text, 80));
 		goto out;
 	}
 	t->port = (unsigned)p;

@@ -146,12 +146,33 @@ static void test_parse_targets_errors(void **state)
 	free(big);
 }
 
+/* A targets file comes from elsewhere: its control bytes never reach the terminal. */
+static void test_errors_escape_control_bytes(void **state)
+{
+	const char text[] = "db1.example\n\x1b[31mred\x1b[0m.example\n";
+	struct czpg_probe_target *list = NULL, t;
+	size_t n = 0, i;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(
+	    czpg_probe_parse_targets(text, strlen(text), 5432, &list, &n, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 2: "));
+	assert_non_null(strstr(err, "\\x1b[31mred\\x1b[0m.example"));
+	for (i = 0; err[i] != '\0'; i++)
+		assert_true((unsigned char)err[i] >= 0x20 && (unsigned char)err[i] != 0x7f);
+
+	assert_int_equal(czpg_probe_parse_target("db:5\x07", 5432, &t, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "port \"5\\x07\""));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_target_forms),
 	    cmocka_unit_test(test_parse_targets_file),
 	    cmocka_unit_test(test_parse_targets_errors),
+	    cmocka_unit_test(test_errors_escape_control_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
