@@ -228,6 +228,71 @@ static void test_assess_tls_off_and_unprobed(void **state)
 	free(r);
 }
 
+/* What the JSON's per-suite "weak" shows: set for every suite tried, accepted or not. */
+static void test_assess_marks_weak_suites(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	good_result(r);
+	r->versions[1].nsuites = 2;
+	r->versions[1].suites[0].name = "ECDHE-ECDSA-AES256-GCM-SHA384";
+	r->versions[1].suites[0].accepted = CZPG_TRI_NO;
+	r->versions[1].suites[1].name = "AES128-SHA";
+	r->versions[1].suites[1].accepted = CZPG_TRI_NO;
+	r->versions[1].suites[1].weak = false;
+	r->versions[0].suites[0].weak = true; /* stale: replaced */
+	czpg_probe_assess(r);
+	assert_false(r->versions[0].suites[0].weak);
+	assert_false(r->versions[1].suites[0].weak);
+	assert_true(r->versions[1].suites[1].weak);
+	assert_null(find(r, "weak-suites")); /* refused: not a finding */
+	free(r);
+}
+
+/* The fleet's exit result: a definite problem anywhere wins over "could not probe". */
+static void test_fleet_tally(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+	struct czpg_probe_tally t;
+
+	(void)state;
+	assert_non_null(r);
+	memset(&t, 0, sizeof(t));
+	good_result(r);
+	czpg_probe_assess(r);
+	czpg_probe_tally_add(&t, r);
+	r->channel_binding = CZPG_TRI_NO; /* low only */
+	czpg_probe_assess(r);
+	czpg_probe_tally_add(&t, r);
+	assert_int_equal(t.probed, 2);
+	assert_int_equal(t.medium_high, 0);
+	assert_int_equal(t.by_worst[CZPG_SEV_INFO], 1);
+	assert_int_equal(t.by_worst[CZPG_SEV_LOW], 1);
+	assert_int_equal(czpg_probe_tally_outcome(&t, 2), CZPG_RESULT_OK);
+	/* A target that never reported counts as not probed. */
+	assert_int_equal(czpg_probe_tally_outcome(&t, 3), CZPG_RESULT_ERROR);
+
+	good_result(r);
+	r->status = CZPG_PROBE_CLOSED;
+	czpg_probe_assess(r);
+	czpg_probe_tally_add(&t, r);
+	assert_int_equal(t.by_status[CZPG_PROBE_CLOSED], 1);
+	assert_int_equal(t.by_status[CZPG_PROBE_PROBED], 2);
+	assert_int_equal(t.probed, 2);
+	assert_int_equal(czpg_probe_tally_outcome(&t, 3), CZPG_RESULT_ERROR);
+
+	good_result(r);
+	r->versions[1].accepted = CZPG_TRI_YES; /* medium */
+	czpg_probe_assess(r);
+	czpg_probe_tally_add(&t, r);
+	assert_int_equal(t.medium_high, 1);
+	assert_int_equal(t.by_worst[CZPG_SEV_MEDIUM], 1);
+	assert_int_equal(czpg_probe_tally_outcome(&t, 4), CZPG_RESULT_FAIL);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +300,8 @@ int main(void)
 	    cmocka_unit_test(test_assess_clean_box),
 	    cmocka_unit_test(test_assess_each_rule),
 	    cmocka_unit_test(test_assess_tls_off_and_unprobed),
+	    cmocka_unit_test(test_assess_marks_weak_suites),
+	    cmocka_unit_test(test_fleet_tally),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
