@@ -26,17 +26,19 @@
  * A quick probe (fleets) keeps main, plain, verify and the 1.2/1.1/1.0
  * version checks (1.3 is read from main's negotiation).
  *
- * Findings carry a severity; czpg_probe_assess() derives them from a result
- * and nothing else, so the rules are unit-testable.
+ * This header is the probe's result and how to run it.  Beside it:
+ * czpg/probe_targets.h parses the targets (one box or a fleet file),
+ * czpg/probe_findings.h derives the findings, with a severity each, from a
+ * result and nothing else (so the rules are unit-testable), and
+ * czpg/probe_report.h prints results.
  */
 #ifndef CZPG_PROBE_H
 #define CZPG_PROBE_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 
-#include "czpg/result.h"
+#include "czpg/probe_targets.h"
 #include "czpg/tlsio.h"
 
 #define CZPG_PROBE_NVERSIONS 4   /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */
@@ -44,7 +46,6 @@
 #define CZPG_PROBE_MAX_GROUPS 12
 #define CZPG_PROBE_MAX_CHAIN 4 /* certificates described from the chain sent */
 #define CZPG_PROBE_MAX_FINDINGS 24
-#define CZPG_PROBE_MAX_TARGETS 100000 /* lines of a targets file */
 
 enum czpg_probe_severity {
 	CZPG_SEV_INFO = 0,
@@ -73,6 +74,7 @@ enum czpg_probe_tri {
 struct czpg_probe_suite {
 	const char *name; /* OpenSSL name (static storage) */
 	enum czpg_probe_tri accepted;
+	bool weak; /* czpg_probe_suite_is_weak(name), set by czpg_probe_assess */
 };
 
 struct czpg_probe_version {
@@ -168,34 +170,12 @@ struct czpg_probe_options {
 	unsigned concurrency; /* targets probed at once; 0 = 64 */
 	unsigned per_target; /* connections per target at once; 0 = 64 for one target, 8 for many */
 	unsigned target_timeout_ms; /* per-target deadline; 0 = 10000 */
-	/* Each finished target, in completion order; r is valid during the call. */
+	/* Each finished target, assessed, in completion order; r is valid during the call. */
 	void (*on_result)(const struct czpg_probe_result *r, size_t index, void *user);
 	/* After each loop iteration that finished a target (for progress lines). */
 	void (*on_progress)(size_t done, size_t total, size_t running, void *user);
 	void *cb_user; /* passed to both callbacks */
 };
-
-struct czpg_probe_target {
-	char host[256]; /* no brackets */
-	unsigned port;
-	char label[300]; /* host:port, [v6]:port */
-};
-
-/*
- * Parses one target, "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6
- * literal (two or more colons: no port).  default_port applies when none is
- * given.  0, or -1 with a sentence in err.
- */
-int czpg_probe_parse_target(const char *text, unsigned default_port, struct czpg_probe_target *t,
-			    char *err, size_t errlen);
-
-/*
- * Parses a targets file's text: one target per line, '#' starts a comment,
- * blank lines are skipped.  *out (free with free()) gets *n targets.  At most
- * CZPG_PROBE_MAX_TARGETS.  0, or -1 with "line N: ..." in err.
- */
-int czpg_probe_parse_targets(const char *text, size_t len, unsigned default_port,
-			     struct czpg_probe_target **out, size_t *n, char *err, size_t errlen);
 
 /*
  * Probes n targets (n >= 1) on one engine thread and reports each through
@@ -209,30 +189,5 @@ int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe
 /* One target into *res (heap-sized struct: allocate it).  As czpg_probe_run. */
 int czpg_probe_one(const struct czpg_probe_options *opt, const char *host, unsigned port,
 		   struct czpg_probe_result *res, char *err, size_t errlen);
-
-/*
- * Derives res->findings and res->worst from the rest of res (replacing any
- * findings there).  Pure: no I/O, no clock (days_left is in the chain).
- */
-void czpg_probe_assess(struct czpg_probe_result *res);
-
-/*
- * True when the suite (OpenSSL name) is weak: not AEAD, or no forward
- * secrecy (static RSA key exchange).  TLS 1.3 suites are never weak.  why
- * gets "no forward secrecy, not AEAD" etc. (may be NULL).
- */
-bool czpg_probe_suite_is_weak(const char *suite, char *why, size_t whylen);
-
-/* What one result concluded: ERROR not probed, FAIL a medium/high finding, else OK. */
-enum czpg_result czpg_probe_outcome(const struct czpg_probe_result *res);
-
-const char *czpg_probe_severity_name(enum czpg_probe_severity s); /* "info" ... "high" */
-const char *czpg_probe_status_name(enum czpg_probe_status s);     /* "probed", "closed" ... */
-const char *czpg_probe_tri_name(enum czpg_probe_tri t);           /* "unknown", "no", "yes" */
-
-/* The human report of one result. */
-void czpg_probe_print(FILE *out, const struct czpg_probe_result *res);
-/* One JSON object on one line (the schema is in docs/probe.md). */
-void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res);
 
 #endif

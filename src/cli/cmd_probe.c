@@ -1,6 +1,7 @@
 /*
  * cmd_probe.c - `czctl postgres tls probe`: what TLS one box, or a fleet of
- * boxes, speaks, without a password (the logic is in probe.c).
+ * boxes, speaks, without a password: flags, --help and the exit code.  The
+ * probe is in verbs/probe*.c, its output in report/probe_report.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,8 +13,9 @@
 
 #include "cli.h"
 #include "czpg/engine.h"
-#include "czpg/json.h"
 #include "czpg/probe.h"
+#include "czpg/probe_findings.h"
+#include "czpg/probe_report.h"
 
 #define VERB "probe"
 #define MAX_TARGETS_FILE ((size_t)64 << 20)
@@ -62,25 +64,12 @@ static void probe_usage(FILE *out)
 	    "and none had a medium/high finding).\n");
 }
 
-struct row {
-	char target[300];
-	enum czpg_probe_status status;
-	enum czpg_probe_severity worst;
-	char versions[40];
-	char top[32];
-	size_t nfindings;
-	double ms;
-	char detail[120];
-	bool filled;
-};
-
+/* What the callbacks keep between targets. */
 struct fleet {
 	bool json;
 	bool progress;
-	struct row *rows;
-	size_t nprobed, nmedhigh;
-	size_t by_status[CZPG_PROBE_ERROR + 1];
-	size_t by_worst[CZPG_SEV_HIGH + 1];
+	struct czpg_probe_row *rows; /* by target index */
+	struct czpg_probe_tally tally;
 	uint64_t last_progress;
 	struct czpg_probe_result *single; /* single-target mode */
 };
@@ -88,51 +77,18 @@ struct fleet {
 static void on_result(const struct czpg_probe_result *r, size_t index, void *user)
 {
 	struct fleet *f = user;
-	struct row *w;
-	size_t i;
 
 	if (f->single != NULL) {
 		memcpy(f->single, r, sizeof(*r));
 		return;
 	}
 	if (f->json)
-		czpg_probe_print_json(stdout, r);
-	w = &f->rows[index];
-	w->filled = true;
-	snprintf(w->target, sizeof(w->target), "%s", r->target);
-	w->status = r->status;
-	w->worst = r->worst;
-	w->nfindings = r->nfindings;
-	w->ms = r->elapsed_ms;
-	w->versions[0] = '\0';
-	for (i = 0; i < CZPG_PROBE_NVERSIONS; i++)
-		if (r->versions[i].accepted == CZPG_TRI_YES) {
-			size_t used = strlen(w->versions);
-
-			snprintf(w->versions + used, sizeof(w->versions) - used, "%s%s",
-				 used > 0 ? "," : "", r->versions[i].name + 4);
-		}
-	if (w->versions[0] == '\0')
-		snprintf(w->versions, sizeof(w->versions), "%s",
-			 r->status != CZPG_PROBE_PROBED ? "-"
-			 : r->ssl_answer == 'N'         ? "off"
-							: "none");
-	w->top[0] = '\0';
-	for (i = 0; i < r->nfindings; i++)
-		if (r->findings[i].severity == r->worst) {
-			snprintf(w->top, sizeof(w->top), "%s", r->findings[i].id);
-			break;
-		}
-	snprintf(w->detail, sizeof(w->detail), "%.119s", r->status_detail);
-	f->by_status[r->status]++;
-	if (r->status == CZPG_PROBE_PROBED) {
-		f->nprobed++;
-		f->by_worst[r->worst]++;
-		if (r->worst >= CZPG_SEV_MEDIUM)
-			f->nmedhigh++;
-	}
+		czpg_probe_print_json(stdout, r, czpg_probe_outcome(r));
+	czpg_probe_row_fill(&f->rows[index], r);
+	czpg_probe_tally_add(&f->tally, r);
 }
 
+/* At most ten progress lines a second, and always the last. */
 static void on_progress(size_t done, size_t total, size_t running, void *user)
 {
 	struct fleet *f = user;
@@ -141,10 +97,7 @@ static void on_progress(size_t done, size_t total, size_t running, void *user)
 	if (!f->progress || (done < total && now - f->last_progress < 100000000ull))
 		return;
 	f->last_progress = now;
-	fprintf(stderr, "\rprobe: %zu/%zu targets done, %zu in progress   ", done, total, running);
-	if (done == total)
-		fprintf(stderr, "\n");
-	fflush(stderr);
+	czpg_probe_print_progress(stderr, done, total, running);
 }
 
 static char *read_all(const char *path, size_t *len, char *err, size_t errlen)
@@ -202,61 +155,6 @@ static void raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-}
-
-static void print_summary(FILE *out, const struct fleet *f, size_t n, double wall_ms)
-{
-	size_t i;
-
-	fprintf(out, "%-28s %-15s %-12s %-7s %-3s %s\n", "TARGET", "STATUS", "TLS", "WORST", "#",
-		"TOP FINDING / DETAIL");
-	for (i = 0; i < n; i++) {
-		const struct row *w = &f->rows[i];
-
-		if (!w->filled)
-			continue;
-		fprintf(out, "%-28s %-15s %-12s %-7s %-3zu %s\n", w->target,
-			czpg_probe_status_name(w->status), w->versions,
-			w->status == CZPG_PROBE_PROBED ? czpg_probe_severity_name(w->worst) : "-",
-			w->nfindings, w->status == CZPG_PROBE_PROBED ? w->top : w->detail);
-	}
-	fprintf(out,
-		"\n%zu target(s) in %.0f ms: %zu probed (%zu high, %zu medium, %zu low, %zu "
-		"info-only), %zu closed, %zu unreachable, %zu no answer, %zu not PostgreSQL, "
-		"%zu error\n",
-		n, wall_ms, f->nprobed, f->by_worst[CZPG_SEV_HIGH], f->by_worst[CZPG_SEV_MEDIUM],
-		f->by_worst[CZPG_SEV_LOW], f->by_worst[CZPG_SEV_INFO],
-		f->by_status[CZPG_PROBE_CLOSED], f->by_status[CZPG_PROBE_UNREACHABLE],
-		f->by_status[CZPG_PROBE_NO_ANSWER], f->by_status[CZPG_PROBE_NOT_POSTGRESQL],
-		f->by_status[CZPG_PROBE_ERROR]);
-}
-
-static void print_summary_json(FILE *out, const struct fleet *f, size_t n, double wall_ms)
-{
-	struct czpg_json j;
-	int s;
-
-	czpg_json_init(&j, out);
-	czpg_json_object_begin(&j);
-	czpg_json_key(&j, "summary");
-	czpg_json_object_begin(&j);
-	czpg_json_kv_uint(&j, "targets", n);
-	czpg_json_kv_double(&j, "elapsed_ms", wall_ms);
-	czpg_json_key(&j, "status");
-	czpg_json_object_begin(&j);
-	for (s = CZPG_PROBE_PROBED; s <= CZPG_PROBE_ERROR; s++)
-		czpg_json_kv_uint(&j, czpg_probe_status_name((enum czpg_probe_status)s),
-				  f->by_status[s]);
-	czpg_json_object_end(&j);
-	czpg_json_key(&j, "worst");
-	czpg_json_object_begin(&j);
-	for (s = CZPG_SEV_INFO; s <= CZPG_SEV_HIGH; s++)
-		czpg_json_kv_uint(&j, czpg_probe_severity_name((enum czpg_probe_severity)s),
-				  f->by_worst[s]);
-	czpg_json_object_end(&j);
-	czpg_json_object_end(&j);
-	czpg_json_object_end(&j);
-	czpg_json_finish(&j);
 }
 
 int czpg_cmd_probe(int argc, char **argv)
@@ -404,22 +302,19 @@ int czpg_cmd_probe(int argc, char **argv)
 	}
 	if (res != NULL) {
 		if (json)
-			czpg_probe_print_json(stdout, res);
+			czpg_probe_print_json(stdout, res, czpg_probe_outcome(res));
 		else
 			czpg_probe_print(stdout, res);
 		rc = czpg_cli_exit_code(czpg_probe_outcome(res));
 		goto out;
 	}
 	if (json)
-		print_summary_json(stdout, &f, n, (double)(czpg_engine_now_ns() - t0) / 1e6);
+		czpg_probe_print_fleet_json(stdout, &f.tally, n,
+					    (double)(czpg_engine_now_ns() - t0) / 1e6);
 	else
-		print_summary(stdout, &f, n, (double)(czpg_engine_now_ns() - t0) / 1e6);
-	if (f.nmedhigh > 0)
-		rc = CZPG_EXIT_FAIL;
-	else if (f.nprobed < n)
-		rc = CZPG_EXIT_ERROR;
-	else
-		rc = CZPG_EXIT_OK;
+		czpg_probe_print_fleet(stdout, f.rows, n, &f.tally,
+				       (double)(czpg_engine_now_ns() - t0) / 1e6);
+	rc = czpg_cli_exit_code(czpg_probe_tally_outcome(&f.tally, n));
 out:
 	if (targets != &one)
 		free(targets);

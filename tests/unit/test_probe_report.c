@@ -1,0 +1,202 @@
+/*
+ * test_probe_report.c - what the probe prints (report/probe_report.c): the
+ * names, one target as JSON and as text.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "czpg/probe.h"
+#include "czpg/probe_findings.h"
+#include "czpg/probe_report.h"
+#include "czpg/result.h"
+#include "test_probe_fixture.h"
+
+static void test_names(void **state)
+{
+	(void)state;
+	assert_string_equal(czpg_probe_severity_name(CZPG_SEV_INFO), "info");
+	assert_string_equal(czpg_probe_severity_name(CZPG_SEV_HIGH), "high");
+	assert_string_equal(czpg_probe_status_name(CZPG_PROBE_NO_ANSWER), "no-answer");
+	assert_string_equal(czpg_probe_status_name(CZPG_PROBE_NOT_POSTGRESQL), "not-postgresql");
+	assert_string_equal(czpg_probe_tri_name(CZPG_TRI_UNKNOWN), "unknown");
+}
+
+/* ---- one target --------------------------------------------------------------- */
+
+/* The JSON line with the exit result the command line concludes. */
+static void print_json(FILE *out, const struct czpg_probe_result *r)
+{
+	czpg_probe_print_json(out, r, czpg_probe_outcome(r));
+}
+
+static char *capture(void (*fn)(FILE *, const struct czpg_probe_result *),
+		     const struct czpg_probe_result *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	fn(f, r);
+	fclose(f);
+	return buf;
+}
+
+static void test_json_and_human_output(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+	char *out;
+
+	(void)state;
+	assert_non_null(r);
+	good_result(r);
+	r->versions[1].accepted = CZPG_TRI_YES;
+	/* Server text with a quote and a control character must stay valid JSON. */
+	snprintf(r->plaintext_detail, sizeof(r->plaintext_detail), "said \"no\"\x01");
+	czpg_probe_assess(r);
+	out = capture(print_json, r);
+	assert_non_null(strstr(out, "\"status\":\"probed\""));
+	assert_non_null(strstr(out, "\"ssl_answer\":\"S\""));
+	assert_non_null(strstr(out, "{\"version\":\"TLSv1.2\",\"accepted\":true"));
+	assert_non_null(strstr(out, "{\"version\":\"TLSv1.1\",\"accepted\":false"));
+	assert_non_null(strstr(out, "\"mechanisms\":[\"SCRAM-SHA-256-PLUS\",\"SCRAM-SHA-256\"]"));
+	assert_non_null(strstr(out, "\"channel_binding\":true"));
+	assert_non_null(strstr(out, "\"id\":\"tls12-accepted\""));
+	assert_non_null(strstr(out, "\"worst\":\"medium\""));
+	assert_non_null(strstr(out, "\"exit_code\":1"));
+	assert_non_null(strstr(out, "said \\\"no\\\"\\u0001"));
+	assert_non_null(strstr(out, "\"groups\":null"));
+	/* One line: the fleet prints one object per line. */
+	assert_int_equal(strchr(out, '\n'), out + strlen(out) - 1);
+	free(out);
+
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "SSLRequest answer: S"));
+	assert_non_null(strstr(out, "TLSv1.2  accepted"));
+	assert_non_null(strstr(out, "[MEDIUM] tls12-accepted"));
+	assert_non_null(strstr(out, "channel binding available"));
+	assert_non_null(strstr(out, "Session resumption: "));
+	free(out);
+
+	r->status = CZPG_PROBE_NOT_POSTGRESQL;
+	snprintf(r->status_detail, sizeof(r->status_detail), "answered 0x48");
+	czpg_probe_assess(r);
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "not-postgresql"));
+	assert_non_null(strstr(out, "could not probe: answered 0x48"));
+	free(out);
+	free(r);
+}
+
+/* ---- a fleet ------------------------------------------------------------------- */
+
+static void test_fleet_rows_and_summary(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+	struct czpg_probe_row rows[4];
+	struct czpg_probe_tally t;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(r);
+	memset(&t, 0, sizeof(t));
+	memset(rows, 0, sizeof(rows));
+
+	good_result(r);
+	r->versions[1].accepted = CZPG_TRI_YES;
+	r->channel_binding = CZPG_TRI_NO;
+	czpg_probe_assess(r);
+	czpg_probe_row_fill(&rows[0], r);
+	czpg_probe_tally_add(&t, r);
+	assert_true(rows[0].filled);
+	assert_string_equal(rows[0].versions, "1.3,1.2");
+	assert_string_equal(rows[0].top, "tls12-accepted"); /* the worst, not the first */
+	assert_int_equal(rows[0].nfindings, 2);
+
+	good_result(r);
+	snprintf(r->target, sizeof(r->target), "off.example:5432");
+	r->ssl_answer = 'N';
+	for (size_t i = 0; i < CZPG_PROBE_NVERSIONS; i++)
+		r->versions[i].accepted = CZPG_TRI_UNKNOWN;
+	czpg_probe_assess(r);
+	czpg_probe_row_fill(&rows[1], r);
+	czpg_probe_tally_add(&t, r);
+	assert_string_equal(rows[1].versions, "off");
+	assert_string_equal(rows[1].top, "tls-off");
+
+	memset(r, 0, sizeof(*r)); /* nothing learned: no answer at all */
+	snprintf(r->target, sizeof(r->target), "10.9.9.9:5432");
+	r->status = CZPG_PROBE_CLOSED;
+	snprintf(r->status_detail, sizeof(r->status_detail), "connection refused");
+	czpg_probe_assess(r);
+	czpg_probe_row_fill(&rows[3], r);
+	czpg_probe_tally_add(&t, r);
+	assert_string_equal(rows[3].versions, "-");
+	/* rows[2] never reported: not printed. */
+
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	czpg_probe_print_fleet(f, rows, 4, &t, 1234.4);
+	fclose(f);
+	assert_non_null(strstr(buf, "TARGET"));
+	assert_non_null(strstr(buf, "TOP FINDING / DETAIL"));
+	assert_non_null(strstr(buf, "db.example:5432"));
+	assert_non_null(strstr(buf, "tls12-accepted"));
+	assert_non_null(strstr(buf, "off.example:5432"));
+	assert_non_null(strstr(buf, "10.9.9.9:5432"));
+	assert_non_null(strstr(buf, "connection refused"));
+	assert_non_null(strstr(buf, "4 target(s) in 1234 ms: 2 probed (1 high, 1 medium, 0 low, "
+				    "0 info-only), 1 closed, 0 unreachable"));
+	/* Header, three rows, blank line, counts. */
+	{
+		size_t lines = 0;
+		const char *p;
+
+		for (p = buf; *p != '\0'; p++)
+			lines += *p == '\n';
+		assert_int_equal(lines, 6);
+	}
+	free(buf);
+
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	czpg_probe_print_fleet_json(f, &t, 4, 12.5);
+	fclose(f);
+	assert_non_null(strstr(buf, "{\"summary\":{\"targets\":4,"));
+	assert_non_null(strstr(buf, "\"status\":{\"probed\":2,\"closed\":1,"));
+	assert_non_null(strstr(buf, "\"worst\":{\"info\":0,\"low\":0,\"medium\":1,\"high\":1}"));
+	assert_int_equal(strchr(buf, '\n'), buf + strlen(buf) - 1);
+	free(buf);
+
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	czpg_probe_print_progress(f, 3, 4, 1);
+	czpg_probe_print_progress(f, 4, 4, 0);
+	fclose(f);
+	assert_string_equal(buf, "\rprobe: 3/4 targets done, 1 in progress   "
+				 "\rprobe: 4/4 targets done, 0 in progress   \n");
+	free(buf);
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_json_and_human_output),
+	    cmocka_unit_test(test_fleet_rows_and_summary),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
