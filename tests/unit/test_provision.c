@@ -22,6 +22,7 @@
 #include "czpg/fsutil.h"
 #include "czpg/pki.h"
 #include "czpg/provision.h"
+#include "czpg/provision_report.h"
 #include "czpg/reload.h"
 #include "testcert.h"
 
@@ -125,9 +126,9 @@ static char *plan_text(struct czpg_provision_plan *p, bool json)
 
 	assert_non_null(f);
 	if (json)
-		czpg_provision_print_json(p, f);
+		czpg_provision_print_json(czpg_provision_plan_record(p), f);
 	else
-		czpg_provision_print_plan(p, f);
+		czpg_provision_print_plan(czpg_provision_plan_record(p), f);
 	fclose(f);
 	return buf;
 }
