@@ -474,6 +474,13 @@ int czpg_hba_parse(const char *text, size_t len, struct czpg_hba_file **out, cha
 			  begin_line, CZPG_HBA_BEGIN_PREFIX);
 		goto out;
 	}
+	/*
+	 * No line ends yet: a text ending in '\r' becomes a CRLF file once the
+	 * planner adds the missing line end, so that is its style (else the
+	 * next run would see CRLF and write the block again, differently).
+	 */
+	if (!style_known)
+		f->crlf = len > 0 && text[len - 1] == '\r';
 	f->mode = block_mode_of(f);
 	*out = f;
 	f = NULL;

@@ -138,6 +138,39 @@ static void test_idempotent(void **state)
 	}
 }
 
+/*
+ * A file with no line end at all takes the style its last line will have
+ * once one is added: a second run changes nothing (found by fuzz_hba_plan).
+ */
+static void test_idempotent_without_line_ends(void **state)
+{
+	const char *texts[] = {
+	    "hostssl all all ::1/128 scram-sha-256\r",
+	    "host all all 0.0.0.0/0 trust\r=hostssl all all ::1/128 scram-sha-256\r",
+	    "host all all 10.0.0.0/8 md5",
+	    "host all all 10.0.0.0/8 md5\rlocal all all peer",
+	};
+	enum czpg_hba_mode modes[] = {CZPG_HBA_MODE_TRANSITION, CZPG_HBA_MODE_HARDEN};
+	size_t i, m;
+
+	(void)state;
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		for (m = 0; m < 2; m++) {
+			size_t n1, n2;
+			char *a = apply_mode(texts[i], strlen(texts[i]), modes[m], &n1);
+			char *b = apply_mode(a, n1, modes[m], &n2);
+
+			if (n1 != n2 || memcmp(a, b, n1) != 0)
+				fail_msg("text %zu, mode %zu: a second run changed the file", i, m);
+			/* the block has the line ends the first line now has */
+			assert_int_equal(strstr(a, "\n") > a && strstr(a, "\n")[-1] == '\r',
+					 strstr(a, CZPG_HBA_BEGIN "\r\n") != NULL);
+			free(a);
+			free(b);
+		}
+	}
+}
+
 /* Every byte outside the block is the original (CRLF, tabs, no final newline). */
 static void test_preserves_outside_bytes(void **state)
 {
@@ -348,6 +381,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_insert_transition_appends),
 	    cmocka_unit_test(test_idempotent),
+	    cmocka_unit_test(test_idempotent_without_line_ends),
 	    cmocka_unit_test(test_preserves_outside_bytes),
 	    cmocka_unit_test(test_mode_cycle),
 	    cmocka_unit_test(test_harden_guarantee),
