@@ -111,6 +111,20 @@ out:
 	return rc;
 }
 
+/* The PEM texts of a certificate and its key, both made just now. */
+static enum czpg_result to_pem(X509 *cert, EVP_PKEY *key, struct czpg_wbuf *cert_pem,
+			       struct czpg_wbuf *key_pem, char *err, size_t errlen)
+{
+	char e[600];
+
+	if (czpg_pki_cert_to_pem(cert, cert_pem, e, sizeof(e)) < 0 ||
+	    czpg_pki_key_to_pem(key, key_pem, e, sizeof(e)) < 0) {
+		czpg_errf(err, errlen, "%s", e);
+		return CZPG_RESULT_ERROR;
+	}
+	return CZPG_RESULT_OK;
+}
+
 /* ------------------------------------------------------------ the CA */
 
 /* A cert dir without ca.crt but with ca.key or server.crt is a half-made set. */
@@ -170,12 +184,7 @@ static enum czpg_result make_ca(struct czpg_provision_plan *p, struct certs *c, 
 		czpg_errf(err, errlen, "cannot make the CA: %s", e);
 		return CZPG_RESULT_ERROR;
 	}
-	if (czpg_pki_cert_to_pem(c->ca, &c->ca_pem, e, sizeof(e)) < 0 ||
-	    czpg_pki_key_to_pem(c->ca_key, &c->ca_key_pem, e, sizeof(e)) < 0) {
-		czpg_errf(err, errlen, "%s", e);
-		return CZPG_RESULT_ERROR;
-	}
-	return CZPG_RESULT_OK;
+	return to_pem(c->ca, c->ca_key, &c->ca_pem, &c->ca_key_pem, err, errlen);
 }
 
 /*
@@ -301,12 +310,7 @@ static enum czpg_result make_leaf(struct czpg_provision_plan *p, struct certs *c
 		czpg_errf(err, errlen, "cannot make the server certificate: %s", e);
 		return CZPG_RESULT_ERROR;
 	}
-	if (czpg_pki_cert_to_pem(c->leaf, &c->leaf_pem, e, sizeof(e)) < 0 ||
-	    czpg_pki_key_to_pem(c->leaf_key, &c->leaf_key_pem, e, sizeof(e)) < 0) {
-		czpg_errf(err, errlen, "%s", e);
-		return CZPG_RESULT_ERROR;
-	}
-	return CZPG_RESULT_OK;
+	return to_pem(c->leaf, c->leaf_key, &c->leaf_pem, &c->leaf_key_pem, err, errlen);
 }
 
 /* Reuse, make or refuse the leaf; then its expiry. */
