@@ -182,7 +182,8 @@ struct czpg_provision_step_result {
 
 /*
  * Everything the printers need, as data: the plan's decisions, then (once
- * applied) the outcome.  Strings are owned by the plan.
+ * applied) the outcome.  Strings are owned by the plan, except ip, dns and
+ * the verify names, which may be borrowed from the options.
  */
 struct czpg_provision_record {
 	/* what was asked */
