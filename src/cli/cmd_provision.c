@@ -1,6 +1,7 @@
 /*
  * cmd_provision.c - `czctl postgres tls provision`: flags, then
- * czpg_provision_plan / _print_plan / _apply (czpg/provision.h).
+ * czpg_provision_plan / _apply (czpg/provision.h) and the printers
+ * (czpg/provision_report.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "cli.h"
 #include "czpg/provision.h"
+#include "czpg/provision_report.h"
 
 #define VERB "provision"
 
@@ -295,9 +297,9 @@ int czpg_cmd_provision(int argc, char **argv)
 	}
 	if (!o.apply) {
 		if (json)
-			czpg_provision_print_json(plan, stdout);
+			czpg_provision_print_json(czpg_provision_plan_record(plan), stdout);
 		else
-			czpg_provision_print_plan(plan, stdout);
+			czpg_provision_print_plan(czpg_provision_plan_record(plan), stdout);
 		rc = CZPG_EXIT_OK;
 		goto out;
 	}
@@ -319,7 +321,7 @@ int czpg_cmd_provision(int argc, char **argv)
 	}
 	rc = czpg_cli_exit_code(czpg_provision_apply(plan, json ? NULL : stdout));
 	if (json)
-		czpg_provision_print_json(plan, stdout);
+		czpg_provision_print_json(czpg_provision_plan_record(plan), stdout);
 out:
 	if (password_flag != NULL)
 		OPENSSL_cleanse(password_flag, strlen(password_flag));

@@ -1,9 +1,9 @@
 /*
- * test_provision.c - the parts of provision that need no server: psql
- * result parsing, socket discovery from postgresql.conf text, and the plan
+ * test_provision.c - the parts of provision that need no server: the plan
  * (validation, certificate reuse / rotation decisions, the CA overlap
  * window, the dry-run text never holding a key) on a temporary directory
- * laid out like a container deployment.
+ * laid out like a container deployment.  psql result parsing and socket
+ * discovery are reload's (test_reload.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,75 +22,11 @@
 #include "czpg/fsutil.h"
 #include "czpg/pki.h"
 #include "czpg/provision.h"
-#include "czpg/reload.h"
+#include "czpg/provision_report.h"
 #include "testcert.h"
 
 static char dir[256], certs[300], hba[300], pgconf[300], confd[300];
 static const char *roles[] = {"cz_audit_writer", "audit_ro"};
-
-/* ---------------------------------------------------------------- reload */
-
-static void test_rows_parse(void **state)
-{
-	static const char out[] = "7\x1finvalid connection type \"x|y\"\nsecond line\x1e"
-				  "12\x1f\x1e\n";
-	struct czpg_reload_rows r;
-	char err[128];
-
-	(void)state;
-	assert_int_equal(czpg_reload_rows_parse(out, sizeof(out) - 1, 2, &r, err, sizeof(err)), 0);
-	assert_int_equal(r.nrows, 2);
-	assert_string_equal(r.cells[0], "7");
-	assert_string_equal(r.cells[1], "invalid connection type \"x|y\"\nsecond line");
-	assert_string_equal(r.cells[2], "12");
-	assert_string_equal(r.cells[3], "");
-	czpg_reload_rows_free(&r);
-
-	assert_int_equal(czpg_reload_rows_parse("\n", 1, 3, &r, err, sizeof(err)), 0);
-	assert_int_equal(r.nrows, 0);
-	czpg_reload_rows_free(&r);
-
-	assert_int_equal(czpg_reload_rows_parse("a\x1f"
-						"b",
-						3, 3, &r, err, sizeof(err)),
-			 -1);
-	assert_non_null(strstr(err, "2 fields, not 3"));
-	assert_int_equal(czpg_reload_rows_parse("a\x1f"
-						"b\x1f"
-						"c",
-						5, 2, &r, err, sizeof(err)),
-			 -1);
-	assert_non_null(strstr(err, "more than 2"));
-	czpg_reload_rows_free(NULL);
-}
-
-static void test_conf_socket(void **state)
-{
-	static const char conf[] = "port = 5433\n"
-				   "unix_socket_directories = '/var/run/postgresql, /tmp'\n";
-	static const char autoconf[] = "unix_socket_directories = '/srv/pg/sock'\nport = 6000\n";
-	char sock[256] = "/default";
-	unsigned port = 5432;
-
-	(void)state;
-	assert_int_equal(czpg_reload_conf_socket(conf, strlen(conf), NULL, 0, sock, sizeof(sock),
-						 &port, NULL, 0),
-			 0);
-	assert_string_equal(sock, "/var/run/postgresql");
-	assert_int_equal(port, 5433);
-	assert_int_equal(czpg_reload_conf_socket(conf, strlen(conf), autoconf, strlen(autoconf),
-						 sock, sizeof(sock), &port, NULL, 0),
-			 0);
-	assert_string_equal(sock, "/srv/pg/sock");
-	assert_int_equal(port, 6000);
-	strcpy(sock, "/default");
-	port = 5432;
-	assert_int_equal(
-	    czpg_reload_conf_socket("# nothing\n", 10, NULL, 0, sock, sizeof(sock), &port, NULL, 0),
-	    0);
-	assert_string_equal(sock, "/default");
-	assert_int_equal(port, 5432);
-}
 
 /* ---------------------------------------------------------------- plan */
 
@@ -125,9 +61,9 @@ static char *plan_text(struct czpg_provision_plan *p, bool json)
 
 	assert_non_null(f);
 	if (json)
-		czpg_provision_print_json(p, f);
+		czpg_provision_print_json(czpg_provision_plan_record(p), f);
 	else
-		czpg_provision_print_plan(p, f);
+		czpg_provision_print_plan(czpg_provision_plan_record(p), f);
 	fclose(f);
 	return buf;
 }
@@ -168,6 +104,59 @@ static void test_plan_fresh(void **state)
 	czpg_provision_plan_free(p);
 	/* Nothing was written. */
 	assert_int_not_equal(access(certs, F_OK), 0);
+}
+
+/* Every file has one role, found by role; --export-ca naming the bundle adds no file. */
+static void test_plan_roles_and_export(void **state)
+{
+	struct czpg_provision_opts o = base_opts();
+	struct czpg_provision_plan *p = NULL;
+	const struct czpg_provision_record *r;
+	char err[1024], bundle[400], exported[400], *text;
+	int seen[CZPG_PROVISION_NROLES] = {0};
+	size_t i;
+
+	(void)state;
+	snprintf(exported, sizeof(exported), "%s/export/ca.crt", dir);
+	o.export_ca = exported;
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
+	r = czpg_provision_plan_record(p);
+	for (i = 0; i < r->nfiles; i++)
+		seen[r->files[i].role]++;
+	/* a fresh set: no previous CA; everything else once */
+	for (i = 0; i < CZPG_PROVISION_NROLES; i++)
+		assert_int_equal(seen[i], i == CZPG_PROVISION_ROLE_PREV_CA ? 0 : 1);
+	for (i = 0; i < r->nfiles; i++) {
+		const struct czpg_provision_file *f = &r->files[i];
+
+		assert_int_equal(f->secret, f->role == CZPG_PROVISION_ROLE_CA_KEY ||
+						f->role == CZPG_PROVISION_ROLE_LEAF_KEY);
+		if (f->role == CZPG_PROVISION_ROLE_EXPORT) {
+			assert_string_equal(f->path, exported);
+			assert_int_equal(f->step, CZPG_PROVISION_STEP_EXPORT);
+		}
+		if (f->role == CZPG_PROVISION_ROLE_LEAF_CERT) {
+			assert_non_null(f->cert);
+			assert_memory_equal(f->cert->sha256, r->leaf_info.sha256, 32);
+		}
+	}
+	text = plan_text(p, false);
+	assert_non_null(strstr(text, "exported CA bundle (give it to clients)"));
+	assert_null(strstr(text, "is the bundle itself"));
+	free(text);
+	czpg_provision_plan_free(p);
+
+	/* --export-ca is ca-bundle.crt itself: nothing more to write, and the dry run says so */
+	snprintf(bundle, sizeof(bundle), "%s/ca-bundle.crt", certs);
+	o.export_ca = bundle;
+	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
+	r = czpg_provision_plan_record(p);
+	for (i = 0; i < r->nfiles; i++)
+		assert_int_not_equal(r->files[i].role, CZPG_PROVISION_ROLE_EXPORT);
+	text = plan_text(p, false);
+	assert_non_null(strstr(text, "ca-bundle.crt is the bundle itself"));
+	free(text);
+	czpg_provision_plan_free(p);
 }
 
 static void expect_usage(struct czpg_provision_opts *o, const char *needle)
@@ -355,9 +344,8 @@ static int clean_certs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rows_parse),
-	    cmocka_unit_test(test_conf_socket),
 	    cmocka_unit_test_setup(test_plan_fresh, clean_certs),
+	    cmocka_unit_test_setup(test_plan_roles_and_export, clean_certs),
 	    cmocka_unit_test_setup(test_plan_rejects_bad_input, clean_certs),
 	    cmocka_unit_test_setup(test_plan_reuses_and_checks_names, clean_certs),
 	    cmocka_unit_test_setup(test_ca_overlap_window, clean_certs),
