@@ -170,11 +170,8 @@ struct czpg_pgwire_msg {
  * embed it without an allocation.
  */
 struct czpg_pgwire_parser {
-	uint8_t *buf;
-	size_t cap;     /* allocated bytes */
-	size_t start;   /* first byte not yet returned by _next */
-	size_t end;     /* one past the last byte fed */
-	size_t max_msg; /* largest accepted length word (includes its own 4 bytes) */
+	struct czpg_wbuf in; /* bytes fed, not yet returned by _next (data/len) */
+	size_t max_msg;      /* largest accepted length word (includes its own 4 bytes) */
 	bool failed;
 	char err[192];
 };

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "czpg/buf.h"
 #include "czpg/clock.h"
 #include "czpg/conn.h"
 
@@ -38,14 +39,17 @@ struct slot {
 	bool connect_inflight;
 	bool send_inflight;
 	bool recv_inflight;
-	bool broken;     /* transport failed: nothing more can be sent */
-	bool shut;       /* shutdown() done: the pending recv will end */
-	bool dirty;      /* on the dirty list */
+	bool broken; /* transport failed: nothing more can be sent */
+	bool shut;   /* shutdown() done: the pending recv will end */
+	bool dirty;  /* on the dirty list */
 	uint64_t connect_deadline;
 	uint8_t *rbuf;
-	uint8_t *sbuf;
-	size_t slen;
-	size_t soff;
+	/*
+	 * Output taken from the connection, not yet sent (out.data, out.len):
+	 * a send completion consumes what the kernel took.  Refilled only when
+	 * empty and no send is in flight, so the bytes never move under a send.
+	 */
+	struct czpg_wbuf out;
 	char label[96];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -108,8 +112,7 @@ static uint64_t pack(unsigned slot, uint32_t gen, enum engine_op op)
 	return (uint64_t)gen << 32 | (uint64_t)slot << 4 | (uint64_t)op;
 }
 
-struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err,
-				    size_t errlen)
+struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err, size_t errlen)
 {
 	struct czpg_engine *e = calloc(1, sizeof(*e));
 	unsigned i, entries;
@@ -125,8 +128,7 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 	}
 	e->recv_size = cfg->recv_buffer != 0 ? cfg->recv_buffer : ENGINE_DEFAULT_RECV;
 	e->connect_timeout_ns =
-		(uint64_t)(cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : 10000) *
-		1000000ull;
+	    (uint64_t)(cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : 10000) * 1000000ull;
 	e->on_release = cfg->on_release;
 	e->user = cfg->user;
 	e->slots = calloc(e->nslots, sizeof(*e->slots));
@@ -177,9 +179,8 @@ oom:
 static void slot_free_buffers(struct slot *s)
 {
 	free(s->rbuf);
-	free(s->sbuf);
 	s->rbuf = NULL;
-	s->sbuf = NULL;
+	czpg_wbuf_free(&s->out);
 }
 
 void czpg_engine_free(struct czpg_engine *e)
@@ -265,10 +266,10 @@ int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct
 	s->used = true;
 	s->connected = s->send_inflight = s->recv_inflight = false;
 	s->broken = s->shut = s->dirty = false;
-	s->slen = s->soff = 0;
 	s->rbuf = malloc(e->recv_size);
-	s->sbuf = malloc(ENGINE_SEND_BUF);
-	if (s->rbuf == NULL || s->sbuf == NULL) {
+	/* Allocated now so that running out of memory fails here, not mid-run. */
+	czpg_wbuf_init(&s->out, ENGINE_SEND_BUF);
+	if (s->rbuf == NULL || czpg_wbuf_reserve(&s->out, ENGINE_SEND_BUF) < 0) {
 		slot_free_buffers(s);
 		close(fd);
 		s->fd = -1;
@@ -307,17 +308,20 @@ static void submit_send(struct czpg_engine *e, unsigned idx)
 {
 	struct slot *s = &e->slots[idx];
 	struct io_uring_sqe *sqe;
+	uint8_t *room;
 
 	if (s->send_inflight || s->broken || !s->connected)
 		return;
-	if (s->soff == s->slen) {
-		s->soff = 0;
-		s->slen = czpg_conn_take_output(s->conn, s->sbuf, ENGINE_SEND_BUF);
-		if (s->slen == 0)
+	if (s->out.len == 0) {
+		room = czpg_wbuf_space(&s->out, ENGINE_SEND_BUF);
+		if (room == NULL)
+			return; /* cannot happen: reserved at connect, and empty now */
+		czpg_wbuf_commit(&s->out, czpg_conn_take_output(s->conn, room, ENGINE_SEND_BUF));
+		if (s->out.len == 0)
 			return;
 	}
 	sqe = get_sqe(e);
-	io_uring_prep_send(sqe, s->fd, s->sbuf + s->soff, s->slen - s->soff, MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, pack(idx, s->gen, OP_SEND));
 	s->send_inflight = true;
 	e->stats.sends++;
@@ -336,7 +340,7 @@ static void maybe_release(struct czpg_engine *e, unsigned idx)
 	if (!s->used || !czpg_conn_finished(c))
 		return;
 	if (!s->broken && s->connected &&
-	    (s->send_inflight || s->soff < s->slen || czpg_conn_pending_output(c) > 0))
+	    (s->send_inflight || s->out.len > 0 || czpg_conn_pending_output(c) > 0))
 		return;
 	if (s->connect_inflight || s->send_inflight || s->recv_inflight) {
 		if (!s->shut) {
@@ -404,7 +408,7 @@ static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t n
 			s->broken = true;
 			break;
 		}
-		s->soff += (size_t)res;
+		czpg_wbuf_consume(&s->out, (size_t)res);
 		e->stats.bytes_sent += (uint64_t)res;
 		break;
 	case OP_RECV:
@@ -516,8 +520,9 @@ int czpg_engine_run_until_idle(struct czpg_engine *e, uint64_t deadline_ns, char
 	while (e->active > 0) {
 		now = czpg_engine_now_ns();
 		if (deadline_ns != 0 && now >= deadline_ns) {
-			snprintf(err, errlen, "the event loop deadline passed with %u connection(s) "
-					      "still active",
+			snprintf(err, errlen,
+				 "the event loop deadline passed with %u connection(s) "
+				 "still active",
 				 e->active);
 			return -1;
 		}
