@@ -44,8 +44,7 @@
 /* Results of czpg_tls_handshake/read/write/shutdown (byte counts are >= 0). */
 #define CZPG_TLS_OK 0           /* handshake done / close_notify queued */
 #define CZPG_TLS_ERROR (-1)     /* failed: czpg_tls_error(t) says why; the connection is dead */
-#define CZPG_TLS_WANT_READ (-2) /* needs more ciphertext from the network: feed, then call again   \
-				 */
+#define CZPG_TLS_WANT_READ (-2) /* needs more ciphertext from the network: feed, call again */
 #define CZPG_TLS_CLOSED (-3)    /* the peer sent close_notify: no more plaintext will come */
 
 /* Feeding more than this much unread ciphertext is refused (caller must read in between). */

@@ -81,16 +81,16 @@ struct czpg_conn {
 };
 
 static const char *phase_names[] = {
-	[CZPG_PHASE_CONNECT] = "TCP connect",
-	[CZPG_PHASE_SSL_ANSWER] = "the answer to SSLRequest",
-	[CZPG_PHASE_TLS] = "the TLS handshake",
-	[CZPG_PHASE_STARTUP] = "the startup reply",
-	[CZPG_PHASE_AUTH] = "SCRAM authentication",
-	[CZPG_PHASE_PARAMS] = "the end of startup (ReadyForQuery)",
-	[CZPG_PHASE_READY] = "a query result",
-	[CZPG_PHASE_CLOSING] = "the connection to close",
-	[CZPG_PHASE_DONE] = "nothing (done)",
-	[CZPG_PHASE_FAILED] = "nothing (failed)",
+    [CZPG_PHASE_CONNECT] = "TCP connect",
+    [CZPG_PHASE_SSL_ANSWER] = "the answer to SSLRequest",
+    [CZPG_PHASE_TLS] = "the TLS handshake",
+    [CZPG_PHASE_STARTUP] = "the startup reply",
+    [CZPG_PHASE_AUTH] = "SCRAM authentication",
+    [CZPG_PHASE_PARAMS] = "the end of startup (ReadyForQuery)",
+    [CZPG_PHASE_READY] = "a query result",
+    [CZPG_PHASE_CLOSING] = "the connection to close",
+    [CZPG_PHASE_DONE] = "nothing (done)",
+    [CZPG_PHASE_FAILED] = "nothing (failed)",
 };
 
 const char *czpg_conn_phase_name(enum czpg_conn_phase phase)
@@ -394,8 +394,9 @@ static int start_sasl(struct czpg_conn *c, const struct czpg_pgwire_auth *a, uin
 		}
 		/* else: RFC 5802 section 6: a client that cannot bind says "n". */
 	} else if (c->cb_policy == CZPG_CB_REQUIRE) {
-		fail(c, "channel binding is required but the server does not offer "
-			"SCRAM-SHA-256-PLUS (offered: %s)",
+		fail(c,
+		     "channel binding is required but the server does not offer "
+		     "SCRAM-SHA-256-PLUS (offered: %s)",
 		     c->offered[0] != '\0' ? c->offered : "nothing");
 		goto out;
 	} else if (c->tls != NULL && c->cb_policy != CZPG_CB_DISABLE) {
@@ -413,8 +414,8 @@ static int start_sasl(struct czpg_conn *c, const struct czpg_pgwire_auth *a, uin
 		     c->user, czpg_scram_mechanism_name(cb));
 		goto out;
 	}
-	c->scram = czpg_scram_new(c->password, cb, cblen > 0 ? cbdata : NULL, cblen,
-				  c->scram_cache, err, sizeof(err));
+	c->scram = czpg_scram_new(c->password, cb, cblen > 0 ? cbdata : NULL, cblen, c->scram_cache,
+				  err, sizeof(err));
 	if (c->scram == NULL) {
 		fail(c, "SCRAM authentication failed: %s", err);
 		goto out;
@@ -459,13 +460,13 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 	switch (a.code) {
 	case CZPG_PGWIRE_AUTH_OK:
 		if (c->scram != NULL && !czpg_scram_is_verified(c->scram)) {
-			fail(c, "the server accepted the login before proving it knows the password "
-				"(no verified SCRAM server signature)");
+			fail(c,
+			     "the server accepted the login before proving it knows the password "
+			     "(no verified SCRAM server signature)");
 			return;
 		}
 		if (c->cb_policy == CZPG_CB_REQUIRE &&
-		    (c->scram == NULL ||
-		     strcmp(c->auth_method, "SCRAM-SHA-256-PLUS") != 0)) {
+		    (c->scram == NULL || strcmp(c->auth_method, "SCRAM-SHA-256-PLUS") != 0)) {
 			fail(c, "server authenticated the client without channel binding "
 				"(channel binding is required)");
 			return;
@@ -507,14 +508,16 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 		return;
 	case CZPG_PGWIRE_AUTH_CLEARTEXT:
 	case CZPG_PGWIRE_AUTH_MD5:
-		fail(c, "the server asks for %s password authentication; czpg authenticates only "
-			"with SCRAM-SHA-256 (use scram-sha-256 in pg_hba.conf and store the password "
-			"with password_encryption = 'scram-sha-256')",
+		fail(c,
+		     "the server asks for %s password authentication; czpg authenticates only "
+		     "with SCRAM-SHA-256 (use scram-sha-256 in pg_hba.conf and store the password "
+		     "with password_encryption = 'scram-sha-256')",
 		     a.code == CZPG_PGWIRE_AUTH_MD5 ? "MD5" : "cleartext");
 		return;
 	default:
-		fail(c, "the server asks for an authentication method czpg does not support "
-			"(request code %u)",
+		fail(c,
+		     "the server asks for an authentication method czpg does not support "
+		     "(request code %u)",
 		     a.code);
 		return;
 	}
@@ -710,8 +713,9 @@ static void handle_msg(struct czpg_conn *c, const struct czpg_pgwire_msg *m, uin
 			fail(c, "the server does not speak protocol 3.0 as requested "
 				"(NegotiateProtocolVersion)");
 		else
-			fail(c, "unexpected %s (type 0x%02x) from the server during "
-				"authentication",
+			fail(c,
+			     "unexpected %s (type 0x%02x) from the server during "
+			     "authentication",
 			     czpg_pgwire_msg_name(m->type), m->type);
 		return;
 	case CZPG_PHASE_PARAMS:
@@ -786,8 +790,7 @@ static int feed_protocol(struct czpg_conn *c, const uint8_t *data, size_t n, uin
 	return failed(c) ? -1 : 0;
 }
 
-static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n,
-			      uint64_t now_ns)
+static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n, uint64_t now_ns)
 {
 	char err[256];
 	int r;
@@ -806,9 +809,10 @@ static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n
 		 * path injected it.  Refuse rather than read it later.
 		 */
 		if (n > 1) {
-			fail(c, "the server sent %zu unencrypted byte(s) after agreeing to TLS and "
-				"before the handshake: possible man-in-the-middle injection; "
-				"connection refused",
+			fail(c,
+			     "the server sent %zu unencrypted byte(s) after agreeing to TLS and "
+			     "before the handshake: possible man-in-the-middle injection; "
+			     "connection refused",
 			     n - 1);
 			return;
 		}
@@ -839,8 +843,9 @@ static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n
 			"'N' (its unauthenticated text is not shown)");
 		return;
 	default:
-		fail(c, "the server answered SSLRequest with byte 0x%02x instead of 'S' or 'N': "
-			"not a PostgreSQL server?",
+		fail(c,
+		     "the server answered SSLRequest with byte 0x%02x instead of 'S' or 'N': "
+		     "not a PostgreSQL server?",
 		     data[0]);
 		return;
 	}
@@ -857,8 +862,9 @@ static void handle_gssenc_answer(struct czpg_conn *c, const uint8_t *data, uint6
 		fail(c, "the server answered GSSENCRequest with an error message (a server older "
 			"than PostgreSQL 12?); its unauthenticated text is not shown");
 	} else {
-		fail(c, "the server answered GSSENCRequest with byte 0x%02x instead of 'G' or "
-			"'N': not a PostgreSQL server?",
+		fail(c,
+		     "the server answered GSSENCRequest with byte 0x%02x instead of 'G' or "
+		     "'N': not a PostgreSQL server?",
 		     data[0]);
 	}
 }
@@ -878,8 +884,9 @@ static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 		if (r == CZPG_TLS_CLOSED ||
 		    (r != CZPG_TLS_OK && czpg_tls_error(c->tls)[0] == '\0')) {
 			/* close_notify before the handshake finished: no OpenSSL error to show. */
-			fail(c, "the server %s closed the TLS session during the handshake "
-				"(close_notify); see the server log",
+			fail(c,
+			     "the server %s closed the TLS session during the handshake "
+			     "(close_notify); see the server log",
 			     c->host);
 			return;
 		}
@@ -1032,8 +1039,9 @@ int czpg_conn_prepare(struct czpg_conn *c, const char *stmt, const char *sql, si
 	if (check_ready(c, "prepare a statement") < 0)
 		return -1;
 	/* No parameter types: the server infers every $n (Parse with 0 OIDs). */
-	if (nparams > CZPG_PGWIRE_MAX_PARAMS || czpg_pgwire_parse(&c->msg, stmt, sql, 0, NULL) < 0 ||
-	    czpg_pgwire_sync(&c->msg) < 0 || send_msg(c) < 0)
+	if (nparams > CZPG_PGWIRE_MAX_PARAMS ||
+	    czpg_pgwire_parse(&c->msg, stmt, sql, 0, NULL) < 0 || czpg_pgwire_sync(&c->msg) < 0 ||
+	    send_msg(c) < 0)
 		return -1;
 	query_sent(c);
 	return 0;
