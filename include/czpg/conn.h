@@ -197,7 +197,11 @@ enum czpg_conn_phase czpg_conn_phase(const struct czpg_conn *c);
 const char *czpg_conn_phase_name(enum czpg_conn_phase phase);
 /* True in DONE, FAILED, and after CLOSED. */
 bool czpg_conn_finished(const struct czpg_conn *c);
-/* The failure sentence ("" if none). */
+/*
+ * The failure sentence ("" if none), shorter than CZPG_CONN_ERR_MAX: a
+ * buffer of that size holds it whole.
+ */
+#define CZPG_CONN_ERR_MAX 640
 const char *czpg_conn_error(const struct czpg_conn *c);
 /* The phase the connection was in when it failed. */
 enum czpg_conn_phase czpg_conn_failed_phase(const struct czpg_conn *c);

@@ -187,7 +187,12 @@ bool czpg_scram_is_verified(const struct czpg_scram *s);
 
 enum czpg_scram_state czpg_scram_state(const struct czpg_scram *s);
 
-/* The first error as one sentence ("" when none).  Owned by s. */
+/*
+ * The first error as one sentence ("" when none).  Owned by s.  Shorter
+ * than CZPG_SCRAM_ERR_MAX, as are czpg_scram_new()'s sentences: a buffer of
+ * that size holds any of them whole.
+ */
+#define CZPG_SCRAM_ERR_MAX 256
 const char *czpg_scram_error(const struct czpg_scram *s);
 
 /*

@@ -18,8 +18,13 @@
 #include <openssl/crypto.h>
 
 #include "czpg/buf.h"
+#include "czpg/errf.h"
 #include "czpg/scram.h"
 #include "czpg/tlsio.h"
+
+/* The connection's sentence holds a whole nested TLS sentence and its own words. */
+_Static_assert(CZPG_CONN_ERR_MAX >= CZPG_TLS_ERR_MAX + 128,
+	       "CZPG_CONN_ERR_MAX must hold a TLS sentence and a prefix");
 
 #define CONN_DEFAULT_TIMEOUT_MS 10000u
 #define CONN_MAX_PARAMS 64
@@ -54,7 +59,7 @@ struct czpg_conn {
 	enum czpg_conn_phase failed_phase;
 	uint64_t deadline_ns;
 	size_t in_flight;
-	char err[512];
+	char err[CZPG_CONN_ERR_MAX];
 
 	/* Bytes: wire output, one message being built, server input. */
 	struct czpg_wbuf out;
@@ -144,7 +149,7 @@ static void fail(struct czpg_conn *c, const char *fmt, ...)
 	if (c->phase == CZPG_PHASE_FAILED)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	czpg_verrf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
 	c->failed_phase = c->phase;
 	set_phase(c, CZPG_PHASE_FAILED, 0);
@@ -228,15 +233,15 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 	struct czpg_conn *c = NULL;
 
 	if (cfg->user == NULL || cfg->user[0] == '\0') {
-		snprintf(err, errlen, "no user name given");
+		czpg_errf(err, errlen, "no user name given");
 		return NULL;
 	}
 	if (cfg->use_tls && (cfg->tls == NULL || cfg->host == NULL || cfg->host[0] == '\0')) {
-		snprintf(err, errlen, "TLS needs a TLS configuration and a host name");
+		czpg_errf(err, errlen, "TLS needs a TLS configuration and a host name");
 		return NULL;
 	}
 	if (cfg->opening == CZPG_OPEN_DIRECT_TLS && !cfg->use_tls) {
-		snprintf(err, errlen, "direct TLS needs use_tls and a TLS configuration");
+		czpg_errf(err, errlen, "direct TLS needs use_tls and a TLS configuration");
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -280,7 +285,7 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 		if (c->tls == NULL)
 			goto fail;
 		if (czpg_tls_handshake(c->tls) == CZPG_TLS_ERROR) {
-			snprintf(c->err, sizeof(c->err), "%s", czpg_tls_error(c->tls));
+			czpg_errf(c->err, sizeof(c->err), "%s", czpg_tls_error(c->tls));
 			goto fail;
 		}
 		if (drain_tls(c) < 0)
@@ -306,11 +311,11 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 	}
 	return c;
 oom:
-	snprintf(err, errlen, "out of memory");
+	czpg_errf(err, errlen, "out of memory");
 	czpg_conn_free(c);
 	return NULL;
 fail:
-	snprintf(err, errlen, "%s", c->err);
+	czpg_errf(err, errlen, "%s", c->err);
 	czpg_conn_free(c);
 	return NULL;
 }
@@ -375,7 +380,7 @@ static int start_sasl(struct czpg_conn *c, const struct czpg_pgwire_auth *a, uin
 	enum czpg_scram_cb cb = CZPG_SCRAM_CB_NONE;
 	uint8_t cbdata[EVP_MAX_MD_SIZE];
 	size_t cblen = 0;
-	char err[256];
+	char err[CZPG_SCRAM_ERR_MAX];
 	struct czpg_wbuf first;
 	int rc = -1;
 
@@ -442,7 +447,7 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 {
 	struct czpg_pgwire_auth a;
 	struct czpg_wbuf reply;
-	char err[256];
+	char err[CZPG_PGWIRE_ERR_MAX];
 
 	if (czpg_pgwire_decode_auth(m, &a, err, sizeof(err)) < 0) {
 		fail(c, "malformed authentication message from the server: %s", err);
@@ -528,7 +533,7 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
 {
 	struct czpg_pgwire_error e;
-	char line[400], err[128];
+	char line[400], err[CZPG_PGWIRE_ERR_MAX];
 
 	if (czpg_pgwire_decode_error(m, &e, err, sizeof(err)) < 0) {
 		fail(c, "malformed error message from the server: %s", err);
@@ -599,7 +604,7 @@ static void handle_session_msg(struct czpg_conn *c, const struct czpg_pgwire_msg
 	struct czpg_conn_event ev = {0};
 	struct czpg_pgwire_error e;
 	const char *name, *value;
-	char err[160], line[400];
+	char err[CZPG_PGWIRE_ERR_MAX], line[400];
 	char status;
 
 	switch (m->type) {
@@ -700,7 +705,7 @@ static void handle_session_msg(struct czpg_conn *c, const struct czpg_pgwire_msg
 static void handle_msg(struct czpg_conn *c, const struct czpg_pgwire_msg *m, uint64_t now_ns)
 {
 	const char *name, *value;
-	char err[160];
+	char err[CZPG_PGWIRE_ERR_MAX];
 
 	switch (c->phase) {
 	case CZPG_PHASE_STARTUP:
@@ -792,7 +797,7 @@ static int feed_protocol(struct czpg_conn *c, const uint8_t *data, size_t n, uin
 
 static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n, uint64_t now_ns)
 {
-	char err[256];
+	char err[CZPG_TLS_ERR_MAX];
 	int r;
 
 	c->ssl_answer = (char)data[0];
@@ -1013,8 +1018,8 @@ static int check_ready(struct czpg_conn *c, const char *what)
 	if (c->phase == CZPG_PHASE_READY)
 		return 0;
 	if (!failed(c))
-		snprintf(c->err, sizeof(c->err), "cannot %s: the connection is not ready (%s)",
-			 what, czpg_conn_phase_name(c->phase));
+		czpg_errf(c->err, sizeof(c->err), "cannot %s: the connection is not ready (%s)",
+			  what, czpg_conn_phase_name(c->phase));
 	return -1;
 }
 

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "czpg/errf.h"
+
 #define PGWIRE_HARD_MAX_MSG ((size_t)1 << 30)
 
 /* ---- Builders ----------------------------------------------------------- */
@@ -285,7 +287,7 @@ static void parser_fail(struct czpg_pgwire_parser *p, const char *fmt, ...)
 	if (p->failed)
 		return; /* keep the first reason */
 	va_start(ap, fmt);
-	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	czpg_verrf(p->err, sizeof(p->err), fmt, ap);
 	va_end(ap);
 	p->failed = true;
 }
@@ -407,11 +409,9 @@ static int dec_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err != NULL && errlen != 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	czpg_verrf(err, errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -480,7 +480,8 @@ static int check_type(const struct czpg_pgwire_msg *m, uint8_t want, char *err, 
 		return dec_fail(err, errlen, "expected a %s message, got %s (type 0x%02x)",
 				czpg_pgwire_msg_name(want), czpg_pgwire_msg_name(m->type), m->type);
 	if (m->body == NULL && m->len != 0)
-		return dec_fail(err, errlen, "%s message has no body", czpg_pgwire_msg_name(want));
+		return dec_fail(err, errlen, "the %s message has no body",
+				czpg_pgwire_msg_name(want));
 	return 0;
 }
 
@@ -516,8 +517,8 @@ static int decode_sasl_mechs(struct czpg_rbuf *r, struct czpg_pgwire_auth *out, 
 		if (out->nmechs == CZPG_PGWIRE_MAX_SASL_MECHS)
 			return dec_fail(
 			    err, errlen,
-			    "AuthenticationSASL lists more than %d mechanisms; refusing "
-			    "it",
+			    "the AuthenticationSASL message lists more than %d mechanisms; "
+			    "refusing it",
 			    CZPG_PGWIRE_MAX_SASL_MECHS);
 		out->mechs[out->nmechs++] = name;
 	}
@@ -664,7 +665,7 @@ static int read_count(struct czpg_rbuf *r, uint8_t type, const char *what, size_
 				czpg_pgwire_msg_name(type), what, n);
 	if ((size_t)n > max)
 		return dec_fail(err, errlen,
-				"%s message has %d %ss, more than the %zu this client accepts",
+				"the %s message has %d %ss, more than the %zu this client accepts",
 				czpg_pgwire_msg_name(type), n, what, max);
 	*out = (size_t)n;
 	return 0;
@@ -763,7 +764,8 @@ int czpg_pgwire_decode_empty(const struct czpg_pgwire_msg *m, char *err, size_t 
 	case 's':
 		break;
 	default:
-		return dec_fail(err, errlen, "%s (type 0x%02x) is not a message without a body",
+		return dec_fail(err, errlen,
+				"the %s message (type 0x%02x) is not a message without a body",
 				czpg_pgwire_msg_name(m->type), m->type);
 	}
 	if (m->len != 0)
@@ -791,7 +793,7 @@ int czpg_pgwire_decode_parameter_description(const struct czpg_pgwire_msg *m, ui
 		return dec_fail(err, errlen, "malformed ParameterDescription message: no count");
 	if (count > max_oids)
 		return dec_fail(err, errlen,
-				"ParameterDescription message has %u parameters, more than the "
+				"the ParameterDescription message has %u parameters, more than the "
 				"%zu this client accepts",
 				count, max_oids);
 	for (i = 0; i < count; i++)
@@ -816,7 +818,7 @@ int czpg_pgwire_decode_error(const struct czpg_pgwire_msg *m, struct czpg_pgwire
 		goto out;
 	}
 	if (m->body == NULL && m->len != 0) {
-		dec_fail(err, errlen, "%s message has no body", czpg_pgwire_msg_name(m->type));
+		dec_fail(err, errlen, "the %s message has no body", czpg_pgwire_msg_name(m->type));
 		goto out;
 	}
 	czpg_rbuf_init(&r, m->body, m->len);

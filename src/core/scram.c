@@ -31,9 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "czpg/errf.h"
 #include "scram_unicode.h"
 
-#define SCRAM_ERR_LEN 256
 /* Longest client nonce a test may set. */
 #define SCRAM_MAX_TEST_NONCE 255
 /* Longest username a test may set (before escaping). */
@@ -86,7 +86,7 @@ struct czpg_scram {
 	/* From the server-first message. */
 	uint32_t iterations;
 
-	char err[SCRAM_ERR_LEN];
+	char err[CZPG_SCRAM_ERR_MAX];
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -101,7 +101,7 @@ static void set_error(struct czpg_scram *s, const char *fmt, ...)
 
 	if (s->state != CZPG_SCRAM_FAILED || s->err[0] == '\0') {
 		va_start(ap, fmt);
-		vsnprintf(s->err, sizeof(s->err), fmt, ap);
+		czpg_verrf(s->err, sizeof(s->err), fmt, ap);
 		va_end(ap);
 	}
 	s->state = CZPG_SCRAM_FAILED;
@@ -109,8 +109,7 @@ static void set_error(struct czpg_scram *s, const char *fmt, ...)
 
 static void put_err(char *err, size_t errlen, const char *msg)
 {
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s", msg);
+	czpg_errf(err, errlen, "%s", msg);
 }
 
 /* Copies peer text for an error message: printable ASCII, '?' otherwise. */
@@ -570,13 +569,13 @@ struct czpg_scram *czpg_scram_new(const char *password, enum czpg_scram_cb cb,
 	enum czpg_scram_prep prep;
 
 	if (password == NULL) {
-		put_err(err, errlen, "No password was given for SCRAM authentication.");
+		put_err(err, errlen, "no password was given for SCRAM authentication");
 		goto fail;
 	}
 	if (strlen(password) > CZPG_SCRAM_MAX_PASSWORD) {
 		put_err(err, errlen,
-			"The password is longer than 1024 bytes, which PostgreSQL does not "
-			"accept for SCRAM authentication.");
+			"the password is longer than 1024 bytes, which PostgreSQL does not "
+			"accept for SCRAM authentication");
 		goto fail;
 	}
 	switch (cb) {
@@ -584,8 +583,8 @@ struct czpg_scram *czpg_scram_new(const char *password, enum czpg_scram_cb cb,
 	case CZPG_SCRAM_CB_NOT_USED:
 		if (cb_data != NULL || cb_len != 0) {
 			put_err(err, errlen,
-				"Channel-binding data was given but channel binding is not "
-				"in use; pass CZPG_SCRAM_CB_TLS_SERVER_END_POINT to use it.");
+				"channel-binding data was given but channel binding is not "
+				"in use; pass CZPG_SCRAM_CB_TLS_SERVER_END_POINT to use it");
 			goto fail;
 		}
 		break;
@@ -593,34 +592,34 @@ struct czpg_scram *czpg_scram_new(const char *password, enum czpg_scram_cb cb,
 		if (cb_data == NULL || cb_len == 0 || cb_len > CZPG_SCRAM_MAX_CB_DATA) {
 			put_err(err, errlen,
 				"SCRAM-SHA-256-PLUS needs the tls-server-end-point hash of "
-				"the server certificate (1 to 64 bytes).");
+				"the server certificate (1 to 64 bytes)");
 			goto fail;
 		}
 		break;
 	default:
-		put_err(err, errlen, "Unknown SCRAM channel-binding choice.");
+		put_err(err, errlen, "unknown SCRAM channel-binding choice");
 		goto fail;
 	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		put_err(err, errlen, "Out of memory creating the SCRAM exchange.");
+		put_err(err, errlen, "out of memory creating the SCRAM exchange");
 		goto fail;
 	}
 	prep = czpg_scram_normalize_password(password, &s->password);
 	if (prep == CZPG_SCRAM_PREP_ERROR) {
-		put_err(err, errlen, "Out of memory normalising the password.");
+		put_err(err, errlen, "out of memory normalising the password");
 		goto fail;
 	}
 	s->password_len = strlen(s->password);
 	s->username = strdup("");
 	if (s->username == NULL) {
-		put_err(err, errlen, "Out of memory creating the SCRAM exchange.");
+		put_err(err, errlen, "out of memory creating the SCRAM exchange");
 		goto fail;
 	}
 	if (cache != NULL && cache_bind(cache, s->password, s->password_len) < 0) {
 		put_err(err, errlen,
-			"The salted-password cache belongs to a different password; use one "
-			"cache per role and password.");
+			"the salted-password cache belongs to a different password; use one "
+			"cache per role and password");
 		goto fail;
 	}
 	s->cb = cb;
@@ -675,17 +674,17 @@ int czpg_scram_set_nonce_for_testing(struct czpg_scram *s, const char *nonce)
 	size_t i, n;
 
 	if (s->state != CZPG_SCRAM_INIT) {
-		set_error(s, "The SCRAM nonce can only be set before client-first is built.");
+		set_error(s, "the SCRAM nonce can only be set before client-first is built");
 		return -1;
 	}
 	n = nonce != NULL ? strlen(nonce) : 0;
 	if (n == 0 || n > SCRAM_MAX_TEST_NONCE) {
-		set_error(s, "A test nonce must be 1 to %d characters long.", SCRAM_MAX_TEST_NONCE);
+		set_error(s, "a test nonce must be 1 to %d characters long", SCRAM_MAX_TEST_NONCE);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (!is_printable((uint8_t)nonce[i])) {
-			set_error(s, "A test nonce must be printable ASCII without ','.");
+			set_error(s, "a test nonce must be printable ASCII without ','");
 			return -1;
 		}
 	}
@@ -700,17 +699,17 @@ int czpg_scram_set_username_for_testing(struct czpg_scram *s, const char *userna
 	char *esc;
 
 	if (s->state != CZPG_SCRAM_INIT) {
-		set_error(s, "The SCRAM username can only be set before client-first is built.");
+		set_error(s, "the SCRAM username can only be set before client-first is built");
 		return -1;
 	}
 	n = username != NULL ? strlen(username) : SCRAM_MAX_TEST_USER + 1;
 	if (n > SCRAM_MAX_TEST_USER) {
-		set_error(s, "A test username must be at most %d bytes long.", SCRAM_MAX_TEST_USER);
+		set_error(s, "a test username must be at most %d bytes long", SCRAM_MAX_TEST_USER);
 		return -1;
 	}
 	esc = malloc(n * 3 + 1);
 	if (esc == NULL) {
-		set_error(s, "Out of memory setting the SCRAM username.");
+		set_error(s, "out of memory setting the SCRAM username");
 		return -1;
 	}
 	/* saslname (RFC 5802 section 5.1): ',' -> "=2C", '=' -> "=3D". */
@@ -743,7 +742,7 @@ enum czpg_scram_state czpg_scram_state(const struct czpg_scram *s)
 
 const char *czpg_scram_error(const struct czpg_scram *s)
 {
-	return s != NULL ? s->err : "No SCRAM exchange.";
+	return s != NULL ? s->err : "no SCRAM exchange";
 }
 
 /* ------------------------------------------------------------- messages */
@@ -775,13 +774,13 @@ int czpg_scram_client_first(struct czpg_scram *s, struct czpg_wbuf *out)
 	if (s->state != CZPG_SCRAM_INIT) {
 		set_error(s,
 			  "SCRAM client-first was requested in state %s; it can only be "
-			  "built once, first.",
+			  "built once, first",
 			  state_name(s->state));
 		goto out;
 	}
 	if (s->nonce_len == 0) {
 		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			set_error(s, "The random generator failed while making the SCRAM nonce.");
+			set_error(s, "the random generator failed while making the SCRAM nonce");
 			goto out;
 		}
 		/* 18 bytes -> exactly 24 base64 characters, none of them ','. */
@@ -795,14 +794,14 @@ int czpg_scram_client_first(struct czpg_scram *s, struct czpg_wbuf *out)
 	wbuf_str(out, ",r=");
 	czpg_wbuf_bytes(out, s->nonce, s->nonce_len);
 	if (out->err) {
-		set_error(s, "The output buffer is full; client-first could not be written.");
+		set_error(s, "the output buffer is full; client-first could not be written");
 		goto out;
 	}
 	/* Keep client-first-bare (without the gs2 header) for AuthMessage. */
 	s->client_first_bare_len = out->len - start - hdr;
 	s->client_first_bare = malloc(s->client_first_bare_len);
 	if (s->client_first_bare == NULL) {
-		set_error(s, "Out of memory building SCRAM client-first.");
+		set_error(s, "out of memory building SCRAM client-first");
 		goto out;
 	}
 	memcpy(s->client_first_bare, out->data + start + hdr, s->client_first_bare_len);
@@ -826,31 +825,31 @@ static int read_attr(struct czpg_scram *s, struct czpg_rbuf *r, const char *msgn
 	uint8_t got, eq;
 
 	if (left == 0) {
-		set_error(s, "Malformed SCRAM %s: attribute \"%c\" is missing.", msgname, name);
+		set_error(s, "malformed SCRAM %s: attribute \"%c\" is missing", msgname, name);
 		return -1;
 	}
 	czpg_rbuf_u8(r, &got);
 	if (got != name) {
 		if (got == 'm')
-			set_error(s, "The server requires a SCRAM extension (m=) that this "
-				     "client does not support.");
+			set_error(s, "the server requires a SCRAM extension (m=) that this "
+				     "client does not support");
 		else if (got >= 0x21 && got < 0x7f && strchr(seen, got) != NULL)
-			set_error(s, "Malformed SCRAM %s: attribute \"%c\" appears twice.", msgname,
+			set_error(s, "malformed SCRAM %s: attribute \"%c\" appears twice", msgname,
 				  got);
 		else if (got >= 0x21 && got < 0x7f)
 			set_error(s,
-				  "Malformed SCRAM %s: expected attribute \"%c\" but found "
-				  "\"%c\".",
+				  "malformed SCRAM %s: expected attribute \"%c\" but found "
+				  "\"%c\"",
 				  msgname, name, got);
 		else
 			set_error(s,
-				  "Malformed SCRAM %s: expected attribute \"%c\" but found "
-				  "byte 0x%02x.",
+				  "malformed SCRAM %s: expected attribute \"%c\" but found "
+				  "byte 0x%02x",
 				  msgname, name, got);
 		return -1;
 	}
 	if (czpg_rbuf_u8(r, &eq) < 0 || eq != '=') {
-		set_error(s, "Malformed SCRAM %s: attribute \"%c\" has no '='.", msgname, name);
+		set_error(s, "malformed SCRAM %s: attribute \"%c\" has no '='", msgname, name);
 		return -1;
 	}
 	left = czpg_rbuf_remaining(r);
@@ -871,16 +870,16 @@ static int read_attr(struct czpg_scram *s, struct czpg_rbuf *r, const char *msgn
 static int check_message(struct czpg_scram *s, const char *msgname, const uint8_t *data, size_t len)
 {
 	if (data == NULL || len == 0) {
-		set_error(s, "The server sent an empty SCRAM %s.", msgname);
+		set_error(s, "the server sent an empty SCRAM %s", msgname);
 		return -1;
 	}
 	if (len > CZPG_SCRAM_MAX_SERVER_MESSAGE) {
-		set_error(s, "The SCRAM %s is %zu bytes, more than the limit of %d.", msgname, len,
+		set_error(s, "the SCRAM %s is %zu bytes, more than the limit of %d", msgname, len,
 			  CZPG_SCRAM_MAX_SERVER_MESSAGE);
 		return -1;
 	}
 	if (memchr(data, '\0', len) != NULL) {
-		set_error(s, "Malformed SCRAM %s: it contains a NUL byte.", msgname);
+		set_error(s, "malformed SCRAM %s: it contains a NUL byte", msgname);
 		return -1;
 	}
 	return 0;
@@ -902,24 +901,24 @@ static int parse_iterations(struct czpg_scram *s, const uint8_t *v, size_t n, ui
 	if (n == 0 || i != n) {
 		sanitize(shown, sizeof(shown), v, n);
 		set_error(s,
-			  "The SCRAM iteration count \"%s\" from the server is not a positive "
-			  "decimal number.",
+			  "the SCRAM iteration count \"%s\" from the server is not a positive "
+			  "decimal number",
 			  shown);
 		return -1;
 	}
 	if (val == 0) {
-		set_error(s, "The SCRAM iteration count from the server is 0; it must be at "
-			     "least 1.");
+		set_error(s, "the SCRAM iteration count from the server is 0; it must be at "
+			     "least 1");
 		return -1;
 	}
 	if (val > s->max_iterations) {
 		if (val > UINT32_MAX)
 			set_error(s,
-				  "The SCRAM iteration count from the server exceeds the "
-				  "limit %u.",
+				  "the SCRAM iteration count from the server exceeds the "
+				  "limit %u",
 				  s->max_iterations);
 		else
-			set_error(s, "The SCRAM iteration count %llu exceeds the limit %u.",
+			set_error(s, "the SCRAM iteration count %llu exceeds the limit %u",
 				  (unsigned long long)val, s->max_iterations);
 		return -1;
 	}
@@ -951,8 +950,8 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	final_start = out->len;
 	if (s->state != CZPG_SCRAM_NONCE_SENT) {
 		set_error(s,
-			  "A SCRAM server-first-message arrived in state %s; it is only "
-			  "valid after client-first.",
+			  "a SCRAM server-first-message arrived in state %s; it is only "
+			  "valid after client-first",
 			  state_name(s->state));
 		goto out;
 	}
@@ -964,23 +963,23 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	if (read_attr(s, &r, msgname, 'r', "", &rnonce, &rnonce_len, &more) < 0)
 		goto out;
 	if (rnonce_len < s->nonce_len || CRYPTO_memcmp(rnonce, s->nonce, s->nonce_len) != 0) {
-		set_error(s, "The server nonce does not start with the client nonce; the "
-			     "server did not answer this exchange.");
+		set_error(s, "the server nonce does not start with the client nonce; the "
+			     "server did not answer this exchange");
 		goto out;
 	}
 	if (rnonce_len == s->nonce_len) {
-		set_error(s, "The server nonce adds nothing to the client nonce; a server "
-			     "must contribute its own part.");
+		set_error(s, "the server nonce adds nothing to the client nonce; a server "
+			     "must contribute its own part");
 		goto out;
 	}
 	for (i = 0; i < rnonce_len; i++) {
 		if (!is_printable(rnonce[i])) {
-			set_error(s, "The server nonce contains a non-printable character.");
+			set_error(s, "the server nonce contains a non-printable character");
 			goto out;
 		}
 	}
 	if (!more) {
-		set_error(s, "Malformed SCRAM %s: attribute \"s\" is missing.", msgname);
+		set_error(s, "malformed SCRAM %s: attribute \"s\" is missing", msgname);
 		goto out;
 	}
 
@@ -988,20 +987,20 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	if (read_attr(s, &r, msgname, 's', "r", &salt_b64, &salt_b64_len, &more) < 0)
 		goto out;
 	if (salt_b64_len == 0) {
-		set_error(s, "The server sent an empty SCRAM salt.");
+		set_error(s, "the server sent an empty SCRAM salt");
 		goto out;
 	}
 	salt_len = b64_decode(salt_b64, salt_b64_len, salt, sizeof(salt));
 	if (salt_len < 0) {
-		set_error(s, "The SCRAM salt from the server is not valid base64.");
+		set_error(s, "the SCRAM salt from the server is not valid base64");
 		goto out;
 	}
 	if (salt_len == 0) {
-		set_error(s, "The server sent an empty SCRAM salt.");
+		set_error(s, "the server sent an empty SCRAM salt");
 		goto out;
 	}
 	if (!more) {
-		set_error(s, "Malformed SCRAM %s: attribute \"i\" is missing.", msgname);
+		set_error(s, "malformed SCRAM %s: attribute \"i\" is missing", msgname);
 		goto out;
 	}
 
@@ -1011,7 +1010,7 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	if (parse_iterations(s, iter, iter_len, &s->iterations) < 0)
 		goto out;
 	if (more) {
-		set_error(s, "Malformed SCRAM %s: unexpected data after the iteration count.",
+		set_error(s, "malformed SCRAM %s: unexpected data after the iteration count",
 			  msgname);
 		goto out;
 	}
@@ -1025,7 +1024,7 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	} else {
 		if (salt_password(s->password, s->password_len, salt, (size_t)salt_len,
 				  s->iterations, salted) < 0) {
-			set_error(s, "PBKDF2 failed while salting the password.");
+			set_error(s, "PBKDF2 failed while salting the password");
 			goto out;
 		}
 		if (s->cache != NULL) {
@@ -1034,7 +1033,7 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 		}
 	}
 	if (derive_keys(salted, client_key, stored_key, server_key) < 0) {
-		set_error(s, "HMAC-SHA-256 failed while deriving the SCRAM keys.");
+		set_error(s, "HMAC-SHA-256 failed while deriving the SCRAM keys");
 		goto out;
 	}
 
@@ -1050,7 +1049,7 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	wbuf_str(out, ",r=");
 	czpg_wbuf_bytes(out, rnonce, rnonce_len);
 	if (out->err) {
-		set_error(s, "The output buffer is full; client-final could not be written.");
+		set_error(s, "the output buffer is full; client-final could not be written");
 		goto out;
 	}
 	proof_at = out->len;
@@ -1062,13 +1061,13 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	czpg_wbuf_u8(&auth, ',');
 	czpg_wbuf_bytes(&auth, out->data + final_start, proof_at - final_start);
 	if (auth.err) {
-		set_error(s, "Out of memory building the SCRAM AuthMessage.");
+		set_error(s, "out of memory building the SCRAM AuthMessage");
 		goto out;
 	}
 	if (hmac_sha256(stored_key, sizeof(stored_key), auth.data, auth.len, client_sig) < 0 ||
 	    hmac_sha256(server_key, sizeof(server_key), auth.data, auth.len, s->server_signature) <
 		0) {
-		set_error(s, "HMAC-SHA-256 failed while signing the SCRAM AuthMessage.");
+		set_error(s, "HMAC-SHA-256 failed while signing the SCRAM AuthMessage");
 		goto out;
 	}
 	for (i = 0; i < CZPG_SCRAM_KEY_LEN; i++)
@@ -1076,7 +1075,7 @@ int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t le
 	wbuf_str(out, ",p=");
 	wbuf_b64(out, proof, sizeof(proof));
 	if (out->err) {
-		set_error(s, "The output buffer is full; client-final could not be written.");
+		set_error(s, "the output buffer is full; client-final could not be written");
 		goto out;
 	}
 	s->state = CZPG_SCRAM_PROOF_SENT;
@@ -1108,8 +1107,8 @@ int czpg_scram_server_final(struct czpg_scram *s, const uint8_t *data, size_t le
 
 	if (s->state != CZPG_SCRAM_PROOF_SENT) {
 		set_error(s,
-			  "A SCRAM server-final-message arrived in state %s; it is only "
-			  "valid after client-final.",
+			  "a SCRAM server-final-message arrived in state %s; it is only "
+			  "valid after client-final",
 			  state_name(s->state));
 		goto out;
 	}
@@ -1121,30 +1120,30 @@ int czpg_scram_server_final(struct czpg_scram *s, const uint8_t *data, size_t le
 		if (read_attr(s, &r, msgname, 'e', "", &val, &vlen, &more) < 0)
 			goto out;
 		sanitize(shown, sizeof(shown), val, vlen);
-		set_error(s, "The server rejected the SCRAM exchange: %s.",
+		set_error(s, "the server rejected the SCRAM exchange: %s",
 			  vlen != 0 ? shown : "(no reason given)");
 		goto out;
 	}
 	if (read_attr(s, &r, msgname, 'v', "", &val, &vlen, &more) < 0)
 		goto out;
 	if (more) {
-		set_error(s, "Malformed SCRAM %s: unexpected data after the server signature.",
+		set_error(s, "malformed SCRAM %s: unexpected data after the server signature",
 			  msgname);
 		goto out;
 	}
 	siglen = b64_decode(val, vlen, sig, sizeof(sig));
 	if (siglen < 0) {
-		set_error(s, "The SCRAM server signature is not valid base64.");
+		set_error(s, "the SCRAM server signature is not valid base64");
 		goto out;
 	}
 	if (siglen != CZPG_SCRAM_KEY_LEN) {
-		set_error(s, "The SCRAM server signature is %ld bytes; SHA-256 gives %d.", siglen,
+		set_error(s, "the SCRAM server signature is %ld bytes; SHA-256 gives %d", siglen,
 			  CZPG_SCRAM_KEY_LEN);
 		goto out;
 	}
 	if (CRYPTO_memcmp(sig, s->server_signature, CZPG_SCRAM_KEY_LEN) != 0) {
-		set_error(s, "The SCRAM server signature is wrong: the server does not know "
-			     "the password (or the exchange was tampered with).");
+		set_error(s, "the SCRAM server signature is wrong: the server does not know "
+			     "the password (or the exchange was tampered with)");
 		goto out;
 	}
 	s->state = CZPG_SCRAM_FINISHED;

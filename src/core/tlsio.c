@@ -70,7 +70,7 @@ struct czpg_tls {
 	X509 *vfy_leaf; /* the server's leaf (up-ref) */
 
 	char alpn[64]; /* negotiated ALPN protocol, printable copy */
-	char err[512];
+	char err[CZPG_TLS_ERR_MAX];
 };
 
 /* ---- small helpers ---- */
@@ -93,11 +93,11 @@ static void take_openssl_error(char *buf, size_t len)
 	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
 
 	if (r != NULL)
-		snprintf(buf, len, "%s", r);
+		czpg_errf(buf, len, "%s", r);
 	else if (e != 0)
-		snprintf(buf, len, "OpenSSL error %lx", e);
+		czpg_errf(buf, len, "OpenSSL error %lx", e);
 	else
-		snprintf(buf, len, "no detail from OpenSSL");
+		czpg_errf(buf, len, "no detail from OpenSSL");
 	err_reset();
 }
 
