@@ -473,9 +473,9 @@ static enum czpg_scram_prep saslprep_utf8(const char *in, char **out)
 			goto out;
 		}
 		i += (size_t)len;
-		if (czpg_sprep_is_non_ascii_space(c))
+		if (czpg_scram_unicode_is_non_ascii_space(c))
 			cps[count++] = 0x20;
-		else if (!czpg_sprep_is_mapped_to_nothing(c))
+		else if (!czpg_scram_unicode_is_mapped_to_nothing(c))
 			cps[count++] = c;
 	}
 	if (count == 0) {
@@ -489,27 +489,29 @@ static enum czpg_scram_prep saslprep_utf8(const char *in, char **out)
 	 * agree on which passwords fall back to raw bytes.
 	 */
 	for (i = 0; i < count; i++) {
-		if (czpg_sprep_is_prohibited(cps[i]) || czpg_sprep_is_unassigned(cps[i])) {
+		if (czpg_scram_unicode_is_prohibited(cps[i]) ||
+		    czpg_scram_unicode_is_unassigned(cps[i])) {
 			rc = CZPG_SCRAM_PREP_RAW;
 			goto out;
 		}
-		if (czpg_sprep_is_randalcat(cps[i]))
+		if (czpg_scram_unicode_is_randalcat(cps[i]))
 			has_randal = true;
 	}
 	if (has_randal) {
 		for (i = 0; i < count; i++) {
-			if (czpg_sprep_is_lcat(cps[i])) {
+			if (czpg_scram_unicode_is_lcat(cps[i])) {
 				rc = CZPG_SCRAM_PREP_RAW;
 				goto out;
 			}
 		}
-		if (!czpg_sprep_is_randalcat(cps[0]) || !czpg_sprep_is_randalcat(cps[count - 1])) {
+		if (!czpg_scram_unicode_is_randalcat(cps[0]) ||
+		    !czpg_scram_unicode_is_randalcat(cps[count - 1])) {
 			rc = CZPG_SCRAM_PREP_RAW;
 			goto out;
 		}
 	}
 	/* Normalise (RFC 4013 section 2.2). */
-	if (czpg_unicode_nfkc(cps, count, &nfkc, &nfkc_len) < 0)
+	if (czpg_scram_unicode_nfkc(cps, count, &nfkc, &nfkc_len) < 0)
 		goto out;
 	res = malloc(nfkc_len * 4 + 1);
 	if (res == NULL)

@@ -46,32 +46,32 @@ static bool in_ranges(uint32_t c, const uint32_t (*r)[2], size_t n)
 	return false;
 }
 
-bool czpg_sprep_is_non_ascii_space(uint32_t c)
+bool czpg_scram_unicode_is_non_ascii_space(uint32_t c)
 {
 	return in_ranges(c, sprep_non_ascii_space, NELEM(sprep_non_ascii_space));
 }
 
-bool czpg_sprep_is_mapped_to_nothing(uint32_t c)
+bool czpg_scram_unicode_is_mapped_to_nothing(uint32_t c)
 {
 	return in_ranges(c, sprep_mapped_to_nothing, NELEM(sprep_mapped_to_nothing));
 }
 
-bool czpg_sprep_is_prohibited(uint32_t c)
+bool czpg_scram_unicode_is_prohibited(uint32_t c)
 {
 	return in_ranges(c, sprep_prohibited, NELEM(sprep_prohibited));
 }
 
-bool czpg_sprep_is_unassigned(uint32_t c)
+bool czpg_scram_unicode_is_unassigned(uint32_t c)
 {
 	return in_ranges(c, sprep_unassigned, NELEM(sprep_unassigned));
 }
 
-bool czpg_sprep_is_randalcat(uint32_t c)
+bool czpg_scram_unicode_is_randalcat(uint32_t c)
 {
 	return in_ranges(c, sprep_randalcat, NELEM(sprep_randalcat));
 }
 
-bool czpg_sprep_is_lcat(uint32_t c)
+bool czpg_scram_unicode_is_lcat(uint32_t c)
 {
 	return in_ranges(c, sprep_lcat, NELEM(sprep_lcat));
 }
@@ -132,7 +132,7 @@ static size_t max_decomp_len(void)
 	return NFKD_MAX_LEN > 3 ? NFKD_MAX_LEN : 3;
 }
 
-int czpg_unicode_nfkc(const uint32_t *in, size_t n, uint32_t **out, size_t *outlen)
+int czpg_scram_unicode_nfkc(const uint32_t *in, size_t n, uint32_t **out, size_t *outlen)
 {
 	uint32_t *buf;
 	size_t cap, len = 0, i, j, starter, comp_len;
