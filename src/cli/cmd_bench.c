@@ -178,17 +178,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	struct czpg_bench_options opt;
 	struct czpg_bench_result res;
 	char *password_flag = NULL, *password = NULL, *sql = NULL;
-	const struct czpg_connflags cf = {
-	    .host = &opt.host,
-	    .port = &opt.port,
-	    .user = &opt.user,
-	    .dbname = &opt.dbname,
-	    .ca_file = &opt.ca_file,
-	    .password = &password_flag,
-	    .channel_binding = &opt.channel_binding,
-	    .min_tls = &opt.min_tls,
-	    .timeout_ms = &opt.timeout_ms,
-	};
+	const struct czpg_connflags cf = CZPG_CONNFLAGS_ALL(opt, password_flag);
 	const char *sql_path = NULL, *svg = NULL, *env;
 	char err[CZPG_CONNFLAGS_ERR_MAX];
 	unsigned long v;

@@ -60,17 +60,7 @@ int czpg_cmd_verify(int argc, char **argv)
 	};
 	struct czpg_verify_result res;
 	char *password_flag = NULL, *password = NULL;
-	const struct czpg_connflags cf = {
-	    .host = &opt.host,
-	    .port = &opt.port,
-	    .user = &opt.user,
-	    .dbname = &opt.dbname,
-	    .ca_file = &opt.ca_file,
-	    .password = &password_flag,
-	    .channel_binding = &opt.channel_binding,
-	    .min_tls = &opt.min_tls,
-	    .timeout_ms = &opt.timeout_ms,
-	};
+	const struct czpg_connflags cf = CZPG_CONNFLAGS_ALL(opt, password_flag);
 	char err[CZPG_CONNFLAGS_ERR_MAX];
 	bool json = false;
 	int ch, taken, rc;

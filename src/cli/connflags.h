@@ -59,6 +59,20 @@ struct czpg_connflags {
  */
 #define CZPG_CONNFLAGS_ERR_MAX (PATH_MAX + 128)
 
+/*
+ * The binding of all nine flags (verify, bench): to the fields of the
+ * verb's options struct opt that carry the same names (host, port, user,
+ * dbname, ca_file, channel_binding, min_tls, timeout_ms), and --password to
+ * the char * pw.
+ */
+#define CZPG_CONNFLAGS_ALL(opt, pw)                                                                \
+	{                                                                                          \
+		.host = &(opt).host, .port = &(opt).port, .user = &(opt).user,                     \
+		.dbname = &(opt).dbname, .ca_file = &(opt).ca_file, .password = &(pw),             \
+		.channel_binding = &(opt).channel_binding, .min_tls = &(opt).min_tls,              \
+		.timeout_ms = &(opt).timeout_ms,                                                   \
+	}
+
 /* What czpg_connflags_check requires (bits). */
 #define CZPG_CONNFLAGS_NEED_HOST 0x1u /* --host given and not empty */
 #define CZPG_CONNFLAGS_NEED_USER 0x2u /* --user given and not empty */

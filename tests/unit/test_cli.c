@@ -18,12 +18,15 @@
 #include "cli.h"
 #include "connflags.h"
 
-/* Every field a verb can bind, with the defaults a verb would start from. */
+/*
+ * Every field a verb can bind, named as in the verbs' options structs, with
+ * the defaults a verb would start from.
+ */
 struct fields {
-	const char *host, *user, *dbname, *ca;
+	const char *host, *user, *dbname, *ca_file;
 	char *password;
 	unsigned port;
-	enum czpg_cb_policy cb;
+	enum czpg_cb_policy channel_binding;
 	int min_tls;
 	unsigned timeout_ms;
 };
@@ -32,7 +35,7 @@ static void fields_init(struct fields *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->port = 5432;
-	f->cb = CZPG_CB_PREFER;
+	f->channel_binding = CZPG_CB_PREFER;
 	f->min_tls = TLS1_3_VERSION;
 	f->timeout_ms = 10000;
 }
@@ -40,17 +43,7 @@ static void fields_init(struct fields *f)
 /* verify's and bench's binding: all nine flags. */
 static struct czpg_connflags bind_all(struct fields *f)
 {
-	struct czpg_connflags cf = {
-	    .host = &f->host,
-	    .port = &f->port,
-	    .user = &f->user,
-	    .dbname = &f->dbname,
-	    .ca_file = &f->ca,
-	    .password = &f->password,
-	    .channel_binding = &f->cb,
-	    .min_tls = &f->min_tls,
-	    .timeout_ms = &f->timeout_ms,
-	};
+	struct czpg_connflags cf = CZPG_CONNFLAGS_ALL(*f, f->password);
 
 	return cf;
 }
@@ -59,11 +52,7 @@ static struct czpg_connflags bind_all(struct fields *f)
 static struct czpg_connflags bind_probe(struct fields *f)
 {
 	struct czpg_connflags cf = {
-	    .host = &f->host,
-	    .port = &f->port,
-	    .user = &f->user,
-	    .ca_file = &f->ca,
-	};
+	    .host = &f->host, .port = &f->port, .user = &f->user, .ca_file = &f->ca_file};
 
 	return cf;
 }
@@ -165,10 +154,10 @@ static void test_every_flag_stored(void **state)
 	assert_int_equal(f.port, 6543);
 	assert_string_equal(f.user, "app");
 	assert_string_equal(f.dbname, "appdb");
-	assert_string_equal(f.ca, "ca.crt");
+	assert_string_equal(f.ca_file, "ca.crt");
 	/* The argv string itself, so that czpg_cli_password can wipe it. */
 	assert_ptr_equal(f.password, a11);
-	assert_int_equal(f.cb, CZPG_CB_REQUIRE);
+	assert_int_equal(f.channel_binding, CZPG_CB_REQUIRE);
 	assert_int_equal(f.min_tls, TLS1_2_VERSION);
 	assert_int_equal(f.timeout_ms, 3600000u);
 }
@@ -188,7 +177,7 @@ static void test_defaults_kept_when_not_given(void **state)
 	cf = bind_all(&f);
 	assert_int_equal(run(&cf, argv, &seen, err, sizeof(err)), 0);
 	assert_int_equal(f.port, 5432);
-	assert_int_equal(f.cb, CZPG_CB_PREFER);
+	assert_int_equal(f.channel_binding, CZPG_CB_PREFER);
 	assert_int_equal(f.min_tls, TLS1_3_VERSION);
 	assert_int_equal(f.timeout_ms, 1234);
 	assert_null(f.user);
@@ -218,7 +207,7 @@ static void expect_bad(const char *flag, const char *value, const char *sentence
 	assert_int_equal(f.port, 5432);
 	assert_int_equal(f.timeout_ms, 10000);
 	assert_int_equal(f.min_tls, TLS1_3_VERSION);
-	assert_int_equal(f.cb, CZPG_CB_PREFER);
+	assert_int_equal(f.channel_binding, CZPG_CB_PREFER);
 }
 
 static void test_bad_values(void **state)
@@ -260,10 +249,10 @@ static void test_bounds_accepted(void **state)
 	assert_int_equal(
 	    czpg_connflags_take(&cf, CZPG_CONNFLAG_CHANNEL_BINDING, "disable", err, sizeof(err)),
 	    0);
-	assert_int_equal(f.cb, CZPG_CB_DISABLE);
+	assert_int_equal(f.channel_binding, CZPG_CB_DISABLE);
 	assert_int_equal(
 	    czpg_connflags_take(&cf, CZPG_CONNFLAG_CHANNEL_BINDING, "prefer", err, sizeof(err)), 0);
-	assert_int_equal(f.cb, CZPG_CB_PREFER);
+	assert_int_equal(f.channel_binding, CZPG_CB_PREFER);
 	assert_int_equal(czpg_connflags_take(&cf, CZPG_CONNFLAG_MIN_TLS, "1.3", err, sizeof(err)),
 			 0);
 	assert_int_equal(f.min_tls, TLS1_3_VERSION);
@@ -304,7 +293,7 @@ static void test_unbound_flags_are_unknown(void **state)
 		assert_int_equal(run(&cf, bv, &seen, err, sizeof(err)), 0);
 		assert_int_equal(seen, 1);
 		assert_int_equal(f.port, 6000);
-		assert_string_equal(f.ca, "x.crt");
+		assert_string_equal(f.ca_file, "x.crt");
 	}
 	/* Taking a code probe does not bind is the verb's business too. */
 	fields_init(&f);
@@ -352,17 +341,17 @@ static void test_check_required_in_order(void **state)
 				 "server certificate");
 	assert_int_equal(czpg_connflags_check(&cf, all, NULL, err, sizeof(err)), -1);
 	assert_string_equal(err, "--ca is required");
-	f.ca = "/nonexistent/czpg/ca.crt";
+	f.ca_file = "/nonexistent/czpg/ca.crt";
 	assert_int_equal(czpg_connflags_check(&cf, all, "why", err, sizeof(err)), -1);
 	assert_string_equal(err, "--ca '/nonexistent/czpg/ca.crt' is not a readable file");
-	f.ca = path;
+	f.ca_file = path;
 	assert_int_equal(czpg_connflags_check(&cf, all, "why", err, sizeof(err)), 0);
 
 	/* Nothing required (probe): only a given --ca is checked. */
 	fields_init(&f);
 	cf = bind_probe(&f);
 	assert_int_equal(czpg_connflags_check(&cf, 0, NULL, err, sizeof(err)), 0);
-	f.ca = "";
+	f.ca_file = "";
 	assert_int_equal(czpg_connflags_check(&cf, 0, NULL, err, sizeof(err)), -1);
 	assert_string_equal(err, "--ca '' is not a readable file");
 	unlink(path);
