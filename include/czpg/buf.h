@@ -1,7 +1,7 @@
 /*
  * buf.h - bounded byte buffers for everything that crosses the wire.
  *
- * Two small types, one per direction:
+ * Two small types:
  *
  *   struct czpg_rbuf  a read cursor over bytes someone else owns (a view).
  *                     Every typed read is bounds-checked; the first failed
@@ -16,7 +16,8 @@
  *                     (off counts how far) without copying, and the unread
  *                     bytes slide back to the front of the storage only when
  *                     a write needs the room and the slide costs no more than
- *                     what was consumed (amortised O(1) per byte).  Writes
+ *                     what was consumed, or the storage is at its cap
+ *                     (amortised O(1) per byte).  Writes
  *                     past the cap (or a failed allocation) set a sticky
  *                     error and leave the contents as they were before that
  *                     write.  Invariant: off + len <= cap <= max.
