@@ -15,7 +15,7 @@ root=$(pwd)
 
 PACKAGES=(build-essential cmake pkg-config git libssl-dev openssl libpq-dev
 	liburing-dev libcmocka-dev postgresql-15 postgresql-client-15 clang
-	libclang-rt-14-dev ca-certificates jq)
+	libclang-rt-14-dev ca-certificates jq python3 clang-format)
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 

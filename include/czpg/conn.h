@@ -92,16 +92,16 @@ enum czpg_conn_phase {
 };
 
 enum czpg_conn_event_type {
-	CZPG_EV_READY = 1,    /* startup complete (ReadyForQuery); queries may be sent */
-	CZPG_EV_ROW_DESCRIPTION, /* fields / nfields */
-	CZPG_EV_ROW,          /* values / nvalues */
+	CZPG_EV_READY = 1,        /* startup complete (ReadyForQuery); queries may be sent */
+	CZPG_EV_ROW_DESCRIPTION,  /* fields / nfields */
+	CZPG_EV_ROW,              /* values / nvalues */
 	CZPG_EV_COMMAND_COMPLETE, /* tag */
-	CZPG_EV_QUERY_ERROR,  /* an ErrorResponse for a query; the session goes on */
-	CZPG_EV_QUERY_DONE,   /* ReadyForQuery closing one query (or one Sync) */
-	CZPG_EV_NOTICE,       /* a NoticeResponse (sanitised text) */
-	CZPG_EV_GOAL,         /* the goal (other than SESSION) was reached */
-	CZPG_EV_FAILED,       /* fatal: czpg_conn_error() says why */
-	CZPG_EV_CLOSED,       /* Terminate done, or the server closed after it */
+	CZPG_EV_QUERY_ERROR,      /* an ErrorResponse for a query; the session goes on */
+	CZPG_EV_QUERY_DONE,       /* ReadyForQuery closing one query (or one Sync) */
+	CZPG_EV_NOTICE,           /* a NoticeResponse (sanitised text) */
+	CZPG_EV_GOAL,             /* the goal (other than SESSION) was reached */
+	CZPG_EV_FAILED,           /* fatal: czpg_conn_error() says why */
+	CZPG_EV_CLOSED,           /* Terminate done, or the server closed after it */
 };
 
 struct czpg_conn_event {
@@ -110,7 +110,7 @@ struct czpg_conn_event {
 	size_t nfields;
 	const struct czpg_pgwire_value *values; /* ROW */
 	size_t nvalues;
-	const char *text; /* COMMAND_COMPLETE tag; QUERY_ERROR/NOTICE sanitised line */
+	const char *text;     /* COMMAND_COMPLETE tag; QUERY_ERROR/NOTICE sanitised line */
 	const char *sqlstate; /* QUERY_ERROR */
 };
 
@@ -118,20 +118,20 @@ typedef void (*czpg_conn_event_fn)(struct czpg_conn *c, const struct czpg_conn_e
 				   void *user);
 
 struct czpg_conn_config {
-	const char *host;     /* the name or IP the user gave: TLS verify-full and SNI */
+	const char *host; /* the name or IP the user gave: TLS verify-full and SNI */
 	const char *user;
-	const char *dbname;   /* NULL = user */
+	const char *dbname;           /* NULL = user */
 	const char *application_name; /* NULL = "czctl" */
-	const char *password; /* borrowed for the life of the connection; NULL = none */
+	const char *password;         /* borrowed for the life of the connection; NULL = none */
 	bool use_tls;
 	struct czpg_tls_config *tls; /* required with use_tls; shared */
 	enum czpg_cb_policy channel_binding;
 	struct czpg_scram_cache *scram_cache; /* optional; one per password */
 	uint32_t max_scram_iterations;        /* 0 = the scram default */
 	enum czpg_conn_goal goal;
-	enum czpg_conn_opening opening;       /* 0 = SSLRequest / StartupMessage */
-	uint32_t phase_timeout_ms;            /* each phase; 0 = 10000 */
-	size_t max_message;                   /* 0 = pgwire default */
+	enum czpg_conn_opening opening; /* 0 = SSLRequest / StartupMessage */
+	uint32_t phase_timeout_ms;      /* each phase; 0 = 10000 */
+	size_t max_message;             /* 0 = pgwire default */
 	czpg_conn_event_fn on_event;
 	void *user_data;
 };
@@ -197,7 +197,11 @@ enum czpg_conn_phase czpg_conn_phase(const struct czpg_conn *c);
 const char *czpg_conn_phase_name(enum czpg_conn_phase phase);
 /* True in DONE, FAILED, and after CLOSED. */
 bool czpg_conn_finished(const struct czpg_conn *c);
-/* The failure sentence ("" if none). */
+/*
+ * The failure sentence ("" if none), shorter than CZPG_CONN_ERR_MAX: a
+ * buffer of that size holds it whole.
+ */
+#define CZPG_CONN_ERR_MAX 640
 const char *czpg_conn_error(const struct czpg_conn *c);
 /* The phase the connection was in when it failed. */
 enum czpg_conn_phase czpg_conn_failed_phase(const struct czpg_conn *c);

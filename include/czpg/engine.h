@@ -26,8 +26,8 @@ struct czpg_conn;
 struct czpg_engine;
 
 struct czpg_engine_config {
-	unsigned max_conns;  /* slots; 0 = 64 */
-	size_t recv_buffer;  /* bytes per connection; 0 = 16 KiB */
+	unsigned max_conns;          /* slots; 0 = 64 */
+	size_t recv_buffer;          /* bytes per connection; 0 = 16 KiB */
 	uint32_t connect_timeout_ms; /* TCP connect; 0 = 10000 */
 	/* Runs when a slot is released; the connection may be freed from here. */
 	void (*on_release)(struct czpg_conn *c, void *user);
@@ -54,8 +54,7 @@ int czpg_engine_resolve(const char *host, unsigned port, struct sockaddr_storage
 			socklen_t *outlen, char *err, size_t errlen);
 
 /* Creates the ring.  NULL with a sentence in err (e.g. io_uring unavailable). */
-struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err,
-				    size_t errlen);
+struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err, size_t errlen);
 /* Closes every socket and frees the engine (not the connections).  NULL-safe. */
 void czpg_engine_free(struct czpg_engine *e);
 

@@ -16,7 +16,11 @@
  */
 int czpg_parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
-/* Parses a finite decimal number in [min, max] into *out.  0 or -1. */
+/*
+ * Parses a finite decimal number ("0.25", "-99", "+5", ".5", "1e3") in
+ * [min, max] into *out: no space, no suffix, no hexadecimal, no inf or nan,
+ * no overflow.  Returns 0, or -1 leaving *out untouched.
+ */
 int czpg_parse_double(const char *s, double min, double max, double *out);
 
 /*

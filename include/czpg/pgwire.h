@@ -48,6 +48,11 @@
 #define CZPG_PGWIRE_FEED_SLACK ((size_t)1 << 20)
 /* Most SASL mechanisms an AuthenticationSASL message may list. */
 #define CZPG_PGWIRE_MAX_SASL_MECHS 16
+/*
+ * The decoders' and the parser's sentences are shorter than this: a buffer
+ * of this size holds any of them whole.
+ */
+#define CZPG_PGWIRE_ERR_MAX 256
 /* PostgreSQL's own limit on columns in a result (MaxTupleAttributeNumber). */
 #define CZPG_PGWIRE_MAX_COLUMNS 1664
 /* Parse/Bind carry Int16 counts; PostgreSQL reads them as unsigned. */
@@ -170,13 +175,10 @@ struct czpg_pgwire_msg {
  * embed it without an allocation.
  */
 struct czpg_pgwire_parser {
-	uint8_t *buf;
-	size_t cap;     /* allocated bytes */
-	size_t start;   /* first byte not yet returned by _next */
-	size_t end;     /* one past the last byte fed */
-	size_t max_msg; /* largest accepted length word (includes its own 4 bytes) */
+	struct czpg_wbuf in; /* bytes fed, not yet returned by _next (data/len) */
+	size_t max_msg;      /* largest accepted length word (includes its own 4 bytes) */
 	bool failed;
-	char err[192];
+	char err[CZPG_PGWIRE_ERR_MAX];
 };
 
 /*

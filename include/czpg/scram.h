@@ -62,17 +62,17 @@
  *   - TLS and the server offered SCRAM-SHA-256-PLUS     -> CB_TLS_SERVER_END_POINT
  */
 enum czpg_scram_cb {
-        CZPG_SCRAM_CB_NONE = 0,             /* "n,,": the client does not support it */
-        CZPG_SCRAM_CB_NOT_USED,             /* "y,,": supported, but not used */
-        CZPG_SCRAM_CB_TLS_SERVER_END_POINT, /* "p=tls-server-end-point,,": used */
+	CZPG_SCRAM_CB_NONE = 0,             /* "n,,": the client does not support it */
+	CZPG_SCRAM_CB_NOT_USED,             /* "y,,": supported, but not used */
+	CZPG_SCRAM_CB_TLS_SERVER_END_POINT, /* "p=tls-server-end-point,,": used */
 };
 
 enum czpg_scram_state {
-        CZPG_SCRAM_INIT = 0,   /* created; client-first not produced yet */
-        CZPG_SCRAM_NONCE_SENT, /* client-first produced; waiting for server-first */
-        CZPG_SCRAM_PROOF_SENT, /* client-final produced; waiting for server-final */
-        CZPG_SCRAM_FINISHED,   /* server signature verified */
-        CZPG_SCRAM_FAILED,     /* an error happened; see czpg_scram_error() */
+	CZPG_SCRAM_INIT = 0,   /* created; client-first not produced yet */
+	CZPG_SCRAM_NONCE_SENT, /* client-first produced; waiting for server-first */
+	CZPG_SCRAM_PROOF_SENT, /* client-final produced; waiting for server-final */
+	CZPG_SCRAM_FINISHED,   /* server signature verified */
+	CZPG_SCRAM_FAILED,     /* an error happened; see czpg_scram_error() */
 };
 
 struct czpg_scram;
@@ -120,8 +120,8 @@ uint64_t czpg_scram_cache_misses(const struct czpg_scram_cache *cache);
  * sentence in err (when err != NULL and errlen > 0).
  */
 struct czpg_scram *czpg_scram_new(const char *password, enum czpg_scram_cb cb,
-                                  const uint8_t *cb_data, size_t cb_len,
-                                  struct czpg_scram_cache *cache, char *err, size_t errlen);
+				  const uint8_t *cb_data, size_t cb_len,
+				  struct czpg_scram_cache *cache, char *err, size_t errlen);
 
 /* Wipes every secret (password, keys, proofs) and frees.  NULL-safe. */
 void czpg_scram_free(struct czpg_scram *s);
@@ -168,7 +168,7 @@ int czpg_scram_client_first(struct czpg_scram *s, struct czpg_wbuf *out);
  * Returns 0 (state PROOF_SENT), or -1 with the error set (state FAILED).
  */
 int czpg_scram_server_first(struct czpg_scram *s, const uint8_t *data, size_t len,
-                            struct czpg_wbuf *client_final_out);
+			    struct czpg_wbuf *client_final_out);
 
 /*
  * Consumes server-final-message: "v=<b64(ServerSignature)>" (checked in
@@ -187,7 +187,12 @@ bool czpg_scram_is_verified(const struct czpg_scram *s);
 
 enum czpg_scram_state czpg_scram_state(const struct czpg_scram *s);
 
-/* The first error as one sentence ("" when none).  Owned by s. */
+/*
+ * The first error as one sentence ("" when none).  Owned by s.  Shorter
+ * than CZPG_SCRAM_ERR_MAX, as are czpg_scram_new()'s sentences: a buffer of
+ * that size holds any of them whole.
+ */
+#define CZPG_SCRAM_ERR_MAX 256
 const char *czpg_scram_error(const struct czpg_scram *s);
 
 /*
@@ -200,14 +205,14 @@ const char *czpg_scram_error(const struct czpg_scram *s);
  * Returns 0, or -1 on bad arguments or a libcrypto failure.
  */
 int czpg_scram_compute_keys(const char *password, const uint8_t *salt, size_t salt_len,
-                            uint32_t iterations, uint8_t stored_key[CZPG_SCRAM_KEY_LEN],
-                            uint8_t server_key[CZPG_SCRAM_KEY_LEN]);
+			    uint32_t iterations, uint8_t stored_key[CZPG_SCRAM_KEY_LEN],
+			    uint8_t server_key[CZPG_SCRAM_KEY_LEN]);
 
 /* Outcome of czpg_scram_normalize_password(). */
 enum czpg_scram_prep {
-        CZPG_SCRAM_PREP_OK = 0, /* SASLprep applied; *out is the result */
-        CZPG_SCRAM_PREP_RAW,    /* not UTF-8, or SASLprep refused it: *out = raw bytes */
-        CZPG_SCRAM_PREP_ERROR,  /* out of memory, too long or NULL: *out = NULL */
+	CZPG_SCRAM_PREP_OK = 0, /* SASLprep applied; *out is the result */
+	CZPG_SCRAM_PREP_RAW,    /* not UTF-8, or SASLprep refused it: *out = raw bytes */
+	CZPG_SCRAM_PREP_ERROR,  /* out of memory, too long or NULL: *out = NULL */
 };
 
 /*

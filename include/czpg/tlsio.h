@@ -44,8 +44,7 @@
 /* Results of czpg_tls_handshake/read/write/shutdown (byte counts are >= 0). */
 #define CZPG_TLS_OK 0           /* handshake done / close_notify queued */
 #define CZPG_TLS_ERROR (-1)     /* failed: czpg_tls_error(t) says why; the connection is dead */
-#define CZPG_TLS_WANT_READ (-2) /* needs more ciphertext from the network: feed, then call again   \
-				 */
+#define CZPG_TLS_WANT_READ (-2) /* needs more ciphertext from the network: feed, call again */
 #define CZPG_TLS_CLOSED (-3)    /* the peer sent close_notify: no more plaintext will come */
 
 /* Feeding more than this much unread ciphertext is refused (caller must read in between). */
@@ -194,7 +193,13 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len);
  */
 int czpg_tls_shutdown(struct czpg_tls *t);
 
-/* The last failure's sentence ("" if none).  Owned by t. */
+/*
+ * The last failure's sentence ("" if none).  Owned by t.  Shorter than
+ * CZPG_TLS_ERR_MAX, as are the sentences of czpg_tls_new() and
+ * czpg_tls_config_error(): a buffer of that size holds any of them whole
+ * (a sentence that names a very long path ends in "...").
+ */
+#define CZPG_TLS_ERR_MAX 512
 const char *czpg_tls_error(const struct czpg_tls *t);
 
 /* True once the handshake completed (and the peer was verified, unless insecure). */

@@ -23,15 +23,15 @@ struct verb {
 };
 
 static const struct verb verb_table[] = {
-	{"provision", czpg_cmd_provision,
-	 "turn a plaintext box into a TLS 1.3 box (dry run unless --apply)"},
-	{"verify", czpg_cmd_verify,
-	 "prove TLS: verify-full handshake, SCRAM, and the server's pg_stat_ssl row"},
-	{"bench", czpg_cmd_bench,
-	 "pooled TLS against pooled plaintext overhead, with a confidence interval"},
-	{"probe", czpg_cmd_probe,
-	 "what TLS a box speaks, its certificate, plaintext and channel binding"},
-	{"status", czpg_cmd_status, "local certificate expiry, key permissions and pg_hba mode"},
+    {"provision", czpg_cmd_provision,
+     "turn a plaintext box into a TLS 1.3 box (dry run unless --apply)"},
+    {"verify", czpg_cmd_verify,
+     "prove TLS: verify-full handshake, SCRAM, and the server's pg_stat_ssl row"},
+    {"bench", czpg_cmd_bench,
+     "pooled TLS against pooled plaintext overhead, with a confidence interval"},
+    {"probe", czpg_cmd_probe,
+     "what TLS a box speaks, its certificate, plaintext and channel binding"},
+    {"status", czpg_cmd_status, "local certificate expiry, key permissions and pg_hba mode"},
 };
 
 static const struct verb *verbs(size_t *n)

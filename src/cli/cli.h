@@ -40,7 +40,7 @@ int czpg_cmd_status(int argc, char **argv);
  * Returns CZPG_EXIT_USAGE so callers can `return czpg_cli_usage_error(...)`.
  */
 int czpg_cli_usage_error(const char *verb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /*
  * The password for a verb, from (in order) the flag's value, the environment

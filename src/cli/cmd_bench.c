@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/ssl.h>
 
-#include "czpg/bench.h"
 #include "cli.h"
+#include "connflags.h"
+#include "czpg/bench.h"
 
 #define VERB "bench"
 
@@ -135,16 +135,7 @@ out:
 int czpg_cmd_bench(int argc, char **argv)
 {
 	enum {
-		O_HOST = 256,
-		O_PORT,
-		O_USER,
-		O_DB,
-		O_CA,
-		O_PW,
-		O_CB,
-		O_MINTLS,
-		O_TIMEOUT,
-		O_WORKLOAD,
+		O_WORKLOAD = 256,
 		O_SQL,
 		O_PROTOCOL,
 		O_POOL,
@@ -168,16 +159,7 @@ int czpg_cmd_bench(int argc, char **argv)
 		O_SVG,
 		O_HELP,
 	};
-	static const struct option longopts[] = {
-	    {"host", required_argument, NULL, O_HOST},
-	    {"port", required_argument, NULL, O_PORT},
-	    {"user", required_argument, NULL, O_USER},
-	    {"dbname", required_argument, NULL, O_DB},
-	    {"ca", required_argument, NULL, O_CA},
-	    {"password", required_argument, NULL, O_PW},
-	    {"channel-binding", required_argument, NULL, O_CB},
-	    {"min-tls", required_argument, NULL, O_MINTLS},
-	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	static const struct option own[] = {
 	    {"workload", required_argument, NULL, O_WORKLOAD},
 	    {"sql", required_argument, NULL, O_SQL},
 	    {"protocol", required_argument, NULL, O_PROTOCOL},
@@ -203,72 +185,31 @@ int czpg_cmd_bench(int argc, char **argv)
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
+	struct option longopts[sizeof(own) / sizeof(own[0]) + CZPG_CONNFLAGS_COUNT];
 	struct czpg_bench_options opt;
 	struct czpg_bench_result res;
 	char *password_flag = NULL, *password = NULL, *sql = NULL;
+	const struct czpg_connflags cf = CZPG_CONNFLAGS_ALL(opt, password_flag);
 	const char *sql_path = NULL, *svg = NULL, *env;
-	char err[512];
+	char err[CZPG_CONNFLAGS_ERR_MAX];
 	unsigned long v;
 	double d;
 	bool json = false, rate_set = false, workload_set = false;
-	int ch, rc;
+	int ch, taken, rc;
 	enum czpg_result outcome, verdict; /* verdict: the run's, before an --svg failure */
 
 	czpg_bench_options_default(&opt);
+	if (czpg_connflags_options(&cf, own, longopts, sizeof(longopts) / sizeof(longopts[0])) < 0)
+		return CZPG_EXIT_ERROR;
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		taken = czpg_connflags_take(&cf, ch, optarg, err, sizeof(err));
+		if (taken < 0)
+			return czpg_cli_usage_error(VERB, "%s", err);
+		if (taken == 0)
+			continue;
 		switch (ch) {
-		case O_HOST:
-			opt.host = optarg;
-			break;
-		case O_PORT:
-			if (czpg_parse_uint(optarg, 1, 65535, &v) < 0)
-				return czpg_cli_usage_error(
-				    VERB, "--port '%s' is not a port (1-65535)", optarg);
-			opt.port = (unsigned)v;
-			break;
-		case O_USER:
-			opt.user = optarg;
-			break;
-		case O_DB:
-			opt.dbname = optarg;
-			break;
-		case O_CA:
-			opt.ca_file = optarg;
-			break;
-		case O_PW:
-			password_flag = optarg;
-			break;
-		case O_CB:
-			if (strcmp(optarg, "disable") == 0)
-				opt.channel_binding = CZPG_CB_DISABLE;
-			else if (strcmp(optarg, "prefer") == 0)
-				opt.channel_binding = CZPG_CB_PREFER;
-			else if (strcmp(optarg, "require") == 0)
-				opt.channel_binding = CZPG_CB_REQUIRE;
-			else
-				return czpg_cli_usage_error(VERB,
-							    "--channel-binding '%s' is not one of "
-							    "disable, prefer, require",
-							    optarg);
-			break;
-		case O_MINTLS:
-			if (strcmp(optarg, "1.3") == 0)
-				opt.min_tls = TLS1_3_VERSION;
-			else if (strcmp(optarg, "1.2") == 0)
-				opt.min_tls = TLS1_2_VERSION;
-			else
-				return czpg_cli_usage_error(
-				    VERB, "--min-tls '%s' is not 1.2 or 1.3", optarg);
-			break;
-		case O_TIMEOUT:
-			if (czpg_parse_uint(optarg, 1, 3600, &v) < 0)
-				return czpg_cli_usage_error(
-				    VERB, "--timeout '%s' is not a number of seconds (1-3600)",
-				    optarg);
-			opt.timeout_ms = (unsigned)v * 1000u;
-			break;
 		case O_WORKLOAD:
 			workload_set = true;
 			if (strcmp(optarg, "select1") == 0)
@@ -425,15 +366,10 @@ int czpg_cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		return czpg_cli_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
-	if (opt.host == NULL || opt.host[0] == '\0')
-		return czpg_cli_usage_error(VERB, "--host is required");
-	if (opt.user == NULL || opt.user[0] == '\0')
-		return czpg_cli_usage_error(VERB, "--user is required");
-	if (opt.ca_file == NULL)
-		return czpg_cli_usage_error(VERB, "--ca is required: the TLS pool connects with "
-						  "verify-full");
-	if (access(opt.ca_file, R_OK) != 0)
-		return czpg_cli_usage_error(VERB, "--ca '%s' is not a readable file", opt.ca_file);
+	if (czpg_connflags_check(
+		&cf, CZPG_CONNFLAGS_NEED_HOST | CZPG_CONNFLAGS_NEED_USER | CZPG_CONNFLAGS_NEED_CA,
+		"the TLS pool connects with verify-full", err, sizeof(err)) < 0)
+		return czpg_cli_usage_error(VERB, "%s", err);
 	if (sql_path != NULL && workload_set)
 		return czpg_cli_usage_error(VERB, "--sql and --workload exclude each other");
 	if (opt.mode == CZPG_BENCH_CONNECT) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "connflags.h"
 #include "czpg/engine.h"
 #include "czpg/probe.h"
 #include "czpg/probe_findings.h"
@@ -159,11 +160,7 @@ static void raise_nofile(void)
 
 int czpg_cmd_probe(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"host", required_argument, NULL, 'h'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"ca", required_argument, NULL, 'c'},
-	    {"user", required_argument, NULL, 'U'},
+	static const struct option own[] = {
 	    {"targets", required_argument, NULL, 'T'},
 	    {"concurrency", required_argument, NULL, 'n'},
 	    {"target-timeout", required_argument, NULL, 't'},
@@ -173,36 +170,38 @@ int czpg_cmd_probe(int argc, char **argv)
 	    {"help", no_argument, NULL, '?' + 256},
 	    {NULL, 0, NULL, 0},
 	};
+	struct option longopts[sizeof(own) / sizeof(own[0]) + CZPG_CONNFLAGS_COUNT];
 	struct czpg_probe_options opt = {0};
 	struct czpg_probe_target *targets = NULL, one;
 	struct czpg_probe_result *res = NULL;
 	struct fleet f = {0};
 	const char *host = NULL, *targets_file = NULL;
-	unsigned long v, port = 5432;
+	unsigned long v;
+	unsigned port = 5432;
+	/* probe takes no password, database, channel binding, TLS floor or --timeout. */
+	const struct czpg_connflags cf = {
+	    .host = &host,
+	    .port = &port,
+	    .user = &opt.user,
+	    .ca_file = &opt.ca_file,
+	};
 	bool json = false, quick = false, full = false;
-	char err[512], *text = NULL;
+	char err[CZPG_CONNFLAGS_ERR_MAX], *text = NULL;
 	size_t n = 0, len = 0;
 	uint64_t t0;
-	int ch, rc = CZPG_EXIT_ERROR;
+	int ch, taken, rc = CZPG_EXIT_ERROR;
 
+	if (czpg_connflags_options(&cf, own, longopts, sizeof(longopts) / sizeof(longopts[0])) < 0)
+		return CZPG_EXIT_ERROR;
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		taken = czpg_connflags_take(&cf, ch, optarg, err, sizeof(err));
+		if (taken < 0)
+			return czpg_cli_usage_error(VERB, "%s", err);
+		if (taken == 0)
+			continue;
 		switch (ch) {
-		case 'h':
-			host = optarg;
-			break;
-		case 'p':
-			if (czpg_parse_uint(optarg, 1, 65535, &port) < 0)
-				return czpg_cli_usage_error(
-				    VERB, "--port '%s' is not a port (1-65535)", optarg);
-			break;
-		case 'c':
-			opt.ca_file = optarg;
-			break;
-		case 'U':
-			opt.user = optarg;
-			break;
 		case 'T':
 			targets_file = optarg;
 			break;
@@ -247,8 +246,8 @@ int czpg_cmd_probe(int argc, char **argv)
 		return czpg_cli_usage_error(VERB, "give --quick or --full, not both");
 	if (opt.user != NULL && (opt.user[0] == '\0' || strlen(opt.user) > 63))
 		return czpg_cli_usage_error(VERB, "--user must be 1 to 63 characters");
-	if (opt.ca_file != NULL && access(opt.ca_file, R_OK) != 0)
-		return czpg_cli_usage_error(VERB, "--ca '%s' is not a readable file", opt.ca_file);
+	if (czpg_connflags_check(&cf, 0, NULL, err, sizeof(err)) < 0)
+		return czpg_cli_usage_error(VERB, "%s", err);
 
 	if (targets_file != NULL) {
 		text = read_all(targets_file, &len, err, sizeof(err));
@@ -256,8 +255,7 @@ int czpg_cmd_probe(int argc, char **argv)
 			fprintf(stderr, "czctl postgres tls %s: %s\n", VERB, err);
 			return CZPG_EXIT_USAGE;
 		}
-		if (czpg_probe_parse_targets(text, len, (unsigned)port, &targets, &n, err,
-					     sizeof(err)) < 0) {
+		if (czpg_probe_parse_targets(text, len, port, &targets, &n, err, sizeof(err)) < 0) {
 			free(text);
 			return czpg_cli_usage_error(VERB, "--targets %s: %s", targets_file, err);
 		}
@@ -277,9 +275,9 @@ int czpg_cmd_probe(int argc, char **argv)
 			return czpg_cli_usage_error(VERB,
 						    "--host takes a name or address without "
 						    "brackets or port; give the port with --port");
-		snprintf(spec, sizeof(spec), strchr(host, ':') != NULL ? "[%s]:%lu" : "%s:%lu",
-			 host, port);
-		if (czpg_probe_parse_target(spec, (unsigned)port, &one, err, sizeof(err)) < 0)
+		snprintf(spec, sizeof(spec), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host,
+			 port);
+		if (czpg_probe_parse_target(spec, port, &one, err, sizeof(err)) < 0)
 			return czpg_cli_usage_error(VERB, "--host: %s", err);
 		targets = &one;
 		n = 1;

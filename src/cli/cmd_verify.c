@@ -4,11 +4,11 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/ssl.h>
 
 #include "cli.h"
+#include "connflags.h"
 #include "czpg/verify.h"
 
 #define VERB "verify"
@@ -44,90 +44,40 @@ static void verify_usage(FILE *out)
 
 int czpg_cmd_verify(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"host", required_argument, NULL, 'h'},
-		{"port", required_argument, NULL, 'p'},
-		{"user", required_argument, NULL, 'U'},
-		{"dbname", required_argument, NULL, 'd'},
-		{"ca", required_argument, NULL, 'c'},
-		{"password", required_argument, NULL, 'W'},
-		{"channel-binding", required_argument, NULL, 'b'},
-		{"expect-plaintext-refused", no_argument, NULL, 'x'},
-		{"min-tls", required_argument, NULL, 'm'},
-		{"timeout", required_argument, NULL, 't'},
-		{"client", required_argument, NULL, 'C'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, '?' + 256},
-		{NULL, 0, NULL, 0},
+	static const struct option own[] = {
+	    {"expect-plaintext-refused", no_argument, NULL, 'x'},
+	    {"client", required_argument, NULL, 'C'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, '?' + 256},
+	    {NULL, 0, NULL, 0},
 	};
+	struct option longopts[sizeof(own) / sizeof(own[0]) + CZPG_CONNFLAGS_COUNT];
 	struct czpg_verify_options opt = {
-		.port = 5432,
-		.channel_binding = CZPG_CB_PREFER,
-		.min_tls = TLS1_3_VERSION,
-		.timeout_ms = 10000,
+	    .port = 5432,
+	    .channel_binding = CZPG_CB_PREFER,
+	    .min_tls = TLS1_3_VERSION,
+	    .timeout_ms = 10000,
 	};
 	struct czpg_verify_result res;
 	char *password_flag = NULL, *password = NULL;
-	unsigned long v;
+	const struct czpg_connflags cf = CZPG_CONNFLAGS_ALL(opt, password_flag);
+	char err[CZPG_CONNFLAGS_ERR_MAX];
 	bool json = false;
-	int ch, rc;
+	int ch, taken, rc;
 
+	if (czpg_connflags_options(&cf, own, longopts, sizeof(longopts) / sizeof(longopts[0])) < 0)
+		return CZPG_EXIT_ERROR;
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		taken = czpg_connflags_take(&cf, ch, optarg, err, sizeof(err));
+		if (taken < 0)
+			return czpg_cli_usage_error(VERB, "%s", err);
+		if (taken == 0)
+			continue;
 		switch (ch) {
-		case 'h':
-			opt.host = optarg;
-			break;
-		case 'p':
-			if (czpg_parse_uint(optarg, 1, 65535, &v) < 0)
-				return czpg_cli_usage_error(VERB, "--port '%s' is not a port (1-65535)",
-							    optarg);
-			opt.port = (unsigned)v;
-			break;
-		case 'U':
-			opt.user = optarg;
-			break;
-		case 'd':
-			opt.dbname = optarg;
-			break;
-		case 'c':
-			opt.ca_file = optarg;
-			break;
-		case 'W':
-			password_flag = optarg;
-			break;
-		case 'b':
-			if (strcmp(optarg, "disable") == 0)
-				opt.channel_binding = CZPG_CB_DISABLE;
-			else if (strcmp(optarg, "prefer") == 0)
-				opt.channel_binding = CZPG_CB_PREFER;
-			else if (strcmp(optarg, "require") == 0)
-				opt.channel_binding = CZPG_CB_REQUIRE;
-			else
-				return czpg_cli_usage_error(VERB,
-							    "--channel-binding '%s' is not one of "
-							    "disable, prefer, require",
-							    optarg);
-			break;
 		case 'x':
 			opt.expect_plaintext_refused = true;
-			break;
-		case 'm':
-			if (strcmp(optarg, "1.3") == 0)
-				opt.min_tls = TLS1_3_VERSION;
-			else if (strcmp(optarg, "1.2") == 0)
-				opt.min_tls = TLS1_2_VERSION;
-			else
-				return czpg_cli_usage_error(VERB, "--min-tls '%s' is not 1.2 or 1.3",
-							    optarg);
-			break;
-		case 't':
-			if (czpg_parse_uint(optarg, 1, 3600, &v) < 0)
-				return czpg_cli_usage_error(
-					VERB, "--timeout '%s' is not a number of seconds (1-3600)",
-					optarg);
-			opt.timeout_ms = (unsigned)v * 1000u;
 			break;
 		case 'C':
 			if (strcmp(optarg, "native") == 0)
@@ -135,8 +85,8 @@ int czpg_cmd_verify(int argc, char **argv)
 			else if (strcmp(optarg, "libpq") == 0)
 				opt.client = CZPG_VERIFY_LIBPQ;
 			else
-				return czpg_cli_usage_error(VERB, "--client '%s' is not native or libpq",
-							    optarg);
+				return czpg_cli_usage_error(
+				    VERB, "--client '%s' is not native or libpq", optarg);
 			break;
 		case 'j':
 			json = true;
@@ -145,21 +95,17 @@ int czpg_cmd_verify(int argc, char **argv)
 			verify_usage(stdout);
 			return CZPG_EXIT_OK;
 		default:
-			return czpg_cli_usage_error(VERB, "unknown or incomplete flag '%s' (see --help)",
-						    argv[optind - 1]);
+			return czpg_cli_usage_error(
+			    VERB, "unknown or incomplete flag '%s' (see --help)", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return czpg_cli_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
-	if (opt.host == NULL || opt.host[0] == '\0')
-		return czpg_cli_usage_error(VERB, "--host is required");
-	if (opt.user == NULL || opt.user[0] == '\0')
-		return czpg_cli_usage_error(VERB, "--user is required");
-	if (opt.ca_file == NULL)
-		return czpg_cli_usage_error(VERB, "--ca is required: verify-full needs the CA that "
-						  "signed the server certificate");
-	if (access(opt.ca_file, R_OK) != 0)
-		return czpg_cli_usage_error(VERB, "--ca '%s' is not a readable file", opt.ca_file);
+	if (czpg_connflags_check(
+		&cf, CZPG_CONNFLAGS_NEED_HOST | CZPG_CONNFLAGS_NEED_USER | CZPG_CONNFLAGS_NEED_CA,
+		"verify-full needs the CA that signed the server certificate", err,
+		sizeof(err)) < 0)
+		return czpg_cli_usage_error(VERB, "%s", err);
 
 	password = czpg_cli_password(password_flag, "CZ_PG_VERIFY_PASSWORD", opt.user);
 	opt.password = password;

@@ -1,5 +1,5 @@
 /*
- * buf.c - bounded read cursor and capped write buffer (see czpg/buf.h).
+ * buf.c - bounded read cursor and capped byte queue (see czpg/buf.h).
  */
 #include "czpg/buf.h"
 
@@ -131,17 +131,32 @@ void czpg_wbuf_init(struct czpg_wbuf *w, size_t max)
 	w->data = NULL;
 	w->len = 0;
 	w->cap = 0;
+	w->off = 0;
 	w->max = max != 0 ? max : CZPG_WBUF_DEFAULT_MAX;
 	w->err = false;
+}
+
+/* The start of the allocation (data is off bytes into it), or NULL. */
+static uint8_t *wbuf_base(const struct czpg_wbuf *w)
+{
+	return w->data != NULL ? w->data - w->off : NULL;
+}
+
+/* Moves the read cursor back to the front of the storage (nothing unread). */
+static void wbuf_rewind(struct czpg_wbuf *w)
+{
+	w->data = wbuf_base(w);
+	w->off = 0;
+	w->len = 0;
 }
 
 void czpg_wbuf_free(struct czpg_wbuf *w)
 {
 	if (w == NULL)
 		return;
-	free(w->data);
+	free(wbuf_base(w));
 	w->data = NULL;
-	w->len = w->cap = 0;
+	w->len = w->cap = w->off = 0;
 }
 
 void czpg_wbuf_free_secure(struct czpg_wbuf *w)
@@ -149,30 +164,31 @@ void czpg_wbuf_free_secure(struct czpg_wbuf *w)
 	if (w == NULL)
 		return;
 	if (w->data != NULL)
-		OPENSSL_cleanse(w->data, w->cap);
+		OPENSSL_cleanse(wbuf_base(w), w->cap);
 	czpg_wbuf_free(w);
 }
 
 void czpg_wbuf_reset(struct czpg_wbuf *w)
 {
-	w->len = 0;
+	wbuf_rewind(w);
 	w->err = false;
 }
 
 void czpg_wbuf_consume(struct czpg_wbuf *w, size_t n)
 {
 	if (n >= w->len) {
-		w->len = 0;
+		wbuf_rewind(w);
 		return;
 	}
-	memmove(w->data, w->data + n, w->len - n);
+	w->data += n;
+	w->off += n;
 	w->len -= n;
 }
 
 int czpg_wbuf_reserve(struct czpg_wbuf *w, size_t n)
 {
 	size_t want, ncap;
-	uint8_t *p;
+	uint8_t *base, *p;
 
 	if (w->err)
 		return -1;
@@ -180,22 +196,69 @@ int czpg_wbuf_reserve(struct czpg_wbuf *w, size_t n)
 		w->err = true;
 		return -1;
 	}
-	want = w->len + n;
-	if (want <= w->cap)
+	/* The common case (every TLS record, every message): room at the end. */
+	if (w->cap - w->off - w->len >= n)
 		return 0;
-	ncap = w->cap != 0 ? w->cap : 256;
-	if (ncap > w->max)
-		ncap = w->max; /* keep cap <= max even for tiny caps */
+	want = w->len + n;
+	base = wbuf_base(w);
+	/*
+	 * Slide the unread bytes to the front when that frees at least as much
+	 * as they occupy (so each byte is copied O(1) times however the writes
+	 * and consumes interleave), or when the storage may not grow any more.
+	 */
+	if (w->cap >= want && (w->off >= w->len || w->cap >= w->max)) {
+		memmove(base, w->data, w->len);
+		w->data = base;
+		w->off = 0;
+		return 0;
+	}
+	/*
+	 * Grow: at least double an existing storage (growing only to what is
+	 * wanted would copy the unread bytes again at the next write), and
+	 * never past the cap.
+	 */
+	if (w->cap == 0)
+		ncap = w->max < 256 ? w->max : 256;
+	else
+		ncap = w->cap > w->max / 2 ? w->max : w->cap * 2;
 	while (ncap < want)
 		ncap = ncap > w->max / 2 ? w->max : ncap * 2;
-	p = realloc(w->data, ncap);
+	/*
+	 * A fresh allocation rather than realloc: only the unread bytes move
+	 * (a compaction for free), and the old storage, which may have held a
+	 * password or a SCRAM proof, is wiped before it is released.
+	 */
+	p = malloc(ncap);
 	if (p == NULL) {
 		w->err = true;
 		return -1;
 	}
+	if (w->len != 0)
+		memcpy(p, w->data, w->len);
+	if (base != NULL) {
+		OPENSSL_cleanse(base, w->cap);
+		free(base);
+	}
 	w->data = p;
+	w->off = 0;
 	w->cap = ncap;
 	return 0;
+}
+
+uint8_t *czpg_wbuf_space(struct czpg_wbuf *w, size_t n)
+{
+	if (czpg_wbuf_reserve(w, n) < 0)
+		return NULL;
+	return w->data != NULL ? w->data + w->len : NULL;
+}
+
+void czpg_wbuf_commit(struct czpg_wbuf *w, size_t n)
+{
+	if (w->err || n > w->cap - w->off - w->len) {
+		w->err = true;
+		return;
+	}
+	w->len += n;
 }
 
 int czpg_wbuf_bytes(struct czpg_wbuf *w, const void *p, size_t n)

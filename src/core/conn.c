@@ -18,8 +18,13 @@
 #include <openssl/crypto.h>
 
 #include "czpg/buf.h"
+#include "czpg/errf.h"
 #include "czpg/scram.h"
 #include "czpg/tlsio.h"
+
+/* The connection's sentence holds a whole nested TLS sentence and its own words. */
+_Static_assert(CZPG_CONN_ERR_MAX >= CZPG_TLS_ERR_MAX + 128,
+	       "CZPG_CONN_ERR_MAX must hold a TLS sentence and a prefix");
 
 #define CONN_DEFAULT_TIMEOUT_MS 10000u
 #define CONN_MAX_PARAMS 64
@@ -54,7 +59,7 @@ struct czpg_conn {
 	enum czpg_conn_phase failed_phase;
 	uint64_t deadline_ns;
 	size_t in_flight;
-	char err[512];
+	char err[CZPG_CONN_ERR_MAX];
 
 	/* Bytes: wire output, one message being built, server input. */
 	struct czpg_wbuf out;
@@ -81,16 +86,16 @@ struct czpg_conn {
 };
 
 static const char *phase_names[] = {
-	[CZPG_PHASE_CONNECT] = "TCP connect",
-	[CZPG_PHASE_SSL_ANSWER] = "the answer to SSLRequest",
-	[CZPG_PHASE_TLS] = "the TLS handshake",
-	[CZPG_PHASE_STARTUP] = "the startup reply",
-	[CZPG_PHASE_AUTH] = "SCRAM authentication",
-	[CZPG_PHASE_PARAMS] = "the end of startup (ReadyForQuery)",
-	[CZPG_PHASE_READY] = "a query result",
-	[CZPG_PHASE_CLOSING] = "the connection to close",
-	[CZPG_PHASE_DONE] = "nothing (done)",
-	[CZPG_PHASE_FAILED] = "nothing (failed)",
+    [CZPG_PHASE_CONNECT] = "TCP connect",
+    [CZPG_PHASE_SSL_ANSWER] = "the answer to SSLRequest",
+    [CZPG_PHASE_TLS] = "the TLS handshake",
+    [CZPG_PHASE_STARTUP] = "the startup reply",
+    [CZPG_PHASE_AUTH] = "SCRAM authentication",
+    [CZPG_PHASE_PARAMS] = "the end of startup (ReadyForQuery)",
+    [CZPG_PHASE_READY] = "a query result",
+    [CZPG_PHASE_CLOSING] = "the connection to close",
+    [CZPG_PHASE_DONE] = "nothing (done)",
+    [CZPG_PHASE_FAILED] = "nothing (failed)",
 };
 
 const char *czpg_conn_phase_name(enum czpg_conn_phase phase)
@@ -144,7 +149,7 @@ static void fail(struct czpg_conn *c, const char *fmt, ...)
 	if (c->phase == CZPG_PHASE_FAILED)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	czpg_verrf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
 	c->failed_phase = c->phase;
 	set_phase(c, CZPG_PHASE_FAILED, 0);
@@ -228,15 +233,15 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 	struct czpg_conn *c = NULL;
 
 	if (cfg->user == NULL || cfg->user[0] == '\0') {
-		snprintf(err, errlen, "no user name given");
+		czpg_errf(err, errlen, "no user name given");
 		return NULL;
 	}
 	if (cfg->use_tls && (cfg->tls == NULL || cfg->host == NULL || cfg->host[0] == '\0')) {
-		snprintf(err, errlen, "TLS needs a TLS configuration and a host name");
+		czpg_errf(err, errlen, "TLS needs a TLS configuration and a host name");
 		return NULL;
 	}
 	if (cfg->opening == CZPG_OPEN_DIRECT_TLS && !cfg->use_tls) {
-		snprintf(err, errlen, "direct TLS needs use_tls and a TLS configuration");
+		czpg_errf(err, errlen, "direct TLS needs use_tls and a TLS configuration");
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -280,7 +285,7 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 		if (c->tls == NULL)
 			goto fail;
 		if (czpg_tls_handshake(c->tls) == CZPG_TLS_ERROR) {
-			snprintf(c->err, sizeof(c->err), "%s", czpg_tls_error(c->tls));
+			czpg_errf(c->err, sizeof(c->err), "%s", czpg_tls_error(c->tls));
 			goto fail;
 		}
 		if (drain_tls(c) < 0)
@@ -306,11 +311,11 @@ struct czpg_conn *czpg_conn_new(const struct czpg_conn_config *cfg, uint64_t now
 	}
 	return c;
 oom:
-	snprintf(err, errlen, "out of memory");
+	czpg_errf(err, errlen, "out of memory");
 	czpg_conn_free(c);
 	return NULL;
 fail:
-	snprintf(err, errlen, "%s", c->err);
+	czpg_errf(err, errlen, "%s", c->err);
 	czpg_conn_free(c);
 	return NULL;
 }
@@ -375,7 +380,7 @@ static int start_sasl(struct czpg_conn *c, const struct czpg_pgwire_auth *a, uin
 	enum czpg_scram_cb cb = CZPG_SCRAM_CB_NONE;
 	uint8_t cbdata[EVP_MAX_MD_SIZE];
 	size_t cblen = 0;
-	char err[256];
+	char err[CZPG_SCRAM_ERR_MAX];
 	struct czpg_wbuf first;
 	int rc = -1;
 
@@ -394,8 +399,9 @@ static int start_sasl(struct czpg_conn *c, const struct czpg_pgwire_auth *a, uin
 		}
 		/* else: RFC 5802 section 6: a client that cannot bind says "n". */
 	} else if (c->cb_policy == CZPG_CB_REQUIRE) {
-		fail(c, "channel binding is required but the server does not offer "
-			"SCRAM-SHA-256-PLUS (offered: %s)",
+		fail(c,
+		     "channel binding is required but the server does not offer "
+		     "SCRAM-SHA-256-PLUS (offered: %s)",
 		     c->offered[0] != '\0' ? c->offered : "nothing");
 		goto out;
 	} else if (c->tls != NULL && c->cb_policy != CZPG_CB_DISABLE) {
@@ -413,8 +419,8 @@ static int start_sasl(struct czpg_conn *c, const struct czpg_pgwire_auth *a, uin
 		     c->user, czpg_scram_mechanism_name(cb));
 		goto out;
 	}
-	c->scram = czpg_scram_new(c->password, cb, cblen > 0 ? cbdata : NULL, cblen,
-				  c->scram_cache, err, sizeof(err));
+	c->scram = czpg_scram_new(c->password, cb, cblen > 0 ? cbdata : NULL, cblen, c->scram_cache,
+				  err, sizeof(err));
 	if (c->scram == NULL) {
 		fail(c, "SCRAM authentication failed: %s", err);
 		goto out;
@@ -441,7 +447,7 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 {
 	struct czpg_pgwire_auth a;
 	struct czpg_wbuf reply;
-	char err[256];
+	char err[CZPG_PGWIRE_ERR_MAX];
 
 	if (czpg_pgwire_decode_auth(m, &a, err, sizeof(err)) < 0) {
 		fail(c, "malformed authentication message from the server: %s", err);
@@ -459,13 +465,13 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 	switch (a.code) {
 	case CZPG_PGWIRE_AUTH_OK:
 		if (c->scram != NULL && !czpg_scram_is_verified(c->scram)) {
-			fail(c, "the server accepted the login before proving it knows the password "
-				"(no verified SCRAM server signature)");
+			fail(c,
+			     "the server accepted the login before proving it knows the password "
+			     "(no verified SCRAM server signature)");
 			return;
 		}
 		if (c->cb_policy == CZPG_CB_REQUIRE &&
-		    (c->scram == NULL ||
-		     strcmp(c->auth_method, "SCRAM-SHA-256-PLUS") != 0)) {
+		    (c->scram == NULL || strcmp(c->auth_method, "SCRAM-SHA-256-PLUS") != 0)) {
 			fail(c, "server authenticated the client without channel binding "
 				"(channel binding is required)");
 			return;
@@ -507,14 +513,16 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 		return;
 	case CZPG_PGWIRE_AUTH_CLEARTEXT:
 	case CZPG_PGWIRE_AUTH_MD5:
-		fail(c, "the server asks for %s password authentication; czpg authenticates only "
-			"with SCRAM-SHA-256 (use scram-sha-256 in pg_hba.conf and store the password "
-			"with password_encryption = 'scram-sha-256')",
+		fail(c,
+		     "the server asks for %s password authentication; czpg authenticates only "
+		     "with SCRAM-SHA-256 (use scram-sha-256 in pg_hba.conf and store the password "
+		     "with password_encryption = 'scram-sha-256')",
 		     a.code == CZPG_PGWIRE_AUTH_MD5 ? "MD5" : "cleartext");
 		return;
 	default:
-		fail(c, "the server asks for an authentication method czpg does not support "
-			"(request code %u)",
+		fail(c,
+		     "the server asks for an authentication method czpg does not support "
+		     "(request code %u)",
 		     a.code);
 		return;
 	}
@@ -525,7 +533,7 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
 {
 	struct czpg_pgwire_error e;
-	char line[400], err[128];
+	char line[400], err[CZPG_PGWIRE_ERR_MAX];
 
 	if (czpg_pgwire_decode_error(m, &e, err, sizeof(err)) < 0) {
 		fail(c, "malformed error message from the server: %s", err);
@@ -596,7 +604,7 @@ static void handle_session_msg(struct czpg_conn *c, const struct czpg_pgwire_msg
 	struct czpg_conn_event ev = {0};
 	struct czpg_pgwire_error e;
 	const char *name, *value;
-	char err[160], line[400];
+	char err[CZPG_PGWIRE_ERR_MAX], line[400];
 	char status;
 
 	switch (m->type) {
@@ -697,7 +705,7 @@ static void handle_session_msg(struct czpg_conn *c, const struct czpg_pgwire_msg
 static void handle_msg(struct czpg_conn *c, const struct czpg_pgwire_msg *m, uint64_t now_ns)
 {
 	const char *name, *value;
-	char err[160];
+	char err[CZPG_PGWIRE_ERR_MAX];
 
 	switch (c->phase) {
 	case CZPG_PHASE_STARTUP:
@@ -710,8 +718,9 @@ static void handle_msg(struct czpg_conn *c, const struct czpg_pgwire_msg *m, uin
 			fail(c, "the server does not speak protocol 3.0 as requested "
 				"(NegotiateProtocolVersion)");
 		else
-			fail(c, "unexpected %s (type 0x%02x) from the server during "
-				"authentication",
+			fail(c,
+			     "unexpected %s (type 0x%02x) from the server during "
+			     "authentication",
 			     czpg_pgwire_msg_name(m->type), m->type);
 		return;
 	case CZPG_PHASE_PARAMS:
@@ -786,10 +795,9 @@ static int feed_protocol(struct czpg_conn *c, const uint8_t *data, size_t n, uin
 	return failed(c) ? -1 : 0;
 }
 
-static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n,
-			      uint64_t now_ns)
+static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n, uint64_t now_ns)
 {
-	char err[256];
+	char err[CZPG_TLS_ERR_MAX];
 	int r;
 
 	c->ssl_answer = (char)data[0];
@@ -806,9 +814,10 @@ static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n
 		 * path injected it.  Refuse rather than read it later.
 		 */
 		if (n > 1) {
-			fail(c, "the server sent %zu unencrypted byte(s) after agreeing to TLS and "
-				"before the handshake: possible man-in-the-middle injection; "
-				"connection refused",
+			fail(c,
+			     "the server sent %zu unencrypted byte(s) after agreeing to TLS and "
+			     "before the handshake: possible man-in-the-middle injection; "
+			     "connection refused",
 			     n - 1);
 			return;
 		}
@@ -839,8 +848,9 @@ static void handle_ssl_answer(struct czpg_conn *c, const uint8_t *data, size_t n
 			"'N' (its unauthenticated text is not shown)");
 		return;
 	default:
-		fail(c, "the server answered SSLRequest with byte 0x%02x instead of 'S' or 'N': "
-			"not a PostgreSQL server?",
+		fail(c,
+		     "the server answered SSLRequest with byte 0x%02x instead of 'S' or 'N': "
+		     "not a PostgreSQL server?",
 		     data[0]);
 		return;
 	}
@@ -857,8 +867,9 @@ static void handle_gssenc_answer(struct czpg_conn *c, const uint8_t *data, uint6
 		fail(c, "the server answered GSSENCRequest with an error message (a server older "
 			"than PostgreSQL 12?); its unauthenticated text is not shown");
 	} else {
-		fail(c, "the server answered GSSENCRequest with byte 0x%02x instead of 'G' or "
-			"'N': not a PostgreSQL server?",
+		fail(c,
+		     "the server answered GSSENCRequest with byte 0x%02x instead of 'G' or "
+		     "'N': not a PostgreSQL server?",
 		     data[0]);
 	}
 }
@@ -878,8 +889,9 @@ static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 		if (r == CZPG_TLS_CLOSED ||
 		    (r != CZPG_TLS_OK && czpg_tls_error(c->tls)[0] == '\0')) {
 			/* close_notify before the handshake finished: no OpenSSL error to show. */
-			fail(c, "the server %s closed the TLS session during the handshake "
-				"(close_notify); see the server log",
+			fail(c,
+			     "the server %s closed the TLS session during the handshake "
+			     "(close_notify); see the server log",
 			     c->host);
 			return;
 		}
@@ -1006,8 +1018,8 @@ static int check_ready(struct czpg_conn *c, const char *what)
 	if (c->phase == CZPG_PHASE_READY)
 		return 0;
 	if (!failed(c))
-		snprintf(c->err, sizeof(c->err), "cannot %s: the connection is not ready (%s)",
-			 what, czpg_conn_phase_name(c->phase));
+		czpg_errf(c->err, sizeof(c->err), "cannot %s: the connection is not ready (%s)",
+			  what, czpg_conn_phase_name(c->phase));
 	return -1;
 }
 
@@ -1032,8 +1044,9 @@ int czpg_conn_prepare(struct czpg_conn *c, const char *stmt, const char *sql, si
 	if (check_ready(c, "prepare a statement") < 0)
 		return -1;
 	/* No parameter types: the server infers every $n (Parse with 0 OIDs). */
-	if (nparams > CZPG_PGWIRE_MAX_PARAMS || czpg_pgwire_parse(&c->msg, stmt, sql, 0, NULL) < 0 ||
-	    czpg_pgwire_sync(&c->msg) < 0 || send_msg(c) < 0)
+	if (nparams > CZPG_PGWIRE_MAX_PARAMS ||
+	    czpg_pgwire_parse(&c->msg, stmt, sql, 0, NULL) < 0 || czpg_pgwire_sync(&c->msg) < 0 ||
+	    send_msg(c) < 0)
 		return -1;
 	query_sent(c);
 	return 0;

@@ -32,7 +32,12 @@ int czpg_parse_double(const char *s, double min, double max, double *out)
 	char *end;
 	double v;
 
-	if (s == NULL || *s == '\0')
+	/*
+	 * strtod alone would also take leading spaces, hexadecimal ("0x1p3"),
+	 * "inf" and "nan": a decimal starts with a digit, a sign or a point.
+	 */
+	if (s == NULL || strchr("0123456789+-.", *s) == NULL || *s == '\0' ||
+	    strpbrk(s, "xX") != NULL)
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);

@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "czpg/errf.h"
+
 #define PGWIRE_HARD_MAX_MSG ((size_t)1 << 30)
-#define PGWIRE_INITIAL_BUF 4096
 
 /* ---- Builders ----------------------------------------------------------- */
 
@@ -277,7 +278,7 @@ int czpg_pgwire_terminate(struct czpg_wbuf *w)
 /* ---- Parser ------------------------------------------------------------- */
 
 static void parser_fail(struct czpg_pgwire_parser *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void parser_fail(struct czpg_pgwire_parser *p, const char *fmt, ...)
 {
@@ -286,9 +287,15 @@ static void parser_fail(struct czpg_pgwire_parser *p, const char *fmt, ...)
 	if (p->failed)
 		return; /* keep the first reason */
 	va_start(ap, fmt);
-	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	czpg_verrf(p->err, sizeof(p->err), fmt, ap);
 	va_end(ap);
 	p->failed = true;
+}
+
+/* Most bytes the parser may hold: one maximal message and a read's worth. */
+static size_t parser_limit(const struct czpg_pgwire_parser *p)
+{
+	return p->max_msg + 1 + CZPG_PGWIRE_FEED_SLACK;
 }
 
 void czpg_pgwire_parser_init(struct czpg_pgwire_parser *p, size_t max_msg_len)
@@ -301,11 +308,12 @@ void czpg_pgwire_parser_init(struct czpg_pgwire_parser *p, size_t max_msg_len)
 	if (max_msg_len > PGWIRE_HARD_MAX_MSG)
 		max_msg_len = PGWIRE_HARD_MAX_MSG;
 	p->max_msg = max_msg_len;
+	czpg_wbuf_init(&p->in, parser_limit(p));
 }
 
 size_t czpg_pgwire_parser_buffered(const struct czpg_pgwire_parser *p)
 {
-	return p->end - p->start;
+	return p->in.len;
 }
 
 const char *czpg_pgwire_parser_error(const struct czpg_pgwire_parser *p)
@@ -313,55 +321,10 @@ const char *czpg_pgwire_parser_error(const struct czpg_pgwire_parser *p)
 	return p->failed ? p->err : "";
 }
 
-/*
- * Makes room for n more bytes at the end.  Moves the held bytes to the front
- * only when that frees at least as much as they occupy (start >= held), so
- * the copying is amortised O(1) per byte; otherwise grows by doubling.
- */
-static int parser_make_room(struct czpg_pgwire_parser *p, size_t n, size_t limit)
-{
-	size_t held, want, ncap;
-	uint8_t *nbuf;
-
-	if (p->start == p->end)
-		p->start = p->end = 0;
-	held = p->end - p->start;
-	want = held + n;
-	if (p->cap - p->end >= n)
-		return 0;
-	if (p->cap >= want && (p->start >= held || p->cap >= limit)) {
-		memmove(p->buf, p->buf + p->start, held);
-		p->start = 0;
-		p->end = held;
-		return 0;
-	}
-	/* Grow to twice what is needed (within the limit) so growth is rare. */
-	ncap = p->cap != 0 ? p->cap : PGWIRE_INITIAL_BUF;
-	while (ncap < limit && ncap / 2 < want)
-		ncap = ncap > limit / 2 ? limit : ncap * 2;
-	/* Fresh allocation so the old bytes can be wiped before release. */
-	nbuf = malloc(ncap);
-	if (nbuf == NULL) {
-		parser_fail(p, "out of memory buffering %zu bytes of server data", want);
-		return -1;
-	}
-	if (held != 0)
-		memcpy(nbuf, p->buf + p->start, held);
-	if (p->buf != NULL) {
-		OPENSSL_cleanse(p->buf, p->cap);
-		free(p->buf);
-	}
-	p->buf = nbuf;
-	p->cap = ncap;
-	p->start = 0;
-	p->end = held;
-	return 0;
-}
-
 int czpg_pgwire_parser_feed(struct czpg_pgwire_parser *p, const void *data, size_t n)
 {
-	size_t limit = p->max_msg + 1 + CZPG_PGWIRE_FEED_SLACK;
-	size_t held = p->end - p->start;
+	size_t limit = parser_limit(p);
+	size_t held = p->in.len;
 
 	if (p->failed)
 		return -1;
@@ -374,10 +337,15 @@ int czpg_pgwire_parser_feed(struct czpg_pgwire_parser *p, const void *data, size
 			    held + (n > limit ? 0 : n), limit);
 		return -1;
 	}
-	if (parser_make_room(p, n, limit) < 0)
+	/*
+	 * The buffer's cap is the limit just checked, so a failure here is an
+	 * allocation; growth wipes the old storage (it may hold authentication
+	 * data) and consumed messages cost no copy.
+	 */
+	if (czpg_wbuf_bytes(&p->in, data, n) < 0) {
+		parser_fail(p, "out of memory buffering %zu bytes of server data", held + n);
 		return -1;
-	memcpy(p->buf + p->end, data, n);
-	p->end += n;
+	}
 	return 0;
 }
 
@@ -389,9 +357,9 @@ int czpg_pgwire_parser_next(struct czpg_pgwire_parser *p, struct czpg_pgwire_msg
 
 	if (p->failed)
 		return -1;
-	if (p->end - p->start < 5)
+	if (p->in.len < 5)
 		return 0;
-	h = p->buf + p->start;
+	h = p->in.data;
 	type = h[0];
 	len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
 	if (len & 0x80000000u) {
@@ -415,12 +383,13 @@ int czpg_pgwire_parser_next(struct czpg_pgwire_parser *p, struct czpg_pgwire_msg
 			    type >= 0x20 && type < 0x7f ? type : '?', type, len, p->max_msg);
 		return -1;
 	}
-	if (p->end - p->start - 1 < len)
+	if (p->in.len - 1 < len)
 		return 0;
 	msg->type = type;
 	msg->body = h + 5;
 	msg->len = len - 4;
-	p->start += 1 + (size_t)len;
+	/* Moves the read cursor only: the view stays valid until the next feed. */
+	czpg_wbuf_consume(&p->in, 1 + (size_t)len);
 	return 1;
 }
 
@@ -428,28 +397,21 @@ void czpg_pgwire_parser_free(struct czpg_pgwire_parser *p)
 {
 	if (p == NULL)
 		return;
-	if (p->buf != NULL) {
-		OPENSSL_cleanse(p->buf, p->cap);
-		free(p->buf);
-	}
-	p->buf = NULL;
-	p->cap = p->start = p->end = 0;
+	czpg_wbuf_free_secure(&p->in);
 }
 
 /* ---- Decoders ----------------------------------------------------------- */
 
 static int dec_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int dec_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err != NULL && errlen != 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	czpg_verrf(err, errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -518,7 +480,8 @@ static int check_type(const struct czpg_pgwire_msg *m, uint8_t want, char *err, 
 		return dec_fail(err, errlen, "expected a %s message, got %s (type 0x%02x)",
 				czpg_pgwire_msg_name(want), czpg_pgwire_msg_name(m->type), m->type);
 	if (m->body == NULL && m->len != 0)
-		return dec_fail(err, errlen, "%s message has no body", czpg_pgwire_msg_name(want));
+		return dec_fail(err, errlen, "the %s message has no body",
+				czpg_pgwire_msg_name(want));
 	return 0;
 }
 
@@ -553,10 +516,10 @@ static int decode_sasl_mechs(struct czpg_rbuf *r, struct czpg_pgwire_auth *out, 
 			return 0;
 		if (out->nmechs == CZPG_PGWIRE_MAX_SASL_MECHS)
 			return dec_fail(
-				err, errlen,
-				"AuthenticationSASL lists more than %d mechanisms; refusing "
-				"it",
-				CZPG_PGWIRE_MAX_SASL_MECHS);
+			    err, errlen,
+			    "the AuthenticationSASL message lists more than %d mechanisms; "
+			    "refusing it",
+			    CZPG_PGWIRE_MAX_SASL_MECHS);
 		out->mechs[out->nmechs++] = name;
 	}
 }
@@ -702,7 +665,7 @@ static int read_count(struct czpg_rbuf *r, uint8_t type, const char *what, size_
 				czpg_pgwire_msg_name(type), what, n);
 	if ((size_t)n > max)
 		return dec_fail(err, errlen,
-				"%s message has %d %ss, more than the %zu this client accepts",
+				"the %s message has %d %ss, more than the %zu this client accepts",
 				czpg_pgwire_msg_name(type), n, what, max);
 	*out = (size_t)n;
 	return 0;
@@ -801,7 +764,8 @@ int czpg_pgwire_decode_empty(const struct czpg_pgwire_msg *m, char *err, size_t 
 	case 's':
 		break;
 	default:
-		return dec_fail(err, errlen, "%s (type 0x%02x) is not a message without a body",
+		return dec_fail(err, errlen,
+				"the %s message (type 0x%02x) is not a message without a body",
 				czpg_pgwire_msg_name(m->type), m->type);
 	}
 	if (m->len != 0)
@@ -829,7 +793,7 @@ int czpg_pgwire_decode_parameter_description(const struct czpg_pgwire_msg *m, ui
 		return dec_fail(err, errlen, "malformed ParameterDescription message: no count");
 	if (count > max_oids)
 		return dec_fail(err, errlen,
-				"ParameterDescription message has %u parameters, more than the "
+				"the ParameterDescription message has %u parameters, more than the "
 				"%zu this client accepts",
 				count, max_oids);
 	for (i = 0; i < count; i++)
@@ -854,7 +818,7 @@ int czpg_pgwire_decode_error(const struct czpg_pgwire_msg *m, struct czpg_pgwire
 		goto out;
 	}
 	if (m->body == NULL && m->len != 0) {
-		dec_fail(err, errlen, "%s message has no body", czpg_pgwire_msg_name(m->type));
+		dec_fail(err, errlen, "the %s message has no body", czpg_pgwire_msg_name(m->type));
 		goto out;
 	}
 	czpg_rbuf_init(&r, m->body, m->len);

@@ -31,186 +31,186 @@
 
 static bool in_ranges(uint32_t c, const uint32_t (*r)[2], size_t n)
 {
-        size_t lo = 0, hi = n;
+	size_t lo = 0, hi = n;
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-                if (c < r[mid][0])
-                        hi = mid;
-                else if (c > r[mid][1])
-                        lo = mid + 1;
-                else
-                        return true;
-        }
-        return false;
+		if (c < r[mid][0])
+			hi = mid;
+		else if (c > r[mid][1])
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
 }
 
-bool czpg_sprep_is_non_ascii_space(uint32_t c)
+bool czpg_scram_unicode_is_non_ascii_space(uint32_t c)
 {
-        return in_ranges(c, sprep_non_ascii_space, NELEM(sprep_non_ascii_space));
+	return in_ranges(c, sprep_non_ascii_space, NELEM(sprep_non_ascii_space));
 }
 
-bool czpg_sprep_is_mapped_to_nothing(uint32_t c)
+bool czpg_scram_unicode_is_mapped_to_nothing(uint32_t c)
 {
-        return in_ranges(c, sprep_mapped_to_nothing, NELEM(sprep_mapped_to_nothing));
+	return in_ranges(c, sprep_mapped_to_nothing, NELEM(sprep_mapped_to_nothing));
 }
 
-bool czpg_sprep_is_prohibited(uint32_t c)
+bool czpg_scram_unicode_is_prohibited(uint32_t c)
 {
-        return in_ranges(c, sprep_prohibited, NELEM(sprep_prohibited));
+	return in_ranges(c, sprep_prohibited, NELEM(sprep_prohibited));
 }
 
-bool czpg_sprep_is_unassigned(uint32_t c)
+bool czpg_scram_unicode_is_unassigned(uint32_t c)
 {
-        return in_ranges(c, sprep_unassigned, NELEM(sprep_unassigned));
+	return in_ranges(c, sprep_unassigned, NELEM(sprep_unassigned));
 }
 
-bool czpg_sprep_is_randalcat(uint32_t c)
+bool czpg_scram_unicode_is_randalcat(uint32_t c)
 {
-        return in_ranges(c, sprep_randalcat, NELEM(sprep_randalcat));
+	return in_ranges(c, sprep_randalcat, NELEM(sprep_randalcat));
 }
 
-bool czpg_sprep_is_lcat(uint32_t c)
+bool czpg_scram_unicode_is_lcat(uint32_t c)
 {
-        return in_ranges(c, sprep_lcat, NELEM(sprep_lcat));
+	return in_ranges(c, sprep_lcat, NELEM(sprep_lcat));
 }
 
 /* Index of the row whose first column is c in a sorted table, or -1. */
 static long find_row(uint32_t c, const uint32_t *table, size_t rows, size_t width)
 {
-        size_t lo = 0, hi = rows;
+	size_t lo = 0, hi = rows;
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                uint32_t key = table[mid * width];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t key = table[mid * width];
 
-                if (c < key)
-                        hi = mid;
-                else if (c > key)
-                        lo = mid + 1;
-                else
-                        return (long)mid;
-        }
-        return -1;
+		if (c < key)
+			hi = mid;
+		else if (c > key)
+			lo = mid + 1;
+		else
+			return (long)mid;
+	}
+	return -1;
 }
 
 static uint32_t ccc(uint32_t c)
 {
-        long i = find_row(c, &ccc_table[0][0], NELEM(ccc_table), 2);
+	long i = find_row(c, &ccc_table[0][0], NELEM(ccc_table), 2);
 
-        return i < 0 ? 0 : ccc_table[i][1];
+	return i < 0 ? 0 : ccc_table[i][1];
 }
 
 /* The primary composite of (a, b), or 0 when there is none. */
 static uint32_t compose(uint32_t a, uint32_t b)
 {
-        size_t lo = 0, hi = NELEM(comp_table);
+	size_t lo = 0, hi = NELEM(comp_table);
 
-        if (a >= L_BASE && a < L_BASE + L_COUNT && b >= V_BASE && b < V_BASE + V_COUNT)
-                return S_BASE + ((a - L_BASE) * V_COUNT + (b - V_BASE)) * T_COUNT;
-        if (a >= S_BASE && a < S_BASE + S_COUNT && (a - S_BASE) % T_COUNT == 0 && b > T_BASE &&
-            b < T_BASE + T_COUNT)
-                return a + (b - T_BASE);
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                const uint32_t *row = comp_table[mid];
+	if (a >= L_BASE && a < L_BASE + L_COUNT && b >= V_BASE && b < V_BASE + V_COUNT)
+		return S_BASE + ((a - L_BASE) * V_COUNT + (b - V_BASE)) * T_COUNT;
+	if (a >= S_BASE && a < S_BASE + S_COUNT && (a - S_BASE) % T_COUNT == 0 && b > T_BASE &&
+	    b < T_BASE + T_COUNT)
+		return a + (b - T_BASE);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const uint32_t *row = comp_table[mid];
 
-                if (a < row[0] || (a == row[0] && b < row[1]))
-                        hi = mid;
-                else if (a > row[0] || b > row[1])
-                        lo = mid + 1;
-                else
-                        return row[2];
-        }
-        return 0;
+		if (a < row[0] || (a == row[0] && b < row[1]))
+			hi = mid;
+		else if (a > row[0] || b > row[1])
+			lo = mid + 1;
+		else
+			return row[2];
+	}
+	return 0;
 }
 
 /* Longest decomposition of one code point (a Hangul syllable gives 3). */
 static size_t max_decomp_len(void)
 {
-        return NFKD_MAX_LEN > 3 ? NFKD_MAX_LEN : 3;
+	return NFKD_MAX_LEN > 3 ? NFKD_MAX_LEN : 3;
 }
 
-int czpg_unicode_nfkc(const uint32_t *in, size_t n, uint32_t **out, size_t *outlen)
+int czpg_scram_unicode_nfkc(const uint32_t *in, size_t n, uint32_t **out, size_t *outlen)
 {
-        uint32_t *buf;
-        size_t cap, len = 0, i, j, starter, comp_len;
-        uint32_t last_class;
+	uint32_t *buf;
+	size_t cap, len = 0, i, j, starter, comp_len;
+	uint32_t last_class;
 
-        *out = NULL;
-        *outlen = 0;
-        if (n > SIZE_MAX / sizeof(uint32_t) / max_decomp_len() - 1)
-                return -1;
-        cap = n * max_decomp_len() + 1;
-        buf = malloc(cap * sizeof(*buf));
-        if (buf == NULL)
-                return -1;
+	*out = NULL;
+	*outlen = 0;
+	if (n > SIZE_MAX / sizeof(uint32_t) / max_decomp_len() - 1)
+		return -1;
+	cap = n * max_decomp_len() + 1;
+	buf = malloc(cap * sizeof(*buf));
+	if (buf == NULL)
+		return -1;
 
-        /* 1. Full compatibility decomposition. */
-        for (i = 0; i < n; i++) {
-                uint32_t c = in[i];
-                long row;
+	/* 1. Full compatibility decomposition. */
+	for (i = 0; i < n; i++) {
+		uint32_t c = in[i];
+		long row;
 
-                if (c >= S_BASE && c < S_BASE + S_COUNT) {
-                        uint32_t si = c - S_BASE;
+		if (c >= S_BASE && c < S_BASE + S_COUNT) {
+			uint32_t si = c - S_BASE;
 
-                        buf[len++] = L_BASE + si / N_COUNT;
-                        buf[len++] = V_BASE + (si % N_COUNT) / T_COUNT;
-                        if (si % T_COUNT != 0)
-                                buf[len++] = T_BASE + si % T_COUNT;
-                        continue;
-                }
-                row = find_row(c, &nfkd_index[0][0], NELEM(nfkd_index), 3);
-                if (row < 0) {
-                        buf[len++] = c;
-                        continue;
-                }
-                memcpy(buf + len, nfkd_data + nfkd_index[row][1],
-                       nfkd_index[row][2] * sizeof(*buf));
-                len += nfkd_index[row][2];
-        }
+			buf[len++] = L_BASE + si / N_COUNT;
+			buf[len++] = V_BASE + (si % N_COUNT) / T_COUNT;
+			if (si % T_COUNT != 0)
+				buf[len++] = T_BASE + si % T_COUNT;
+			continue;
+		}
+		row = find_row(c, &nfkd_index[0][0], NELEM(nfkd_index), 3);
+		if (row < 0) {
+			buf[len++] = c;
+			continue;
+		}
+		memcpy(buf + len, nfkd_data + nfkd_index[row][1],
+		       nfkd_index[row][2] * sizeof(*buf));
+		len += nfkd_index[row][2];
+	}
 
-        /* 2. Canonical ordering: stable sort each run of non-starters by class. */
-        for (i = 1; i < len; i++) {
-                uint32_t c = buf[i], k = ccc(c);
+	/* 2. Canonical ordering: stable sort each run of non-starters by class. */
+	for (i = 1; i < len; i++) {
+		uint32_t c = buf[i], k = ccc(c);
 
-                if (k == 0)
-                        continue;
-                for (j = i; j > 0; j--) {
-                        uint32_t pk = ccc(buf[j - 1]);
+		if (k == 0)
+			continue;
+		for (j = i; j > 0; j--) {
+			uint32_t pk = ccc(buf[j - 1]);
 
-                        if (pk == 0 || pk <= k)
-                                break;
-                        buf[j] = buf[j - 1];
-                }
-                buf[j] = c;
-        }
+			if (pk == 0 || pk <= k)
+				break;
+			buf[j] = buf[j - 1];
+		}
+		buf[j] = c;
+	}
 
-        /* 3. Canonical composition. */
-        if (len > 0) {
-                starter = 0;
-                last_class = ccc(buf[0]) != 0 ? 256 : 0;
-                comp_len = 1;
-                for (i = 1; i < len; i++) {
-                        uint32_t c = buf[i], k = ccc(c), composite;
+	/* 3. Canonical composition. */
+	if (len > 0) {
+		starter = 0;
+		last_class = ccc(buf[0]) != 0 ? 256 : 0;
+		comp_len = 1;
+		for (i = 1; i < len; i++) {
+			uint32_t c = buf[i], k = ccc(c), composite;
 
-                        composite = compose(buf[starter], c);
-                        if (composite != 0 && (last_class < k || last_class == 0) &&
-                            last_class != 256) {
-                                buf[starter] = composite;
-                                continue;
-                        }
-                        if (k == 0)
-                                starter = comp_len;
-                        last_class = k;
-                        buf[comp_len++] = c;
-                }
-                /* Wipe the tail: the input may be a password. */
-                OPENSSL_cleanse(buf + comp_len, (len - comp_len) * sizeof(*buf));
-                len = comp_len;
-        }
-        *out = buf;
-        *outlen = len;
-        return 0;
+			composite = compose(buf[starter], c);
+			if (composite != 0 && (last_class < k || last_class == 0) &&
+			    last_class != 256) {
+				buf[starter] = composite;
+				continue;
+			}
+			if (k == 0)
+				starter = comp_len;
+			last_class = k;
+			buf[comp_len++] = c;
+		}
+		/* Wipe the tail: the input may be a password. */
+		OPENSSL_cleanse(buf + comp_len, (len - comp_len) * sizeof(*buf));
+		len = comp_len;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
 }

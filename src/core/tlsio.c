@@ -14,8 +14,9 @@
  * tls-server-end-point (RFC 5929 section 4.1).
  */
 #include "czpg/tlsio.h"
-#include "czpg/errf.h"
 
+#include "czpg/buf.h"
+#include "czpg/errf.h"
 #include "czpg/parse.h"
 #include <errno.h>
 #include <limits.h>
@@ -56,11 +57,11 @@ struct czpg_tls {
 	bool failed; /* fatal error seen: the SSL object must not be used again */
 	bool eof;    /* the transport reached end of file */
 
-	/* Ciphertext drained from wbio by peek, not yet consumed: out[off..len). */
-	uint8_t *out;
-	size_t out_off;
-	size_t out_len;
-	size_t out_cap;
+	/*
+	 * Ciphertext drained from wbio by peek, not yet consumed (out.data,
+	 * out.len).  Consuming moves its read cursor: no copy per record.
+	 */
+	struct czpg_wbuf out;
 
 	/* First verification failure, recorded by verify_cb. */
 	int vfy_code;
@@ -69,7 +70,7 @@ struct czpg_tls {
 	X509 *vfy_leaf; /* the server's leaf (up-ref) */
 
 	char alpn[64]; /* negotiated ALPN protocol, printable copy */
-	char err[512];
+	char err[CZPG_TLS_ERR_MAX];
 };
 
 /* ---- small helpers ---- */
@@ -92,11 +93,11 @@ static void take_openssl_error(char *buf, size_t len)
 	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
 
 	if (r != NULL)
-		snprintf(buf, len, "%s", r);
+		czpg_errf(buf, len, "%s", r);
 	else if (e != 0)
-		snprintf(buf, len, "OpenSSL error %lx", e);
+		czpg_errf(buf, len, "OpenSSL error %lx", e);
 	else
-		snprintf(buf, len, "no detail from OpenSSL");
+		czpg_errf(buf, len, "no detail from OpenSSL");
 	err_reset();
 }
 
@@ -283,7 +284,7 @@ const char *czpg_tls_config_error(const struct czpg_tls_config *cfg)
 int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 {
 	X509_STORE *store = NULL;
-	STACK_OF(X509_OBJECT) * objs;
+	STACK_OF(X509_OBJECT) *objs;
 	char *copy = NULL;
 	FILE *f;
 	int i, ncerts = 0, rc = -1;
@@ -297,7 +298,7 @@ int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 	f = fopen(path, "r");
 	if (f == NULL) {
 		czpg_errf(cfg->err, sizeof(cfg->err), "cannot open CA file %s: %s", path,
-			strerror(errno));
+			  strerror(errno));
 		goto out;
 	}
 	fclose(f);
@@ -312,7 +313,7 @@ int czpg_tls_config_set_ca_file(struct czpg_tls_config *cfg, const char *path)
 
 		take_openssl_error(why, sizeof(why));
 		czpg_errf(cfg->err, sizeof(cfg->err),
-			"CA file %s holds no readable PEM certificate (%s)", path, why);
+			  "CA file %s holds no readable PEM certificate (%s)", path, why);
 		goto out;
 	}
 	objs = X509_STORE_get0_objects(store);
@@ -343,8 +344,8 @@ static int check_version(struct czpg_tls_config *cfg, int version, bool allow_ze
 	if (cfg->legacy && (version == TLS1_VERSION || version == TLS1_1_VERSION))
 		return 0;
 	czpg_errf(cfg->err, sizeof(cfg->err),
-		"unsupported TLS version setting 0x%x: use TLS 1.2 or TLS 1.3%s", (unsigned)version,
-		cfg->legacy ? " (or TLS 1.0/1.1)" : "");
+		  "unsupported TLS version setting 0x%x: use TLS 1.2 or TLS 1.3%s",
+		  (unsigned)version, cfg->legacy ? " (or TLS 1.0/1.1)" : "");
 	return -1;
 }
 
@@ -358,7 +359,7 @@ int czpg_tls_config_set_min_version(struct czpg_tls_config *cfg, int version)
 		goto out;
 	if (SSL_CTX_set_min_proto_version(cfg->ctx, version) != 1) {
 		czpg_errf(cfg->err, sizeof(cfg->err), "OpenSSL refused minimum version %s",
-			version_name(version));
+			  version_name(version));
 		goto out;
 	}
 	cfg->min_version = version;
@@ -378,7 +379,7 @@ int czpg_tls_config_set_max_version(struct czpg_tls_config *cfg, int version)
 		goto out;
 	if (SSL_CTX_set_max_proto_version(cfg->ctx, version) != 1) {
 		czpg_errf(cfg->err, sizeof(cfg->err), "OpenSSL refused maximum version %s",
-			version_name(version));
+			  version_name(version));
 		goto out;
 	}
 	cfg->max_version = version;
@@ -400,7 +401,7 @@ static int setter_result(struct czpg_tls_config *cfg, int ok, const char *what, 
 	}
 	take_openssl_error(why, sizeof(why));
 	czpg_errf(cfg->err, sizeof(cfg->err), "invalid TLS %s \"%s\" (%s)", what,
-		val != NULL ? val : "", why);
+		  val != NULL ? val : "", why);
 	return -1;
 }
 
@@ -450,7 +451,7 @@ int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol)
 	cfg->err[0] = '\0';
 	if (n == 0 || n > 255) {
 		czpg_errf(cfg->err, sizeof(cfg->err),
-			"invalid ALPN protocol name (it must be 1 to 255 bytes long)");
+			  "invalid ALPN protocol name (it must be 1 to 255 bytes long)");
 		return -1;
 	}
 	/* RFC 7301 section 3.1: a list of length-prefixed names; here just one. */
@@ -499,14 +500,19 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	}
 	if (!cfg->insecure && cfg->ca_file == NULL) {
 		czpg_errf(err, errlen,
-			"no CA file to verify the server certificate of %s: give the CA "
-			"certificate, or choose insecure no-verify explicitly",
-			host);
+			  "no CA file to verify the server certificate of %s: give the CA "
+			  "certificate, or choose insecure no-verify explicitly",
+			  host);
 		goto fail;
 	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		goto oom;
+	/*
+	 * No cap of its own: it mirrors the write BIO, which holds whatever the
+	 * caller encrypted; the plaintext side is where limits are set.
+	 */
+	czpg_wbuf_init(&t->out, SIZE_MAX);
 	t->host = strdup(host);
 	t->ca_file = cfg->ca_file != NULL ? strdup(cfg->ca_file) : NULL;
 	t->insecure = cfg->insecure;
@@ -542,7 +548,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 		if ((t->is_ip && X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) ||
 		    (!t->is_ip && X509_VERIFY_PARAM_set1_host(vp, host, 0) != 1)) {
 			czpg_errf(err, errlen, "cannot check the server certificate against %s",
-				host);
+				  host);
 			goto fail;
 		}
 		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, verify_cb);
@@ -557,7 +563,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	return t;
 oom:
 	czpg_errf(err, errlen, "out of memory creating the TLS connection to %s",
-		host != NULL ? host : "?");
+		  host != NULL ? host : "?");
 fail:
 	err_reset();
 	czpg_tls_free(t);
@@ -573,7 +579,7 @@ void czpg_tls_free(struct czpg_tls *t)
 	X509_free(t->vfy_leaf);
 	free(t->host);
 	free(t->ca_file);
-	free(t->out);
+	czpg_wbuf_free(&t->out);
 	free(t);
 }
 
@@ -591,14 +597,14 @@ int czpg_tls_feed_ciphertext(struct czpg_tls *t, const void *data, size_t len)
 	}
 	if (BIO_ctrl_pending(t->rbio) + len > CZPG_TLS_MAX_BUFFERED_IN) {
 		czpg_errf(t->err, sizeof(t->err),
-			"more than %zu bytes of TLS data from %s are waiting unread: read "
-			"before feeding more",
-			CZPG_TLS_MAX_BUFFERED_IN, t->host);
+			  "more than %zu bytes of TLS data from %s are waiting unread: read "
+			  "before feeding more",
+			  CZPG_TLS_MAX_BUFFERED_IN, t->host);
 		goto out;
 	}
 	if (BIO_write_ex(t->rbio, data, len, &written) != 1 || written != len) {
 		czpg_errf(t->err, sizeof(t->err), "out of memory buffering TLS data from %s",
-			t->host);
+			  t->host);
 		goto out;
 	}
 	rc = 0;
@@ -615,52 +621,37 @@ void czpg_tls_feed_eof(struct czpg_tls *t)
 
 size_t czpg_tls_pending_ciphertext(const struct czpg_tls *t)
 {
-	return (t->out_len - t->out_off) + BIO_ctrl_pending(t->wbio);
+	return t->out.len + BIO_ctrl_pending(t->wbio);
 }
 
 size_t czpg_tls_peek_ciphertext(struct czpg_tls *t, const uint8_t **p)
 {
 	size_t pend = BIO_ctrl_pending(t->wbio);
 	size_t got = 0;
+	uint8_t *room;
 
 	if (pend > 0) {
-		if (t->out_off > 0) {
-			memmove(t->out, t->out + t->out_off, t->out_len - t->out_off);
-			t->out_len -= t->out_off;
-			t->out_off = 0;
-		}
-		if (t->out_cap - t->out_len < pend) {
-			size_t ncap = t->out_len + pend;
-			uint8_t *n;
-
-			ncap = ncap < 4096 ? 4096 : ncap + ncap / 2;
-			n = realloc(t->out, ncap);
-			if (n != NULL) {
-				t->out = n;
-				t->out_cap = ncap;
-			}
-		}
-		if (t->out_cap - t->out_len >= pend &&
-		    BIO_read_ex(t->wbio, t->out + t->out_len, pend, &got) == 1)
-			t->out_len += got;
+		room = czpg_wbuf_space(&t->out, pend);
+		if (room != NULL && BIO_read_ex(t->wbio, room, pend, &got) == 1)
+			czpg_wbuf_commit(&t->out, got);
+		/*
+		 * Out of memory: the bytes stay in the BIO and the next peek tries
+		 * again, so the buffer's error must not stick.
+		 */
+		t->out.err = false;
 		err_reset();
 	}
-	*p = t->out_len > t->out_off ? t->out + t->out_off : NULL;
-	return t->out_len - t->out_off;
+	*p = t->out.len > 0 ? t->out.data : NULL;
+	return t->out.len;
 }
 
 void czpg_tls_consume_ciphertext(struct czpg_tls *t, size_t n)
 {
-	size_t have = t->out_len - t->out_off;
+	size_t have = t->out.len;
 	uint8_t scratch[4096];
 
-	if (n >= have) {
-		n -= have;
-		t->out_off = t->out_len = 0;
-	} else {
-		t->out_off += n;
-		n = 0;
-	}
+	czpg_wbuf_consume(&t->out, n);
+	n = n > have ? n - have : 0;
 	/* Bytes never peeked are still in the BIO: drop them there. */
 	while (n > 0) {
 		size_t got = 0;
@@ -676,12 +667,12 @@ void czpg_tls_consume_ciphertext(struct czpg_tls *t, size_t n)
 
 size_t czpg_tls_take_ciphertext(struct czpg_tls *t, void *buf, size_t cap)
 {
-	size_t have = t->out_len - t->out_off;
+	size_t have = t->out.len;
 	size_t n = have < cap ? have : cap;
 	size_t got = 0;
 
 	if (n > 0) {
-		memcpy(buf, t->out + t->out_off, n);
+		memcpy(buf, t->out.data, n);
 		czpg_tls_consume_ciphertext(t, n);
 	}
 	if (cap > n && BIO_ctrl_pending(t->wbio) > 0 &&
@@ -715,9 +706,9 @@ static void describe_verify_failure(struct czpg_tls *t)
 			format_sans(t->vfy_leaf, sans, sizeof(sans));
 		if (sans[0] != '\0')
 			czpg_errf(t->err, sizeof(t->err),
-				"server certificate for %s does not match: no %s SAN %s "
-				"(certificate SANs: %s)",
-				host, t->is_ip ? "IP" : "DNS", host, sans);
+				  "server certificate for %s does not match: no %s SAN %s "
+				  "(certificate SANs: %s)",
+				  host, t->is_ip ? "IP" : "DNS", host, sans);
 		else
 			czpg_errf(
 			    t->err, sizeof(t->err),
@@ -734,34 +725,34 @@ static void describe_verify_failure(struct czpg_tls *t)
 	case X509_V_ERR_CERT_UNTRUSTED:
 	case X509_V_ERR_CERT_REJECTED:
 		czpg_errf(t->err, sizeof(t->err),
-			"server certificate for %s is not signed by a CA in %s (%s)", host, ca,
-			why);
+			  "server certificate for %s is not signed by a CA in %s (%s)", host, ca,
+			  why);
 		break;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		format_time(cert != NULL ? X509_get0_notAfter(cert) : NULL, when, sizeof(when),
 			    NULL);
 		if (t->vfy_depth == 0)
 			czpg_errf(t->err, sizeof(t->err),
-				"server certificate for %s expired on %s: renew it on the server",
-				host, when);
+				  "server certificate for %s expired on %s: renew it on the server",
+				  host, when);
 		else
 			czpg_errf(t->err, sizeof(t->err),
-				"CA certificate %s in the chain of %s expired on %s", subj, host,
-				when);
+				  "CA certificate %s in the chain of %s expired on %s", subj, host,
+				  when);
 		break;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
 		format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when, sizeof(when),
 			    NULL);
 		czpg_errf(t->err, sizeof(t->err),
-			"%s certificate for %s is not valid until %s: check the clocks of this "
-			"machine and the server",
-			t->vfy_depth == 0 ? "server" : "CA", host, when);
+			  "%s certificate for %s is not valid until %s: check the clocks of this "
+			  "machine and the server",
+			  t->vfy_depth == 0 ? "server" : "CA", host, when);
 		break;
 	default:
 		czpg_errf(t->err, sizeof(t->err),
-			"server certificate for %s failed verification against %s: %s "
-			"(certificate %s, depth %d)",
-			host, ca, why, subj, t->vfy_depth);
+			  "server certificate for %s failed verification against %s: %s "
+			  "(certificate %s, depth %d)",
+			  host, ca, why, subj, t->vfy_depth);
 		break;
 	}
 }
@@ -782,32 +773,33 @@ static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 	     reason == SSL_R_NO_PROTOCOLS_AVAILABLE || reason == SSL_R_WRONG_SSL_VERSION)) {
 		if (t->max_version == 0 && t->min_version == TLS1_3_VERSION)
 			czpg_errf(t->err, sizeof(t->err),
-				"server %s does not support TLS 1.3 (minimum set to TLS 1.3)",
-				t->host);
+				  "server %s does not support TLS 1.3 (minimum set to TLS 1.3)",
+				  t->host);
 		else if (t->max_version == 0)
 			czpg_errf(t->err, sizeof(t->err),
-				"server %s does not support %s or newer (minimum set to %s)",
-				t->host, version_name(t->min_version),
-				version_name(t->min_version));
+				  "server %s does not support %s or newer (minimum set to %s)",
+				  t->host, version_name(t->min_version),
+				  version_name(t->min_version));
 		else if (t->min_version == t->max_version)
 			czpg_errf(t->err, sizeof(t->err),
-				"server %s does not support %s (minimum and maximum set to %s)",
-				t->host, version_name(t->min_version),
-				version_name(t->min_version));
+				  "server %s does not support %s (minimum and maximum set to %s)",
+				  t->host, version_name(t->min_version),
+				  version_name(t->min_version));
 		else
 			czpg_errf(t->err, sizeof(t->err),
-				"server %s supports no TLS version from %s to %s (minimum set to "
-				"%s, maximum to %s)",
-				t->host, version_name(t->min_version), version_name(t->max_version),
-				version_name(t->min_version), version_name(t->max_version));
+				  "server %s supports no TLS version from %s to %s (minimum set to "
+				  "%s, maximum to %s)",
+				  t->host, version_name(t->min_version),
+				  version_name(t->max_version), version_name(t->min_version),
+				  version_name(t->max_version));
 		goto out;
 	}
 	if (t->eof || (ssl_lib && reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) ||
 	    (sslerr == SSL_ERROR_SYSCALL && e == 0)) {
 		czpg_errf(t->err, sizeof(t->err),
-			"server %s closed the connection during TLS %s without a close_notify "
-			"alert",
-			t->host, op);
+			  "server %s closed the connection during TLS %s without a close_notify "
+			  "alert",
+			  t->host, op);
 		goto out;
 	}
 	take_openssl_error(why, sizeof(why));
@@ -836,8 +828,8 @@ static int tls_result(struct czpg_tls *t, int rc, const char *op)
 		break;
 	default:
 		/* WANT_WRITE cannot happen on a memory BIO; nothing else is enabled. */
-		czpg_errf(t->err, sizeof(t->err), "TLS %s with %s stopped unexpectedly (code %d)", op,
-			t->host, e);
+		czpg_errf(t->err, sizeof(t->err), "TLS %s with %s stopped unexpectedly (code %d)",
+			  op, t->host, e);
 		t->failed = true;
 		break;
 	}
@@ -849,7 +841,7 @@ static int failed_again(struct czpg_tls *t)
 {
 	if (t->err[0] == '\0')
 		czpg_errf(t->err, sizeof(t->err), "the TLS connection to %s has already failed",
-			t->host);
+			  t->host);
 	return CZPG_TLS_ERROR;
 }
 
@@ -914,7 +906,7 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
 	}
 	if (len == 0 || len > SSIZE_MAX) {
 		czpg_errf(t->err, sizeof(t->err), "TLS write to %s of %zu bytes is not possible",
-			t->host, len);
+			  t->host, len);
 		return CZPG_TLS_ERROR;
 	}
 	err_reset();
@@ -932,7 +924,8 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
 	}
 	rc = tls_result(t, rc, "write");
 	if (rc == CZPG_TLS_CLOSED) {
-		czpg_errf(t->err, sizeof(t->err), "TLS write to %s after the server closed", t->host);
+		czpg_errf(t->err, sizeof(t->err), "TLS write to %s after the server closed",
+			  t->host);
 		rc = CZPG_TLS_ERROR;
 	}
 	return rc;
@@ -1044,9 +1037,10 @@ int czpg_tls_server_end_point(struct czpg_tls *t, uint8_t out[EVP_MAX_MD_SIZE], 
 	char why[300];
 
 	if (cert == NULL) {
-		czpg_errf(t->err, sizeof(t->err),
-			"no server certificate from %s to bind the channel to (handshake not done)",
-			t->host);
+		czpg_errf(
+		    t->err, sizeof(t->err),
+		    "no server certificate from %s to bind the channel to (handshake not done)",
+		    t->host);
 		return -1;
 	}
 	if (czpg_tls_cert_end_point_hash(cert, out, outlen, why, sizeof(why)) != 0) {
@@ -1074,17 +1068,17 @@ int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_
 	if (X509_get_signature_info(cert, &mdnid, &pknid, NULL, NULL) != 1 &&
 	    OBJ_find_sigid_algs(X509_get_signature_nid(cert), &mdnid, &pknid) != 1) {
 		czpg_errf(err, errlen,
-			"the certificate's signature algorithm %s is unknown, so its channel "
-			"binding hash cannot be chosen",
-			OBJ_nid2ln(X509_get_signature_nid(cert)));
+			  "the certificate's signature algorithm %s is unknown, so its channel "
+			  "binding hash cannot be chosen",
+			  OBJ_nid2ln(X509_get_signature_nid(cert)));
 		goto out;
 	}
 	if (mdnid == NID_undef) {
 		czpg_errf(err, errlen,
-			"the certificate is signed with %s, which has no separate hash, so it "
-			"cannot be used for channel binding (tls-server-end-point, RFC 5929); "
-			"use an ECDSA or RSA certificate, or turn channel binding off",
-			OBJ_nid2sn(pknid != NID_undef ? pknid : X509_get_signature_nid(cert)));
+			  "the certificate is signed with %s, which has no separate hash, so it "
+			  "cannot be used for channel binding (tls-server-end-point, RFC 5929); "
+			  "use an ECDSA or RSA certificate, or turn channel binding off",
+			  OBJ_nid2sn(pknid != NID_undef ? pknid : X509_get_signature_nid(cert)));
 		goto out;
 	}
 	/* RFC 5929 section 4.1: MD5 and SHA-1 are replaced with SHA-256. */
@@ -1093,7 +1087,7 @@ int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_
 	md = EVP_get_digestbynid(mdnid);
 	if (md == NULL) {
 		czpg_errf(err, errlen, "the certificate's signature hash %s is not available",
-			OBJ_nid2sn(mdnid));
+			  OBJ_nid2sn(mdnid));
 		goto out;
 	}
 	if (X509_digest(cert, md, out, &len) != 1) {

@@ -19,13 +19,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "czpg/buf.h"
 #include "czpg/clock.h"
 #include "czpg/conn.h"
+#include "czpg/errf.h"
 
 #define ENGINE_DEFAULT_CONNS 64u
 #define ENGINE_DEFAULT_RECV 16384u
 #define ENGINE_SEND_BUF 65536u
 #define ENGINE_TICK_NS 5000000ull /* deadlines are checked at least this often */
+/* A target's label: "[" + a 255-byte host + "]:65535" and its NUL fit. */
+#define ENGINE_LABEL_MAX 272
+/* A transport sentence: a few words, the label and strerror()'s text. */
+#define ENGINE_MSG_MAX (ENGINE_LABEL_MAX + 128)
 
 enum engine_op { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3 };
 
@@ -38,15 +44,18 @@ struct slot {
 	bool connect_inflight;
 	bool send_inflight;
 	bool recv_inflight;
-	bool broken;     /* transport failed: nothing more can be sent */
-	bool shut;       /* shutdown() done: the pending recv will end */
-	bool dirty;      /* on the dirty list */
+	bool broken; /* transport failed: nothing more can be sent */
+	bool shut;   /* shutdown() done: the pending recv will end */
+	bool dirty;  /* on the dirty list */
 	uint64_t connect_deadline;
 	uint8_t *rbuf;
-	uint8_t *sbuf;
-	size_t slen;
-	size_t soff;
-	char label[96];
+	/*
+	 * Output taken from the connection, not yet sent (out.data, out.len):
+	 * a send completion consumes what the kernel took.  Refilled only when
+	 * empty and no send is in flight, so the bytes never move under a send.
+	 */
+	struct czpg_wbuf out;
+	char label[ENGINE_LABEL_MAX];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 };
@@ -81,7 +90,7 @@ int czpg_engine_resolve(const char *host, unsigned port, struct sockaddr_storage
 	int rc;
 
 	if (port == 0 || port > 65535) {
-		snprintf(err, errlen, "port %u is out of range (1-65535)", port);
+		czpg_errf(err, errlen, "port %u is out of range (1-65535)", port);
 		return -1;
 	}
 	snprintf(portstr, sizeof(portstr), "%u", port);
@@ -94,7 +103,7 @@ int czpg_engine_resolve(const char *host, unsigned port, struct sockaddr_storage
 		rc = getaddrinfo(host, portstr, &hints, &res);
 	}
 	if (rc != 0 || res == NULL) {
-		snprintf(err, errlen, "cannot resolve host \"%s\": %s", host, gai_strerror(rc));
+		czpg_errf(err, errlen, "cannot resolve host \"%s\": %s", host, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(out, res->ai_addr, res->ai_addrlen);
@@ -108,8 +117,7 @@ static uint64_t pack(unsigned slot, uint32_t gen, enum engine_op op)
 	return (uint64_t)gen << 32 | (uint64_t)slot << 4 | (uint64_t)op;
 }
 
-struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err,
-				    size_t errlen)
+struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err, size_t errlen)
 {
 	struct czpg_engine *e = calloc(1, sizeof(*e));
 	unsigned i, entries;
@@ -119,14 +127,14 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 		goto oom;
 	e->nslots = cfg->max_conns != 0 ? cfg->max_conns : ENGINE_DEFAULT_CONNS;
 	if (e->nslots > (1u << 27)) {
-		snprintf(err, errlen, "too many connections (%u)", e->nslots);
+		czpg_errf(err, errlen, "too many connection slots (%u; at most %u)", e->nslots,
+			  1u << 27);
 		free(e);
 		return NULL;
 	}
 	e->recv_size = cfg->recv_buffer != 0 ? cfg->recv_buffer : ENGINE_DEFAULT_RECV;
 	e->connect_timeout_ns =
-		(uint64_t)(cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : 10000) *
-		1000000ull;
+	    (uint64_t)(cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : 10000) * 1000000ull;
 	e->on_release = cfg->on_release;
 	e->user = cfg->user;
 	e->slots = calloc(e->nslots, sizeof(*e->slots));
@@ -155,7 +163,7 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 	if (rc == -EINVAL)
 		rc = io_uring_queue_init(entries, &e->ring, 0);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot create an io_uring ring: %s", strerror(-rc));
+		czpg_errf(err, errlen, "cannot create an io_uring ring: %s", strerror(-rc));
 		free(e->slots);
 		free(e->free_list);
 		free(e->dirty);
@@ -164,7 +172,7 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 	}
 	return e;
 oom:
-	snprintf(err, errlen, "out of memory");
+	czpg_errf(err, errlen, "out of memory creating the event loop");
 	if (e != NULL) {
 		free(e->slots);
 		free(e->free_list);
@@ -177,9 +185,8 @@ oom:
 static void slot_free_buffers(struct slot *s)
 {
 	free(s->rbuf);
-	free(s->sbuf);
 	s->rbuf = NULL;
-	s->sbuf = NULL;
+	czpg_wbuf_free(&s->out);
 }
 
 void czpg_engine_free(struct czpg_engine *e)
@@ -237,23 +244,25 @@ int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct
 	int one = 1, fd;
 
 	if (e->nfree == 0) {
-		snprintf(err, errlen, "no free connection slot (limit %u)", e->nslots);
+		czpg_errf(err, errlen, "no free connection slot (limit %u)", e->nslots);
 		return -1;
 	}
 	if (addrlen > sizeof(s->addr)) {
-		snprintf(err, errlen, "address too long");
+		czpg_errf(err, errlen, "the address of %s does not fit a socket address",
+			  label != NULL ? label : "the server");
 		return -1;
 	}
 	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd < 0) {
-		snprintf(err, errlen, "socket(): %s", strerror(errno));
+		czpg_errf(err, errlen, "cannot create a socket for %s: %s",
+			  label != NULL ? label : "the server", strerror(errno));
 		return -1;
 	}
 	/* Protocol messages are small and latency-bound: no Nagle delay. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (src != NULL && bind(fd, src, srclen) < 0) {
-		snprintf(err, errlen, "cannot bind the source address for %s: %s",
-			 label != NULL ? label : "the connection", strerror(errno));
+		czpg_errf(err, errlen, "cannot bind the source address for %s: %s",
+			  label != NULL ? label : "the connection", strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -265,19 +274,20 @@ int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct
 	s->used = true;
 	s->connected = s->send_inflight = s->recv_inflight = false;
 	s->broken = s->shut = s->dirty = false;
-	s->slen = s->soff = 0;
 	s->rbuf = malloc(e->recv_size);
-	s->sbuf = malloc(ENGINE_SEND_BUF);
-	if (s->rbuf == NULL || s->sbuf == NULL) {
+	/* Allocated now so that running out of memory fails here, not mid-run. */
+	czpg_wbuf_init(&s->out, ENGINE_SEND_BUF);
+	if (s->rbuf == NULL || czpg_wbuf_reserve(&s->out, ENGINE_SEND_BUF) < 0) {
 		slot_free_buffers(s);
 		close(fd);
 		s->fd = -1;
 		s->used = false;
 		e->free_list[e->nfree++] = idx;
-		snprintf(err, errlen, "out of memory");
+		czpg_errf(err, errlen, "out of memory for the buffers of %s",
+			  label != NULL ? label : "the server");
 		return -1;
 	}
-	snprintf(s->label, sizeof(s->label), "%s", label != NULL ? label : "server");
+	czpg_errf(s->label, sizeof(s->label), "%s", label != NULL ? label : "server");
 	memcpy(&s->addr, addr, addrlen);
 	s->addrlen = addrlen;
 	s->connect_deadline = czpg_engine_now_ns() + e->connect_timeout_ns;
@@ -307,17 +317,20 @@ static void submit_send(struct czpg_engine *e, unsigned idx)
 {
 	struct slot *s = &e->slots[idx];
 	struct io_uring_sqe *sqe;
+	uint8_t *room;
 
 	if (s->send_inflight || s->broken || !s->connected)
 		return;
-	if (s->soff == s->slen) {
-		s->soff = 0;
-		s->slen = czpg_conn_take_output(s->conn, s->sbuf, ENGINE_SEND_BUF);
-		if (s->slen == 0)
+	if (s->out.len == 0) {
+		room = czpg_wbuf_space(&s->out, ENGINE_SEND_BUF);
+		if (room == NULL)
+			return; /* cannot happen: reserved at connect, and empty now */
+		czpg_wbuf_commit(&s->out, czpg_conn_take_output(s->conn, room, ENGINE_SEND_BUF));
+		if (s->out.len == 0)
 			return;
 	}
 	sqe = get_sqe(e);
-	io_uring_prep_send(sqe, s->fd, s->sbuf + s->soff, s->slen - s->soff, MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, pack(idx, s->gen, OP_SEND));
 	s->send_inflight = true;
 	e->stats.sends++;
@@ -336,7 +349,7 @@ static void maybe_release(struct czpg_engine *e, unsigned idx)
 	if (!s->used || !czpg_conn_finished(c))
 		return;
 	if (!s->broken && s->connected &&
-	    (s->send_inflight || s->soff < s->slen || czpg_conn_pending_output(c) > 0))
+	    (s->send_inflight || s->out.len > 0 || czpg_conn_pending_output(c) > 0))
 		return;
 	if (s->connect_inflight || s->send_inflight || s->recv_inflight) {
 		if (!s->shut) {
@@ -366,10 +379,10 @@ static void maybe_release(struct czpg_engine *e, unsigned idx)
 
 static void transport_failed(struct slot *s, const char *what, int error)
 {
-	char msg[256];
+	char msg[ENGINE_MSG_MAX];
 
 	s->broken = true;
-	snprintf(msg, sizeof(msg), "%s %s: %s", what, s->label, strerror(error));
+	czpg_errf(msg, sizeof(msg), "%s %s: %s", what, s->label, strerror(error));
 	czpg_conn_fail_transport(s->conn, msg);
 }
 
@@ -404,7 +417,7 @@ static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t n
 			s->broken = true;
 			break;
 		}
-		s->soff += (size_t)res;
+		czpg_wbuf_consume(&s->out, (size_t)res);
 		e->stats.bytes_sent += (uint64_t)res;
 		break;
 	case OP_RECV:
@@ -442,9 +455,9 @@ static void tick_all(struct czpg_engine *e, uint64_t now)
 			continue;
 		if (!s->connected) {
 			if (now >= s->connect_deadline && s->connect_inflight) {
-				char msg[200];
+				char msg[ENGINE_MSG_MAX];
 
-				snprintf(msg, sizeof(msg), "timed out connecting to %s", s->label);
+				czpg_errf(msg, sizeof(msg), "timed out connecting to %s", s->label);
 				czpg_conn_fail_transport(s->conn, msg);
 				s->broken = true;
 				mark_dirty(e, i);
@@ -489,7 +502,7 @@ int czpg_engine_run_once(struct czpg_engine *e, uint64_t timeout_ns, char *err, 
 	rc = io_uring_submit_and_wait_timeout(&e->ring, &cqe, 1, &ts, NULL);
 	e->stats.enters++;
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-		snprintf(err, errlen, "io_uring wait failed: %s", strerror(-rc));
+		czpg_errf(err, errlen, "io_uring wait failed: %s", strerror(-rc));
 		return -1;
 	}
 	now = czpg_engine_now_ns();
@@ -516,9 +529,10 @@ int czpg_engine_run_until_idle(struct czpg_engine *e, uint64_t deadline_ns, char
 	while (e->active > 0) {
 		now = czpg_engine_now_ns();
 		if (deadline_ns != 0 && now >= deadline_ns) {
-			snprintf(err, errlen, "the event loop deadline passed with %u connection(s) "
-					      "still active",
-				 e->active);
+			czpg_errf(err, errlen,
+				  "the event loop deadline passed with %u connection(s) "
+				  "still active",
+				  e->active);
 			return -1;
 		}
 		if (czpg_engine_run_once(e, ENGINE_TICK_NS, err, errlen) < 0)

@@ -548,10 +548,10 @@ static void test_ssl_request_answers(void **state)
 		size_t n;
 		const char *expect;
 	} cases[] = {
-		{"N", 1, "refused TLS"},
-		{"S\x00\x00\x00\x08garbage", 12, "unencrypted byte"},
-		{"E\x00\x00\x00\x20SFATAL\0M\x1b[31mred\x1b[0m\0\0", 26, "not shown"},
-		{"H", 1, "not a PostgreSQL server"},
+	    {"N", 1, "refused TLS"},
+	    {"S\x00\x00\x00\x08garbage", 12, "unencrypted byte"},
+	    {"E\x00\x00\x00\x20SFATAL\0M\x1b[31mred\x1b[0m\0\0", 26, "not shown"},
+	    {"H", 1, "not a PostgreSQL server"},
 	};
 	size_t i;
 
@@ -793,26 +793,26 @@ static void test_query_error_keeps_session(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_trust_startup_and_query),
-		cmocka_unit_test(test_any_split_gives_same_result),
-		cmocka_unit_test(test_scram_success),
-		cmocka_unit_test(test_scram_wrong_password_is_rejected_by_server),
-		cmocka_unit_test(test_scram_bad_server_signature),
-		cmocka_unit_test(test_auth_ok_before_server_signature),
-		cmocka_unit_test(test_server_nonce_must_extend_ours),
-		cmocka_unit_test(test_absurd_iteration_count),
-		cmocka_unit_test(test_md5_and_cleartext_refused),
-		cmocka_unit_test(test_channel_binding_require_without_tls),
-		cmocka_unit_test(test_trust_under_channel_binding_require),
-		cmocka_unit_test(test_ssl_request_answers),
-		cmocka_unit_test(test_gssenc_request_opening),
-		cmocka_unit_test(test_direct_tls_opening),
-		cmocka_unit_test(test_timeout_in_each_phase),
-		cmocka_unit_test(test_query_timeout),
-		cmocka_unit_test(test_oversized_message_is_an_error),
-		cmocka_unit_test(test_close_in_each_phase),
-		cmocka_unit_test(test_goal_auth_request_sends_no_password),
-		cmocka_unit_test(test_query_error_keeps_session),
+	    cmocka_unit_test(test_trust_startup_and_query),
+	    cmocka_unit_test(test_any_split_gives_same_result),
+	    cmocka_unit_test(test_scram_success),
+	    cmocka_unit_test(test_scram_wrong_password_is_rejected_by_server),
+	    cmocka_unit_test(test_scram_bad_server_signature),
+	    cmocka_unit_test(test_auth_ok_before_server_signature),
+	    cmocka_unit_test(test_server_nonce_must_extend_ours),
+	    cmocka_unit_test(test_absurd_iteration_count),
+	    cmocka_unit_test(test_md5_and_cleartext_refused),
+	    cmocka_unit_test(test_channel_binding_require_without_tls),
+	    cmocka_unit_test(test_trust_under_channel_binding_require),
+	    cmocka_unit_test(test_ssl_request_answers),
+	    cmocka_unit_test(test_gssenc_request_opening),
+	    cmocka_unit_test(test_direct_tls_opening),
+	    cmocka_unit_test(test_timeout_in_each_phase),
+	    cmocka_unit_test(test_query_timeout),
+	    cmocka_unit_test(test_oversized_message_is_an_error),
+	    cmocka_unit_test(test_close_in_each_phase),
+	    cmocka_unit_test(test_goal_auth_request_sends_no_password),
+	    cmocka_unit_test(test_query_error_keeps_session),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

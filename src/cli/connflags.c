@@ -1,0 +1,188 @@
+/*
+ * connflags.c - the connection flags verify, probe and bench share (see
+ * connflags.h): their getopt_long entries, value rules and error sentences.
+ */
+#include "connflags.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "czpg/errf.h"
+#include "czpg/parse.h"
+
+/* The entry of each shared flag, in the order tables list them. */
+static const struct option connflag_table[CZPG_CONNFLAGS_COUNT] = {
+    {"host", required_argument, NULL, CZPG_CONNFLAG_HOST},
+    {"port", required_argument, NULL, CZPG_CONNFLAG_PORT},
+    {"user", required_argument, NULL, CZPG_CONNFLAG_USER},
+    {"dbname", required_argument, NULL, CZPG_CONNFLAG_DBNAME},
+    {"ca", required_argument, NULL, CZPG_CONNFLAG_CA},
+    {"password", required_argument, NULL, CZPG_CONNFLAG_PASSWORD},
+    {"channel-binding", required_argument, NULL, CZPG_CONNFLAG_CHANNEL_BINDING},
+    {"min-tls", required_argument, NULL, CZPG_CONNFLAG_MIN_TLS},
+    {"timeout", required_argument, NULL, CZPG_CONNFLAG_TIMEOUT},
+};
+
+/* Whether cf binds the flag with code ch. */
+static int binds(const struct czpg_connflags *cf, int ch)
+{
+	switch (ch) {
+	case CZPG_CONNFLAG_HOST:
+		return cf->host != NULL;
+	case CZPG_CONNFLAG_PORT:
+		return cf->port != NULL;
+	case CZPG_CONNFLAG_USER:
+		return cf->user != NULL;
+	case CZPG_CONNFLAG_DBNAME:
+		return cf->dbname != NULL;
+	case CZPG_CONNFLAG_CA:
+		return cf->ca_file != NULL;
+	case CZPG_CONNFLAG_PASSWORD:
+		return cf->password != NULL;
+	case CZPG_CONNFLAG_CHANNEL_BINDING:
+		return cf->channel_binding != NULL;
+	case CZPG_CONNFLAG_MIN_TLS:
+		return cf->min_tls != NULL;
+	case CZPG_CONNFLAG_TIMEOUT:
+		return cf->timeout_ms != NULL;
+	default:
+		return 0;
+	}
+}
+
+int czpg_connflags_options(const struct czpg_connflags *cf, const struct option *own,
+			   struct option *out, size_t cap)
+{
+	size_t n = 0, i;
+	int rc = -1;
+
+	for (i = 0; own != NULL && own[i].name != NULL; i++) {
+		if (n == cap)
+			goto out;
+		out[n++] = own[i];
+	}
+	for (i = 0; i < CZPG_CONNFLAGS_COUNT; i++) {
+		if (!binds(cf, connflag_table[i].val))
+			continue;
+		if (n == cap)
+			goto out;
+		out[n++] = connflag_table[i];
+	}
+	if (n == cap)
+		goto out;
+	memset(&out[n], 0, sizeof(out[n]));
+	rc = 0;
+out:
+	return rc;
+}
+
+int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char *err,
+			size_t errlen)
+{
+	unsigned long v;
+	int rc = 1;
+
+	if (!binds(cf, ch))
+		goto out;
+	rc = -1;
+	switch (ch) {
+	case CZPG_CONNFLAG_HOST:
+		*cf->host = arg;
+		break;
+	case CZPG_CONNFLAG_PORT:
+		if (czpg_parse_uint(arg, 1, 65535, &v) < 0) {
+			czpg_errf(err, errlen, "--port '%s' is not a port (1-65535)", arg);
+			goto out;
+		}
+		*cf->port = (unsigned)v;
+		break;
+	case CZPG_CONNFLAG_USER:
+		*cf->user = arg;
+		break;
+	case CZPG_CONNFLAG_DBNAME:
+		*cf->dbname = arg;
+		break;
+	case CZPG_CONNFLAG_CA:
+		*cf->ca_file = arg;
+		break;
+	case CZPG_CONNFLAG_PASSWORD:
+		*cf->password = arg;
+		break;
+	case CZPG_CONNFLAG_CHANNEL_BINDING:
+		if (strcmp(arg, "disable") == 0) {
+			*cf->channel_binding = CZPG_CB_DISABLE;
+		} else if (strcmp(arg, "prefer") == 0) {
+			*cf->channel_binding = CZPG_CB_PREFER;
+		} else if (strcmp(arg, "require") == 0) {
+			*cf->channel_binding = CZPG_CB_REQUIRE;
+		} else {
+			czpg_errf(err, errlen,
+				  "--channel-binding '%s' is not one of disable, prefer, require",
+				  arg);
+			goto out;
+		}
+		break;
+	case CZPG_CONNFLAG_MIN_TLS:
+		if (strcmp(arg, "1.3") == 0) {
+			*cf->min_tls = TLS1_3_VERSION;
+		} else if (strcmp(arg, "1.2") == 0) {
+			*cf->min_tls = TLS1_2_VERSION;
+		} else {
+			czpg_errf(err, errlen, "--min-tls '%s' is not 1.2 or 1.3", arg);
+			goto out;
+		}
+		break;
+	case CZPG_CONNFLAG_TIMEOUT:
+		if (czpg_parse_uint(arg, 1, 3600, &v) < 0) {
+			czpg_errf(err, errlen, "--timeout '%s' is not a number of seconds (1-3600)",
+				  arg);
+			goto out;
+		}
+		*cf->timeout_ms = (unsigned)v * 1000u;
+		break;
+	default:
+		rc = 1;
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+/* A bound text flag that was not given, or given empty. */
+static int missing(const char *const *field)
+{
+	return field == NULL || *field == NULL || (*field)[0] == '\0';
+}
+
+int czpg_connflags_check(const struct czpg_connflags *cf, unsigned need, const char *ca_why,
+			 char *err, size_t errlen)
+{
+	const char *ca = cf->ca_file != NULL ? *cf->ca_file : NULL;
+	int rc = -1;
+
+	if ((need & CZPG_CONNFLAGS_NEED_HOST) && missing(cf->host)) {
+		czpg_errf(err, errlen, "--host is required");
+		goto out;
+	}
+	if ((need & CZPG_CONNFLAGS_NEED_USER) && missing(cf->user)) {
+		czpg_errf(err, errlen, "--user is required");
+		goto out;
+	}
+	if ((need & CZPG_CONNFLAGS_NEED_CA) && ca == NULL) {
+		if (ca_why != NULL && ca_why[0] != '\0')
+			czpg_errf(err, errlen, "--ca is required: %s", ca_why);
+		else
+			czpg_errf(err, errlen, "--ca is required");
+		goto out;
+	}
+	if (ca != NULL && access(ca, R_OK) != 0) {
+		czpg_errf(err, errlen, "--ca '%s' is not a readable file", ca);
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
