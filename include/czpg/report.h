@@ -12,7 +12,7 @@
 
 /* "[<tag>] <message>\n" on out, flushed (a long apply shows each step as it ends). */
 void czpg_report_line(FILE *out, const char *tag, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * The documented process exit code for a result (docs/exit-codes.md): 0 ok,

@@ -29,23 +29,23 @@ struct czpg_verify_options {
 	const char *password; /* borrowed; the caller wipes it */
 	enum czpg_cb_policy channel_binding;
 	bool expect_plaintext_refused;
-	int min_tls;          /* TLS1_2_VERSION or TLS1_3_VERSION */
-	unsigned timeout_ms;  /* per phase */
+	int min_tls;         /* TLS1_2_VERSION or TLS1_3_VERSION */
+	unsigned timeout_ms; /* per phase */
 	enum czpg_verify_client client;
 };
 
 struct czpg_verify_result {
 	bool pass;
-	char failure[1280];   /* the reason, one sentence, when !pass */
-	char hint[256];      /* what to do about it ("" if nothing specific) */
+	char failure[1280]; /* the reason, one sentence, when !pass */
+	char hint[256];     /* what to do about it ("" if nothing specific) */
 
 	/* What the client negotiated. */
 	bool tls_done;
 	char client_version[32];
 	char client_cipher[64];
-	bool authenticated;     /* the server accepted the login (startup completed) */
-	char auth_method[48];   /* SCRAM-SHA-256 / SCRAM-SHA-256-PLUS / trust */
-	char offered[160];      /* SASL mechanisms the server offered */
+	bool authenticated;   /* the server accepted the login (startup completed) */
+	char auth_method[48]; /* SCRAM-SHA-256 / SCRAM-SHA-256-PLUS / trust */
+	char offered[160];    /* SASL mechanisms the server offered */
 	bool plus_offered;
 	bool cert_known;
 	struct czpg_cert_info cert;

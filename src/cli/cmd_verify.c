@@ -15,31 +15,32 @@
 
 static void verify_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: czctl postgres tls verify --host HOST --user USER --ca FILE [flags]\n"
-		"\n"
-		"Proves TLS is in force: a verify-full TLS handshake (chain against --ca, and\n"
-		"--host against the certificate's IP or DNS SAN), SCRAM-SHA-256[-PLUS]\n"
-		"authentication, and the server's own pg_stat_ssl row for this session,\n"
-		"which must agree with what the client negotiated.\n"
-		"\n"
-		"  --host HOST              server name or IP (must be in the certificate)\n"
-		"  --port PORT              default 5432\n"
-		"  --user USER              role to authenticate as\n"
-		"  --dbname DB              default: the user name\n"
-		"  --ca FILE                PEM CA certificate(s) to trust (a bundle works)\n"
-		"  --password PW            or CZ_PG_VERIFY_PASSWORD, or a prompt on a terminal\n"
-		"  --channel-binding MODE   disable | prefer (default) | require\n"
-		"                           require: only SCRAM-SHA-256-PLUS is accepted\n"
-		"  --expect-plaintext-refused  also try an unencrypted startup (the password\n"
-		"                           is never sent) and pass only if pg_hba refuses it\n"
-		"  --min-tls 1.2|1.3        lowest TLS version accepted (default 1.3)\n"
-		"  --timeout SECONDS        per phase (default 10)\n"
-		"  --client native|libpq    native wire client (default) or libpq as a cross-check\n"
-		"  --json                   one JSON object on stdout\n"
-		"\n"
-		"Exit codes: 0 PASS, 1 FAIL (TLS not proven, or plaintext accepted),\n"
-		"2 usage error, 3 could not run.\n");
+	fprintf(
+	    out,
+	    "usage: czctl postgres tls verify --host HOST --user USER --ca FILE [flags]\n"
+	    "\n"
+	    "Proves TLS is in force: a verify-full TLS handshake (chain against --ca, and\n"
+	    "--host against the certificate's IP or DNS SAN), SCRAM-SHA-256[-PLUS]\n"
+	    "authentication, and the server's own pg_stat_ssl row for this session,\n"
+	    "which must agree with what the client negotiated.\n"
+	    "\n"
+	    "  --host HOST              server name or IP (must be in the certificate)\n"
+	    "  --port PORT              default 5432\n"
+	    "  --user USER              role to authenticate as\n"
+	    "  --dbname DB              default: the user name\n"
+	    "  --ca FILE                PEM CA certificate(s) to trust (a bundle works)\n"
+	    "  --password PW            or CZ_PG_VERIFY_PASSWORD, or a prompt on a terminal\n"
+	    "  --channel-binding MODE   disable | prefer (default) | require\n"
+	    "                           require: only SCRAM-SHA-256-PLUS is accepted\n"
+	    "  --expect-plaintext-refused  also try an unencrypted startup (the password\n"
+	    "                           is never sent) and pass only if pg_hba refuses it\n"
+	    "  --min-tls 1.2|1.3        lowest TLS version accepted (default 1.3)\n"
+	    "  --timeout SECONDS        per phase (default 10)\n"
+	    "  --client native|libpq    native wire client (default) or libpq as a cross-check\n"
+	    "  --json                   one JSON object on stdout\n"
+	    "\n"
+	    "Exit codes: 0 PASS, 1 FAIL (TLS not proven, or plaintext accepted),\n"
+	    "2 usage error, 3 could not run.\n");
 }
 
 int czpg_cmd_verify(int argc, char **argv)

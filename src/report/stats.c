@@ -342,21 +342,21 @@ int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed,
 	}
 	if (n > CZPG_STATS_MAX_PAIRS) {
 		czpg_errf(err, errlen,
-			"%zu pairs exceed the limit of %zu; run fewer or longer rounds", n,
-			CZPG_STATS_MAX_PAIRS);
+			  "%zu pairs exceed the limit of %zu; run fewer or longer rounds", n,
+			  CZPG_STATS_MAX_PAIRS);
 		goto out;
 	}
 	if (resamples < CZPG_STATS_MIN_RESAMPLES || resamples > CZPG_STATS_MAX_RESAMPLES) {
 		czpg_errf(err, errlen, "%zu bootstrap resamples is outside the range %zu..%zu",
-			resamples, CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES);
+			  resamples, CZPG_STATS_MIN_RESAMPLES, CZPG_STATS_MAX_RESAMPLES);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (!(isfinite(a[i]) && a[i] > 0.0) || !(isfinite(b[i]) && b[i] > 0.0)) {
 			czpg_errf(err, errlen,
-				"pair %zu has a time that is not a positive finite number "
-				"(TLS %g, plaintext %g); discard that round and measure it again",
-				i + 1, a[i], b[i]);
+				  "pair %zu has a time that is not a positive finite number "
+				  "(TLS %g, plaintext %g); discard that round and measure it again",
+				  i + 1, a[i], b[i]);
 			goto out;
 		}
 	}
@@ -366,7 +366,7 @@ int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed,
 	means = malloc(resamples * sizeof(*means));
 	if (d == NULL || ratio == NULL || means == NULL) {
 		czpg_errf(err, errlen, "out of memory analysing %zu pairs with %zu resamples", n,
-			resamples);
+			  resamples);
 		goto out;
 	}
 	/* log(a) - log(b) stays finite even where a / b would overflow. */

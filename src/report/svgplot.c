@@ -152,7 +152,8 @@ static void emit_text(struct svg_out *o, const char *s)
 static int check_sink(const struct czpg_svg_sink *sink, char *err, size_t errlen)
 {
 	if (sink == NULL || (sink->file == NULL) == (sink->wbuf == NULL)) {
-		czpg_errf(err, errlen, "the SVG writer needs exactly one output, a file or a buffer");
+		czpg_errf(err, errlen,
+			  "the SVG writer needs exactly one output, a file or a buffer");
 		return -1;
 	}
 	return 0;
@@ -192,8 +193,8 @@ static int finish(struct svg_out *o, char *err, size_t errlen)
 			o->failed = true;
 		if (o->failed) {
 			czpg_errf(err, errlen,
-				"writing the SVG chart failed; check free space and permissions "
-				"of the output file");
+				  "writing the SVG chart failed; check free space and permissions "
+				  "of the output file");
 			return -1;
 		}
 		return 0;
@@ -201,8 +202,8 @@ static int finish(struct svg_out *o, char *err, size_t errlen)
 	if (o->failed) {
 		o->sink->wbuf->len = o->start_len;
 		czpg_errf(err, errlen,
-			"the SVG chart does not fit the output buffer's limit of %zu bytes",
-			o->sink->wbuf->max);
+			  "the SVG chart does not fit the output buffer's limit of %zu bytes",
+			  o->sink->wbuf->max);
 		return -1;
 	}
 	return 0;
@@ -429,7 +430,7 @@ int czpg_svg_overhead(const struct czpg_svg_sink *sink, const struct czpg_svg_ov
 	}
 	if (in->n > CZPG_STATS_MAX_PAIRS) {
 		czpg_errf(err, errlen, "%zu pairs exceed the chart's limit of %zu", in->n,
-			CZPG_STATS_MAX_PAIRS);
+			  CZPG_STATS_MAX_PAIRS);
 		return -1;
 	}
 	for (i = 0; i < in->n; i++) {

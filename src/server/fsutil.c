@@ -86,14 +86,14 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		czpg_errf(err, errlen, "cannot create a temporary file in %s: %s", dir,
-			strerror(errno));
+			  strerror(errno));
 		goto out;
 	}
 	have_tmp = true;
 	/* The final mode is in place before the first byte of content. */
 	if (fchmod(fd, mode & 07777) < 0) {
 		czpg_errf(err, errlen, "cannot set mode %04o on a temporary file for %s: %s",
-			(unsigned)(mode & 07777), path, strerror(errno));
+			  (unsigned)(mode & 07777), path, strerror(errno));
 		goto out;
 	}
 	if (write_all(fd, data, len) < 0) {
@@ -107,13 +107,13 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 	if (uid != CZPG_FS_KEEP_OWNER || gid != CZPG_FS_KEEP_OWNER) {
 		if (fchown(fd, (uid_t)uid, (gid_t)gid) < 0) {
 			czpg_errf(err, errlen, "cannot give %s to uid %ld gid %ld: %s", path, uid,
-				gid, strerror(errno));
+				  gid, strerror(errno));
 			goto out;
 		}
 		/* chown may clear set-id bits; put the requested mode back. */
 		if (fchmod(fd, mode & 07777) < 0) {
 			czpg_errf(err, errlen, "cannot set mode %04o on %s: %s",
-				(unsigned)(mode & 07777), path, strerror(errno));
+				  (unsigned)(mode & 07777), path, strerror(errno));
 			goto out;
 		}
 	}
@@ -131,8 +131,8 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) < 0) {
 		czpg_errf(err, errlen,
-			"%s was replaced but its directory %s could not be synced to disk: %s",
-			path, dir, strerror(errno));
+			  "%s was replaced but its directory %s could not be synced to disk: %s",
+			  path, dir, strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -178,7 +178,7 @@ int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *
 	}
 	if ((uintmax_t)st.st_size > max_len) {
 		czpg_errf(err, errlen, "%s is %jd bytes, more than the %zu allowed", path,
-			(intmax_t)st.st_size, max_len);
+			  (intmax_t)st.st_size, max_len);
 		goto out;
 	}
 	/* One spare byte: detects growth past st_size and holds the NUL. */
@@ -197,7 +197,7 @@ int czpg_fs_read_file(const char *path, size_t max_len, uint8_t **data, size_t *
 
 			if (used > max_len) {
 				czpg_errf(err, errlen, "%s grew past the %zu bytes allowed", path,
-					max_len);
+					  max_len);
 				goto out;
 			}
 			nb = realloc(buf, ncap);
@@ -325,19 +325,19 @@ int czpg_fs_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
 		if (mkdir(buf, mode & 07777) == 0) {
 			if (chmod(buf, mode & 07777) < 0) {
 				czpg_errf(err, errlen, "cannot set mode %04o on %s: %s",
-					(unsigned)(mode & 07777), buf, strerror(errno));
+					  (unsigned)(mode & 07777), buf, strerror(errno));
 				goto out;
 			}
 		} else if (errno == EEXIST) {
 			if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
 				czpg_errf(err, errlen,
-					"cannot create %s: %s exists and is not a directory", path,
-					buf);
+					  "cannot create %s: %s exists and is not a directory",
+					  path, buf);
 				goto out;
 			}
 		} else {
 			czpg_errf(err, errlen, "cannot create directory %s: %s", buf,
-				strerror(errno));
+				  strerror(errno));
 			goto out;
 		}
 		if (i < n)
@@ -389,15 +389,16 @@ int czpg_fs_check_writable_dir(const char *path, char *err, size_t errlen)
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		if (missing)
-			czpg_errf(err, errlen, "cannot create %s: %s is not a directory", path, buf);
+			czpg_errf(err, errlen, "cannot create %s: %s is not a directory", path,
+				  buf);
 		else
 			czpg_errf(err, errlen, "%s is not a directory", path);
 		goto out;
 	}
 	if (faccessat(AT_FDCWD, buf, W_OK | X_OK, AT_EACCESS) < 0) {
 		if (missing)
-			czpg_errf(err, errlen, "cannot create %s: %s is not writable: %s", path, buf,
-				strerror(errno));
+			czpg_errf(err, errlen, "cannot create %s: %s is not writable: %s", path,
+				  buf, strerror(errno));
 		else
 			czpg_errf(err, errlen, "cannot write into %s: %s", path, strerror(errno));
 		goto out;

@@ -96,8 +96,8 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 	}
 	len = strlen(s);
 	if (len > DNS_MAX) {
-		czpg_errf(err, errlen, "DNS name '%.40s...' is %zu characters, more than %d", s, len,
-			DNS_MAX);
+		czpg_errf(err, errlen, "DNS name '%.40s...' is %zu characters, more than %d", s,
+			  len, DNS_MAX);
 		return -1;
 	}
 	if (s[len - 1] == '.') {
@@ -115,9 +115,10 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 				return -1;
 			}
 			if (ll > LABEL_MAX) {
-				czpg_errf(err, errlen,
-					"DNS name '%s' has a label of %zu characters, more than %d",
-					s, ll, LABEL_MAX);
+				czpg_errf(
+				    err, errlen,
+				    "DNS name '%s' has a label of %zu characters, more than %d", s,
+				    ll, LABEL_MAX);
 				return -1;
 			}
 			if (s[label_start] == '-' || s[i - 1] == '-') {
@@ -129,10 +130,10 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 			}
 			if (c == '\0' && all_digits) {
 				czpg_errf(err, errlen,
-					"DNS name '%s' ends in an all-numeric label; an address "
-					"belongs "
-					"in the IP value",
-					s);
+					  "DNS name '%s' ends in an all-numeric label; an address "
+					  "belongs "
+					  "in the IP value",
+					  s);
 				return -1;
 			}
 			label_start = i + 1;
@@ -140,11 +141,12 @@ int czpg_pki_valid_dns(const char *s, char *err, size_t errlen)
 			continue;
 		}
 		if (!(isascii((unsigned char)c) && (isalnum((unsigned char)c) || c == '-'))) {
-			czpg_errf(err, errlen,
-				"DNS name '%.80s' contains '%c'; only letters, digits, hyphens and "
-				"dots "
-				"are allowed",
-				s, isprint((unsigned char)c) ? c : '?');
+			czpg_errf(
+			    err, errlen,
+			    "DNS name '%.80s' contains '%c'; only letters, digits, hyphens and "
+			    "dots "
+			    "are allowed",
+			    s, isprint((unsigned char)c) ? c : '?');
 			return -1;
 		}
 		if (!isdigit((unsigned char)c))
@@ -551,7 +553,7 @@ int czpg_pki_certs_from_pem(const void *pem, size_t len, STACK_OF(X509) **certs,
 	while ((x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
 		if (sk_X509_num(sk) >= CZPG_PKI_MAX_BUNDLE) {
 			czpg_errf(err, errlen, "the bundle has more than %d certificates",
-				CZPG_PKI_MAX_BUNDLE);
+				  CZPG_PKI_MAX_BUNDLE);
 			goto out;
 		}
 		if (sk_X509_push(sk, x) <= 0) {
@@ -842,7 +844,7 @@ int czpg_pki_check_leaf_names(X509 *leaf, const char *ip, const char *dns, char 
 		goto out;
 	}
 	czpg_errf(err, errlen, "the certificate names %s but DNS:%s, IP:%s was requested",
-		used > 0 ? found : "nothing in subjectAltName", dns, ip);
+		  used > 0 ? found : "nothing in subjectAltName", dns, ip);
 	rc = 1;
 out:
 	GENERAL_NAMES_free(gens);
@@ -872,13 +874,13 @@ int czpg_pki_check_signed_by(X509 *cert, X509 *ca, char *err, size_t errlen)
 	v = X509_check_issued(ca, cert);
 	if (v != X509_V_OK) {
 		czpg_errf(err, errlen, "certificate '%s' was not issued by CA '%s': %s", sub, iss,
-			X509_verify_cert_error_string(v));
+			  X509_verify_cert_error_string(v));
 		rc = 1;
 		goto out;
 	}
 	if (X509_verify(cert, pub) != 1) {
-		czpg_errf(err, errlen, "certificate '%s' does not carry a valid signature of CA '%s'",
-			sub, iss);
+		czpg_errf(err, errlen,
+			  "certificate '%s' does not carry a valid signature of CA '%s'", sub, iss);
 		rc = 1;
 		goto out;
 	}
@@ -917,44 +919,45 @@ int czpg_pki_check_key_mode(mode_t mode, uid_t owner, gid_t group, uid_t db_uid,
 
 	if (owner != db_uid && owner != 0) {
 		czpg_errf(err, errlen,
-			"the key is owned by uid %u; it must be owned by the database user (uid "
-			"%u) or root",
-			(unsigned)owner, (unsigned)db_uid);
+			  "the key is owned by uid %u; it must be owned by the database user (uid "
+			  "%u) or root",
+			  (unsigned)owner, (unsigned)db_uid);
 		return 1;
 	}
 	/* The server's own test, in its order (be-secure-common.c). */
 	if ((owner == db_uid && (mode & (S_IRWXG | S_IRWXO)) != 0) ||
 	    (owner == 0 && (mode & (S_IWGRP | S_IXGRP | S_IRWXO)) != 0)) {
 		czpg_errf(err, errlen,
-			"the key has mode %04o; it must be 0600 or less when owned by the "
-			"database user, or 0640 or less when owned by root",
-			m);
+			  "the key has mode %04o; it must be 0600 or less when owned by the "
+			  "database user, or 0640 or less when owned by root",
+			  m);
 		return 1;
 	}
 	if (owner == db_uid) {
 		if ((mode & S_IRUSR) == 0) {
-			czpg_errf(err, errlen,
-				"the key has mode %04o, which its owner (the database user) cannot "
-				"read; use 0600",
-				m);
+			czpg_errf(
+			    err, errlen,
+			    "the key has mode %04o, which its owner (the database user) cannot "
+			    "read; use 0600",
+			    m);
 			return 1;
 		}
 		return 0;
 	}
 	if ((mode & S_IRGRP) == 0) {
 		czpg_errf(err, errlen,
-			"the key is owned by root with mode %04o, which the database user cannot "
-			"read; use mode 0640 with the database user's group, or give it to the "
-			"database user with mode 0600",
-			m);
+			  "the key is owned by root with mode %04o, which the database user cannot "
+			  "read; use mode 0640 with the database user's group, or give it to the "
+			  "database user with mode 0600",
+			  m);
 		return 1;
 	}
 	if (db_gid != (gid_t)-1 && group != db_gid) {
 		czpg_errf(err, errlen,
-			"the key is owned by root with group %u, so the database user (gid %u) "
-			"cannot read it; use group %u and mode 0640, or give it to the database "
-			"user with mode 0600",
-			(unsigned)group, (unsigned)db_gid, (unsigned)db_gid);
+			  "the key is owned by root with group %u, so the database user (gid %u) "
+			  "cannot read it; use group %u and mode 0640, or give it to the database "
+			  "user with mode 0600",
+			  (unsigned)group, (unsigned)db_gid, (unsigned)db_gid);
 		return 1;
 	}
 	return 0;

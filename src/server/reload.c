@@ -138,7 +138,7 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 			waitpid(pid, &status, 0);
 			pid = -1;
 			czpg_errf(err, errlen, "%s did not finish within %u ms and was stopped",
-				argv[0], timeout_ms);
+				  argv[0], timeout_ms);
 			goto out;
 		}
 		pfd[0] = (struct pollfd){.fd = opipe[0], .events = POLLIN};
@@ -178,13 +178,13 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 	pid = -1;
 	if (ob.err) {
 		czpg_errf(err, errlen, "%s printed more than %zu bytes", argv[0],
-			(size_t)CZPG_RELOAD_MAX_OUTPUT);
+			  (size_t)CZPG_RELOAD_MAX_OUTPUT);
 		goto out;
 	}
 	tidy_output((const char *)eb.data, eb.len, errout, errout_len);
 	if (!WIFEXITED(status)) {
 		czpg_errf(err, errlen, "%s was killed by signal %d", argv[0],
-			WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 		goto out;
 	}
 	czpg_wbuf_u8(&ob, '\0');
@@ -284,10 +284,11 @@ int czpg_reload_find_pg_bin(const char *pgdata, const char *given, char *out, si
 		}
 		p = colon != NULL ? colon + 1 : NULL;
 	}
-	czpg_errf(err, errlen,
-		"no pg_ctl found (looked in /usr/lib/postgresql/%s/bin and on PATH): pass --pg-bin "
-		"DIR",
-		version[0] != '\0' ? version : "<PG_VERSION>");
+	czpg_errf(
+	    err, errlen,
+	    "no pg_ctl found (looked in /usr/lib/postgresql/%s/bin and on PATH): pass --pg-bin "
+	    "DIR",
+	    version[0] != '\0' ? version : "<PG_VERSION>");
 out:
 	return rc;
 }
@@ -378,7 +379,7 @@ static int read_postmaster_pid(const char *pgdata, pid_t *pid, char *err, size_t
 	f = fopen(path, "r");
 	if (f == NULL) {
 		czpg_errf(err, errlen, "cannot read %s (is the server running?): %s", path,
-			strerror(errno));
+			  strerror(errno));
 		return -1;
 	}
 	if (fgets(line, sizeof(line), f) == NULL)
@@ -410,7 +411,7 @@ int czpg_reload_signal(const struct czpg_server *s, char *how, size_t howlen, ch
 			goto out;
 		if (st != 0) {
 			czpg_errf(err, errlen, "%s kill -s HUP %s failed (exit %d): %s", s->docker,
-				s->container, st, errout[0] != '\0' ? errout : "no message");
+				  s->container, st, errout[0] != '\0' ? errout : "no message");
 			goto out;
 		}
 		snprintf(how, howlen, "%s kill -s HUP %s (SIGHUP to the container's postmaster)",
@@ -427,8 +428,8 @@ int czpg_reload_signal(const struct czpg_server *s, char *how, size_t howlen, ch
 		if (st < 0)
 			goto out;
 		if (st != 0) {
-			czpg_errf(err, errlen, "pg_ctl reload -D %s failed (exit %d): %s", s->pgdata,
-				st, errout[0] != '\0' ? errout : "no message");
+			czpg_errf(err, errlen, "pg_ctl reload -D %s failed (exit %d): %s",
+				  s->pgdata, st, errout[0] != '\0' ? errout : "no message");
 			goto out;
 		}
 		snprintf(how, howlen, "pg_ctl reload -D %s, run as uid %ld gid %ld", s->pgdata,
@@ -443,7 +444,7 @@ int czpg_reload_signal(const struct czpg_server *s, char *how, size_t howlen, ch
 			goto out;
 		if (kill(pid, SIGHUP) < 0) {
 			czpg_errf(err, errlen, "cannot send SIGHUP to the postmaster (pid %ld): %s",
-				(long)pid, strerror(errno));
+				  (long)pid, strerror(errno));
 			goto out;
 		}
 		snprintf(how, howlen,
@@ -480,7 +481,8 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 			nrec++;
 	nrec++;
 	if (nrec > CZPG_RELOAD_MAX_ROWS) {
-		czpg_errf(err, errlen, "the query returned more than %d rows", CZPG_RELOAD_MAX_ROWS);
+		czpg_errf(err, errlen, "the query returned more than %d rows",
+			  CZPG_RELOAD_MAX_ROWS);
 		goto out;
 	}
 	out->buf = malloc(len + 1);
@@ -498,7 +500,7 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 			out->buf[i] = '\0';
 			if (++cell >= nfields) {
 				czpg_errf(err, errlen, "a result row has more than %zu fields",
-					nfields);
+					  nfields);
 				goto out;
 			}
 			out->cells[ncells++] = &out->buf[i + 1];
@@ -506,7 +508,7 @@ int czpg_reload_rows_parse(const char *text, size_t len, size_t nfields,
 			out->buf[i] = '\0';
 			if (cell + 1 != nfields) {
 				czpg_errf(err, errlen, "a result row has %zu fields, not %zu",
-					cell + 1, nfields);
+					  cell + 1, nfields);
 				goto out;
 			}
 			cell = 0;
@@ -599,8 +601,8 @@ int czpg_reload_query(const struct czpg_server *s, const char *sql, size_t nfiel
 		char where[512];
 
 		czpg_reload_describe_query(s, where, sizeof(where));
-		czpg_errf(err, errlen, "cannot query the server as %s (%s): %s", s->admin_user, where,
-			errout[0] != '\0' ? errout : "psql failed without a message");
+		czpg_errf(err, errlen, "cannot query the server as %s (%s): %s", s->admin_user,
+			  where, errout[0] != '\0' ? errout : "psql failed without a message");
 		goto out;
 	}
 	if (czpg_reload_rows_parse(out, outlen, nfields, rows, err, errlen) < 0)

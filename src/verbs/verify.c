@@ -26,7 +26,7 @@
 	"WHERE pid = pg_catalog.pg_backend_pid()"
 
 #define RELAY_HINT                                                                                 \
-	"the server's certificate is not the one this client verified: a TLS-terminating relay "  \
+	"the server's certificate is not the one this client verified: a TLS-terminating relay "   \
 	"or proxy sits in between; connect to the server itself"
 
 struct session_ctx {
@@ -67,8 +67,8 @@ static void on_session_event(struct czpg_conn *c, const struct czpg_conn_event *
 			break;
 		ctx->rows++;
 		res->server_row = true;
-		res->server_ssl = !ev->values[0].null && ev->values[0].len == 1 &&
-				  ev->values[0].data[0] == 't';
+		res->server_ssl =
+		    !ev->values[0].null && ev->values[0].len == 1 && ev->values[0].data[0] == 't';
 		copy_value(res->server_version, sizeof(res->server_version), &ev->values[1]);
 		copy_value(res->server_cipher, sizeof(res->server_cipher), &ev->values[2]);
 		copy_value(bits, sizeof(bits), &ev->values[3]);
@@ -88,7 +88,7 @@ static void on_session_event(struct czpg_conn *c, const struct czpg_conn_event *
 }
 
 static void fail_with(struct czpg_verify_result *res, const char *hint, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void fail_with(struct czpg_verify_result *res, const char *hint, const char *fmt, ...)
 {
 	va_list ap;
@@ -157,13 +157,11 @@ static const char *hint_for(struct czpg_conn *c, const struct czpg_verify_option
 	return "";
 }
 
-static int run_native_session(const struct czpg_verify_options *opt,
-			      struct czpg_verify_result *res, struct czpg_tls_config *tcfg,
-			      const struct sockaddr_storage *addr, socklen_t addrlen,
-			      const char *label)
+static int run_native_session(const struct czpg_verify_options *opt, struct czpg_verify_result *res,
+			      struct czpg_tls_config *tcfg, const struct sockaddr_storage *addr,
+			      socklen_t addrlen, const char *label)
 {
-	struct czpg_engine_config ecfg = {.max_conns = 2,
-					  .connect_timeout_ms = opt->timeout_ms};
+	struct czpg_engine_config ecfg = {.max_conns = 2, .connect_timeout_ms = opt->timeout_ms};
 	struct czpg_conn_config ccfg = {0};
 	struct session_ctx ctx = {.res = res};
 	struct czpg_engine *e = NULL;
@@ -251,8 +249,7 @@ out:
 	return rc;
 }
 
-static void run_libpq_session(const struct czpg_verify_options *opt,
-			      struct czpg_verify_result *res)
+static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg_verify_result *res)
 {
 	const char *keys[16], *vals[16];
 	char port[16], timeout[16];
@@ -306,7 +303,7 @@ static void run_libpq_session(const struct czpg_verify_options *opt,
 	/* libpq does not say which mechanism it used; only require pins it. */
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s",
 		 opt->channel_binding == CZPG_CB_REQUIRE ? "SCRAM-SHA-256-PLUS"
-		 : PQconnectionUsedPassword(pc)		 ? "SCRAM (libpq does not report which)"
+		 : PQconnectionUsedPassword(pc)          ? "SCRAM (libpq does not report which)"
 							 : "trust");
 	res->backend_pid = (unsigned)PQbackendPID(pc);
 	if (PQparameterStatus(pc, "server_version") != NULL)
@@ -332,8 +329,7 @@ static void run_libpq_session(const struct czpg_verify_options *opt,
 	}
 	res->server_row = true;
 	res->server_ssl = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	czpg_pgwire_sanitize(PQgetvalue(r, 0, 1), res->server_version,
-			     sizeof(res->server_version));
+	czpg_pgwire_sanitize(PQgetvalue(r, 0, 1), res->server_version, sizeof(res->server_version));
 	czpg_pgwire_sanitize(PQgetvalue(r, 0, 2), res->server_cipher, sizeof(res->server_cipher));
 	res->server_bits = atoi(PQgetvalue(r, 0, 3));
 out:
@@ -364,8 +360,7 @@ static void check_plaintext(const struct czpg_verify_options *opt, struct czpg_v
 			    const struct sockaddr_storage *addr, socklen_t addrlen,
 			    const char *label)
 {
-	struct czpg_engine_config ecfg = {.max_conns = 2,
-					  .connect_timeout_ms = opt->timeout_ms};
+	struct czpg_engine_config ecfg = {.max_conns = 2, .connect_timeout_ms = opt->timeout_ms};
 	struct czpg_conn_config ccfg = {0};
 	struct plain_ctx ctx = {0};
 	struct czpg_engine *e = NULL;
@@ -391,9 +386,9 @@ static void check_plaintext(const struct czpg_verify_options *opt, struct czpg_v
 	if (c == NULL ||
 	    czpg_engine_connect(e, c, (const struct sockaddr *)addr, addrlen, NULL, 0, label, err,
 				sizeof(err)) < 0 ||
-	    czpg_engine_run_until_idle(e, czpg_engine_now_ns() +
-						  (uint64_t)opt->timeout_ms * 4 * 1000000ull,
-				       err, sizeof(err)) < 0) {
+	    czpg_engine_run_until_idle(
+		e, czpg_engine_now_ns() + (uint64_t)opt->timeout_ms * 4 * 1000000ull, err,
+		sizeof(err)) < 0) {
 		snprintf(res->plaintext_detail, sizeof(res->plaintext_detail),
 			 "plaintext check could not run: %s", err);
 		goto out;
@@ -404,8 +399,8 @@ static void check_plaintext(const struct czpg_verify_options *opt, struct czpg_v
 			 "the server answered an unencrypted startup for user \"%s\" with %s",
 			 opt->user,
 			 czpg_conn_auth_request(c) == CZPG_PGWIRE_AUTH_OK
-				 ? "AuthenticationOk (no password at all)"
-				 : "an authentication request (the password was not sent)");
+			     ? "AuthenticationOk (no password at all)"
+			     : "an authentication request (the password was not sent)");
 	} else if (strcmp(czpg_conn_startup_sqlstate(c), "28000") == 0) {
 		res->plaintext_refused = true;
 		snprintf(res->plaintext_detail, sizeof(res->plaintext_detail), "%s",
@@ -447,7 +442,7 @@ int czpg_verify_run(const struct czpg_verify_options *opt, struct czpg_verify_re
 	}
 	if (czpg_tls_config_set_ca_file(tcfg, opt->ca_file) < 0 ||
 	    czpg_tls_config_set_min_version(tcfg, opt->min_tls != 0 ? opt->min_tls
-								     : TLS1_3_VERSION) < 0) {
+								    : TLS1_3_VERSION) < 0) {
 		fail_with(res, "pass the PEM CA file that provision exported (--export-ca)", "%s",
 			  czpg_tls_config_error(tcfg));
 		goto out;
@@ -462,15 +457,18 @@ int czpg_verify_run(const struct czpg_verify_options *opt, struct czpg_verify_re
 		if (!res->tls_done)
 			fail_with(res, NULL, "the session is not encrypted on the client side");
 		else if (!res->server_row)
-			fail_with(res, NULL, "the server returned no pg_stat_ssl row for this session");
-		else if (!res->server_ssl)
 			fail_with(res, NULL,
-				  "the server reports this session as NOT encrypted (pg_stat_ssl.ssl = "
-				  "false)");
+				  "the server returned no pg_stat_ssl row for this session");
+		else if (!res->server_ssl)
+			fail_with(
+			    res, NULL,
+			    "the server reports this session as NOT encrypted (pg_stat_ssl.ssl = "
+			    "false)");
 		else if (strcmp(res->server_version, res->client_version) != 0 ||
 			 strcmp(res->server_cipher, res->client_cipher) != 0)
-			fail_with(res, "a TLS-terminating proxy may sit between this client and "
-				       "the server",
+			fail_with(res,
+				  "a TLS-terminating proxy may sit between this client and "
+				  "the server",
 				  "client and server disagree: the client negotiated %s / %s, "
 				  "pg_stat_ssl reports %s / %s",
 				  res->client_version, res->client_cipher, res->server_version,

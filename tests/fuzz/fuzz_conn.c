@@ -40,156 +40,156 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct seen {
-        int ready;
-        int failed;
-        int closed;
+	int ready;
+	int failed;
+	int closed;
 };
 
 static struct czpg_tls_config *tls_cfg;
 
 static void check_text(const char *s)
 {
-        if (s == NULL)
-                return;
-        for (; *s != '\0'; s++)
-                if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-                        abort();
+	if (s == NULL)
+		return;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			abort();
 }
 
 static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void *user)
 {
-        struct seen *s = user;
-        volatile uint8_t sink = 0;
-        size_t i, k;
+	struct seen *s = user;
+	volatile uint8_t sink = 0;
+	size_t i, k;
 
-        switch (ev->type) {
-        case CZPG_EV_READY:
-                if (++s->ready > 1)
-                        abort();
-                /* As verify does: ask something at once. */
-                czpg_conn_query(c, "SELECT 1");
-                break;
-        case CZPG_EV_ROW_DESCRIPTION:
-                for (i = 0; i < ev->nfields; i++)
-                        sink ^= (uint8_t)strlen(ev->fields[i].name);
-                break;
-        case CZPG_EV_ROW:
-                /* Touch every byte: an out-of-bounds view would show here. */
-                for (i = 0; i < ev->nvalues; i++)
-                        if (!ev->values[i].null)
-                                for (k = 0; k < ev->values[i].len; k++)
-                                        sink ^= ev->values[i].data[k];
-                break;
-        case CZPG_EV_COMMAND_COMPLETE:
-                sink ^= (uint8_t)strlen(ev->text);
-                break;
-        case CZPG_EV_QUERY_ERROR:
-        case CZPG_EV_NOTICE:
-                check_text(ev->text);
-                break;
-        case CZPG_EV_FAILED:
-                if (++s->failed > 1 || czpg_conn_error(c)[0] == '\0')
-                        abort();
-                check_text(czpg_conn_error(c));
-                break;
-        case CZPG_EV_CLOSED:
-                s->closed++;
-                break;
-        default:
-                break;
-        }
-        (void)sink;
+	switch (ev->type) {
+	case CZPG_EV_READY:
+		if (++s->ready > 1)
+			abort();
+		/* As verify does: ask something at once. */
+		czpg_conn_query(c, "SELECT 1");
+		break;
+	case CZPG_EV_ROW_DESCRIPTION:
+		for (i = 0; i < ev->nfields; i++)
+			sink ^= (uint8_t)strlen(ev->fields[i].name);
+		break;
+	case CZPG_EV_ROW:
+		/* Touch every byte: an out-of-bounds view would show here. */
+		for (i = 0; i < ev->nvalues; i++)
+			if (!ev->values[i].null)
+				for (k = 0; k < ev->values[i].len; k++)
+					sink ^= ev->values[i].data[k];
+		break;
+	case CZPG_EV_COMMAND_COMPLETE:
+		sink ^= (uint8_t)strlen(ev->text);
+		break;
+	case CZPG_EV_QUERY_ERROR:
+	case CZPG_EV_NOTICE:
+		check_text(ev->text);
+		break;
+	case CZPG_EV_FAILED:
+		if (++s->failed > 1 || czpg_conn_error(c)[0] == '\0')
+			abort();
+		check_text(czpg_conn_error(c));
+		break;
+	case CZPG_EV_CLOSED:
+		s->closed++;
+		break;
+	default:
+		break;
+	}
+	(void)sink;
 }
 
 /* Takes the client's output; the password must never be in it. */
 static void drain(struct czpg_conn *c)
 {
-        static const char pw[] = FUZZ_PASSWORD;
-        uint8_t out[4096];
-        size_t n;
+	static const char pw[] = FUZZ_PASSWORD;
+	uint8_t out[4096];
+	size_t n;
 
-        while ((n = czpg_conn_take_output(c, out, sizeof(out))) > 0)
-                if (memmem(out, n, pw, sizeof(pw) - 1) != NULL)
-                        abort();
+	while ((n = czpg_conn_take_output(c, out, sizeof(out))) > 0)
+		if (memmem(out, n, pw, sizeof(pw) - 1) != NULL)
+			abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-        static const char *const values[] = {"1"};
-        struct czpg_conn_config cfg = {0};
-        struct seen s = {0};
-        struct czpg_conn *c;
-        uint64_t now = START_NS;
-        size_t pos = 1, n;
-        char err[256];
-        uint8_t op;
+	static const char *const values[] = {"1"};
+	struct czpg_conn_config cfg = {0};
+	struct seen s = {0};
+	struct czpg_conn *c;
+	uint64_t now = START_NS;
+	size_t pos = 1, n;
+	char err[256];
+	uint8_t op;
 
-        if (size == 0)
-                return 0;
-        if (tls_cfg == NULL) {
-                tls_cfg = czpg_tls_config_new(err, sizeof(err));
-                if (tls_cfg == NULL)
-                        abort();
-                czpg_tls_config_insecure_noverify(tls_cfg);
-        }
-        cfg.host = "db.example";
-        cfg.user = "fuzz";
-        cfg.dbname = "fuzzdb";
-        cfg.password = (data[0] & 3) == 2 ? NULL : FUZZ_PASSWORD;
-        cfg.use_tls = (data[0] & 3) == 3;
-        cfg.tls = cfg.use_tls ? tls_cfg : NULL;
-        switch ((data[0] >> 2) & 3) {
-        case 0:
-                cfg.channel_binding = CZPG_CB_DISABLE;
-                break;
-        case 2:
-                cfg.channel_binding = CZPG_CB_REQUIRE;
-                break;
-        default:
-                cfg.channel_binding = CZPG_CB_PREFER;
-                break;
-        }
-        cfg.goal = (enum czpg_conn_goal)((data[0] >> 4) & 3);
-        cfg.max_scram_iterations = 64; /* time goes to parsing, not PBKDF2 */
-        cfg.phase_timeout_ms = 500;
-        cfg.on_event = on_event;
-        cfg.user_data = &s;
-        c = czpg_conn_new(&cfg, now, err, sizeof(err));
-        if (c == NULL)
-                abort();
-        czpg_conn_connected(c, now);
-        drain(c);
-        while (pos < size) {
-                op = data[pos++];
-                if (op < 0xf0) {
-                        n = (size_t)op + 1;
-                        if (n > size - pos)
-                                n = size - pos;
-                        czpg_conn_feed(c, data + pos, n, now);
-                        pos += n;
-                } else if (op == 0xf0) {
-                        czpg_conn_feed_eof(c, now);
-                } else if (op == 0xf1) {
-                        now += 600000000ull;
-                        czpg_conn_tick(c, now);
-                } else if (op == 0xf2) {
-                        czpg_conn_query(c, "SELECT 2");
-                } else if (op == 0xf3) {
-                        if (czpg_conn_prepare(c, "s1", "SELECT $1", 1) == 0)
-                                czpg_conn_execute_prepared(c, "s1", 1, values);
-                } else if (op == 0xf4) {
-                        czpg_conn_terminate(c);
-                } else if (op == 0xf5) {
-                        czpg_conn_fail_transport(c, "connection reset by fuzzer");
-                } else {
-                        czpg_conn_feed(c, data + pos, size - pos, now);
-                        pos = size;
-                }
-                drain(c);
-                if (czpg_conn_phase(c) == CZPG_PHASE_FAILED && s.failed != 1)
-                        abort();
-        }
-        check_text(czpg_conn_error(c));
-        czpg_conn_free(c);
-        return 0;
+	if (size == 0)
+		return 0;
+	if (tls_cfg == NULL) {
+		tls_cfg = czpg_tls_config_new(err, sizeof(err));
+		if (tls_cfg == NULL)
+			abort();
+		czpg_tls_config_insecure_noverify(tls_cfg);
+	}
+	cfg.host = "db.example";
+	cfg.user = "fuzz";
+	cfg.dbname = "fuzzdb";
+	cfg.password = (data[0] & 3) == 2 ? NULL : FUZZ_PASSWORD;
+	cfg.use_tls = (data[0] & 3) == 3;
+	cfg.tls = cfg.use_tls ? tls_cfg : NULL;
+	switch ((data[0] >> 2) & 3) {
+	case 0:
+		cfg.channel_binding = CZPG_CB_DISABLE;
+		break;
+	case 2:
+		cfg.channel_binding = CZPG_CB_REQUIRE;
+		break;
+	default:
+		cfg.channel_binding = CZPG_CB_PREFER;
+		break;
+	}
+	cfg.goal = (enum czpg_conn_goal)((data[0] >> 4) & 3);
+	cfg.max_scram_iterations = 64; /* time goes to parsing, not PBKDF2 */
+	cfg.phase_timeout_ms = 500;
+	cfg.on_event = on_event;
+	cfg.user_data = &s;
+	c = czpg_conn_new(&cfg, now, err, sizeof(err));
+	if (c == NULL)
+		abort();
+	czpg_conn_connected(c, now);
+	drain(c);
+	while (pos < size) {
+		op = data[pos++];
+		if (op < 0xf0) {
+			n = (size_t)op + 1;
+			if (n > size - pos)
+				n = size - pos;
+			czpg_conn_feed(c, data + pos, n, now);
+			pos += n;
+		} else if (op == 0xf0) {
+			czpg_conn_feed_eof(c, now);
+		} else if (op == 0xf1) {
+			now += 600000000ull;
+			czpg_conn_tick(c, now);
+		} else if (op == 0xf2) {
+			czpg_conn_query(c, "SELECT 2");
+		} else if (op == 0xf3) {
+			if (czpg_conn_prepare(c, "s1", "SELECT $1", 1) == 0)
+				czpg_conn_execute_prepared(c, "s1", 1, values);
+		} else if (op == 0xf4) {
+			czpg_conn_terminate(c);
+		} else if (op == 0xf5) {
+			czpg_conn_fail_transport(c, "connection reset by fuzzer");
+		} else {
+			czpg_conn_feed(c, data + pos, size - pos, now);
+			pos = size;
+		}
+		drain(c);
+		if (czpg_conn_phase(c) == CZPG_PHASE_FAILED && s.failed != 1)
+			abort();
+	}
+	check_text(czpg_conn_error(c));
+	czpg_conn_free(c);
+	return 0;
 }

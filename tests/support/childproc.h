@@ -12,14 +12,14 @@
 #include <sys/types.h>
 
 struct czpg_child {
-        pid_t pid; /* 0 when not running */
-        uint64_t start_ns;
-        uint64_t end_ns;
-        bool exited; /* reaped (status is valid) */
-        bool killed; /* we killed it: it overran its time limit */
-        int status;  /* waitpid() status */
-        char out_path[512];
-        char err_path[512];
+	pid_t pid; /* 0 when not running */
+	uint64_t start_ns;
+	uint64_t end_ns;
+	bool exited; /* reaped (status is valid) */
+	bool killed; /* we killed it: it overran its time limit */
+	int status;  /* waitpid() status */
+	char out_path[512];
+	char err_path[512];
 };
 
 /*
@@ -27,7 +27,7 @@ struct czpg_child {
  * stderr to the files out_path and err_path (created, truncated).  0 or -1.
  */
 int czpg_child_start(struct czpg_child *c, char *const argv[], const char *out_path,
-                     const char *err_path);
+		     const char *err_path);
 
 /*
  * Reaps c if it has ended (no wait); true once it has.  With limit_ms > 0, a
@@ -57,7 +57,7 @@ char *czpg_child_slurp(const char *path, size_t *len);
  * killed then).  Its stderr goes to err_path.
  */
 int czpg_child_start_server(struct czpg_child *c, char *const argv[], const char *err_path,
-                            unsigned limit_ms);
+			    unsigned limit_ms);
 
 /* SIGTERM, then reaps (SIGKILL after 2 s).  True if it was still running when asked to stop. */
 bool czpg_child_stop(struct czpg_child *c);

@@ -52,8 +52,7 @@ static void hmac(const uint8_t *key, size_t klen, const void *msg, size_t mlen, 
 	HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &l);
 }
 
-int scram_server_first(struct scram_server *s, const char *cf, size_t len, char *out,
-		       size_t outlen)
+int scram_server_first(struct scram_server *s, const char *cf, size_t len, char *out, size_t outlen)
 {
 	char msg[600], salt64[64];
 	const char *bare, *r;
