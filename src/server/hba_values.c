@@ -17,21 +17,6 @@
 #include "czpg/parse.h"
 #include "hba_internal.h"
 
-const char *czpg_hba_mode_name(enum czpg_hba_mode m)
-{
-	switch (m) {
-	case CZPG_HBA_MODE_NONE:
-		return "none";
-	case CZPG_HBA_MODE_TRANSITION:
-		return "transition";
-	case CZPG_HBA_MODE_HARDEN:
-		return "harden";
-	case CZPG_HBA_MODE_UNKNOWN:
-		break;
-	}
-	return "unknown";
-}
-
 int czpg_hba_mode_parse(const char *s, enum czpg_hba_mode *out)
 {
 	if (s != NULL && strcmp(s, "transition") == 0) {

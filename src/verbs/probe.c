@@ -155,7 +155,8 @@ static void capture_chain(struct target *t, struct czpg_tls *tls)
 	n = czpg_tls_peer_chain_length(tls);
 	res->chain_sent = n;
 	for (i = 0; i < n && i < CZPG_PROBE_MAX_CHAIN; i++)
-		if (czpg_tls_describe_cert(czpg_tls_peer_chain_cert(tls, i), &res->chain[i]) == 0)
+		if (czpg_certinfo_read(czpg_tls_peer_chain_cert(tls, i), time(NULL), &res->chain[i],
+				       NULL, 0) == 0)
 			res->nchain = i + 1;
 	leaf = czpg_tls_peer_certificate(tls);
 	if (leaf == NULL)
