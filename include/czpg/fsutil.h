@@ -1,11 +1,25 @@
 /*
  * fsutil.h - durable file operations for provisioning: atomic writes with
- * the final mode and owner set before the data lands, bounded reads, file
- * facts, directory checks, and a unified diff for dry-run plans.
+ * the final mode and owner set before the data lands (through symbolic
+ * links: the target is replaced, the link kept), atomic symbolic links,
+ * durable removal, owned directories, the exclusive lock of a provision run,
+ * removal of what an interrupted write left, bounded reads, file facts,
+ * directory checks, and a unified diff for dry-run plans.
  *
  * Every function that can fail takes `char *err, size_t errlen` and, on
  * failure, leaves there one sentence naming the path and the system's
  * reason (strerror).  err may be NULL (errlen then ignored).
+ *
+ * Test hook (for the fault-injection tests only; without these variables
+ * nothing changes): every step that changes the file system (create a
+ * temporary file, write, fsync, rename, directory sync, unlink, symlink,
+ * mkdir, rmdir) is numbered from 1 in the order the process takes them.
+ *   CZPG_TEST_FS_TRACE=FILE      appends "N op path" per step to FILE
+ *   CZPG_TEST_FS_FAULT=N:fail    step N fails with EIO (the caller's error
+ *                                path runs)
+ *   CZPG_TEST_FS_FAULT=N:kill    the process gets SIGKILL just before step N
+ *   CZPG_TEST_FS_FAULT=N:stop    the process stops (SIGSTOP) just before
+ *                                step N, and goes on when continued
  */
 #ifndef CZPG_FSUTIL_H
 #define CZPG_FSUTIL_H
@@ -20,6 +34,16 @@
 /* Pass as uid or gid to czpg_fs_write_atomic to leave that owner as created. */
 #define CZPG_FS_KEEP_OWNER (-1)
 
+/* The test hook's variables (see the file comment). */
+#define CZPG_FS_FAULT_ENV "CZPG_TEST_FS_FAULT"
+#define CZPG_FS_TRACE_ENV "CZPG_TEST_FS_TRACE"
+
+/* Temporary files are "<dir>/.<name>" CZPG_FS_TMP_INFIX "XXXXXX". */
+#define CZPG_FS_TMP_INFIX ".tmp-"
+
+/* Steps the test hook has counted in this process (0 when it is off). */
+unsigned long czpg_fs_steps_taken(void);
+
 /*
  * Replaces path with data[0..len) atomically and durably:
  *   1. creates "<dir>/.<name>.tmp-XXXXXX" in the same directory with
@@ -29,11 +53,77 @@
  *      CZPG_FS_KEEP_OWNER (-1);
  *   3. renames over path and fsyncs the directory.
  * Returns 0 on success.  On any failure returns -1, path is untouched (old
- * content or still absent) and the temporary file has been removed.
- * mode is masked with 07777.  path's directory must exist.
+ * content or still absent) and the temporary file has been removed -- except
+ * when only the last step (the directory sync) failed: then the new content
+ * is in place and err says so.  mode is masked with 07777.  path's directory
+ * must exist.  When path is a symbolic link, the file it resolves to is
+ * replaced (its directory holds the temporary file) and the link is kept.
  */
 int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, long uid,
 			 long gid, char *err, size_t errlen);
+
+/*
+ * Where a write to path lands: 1 and the resolved target (absolute, every
+ * link followed) in out when path is a symbolic link; 0 and path itself
+ * when it is not (or does not exist); -1 when it is a link that cannot be
+ * followed (dangling, a loop), with err naming the link and its target.
+ */
+int czpg_fs_resolve_link(const char *path, char *out, size_t outlen, char *err, size_t errlen);
+
+/*
+ * Makes linkpath a symbolic link to target atomically and durably: a
+ * temporary link "<dir>/.<name>.tmp-XXXXXX", renamed over linkpath (which
+ * may be a file or a link; a reader sees the old one or the new one), then
+ * the directory synced.  target is stored as given (relative targets resolve
+ * from linkpath's directory).  0, or -1 with linkpath untouched.
+ */
+int czpg_fs_symlink_atomic(const char *target, const char *linkpath, char *err, size_t errlen);
+
+/*
+ * Removes the file or symbolic link path (never what a link points at) and
+ * syncs its directory.  0, also when path was already gone; -1 on error.
+ */
+int czpg_fs_remove(const char *path, char *err, size_t errlen);
+
+/*
+ * Creates the directory path (its parent must exist) with mode and owner
+ * (CZPG_FS_KEEP_OWNER leaves it as created), owner set before the mode, and
+ * syncs the parent.  0 when created, 1 when it already was a directory
+ * (left as it is), -1 on error (nothing created).
+ */
+int czpg_fs_mkdir_owned(const char *path, mode_t mode, long uid, long gid, char *err,
+			size_t errlen);
+
+/* Removes the empty directory path (0 also when already gone) and syncs its parent.  0 or -1. */
+int czpg_fs_rmdir(const char *path, char *err, size_t errlen);
+
+/*
+ * Removes what interrupted czpg_fs_write_atomic / czpg_fs_symlink_atomic
+ * calls left in dir: ".<name>.tmp-XXXXXX" files and links whose <name>
+ * managed() accepts (every name when managed is NULL).  The paths removed
+ * are listed, comma-separated, in removed (may be NULL).  Returns how many
+ * were removed (0 also when dir does not exist), or -1 with err.
+ */
+int czpg_fs_remove_stale_temps(const char *dir, bool (*managed)(const char *name, void *arg),
+			       void *arg, char *removed, size_t removedlen, char *err,
+			       size_t errlen);
+
+/*
+ * The exclusive lock of one provision run: flock(LOCK_EX) on path (created
+ * 0600 when missing, never a symbolic link), tried every 100 ms for up to
+ * wait_ms.  Returns 0 with *fd holding the lock (the holder's pid is written
+ * into the file), 1 when another process still holds it after wait_ms
+ * (*holder: the pid in the file, 0 when unknown), -1 on error.
+ */
+int czpg_fs_lock_acquire(const char *path, unsigned wait_ms, int *fd, long *holder, char *err,
+			 size_t errlen);
+/* Releases a lock from czpg_fs_lock_acquire (fd < 0: nothing). */
+void czpg_fs_lock_release(int fd);
+/*
+ * Whether a process holds the lock on path now, without waiting or creating
+ * it: 1 (and *holder, 0 when unknown) or 0 (free, or no lock file).
+ */
+int czpg_fs_lock_probe(const char *path, long *holder);
 
 /*
  * Reads a whole regular file of at most max_len bytes.

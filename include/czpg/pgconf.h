@@ -7,7 +7,8 @@
  *    <conf.d>/cz-tls.conf (the file name is CZPG_PGCONF_TLS_FILE): a header
  *    saying czctl owns and overwrites it, then ssl, ssl_cert_file,
  *    ssl_key_file, ssl_ca_file, ssl_min_protocol_version, ssl_ciphers,
- *    ssl_prefer_server_ciphers and ssl_ecdh_curve.
+ *    ssl_prefer_server_ciphers and ssl_ecdh_curve (ssl_groups from
+ *    PostgreSQL 18): settings every version from 12 knows.
  *
  * 2. czpg_pgconf_check_include() reads postgresql.conf (as text) and says
  *    whether an include_dir line in it resolves to the conf.d directory, the
@@ -17,10 +18,15 @@
  *    the files of an include_dir are read at the point of the directive, in
  *    file-name order), so such a later line silently overrides our block.
  *
- * The value syntax follows the PostgreSQL configuration file lexer
+ * The syntax is exactly that of the PostgreSQL configuration file lexer
  * (src/backend/utils/misc/guc-file.l): one `name [=] value` per line, `#`
- * comments, values either a bare token or a single-quoted string in which
- * '' and backslash escapes stand for a quote and escaped characters.
+ * comments, a name an identifier (or qualified: `a.b`), a value a
+ * single-quoted string (in which '' and backslash escapes stand for a quote
+ * and escaped characters) or one bare token of guc-file.l's classes
+ * (identifier, unquoted string, integer, real).  A line PostgreSQL would
+ * refuse -- `include_dir = conf.d` (a qualified name where a value must be),
+ * `include_dir = /etc/x` (a bare value cannot start with '/'), an empty
+ * include name -- is an error here too, with the line quoted.
  */
 #ifndef CZPG_PGCONF_H
 #define CZPG_PGCONF_H
@@ -49,6 +55,12 @@ struct czpg_pgconf_tls {
 	const char *key_file;      /* server private key (PEM, 0600) */
 	const char *ca_file;       /* CA bundle for client certificates */
 	bool allow_tls12_fallback; /* ssl_min_protocol_version 'TLSv1.2' instead of 'TLSv1.3' */
+	/*
+	 * The server's major version (15, 17, 18, ...; 0 = not known): 18 and
+	 * later get ssl_groups, earlier ones (and 0) ssl_ecdh_curve, the name
+	 * every version from 12 knows (18 keeps it as an alias of ssl_groups).
+	 */
+	unsigned server_major;
 };
 
 /*
@@ -121,6 +133,9 @@ struct czpg_pgconf_check {
  *   conf_dir    the directory holding postgresql.conf; relative include_dir
  *               values resolve against it (as PostgreSQL does)
  *   confd_dir   the directory cz-tls.conf goes into (absolute)
+ *   same_dir    NULL, or asked when two normalised paths differ as text
+ *               whether they are the same directory anyway (the caller may
+ *               follow symbolic links; this module reads no file)
  * Paths are compared after czpg_pgconf_normalize_path().
  * Returns 0 and fills *out (zeroed first; free with czpg_pgconf_check_free()
  * even on error), or -1 with err set: a syntax error PostgreSQL would also
@@ -128,8 +143,8 @@ struct czpg_pgconf_check {
  * out of memory.
  */
 int czpg_pgconf_check_include(const char *text, size_t len, const char *conf_dir,
-			      const char *confd_dir, struct czpg_pgconf_check *out, char *err,
-			      size_t errlen);
+			      const char *confd_dir, bool (*same_dir)(const char *a, const char *b),
+			      struct czpg_pgconf_check *out, char *err, size_t errlen);
 
 /* Frees what *c owns and zeroes it.  NULL-safe. */
 void czpg_pgconf_check_free(struct czpg_pgconf_check *c);

@@ -5,20 +5,98 @@
  * old file or the new one, never a mix; fsync of the file before the rename
  * and of the directory after it makes the result survive a crash.  The
  * unified diff follows GNU diffutils' "unified format" (diff -u).
+ *
+ * Every step that changes the file system (create, write, fsync, rename,
+ * directory sync, unlink, symlink, mkdir) first passes through fs_step(), the
+ * test hook of czpg/fsutil.h: it counts the steps of the process and, when
+ * CZPG_TEST_FS_FAULT names one, fails it, or kills or stops the process
+ * there.  Without the test variables it costs one branch.
  */
 #include "czpg/fsutil.h"
 #include "czpg/errf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* ------------------------------------------------------------ test hook */
+
+static struct {
+	bool loaded;
+	unsigned long count;  /* steps taken so far in this process */
+	unsigned long target; /* CZPG_TEST_FS_FAULT's N; 0 = none */
+	char action[8];       /* "fail", "kill" or "stop" */
+	char trace[PATH_MAX]; /* CZPG_TEST_FS_TRACE; "" = none */
+} hook;
+
+static void hook_load(void)
+{
+	const char *f = getenv(CZPG_FS_FAULT_ENV), *t = getenv(CZPG_FS_TRACE_ENV);
+	char *end = NULL;
+
+	hook.loaded = true;
+	if (f != NULL) {
+		unsigned long n = strtoul(f, &end, 10);
+
+		if (end != f && *end == ':' &&
+		    (strcmp(end + 1, "fail") == 0 || strcmp(end + 1, "kill") == 0 ||
+		     strcmp(end + 1, "stop") == 0)) {
+			hook.target = n;
+			snprintf(hook.action, sizeof(hook.action), "%s", end + 1);
+		}
+	}
+	if (t != NULL)
+		snprintf(hook.trace, sizeof(hook.trace), "%s", t);
+}
+
+/*
+ * One step that changes the file system, about to happen: 0 to go on, or
+ * -1 with errno EIO when the hook fails it.  "kill" and "stop" raise
+ * SIGKILL / SIGSTOP here, before the step.
+ */
+static int fs_step(const char *op, const char *path)
+{
+	if (!hook.loaded)
+		hook_load();
+	if (hook.target == 0 && hook.trace[0] == '\0')
+		return 0;
+	hook.count++;
+	if (hook.trace[0] != '\0') {
+		int fd = open(hook.trace, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd >= 0) {
+			dprintf(fd, "%lu %s %s\n", hook.count, op, path);
+			close(fd);
+		}
+	}
+	if (hook.count != hook.target)
+		return 0;
+	if (strcmp(hook.action, "kill") == 0)
+		raise(SIGKILL);
+	if (strcmp(hook.action, "stop") == 0) {
+		raise(SIGSTOP);
+		return 0;
+	}
+	errno = EIO;
+	return -1;
+}
+
+unsigned long czpg_fs_steps_taken(void)
+{
+	return hook.count;
+}
 
 /*
  * Splits path into a malloc'd directory and a pointer to the last component
@@ -45,8 +123,10 @@ static int split_path(const char *path, char **dir, const char **base)
 	return *dir != NULL ? 0 : -1;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
+static int write_all(int fd, const uint8_t *p, size_t len, const char *path)
 {
+	if (fs_step("write", path) < 0)
+		return -1;
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 
@@ -61,30 +141,77 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* fsync of the directory dir (its entries: a rename or unlink is durable after it). */
+static int sync_dir(const char *dir)
+{
+	int dfd, rc, e;
+
+	if (fs_step("syncdir", dir) < 0)
+		return -1;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	rc = fsync(dfd);
+	e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
+}
+
+int czpg_fs_resolve_link(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+	struct stat st;
+	char real[PATH_MAX];
+
+	if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode)) {
+		if (snprintf(out, outlen, "%s", path) >= (int)outlen) {
+			czpg_errf(err, errlen, "%s: path too long", path);
+			return -1;
+		}
+		return 0;
+	}
+	if (realpath(path, real) == NULL) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+		target[n > 0 ? n : 0] = '\0';
+		czpg_errf(err, errlen, "%s is a symbolic link to %s, which cannot be followed: %s",
+			  path, target, strerror(errno));
+		return -1;
+	}
+	if (snprintf(out, outlen, "%s", real) >= (int)outlen) {
+		czpg_errf(err, errlen, "%s: path too long", real);
+		return -1;
+	}
+	return 1;
+}
+
 int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, long uid,
 			 long gid, char *err, size_t errlen)
 {
-	char *dir = NULL, *tmp = NULL;
+	char *dir = NULL, *tmp = NULL, target[PATH_MAX];
 	const char *base = NULL;
-	int fd = -1, dfd = -1, rc = -1;
+	int fd = -1, rc = -1;
 	bool have_tmp = false;
 
 	if (path == NULL || (data == NULL && len > 0)) {
 		czpg_errf(err, errlen, "cannot write: no path or no data given");
 		goto out;
 	}
-	if (split_path(path, &dir, &base) < 0) {
+	/* A symbolic link is written through: its target is replaced, the link stays. */
+	if (czpg_fs_resolve_link(path, target, sizeof(target), err, errlen) < 0)
+		goto out;
+	if (split_path(target, &dir, &base) < 0) {
 		czpg_errf(err, errlen, "cannot write %s: not a file path", path);
 		goto out;
 	}
-	if (asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, base) < 0) {
+	if (asprintf(&tmp, "%s/.%s" CZPG_FS_TMP_INFIX "XXXXXX", dir, base) < 0) {
 		tmp = NULL;
 		czpg_errf(err, errlen, "cannot write %s: out of memory", path);
 		goto out;
 	}
 	/* mkostemp opens with O_CREAT|O_EXCL and mode 0600. */
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
+	if (fs_step("create", target) < 0 || (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		czpg_errf(err, errlen, "cannot create a temporary file in %s: %s", dir,
 			  strerror(errno));
 		goto out;
@@ -96,11 +223,11 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 			  (unsigned)(mode & 07777), path, strerror(errno));
 		goto out;
 	}
-	if (write_all(fd, data, len) < 0) {
+	if (write_all(fd, data, len, target) < 0) {
 		czpg_errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (fsync(fd) < 0) {
+	if (fs_step("fsync", target) < 0 || fsync(fd) < 0) {
 		czpg_errf(err, errlen, "cannot sync %s to disk: %s", path, strerror(errno));
 		goto out;
 	}
@@ -123,13 +250,12 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 		goto out;
 	}
 	fd = -1;
-	if (rename(tmp, path) < 0) {
+	if (fs_step("rename", target) < 0 || rename(tmp, target) < 0) {
 		czpg_errf(err, errlen, "cannot replace %s: %s", path, strerror(errno));
 		goto out;
 	}
 	have_tmp = false;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0) {
+	if (sync_dir(dir) < 0) {
 		czpg_errf(err, errlen,
 			  "%s was replaced but its directory %s could not be synced to disk: %s",
 			  path, dir, strerror(errno));
@@ -139,12 +265,351 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 out:
 	if (fd >= 0)
 		close(fd);
-	if (dfd >= 0)
-		close(dfd);
 	if (have_tmp)
 		unlink(tmp);
 	free(tmp);
 	free(dir);
+	return rc;
+}
+
+int czpg_fs_symlink_atomic(const char *target, const char *linkpath, char *err, size_t errlen)
+{
+	char *dir = NULL, *tmp = NULL;
+	const char *base = NULL;
+	int rc = -1, tries;
+	bool have_tmp = false;
+
+	if (target == NULL || target[0] == '\0' || linkpath == NULL ||
+	    split_path(linkpath, &dir, &base) < 0) {
+		czpg_errf(err, errlen, "cannot make a symbolic link: no target or no link path");
+		goto out;
+	}
+	/* symlink(2) has no O_EXCL-style temporary: pick names until one is free. */
+	for (tries = 0; tries < 100 && !have_tmp; tries++) {
+		static const char set[] =
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+		unsigned char rnd[6];
+		char sfx[7];
+		int i;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+			czpg_errf(err, errlen, "cannot link %s: no random bytes: %s", linkpath,
+				  strerror(errno));
+			goto out;
+		}
+		for (i = 0; i < 6; i++)
+			sfx[i] = set[rnd[i] % (sizeof(set) - 1)];
+		sfx[6] = '\0';
+		free(tmp);
+		if (asprintf(&tmp, "%s/.%s" CZPG_FS_TMP_INFIX "%s", dir, base, sfx) < 0) {
+			tmp = NULL;
+			czpg_errf(err, errlen, "cannot link %s: out of memory", linkpath);
+			goto out;
+		}
+		if (fs_step("symlink", linkpath) < 0) {
+			czpg_errf(err, errlen, "cannot make the symbolic link %s: %s", linkpath,
+				  strerror(errno));
+			goto out;
+		}
+		if (symlink(target, tmp) == 0)
+			have_tmp = true;
+		else if (errno != EEXIST) {
+			czpg_errf(err, errlen, "cannot make a symbolic link in %s: %s", dir,
+				  strerror(errno));
+			goto out;
+		}
+	}
+	if (!have_tmp) {
+		czpg_errf(err, errlen, "cannot make a symbolic link in %s: no free temporary name",
+			  dir);
+		goto out;
+	}
+	if (fs_step("rename", linkpath) < 0 || rename(tmp, linkpath) < 0) {
+		czpg_errf(err, errlen, "cannot replace %s: %s", linkpath, strerror(errno));
+		goto out;
+	}
+	have_tmp = false;
+	if (sync_dir(dir) < 0) {
+		czpg_errf(err, errlen,
+			  "%s was replaced but its directory %s could not be synced to disk: %s",
+			  linkpath, dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (have_tmp)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int czpg_fs_remove(const char *path, char *err, size_t errlen)
+{
+	char *dir = NULL;
+	const char *base = NULL;
+	struct stat st;
+	int rc = -1;
+
+	if (path == NULL || split_path(path, &dir, &base) < 0) {
+		czpg_errf(err, errlen, "cannot remove: not a file path");
+		goto out;
+	}
+	if (lstat(path, &st) < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+		rc = 0;
+		goto out;
+	}
+	if (fs_step("unlink", path) < 0 || (unlink(path) < 0 && errno != ENOENT)) {
+		czpg_errf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (sync_dir(dir) < 0) {
+		czpg_errf(err, errlen,
+			  "%s was removed but its directory %s could not be synced to disk: %s",
+			  path, dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+int czpg_fs_mkdir_owned(const char *path, mode_t mode, long uid, long gid, char *err, size_t errlen)
+{
+	char *dir = NULL;
+	const char *base = NULL;
+	struct stat st;
+	int rc = -1;
+
+	if (path == NULL || split_path(path, &dir, &base) < 0) {
+		czpg_errf(err, errlen, "cannot create a directory: not a path");
+		goto out;
+	}
+	if (stat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			czpg_errf(err, errlen,
+				  "cannot create directory %s: it exists and is not a "
+				  "directory",
+				  path);
+			goto out;
+		}
+		rc = 1;
+		goto out;
+	}
+	if (fs_step("mkdir", path) < 0 || mkdir(path, 0700) < 0) {
+		czpg_errf(err, errlen, "cannot create directory %s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* Owner first, then the mode: nobody else can enter it in between. */
+	if ((uid != CZPG_FS_KEEP_OWNER || gid != CZPG_FS_KEEP_OWNER) &&
+	    chown(path, (uid_t)uid, (gid_t)gid) < 0) {
+		czpg_errf(err, errlen, "cannot give directory %s to uid %ld gid %ld: %s", path, uid,
+			  gid, strerror(errno));
+		rmdir(path);
+		goto out;
+	}
+	if (chmod(path, mode & 07777) < 0) {
+		czpg_errf(err, errlen, "cannot set mode %04o on %s: %s", (unsigned)(mode & 07777),
+			  path, strerror(errno));
+		rmdir(path);
+		goto out;
+	}
+	if (sync_dir(dir) < 0) {
+		czpg_errf(err, errlen,
+			  "%s was created but its directory %s could not be synced to disk: %s",
+			  path, dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+int czpg_fs_rmdir(const char *path, char *err, size_t errlen)
+{
+	char *dir = NULL;
+	const char *base = NULL;
+	int rc = -1;
+
+	if (path == NULL || split_path(path, &dir, &base) < 0) {
+		czpg_errf(err, errlen, "cannot remove a directory: not a path");
+		goto out;
+	}
+	if (fs_step("rmdir", path) < 0 ||
+	    (rmdir(path) < 0 && errno != ENOENT && errno != ENOTDIR)) {
+		czpg_errf(err, errlen, "cannot remove directory %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (sync_dir(dir) < 0) {
+		czpg_errf(err, errlen,
+			  "%s was removed but its directory %s could not be synced to disk: %s",
+			  path, dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dir);
+	return rc;
+}
+
+/* Is name ".<base>.tmp-XXXXXX" (6 characters of mkostemp's alphabet)?  base is set to it. */
+static bool is_temp_name(const char *name, char *base, size_t baselen)
+{
+	size_t n = strlen(name), infix = sizeof(CZPG_FS_TMP_INFIX) - 1, i, blen;
+
+	if (n < 1 + 1 + infix + 6 || name[0] != '.' ||
+	    strncmp(name + n - 6 - infix, CZPG_FS_TMP_INFIX, infix) != 0)
+		return false;
+	for (i = n - 6; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return false;
+	}
+	blen = n - 1 - infix - 6;
+	if (blen + 1 > baselen)
+		return false;
+	memcpy(base, name + 1, blen);
+	base[blen] = '\0';
+	return true;
+}
+
+int czpg_fs_remove_stale_temps(const char *dir, bool (*managed)(const char *name, void *arg),
+			       void *arg, char *removed, size_t removedlen, char *err,
+			       size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char base[NAME_MAX + 1], path[PATH_MAX];
+	int n = 0, rc = -1;
+
+	if (removed != NULL && removedlen > 0)
+		removed[0] = '\0';
+	if (d == NULL) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		czpg_errf(err, errlen, "cannot list %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (!is_temp_name(de->d_name, base, sizeof(base)) ||
+		    (managed != NULL && !managed(base, arg)))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
+		    lstat(path, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+			continue;
+		if (fs_step("unlink", path) < 0 || (unlink(path) < 0 && errno != ENOENT)) {
+			czpg_errf(err, errlen, "cannot remove the temporary file %s: %s", path,
+				  strerror(errno));
+			goto out;
+		}
+		if (removed != NULL && removedlen > 0) {
+			size_t used = strlen(removed);
+
+			snprintf(removed + used, removedlen - used, "%s%s", used > 0 ? ", " : "",
+				 path);
+		}
+		n++;
+	}
+	if (n > 0 && sync_dir(dir) < 0) {
+		czpg_errf(err, errlen, "cannot sync %s to disk: %s", dir, strerror(errno));
+		goto out;
+	}
+	rc = n;
+out:
+	closedir(d);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the lock */
+
+/* The pid written in the lock file, or 0 when it holds none. */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long pid;
+	char *end;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return end != buf && pid > 0 ? pid : 0;
+}
+
+int czpg_fs_lock_acquire(const char *path, unsigned wait_ms, int *fd_out, long *holder, char *err,
+			 size_t errlen)
+{
+	struct timespec nap = {.tv_sec = 0, .tv_nsec = 100 * 1000000L};
+	unsigned waited = 0;
+	int fd, rc = -1;
+	char pid[32];
+
+	*fd_out = -1;
+	*holder = 0;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		czpg_errf(err, errlen, "cannot open the lock file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			czpg_errf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (waited >= wait_ms) {
+			*holder = lock_holder(fd);
+			rc = 1;
+			goto out;
+		}
+		nanosleep(&nap, NULL);
+		waited += 100;
+	}
+	/* Who holds it, for the message of a run that has to wait. */
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) {
+		czpg_errf(err, errlen, "cannot write the lock file %s: %s", path, strerror(errno));
+		goto out;
+	}
+	*fd_out = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+void czpg_fs_lock_release(int fd)
+{
+	if (fd < 0)
+		return;
+	/* The pid goes with the lock: a stale number would only mislead. */
+	if (ftruncate(fd, 0) < 0) {
+		/* nothing to do: closing the file releases the lock anyway */
+	}
+	close(fd);
+}
+
+int czpg_fs_lock_probe(const char *path, long *holder)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+
+	*holder = 0;
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		*holder = lock_holder(fd);
+		rc = 1;
+	}
+	close(fd);
 	return rc;
 }
 
@@ -322,6 +787,16 @@ int czpg_fs_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
 		if (i < n && buf[i - 1] == '/')
 			continue; /* repeated slashes */
 		buf[i] = '\0';
+		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
+			if (i < n)
+				buf[i] = '/';
+			continue;
+		}
+		if (fs_step("mkdir", buf) < 0) {
+			czpg_errf(err, errlen, "cannot create directory %s: %s", buf,
+				  strerror(errno));
+			goto out;
+		}
 		if (mkdir(buf, mode & 07777) == 0) {
 			if (chmod(buf, mode & 07777) < 0) {
 				czpg_errf(err, errlen, "cannot set mode %04o on %s: %s",

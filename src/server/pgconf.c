@@ -152,8 +152,13 @@ int czpg_pgconf_render_tls(const struct czpg_pgconf_tls *tls, char **out, size_t
 	put_str(&w, "# Mozilla intermediate ECDHE-ECDSA suites.  ssl_ciphers only affects TLS 1.2\n"
 		    "# and below; TLS 1.3 suites are fixed by OpenSSL.\n"
 		    "ssl_ciphers = '" CZPG_PGCONF_CIPHERS "'\n"
-		    "ssl_prefer_server_ciphers = on\n"
-		    "ssl_ecdh_curve = 'prime256v1'\n");
+		    "ssl_prefer_server_ciphers = on\n");
+	/* PostgreSQL 18 renamed ssl_ecdh_curve to ssl_groups (the old name is an alias). */
+	if (tls->server_major >= 18)
+		put_str(&w, "# PostgreSQL 18+: the key-exchange groups (was ssl_ecdh_curve).\n"
+			    "ssl_groups = 'prime256v1'\n");
+	else
+		put_str(&w, "ssl_ecdh_curve = 'prime256v1'\n");
 	if (out_len != NULL)
 		*out_len = w.len;
 	czpg_wbuf_u8(&w, '\0');
@@ -233,21 +238,6 @@ out:
 
 /* ------------------------------------------------------------ parsing */
 
-static bool is_id_start(int c)
-{
-	return isalpha(c) || c == '_' || (c & 0x80);
-}
-
-static bool is_id_char(int c)
-{
-	return is_id_start(c) || isdigit(c) || c == '$';
-}
-
-static bool is_blank(int c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
 /*
  * Removes the quotes of a '...' literal and applies its escapes as
  * guc-file.l's DeescapeQuotedString does.  s[0..n) excludes the outer quotes.
@@ -311,6 +301,223 @@ static char *deescape(const char *s, size_t n)
 	return o;
 }
 
+/*
+ * The token classes of guc-file.l, which the flex scanner tries all at once
+ * at each position, taking the longest match and, on a tie, the rule listed
+ * first (ID before QUALIFIED_ID before STRING before UNQUOTED_STRING before
+ * INTEGER before REAL):
+ *   LETTER          [A-Za-z_\200-\377]
+ *   ID              {LETTER}{LETTER_OR_DIGIT}*
+ *   QUALIFIED_ID    {ID}"."{ID}
+ *   STRING          \'([^'\\\n]|\\.|\'\')*\'
+ *   UNQUOTED_STRING {LETTER}({LETTER_OR_DIGIT}|[-._:/])*
+ *   INTEGER         {SIGN}?({DIGIT}+|0x{HEXDIGIT}+){UNIT_LETTER}*
+ *   REAL            {SIGN}?{DIGIT}*"."{DIGIT}*{EXPONENT}?
+ * Whitespace is [ \t\r]; "#" starts a comment; anything else is an error.
+ * So `include_dir = conf.d` is a QUALIFIED_ID where a value must be, a
+ * syntax error for PostgreSQL, while `include_dir = confd` is fine.
+ */
+enum tok {
+	TOK_ID,
+	TOK_QUALIFIED_ID,
+	TOK_STRING,
+	TOK_UNQUOTED,
+	TOK_INTEGER,
+	TOK_REAL,
+	TOK_EQUALS,
+	TOK_ERROR,
+};
+
+static bool is_letter(int c)
+{
+	return isalpha(c) || c == '_' || (c & 0x80);
+}
+
+static bool is_letter_or_digit(int c)
+{
+	return is_letter(c) || isdigit(c);
+}
+
+static bool is_blank(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+static size_t span(const char *t, size_t p, size_t e, bool (*ok)(int))
+{
+	size_t q = p;
+
+	while (q < e && ok((unsigned char)t[q]))
+		q++;
+	return q - p;
+}
+
+static bool is_hex(int c)
+{
+	return isxdigit(c) != 0;
+}
+
+static bool is_digit(int c)
+{
+	return isdigit(c) != 0;
+}
+
+static bool is_alpha(int c)
+{
+	return isalpha(c) != 0;
+}
+
+static bool is_unquoted_char(int c)
+{
+	return is_letter_or_digit(c) || c == '-' || c == '.' || c == '_' || c == ':' || c == '/';
+}
+
+static size_t match_id(const char *t, size_t p, size_t e)
+{
+	if (p >= e || !is_letter((unsigned char)t[p]))
+		return 0;
+	return 1 + span(t, p + 1, e, is_letter_or_digit);
+}
+
+static size_t match_qualified(const char *t, size_t p, size_t e)
+{
+	size_t a = match_id(t, p, e), b;
+
+	if (a == 0 || p + a >= e || t[p + a] != '.')
+		return 0;
+	b = match_id(t, p + a + 1, e);
+	return b == 0 ? 0 : a + 1 + b;
+}
+
+static size_t match_string(const char *t, size_t p, size_t e)
+{
+	size_t q = p + 1;
+
+	if (p >= e || t[p] != '\'')
+		return 0;
+	while (q < e) {
+		if (t[q] == '\\' && q + 1 < e && t[q + 1] != '\n')
+			q += 2;
+		else if (t[q] == '\'' && q + 1 < e && t[q + 1] == '\'')
+			q += 2;
+		else if (t[q] == '\'')
+			return q + 1 - p;
+		else if (t[q] == '\n' || t[q] == '\\')
+			return 0;
+		else
+			q++;
+	}
+	return 0;
+}
+
+static size_t match_unquoted(const char *t, size_t p, size_t e)
+{
+	if (p >= e || !is_letter((unsigned char)t[p]))
+		return 0;
+	return 1 + span(t, p + 1, e, is_unquoted_char);
+}
+
+static size_t match_integer(const char *t, size_t p, size_t e)
+{
+	size_t s = p < e && (t[p] == '-' || t[p] == '+') ? 1 : 0, dec, hex = 0, best;
+
+	dec = span(t, p + s, e, is_digit);
+	if (dec > 0)
+		dec += span(t, p + s + dec, e, is_alpha);
+	if (p + s + 1 < e && t[p + s] == '0' && t[p + s + 1] == 'x') {
+		hex = span(t, p + s + 2, e, is_hex);
+		if (hex > 0)
+			hex = 2 + hex + span(t, p + s + 2 + hex, e, is_alpha);
+	}
+	best = dec > hex ? dec : hex;
+	return best == 0 ? 0 : s + best;
+}
+
+static size_t match_real(const char *t, size_t p, size_t e)
+{
+	size_t q = p < e && (t[p] == '-' || t[p] == '+') ? p + 1 : p, x;
+
+	q += span(t, q, e, is_digit);
+	if (q >= e || t[q] != '.')
+		return 0;
+	q++;
+	q += span(t, q, e, is_digit);
+	if (q < e && (t[q] == 'e' || t[q] == 'E')) {
+		x = q + 1;
+		if (x < e && (t[x] == '-' || t[x] == '+'))
+			x++;
+		if (span(t, x, e, is_digit) > 0)
+			q = x + span(t, x, e, is_digit);
+	}
+	return q - p;
+}
+
+/* The token at t[p] (p < e, not blank, not '#'): its class and length. */
+static enum tok next_token(const char *t, size_t p, size_t e, size_t *len)
+{
+	size_t m[TOK_EQUALS] = {
+	    [TOK_ID] = match_id(t, p, e),           [TOK_QUALIFIED_ID] = match_qualified(t, p, e),
+	    [TOK_STRING] = match_string(t, p, e),   [TOK_UNQUOTED] = match_unquoted(t, p, e),
+	    [TOK_INTEGER] = match_integer(t, p, e), [TOK_REAL] = match_real(t, p, e),
+	};
+	enum tok best = TOK_ERROR;
+	size_t i, bl = 0;
+
+	for (i = 0; i < TOK_EQUALS; i++) {
+		if (m[i] > bl) {
+			bl = m[i];
+			best = (enum tok)i;
+		}
+	}
+	if (bl == 0) {
+		*len = 1;
+		return t[p] == '=' ? TOK_EQUALS : TOK_ERROR;
+	}
+	*len = bl;
+	return best;
+}
+
+static size_t skip_blanks(const char *t, size_t p, size_t e)
+{
+	while (p < e && is_blank((unsigned char)t[p]))
+		p++;
+	return p;
+}
+
+/*
+ * "syntax error at line N near <what>: <the line>", the line's control
+ * bytes shown as '?' and long lines cut; hint, when not NULL, follows.
+ */
+static void syntax_error(char *err, size_t errlen, unsigned lineno, const char *t, size_t ls,
+			 size_t le, size_t at, size_t tlen, const char *hint)
+{
+	char shown[160], near[64];
+	size_t i, n = 0;
+
+	while (le > ls && (t[le - 1] == '\r' || t[le - 1] == ' ' || t[le - 1] == '\t'))
+		le--;
+	for (i = ls; i < le && n + 4 < sizeof(shown); i++)
+		shown[n++] = (unsigned char)t[i] < 0x20 || t[i] == 0x7f ? '?' : t[i];
+	if (i < le) {
+		memcpy(shown + n, "...", 3);
+		n += 3;
+	}
+	shown[n] = '\0';
+	if (at >= le)
+		snprintf(near, sizeof(near), "the end of the line");
+	else {
+		size_t k, m = 0;
+
+		near[m++] = '"';
+		for (k = at; k < at + tlen && k < le && m + 5 < sizeof(near); k++)
+			near[m++] = (unsigned char)t[k] < 0x20 ? '?' : t[k];
+		near[m++] = '"';
+		near[m] = '\0';
+	}
+	set_err(err, errlen, "syntax error at line %u near %s: `%s`%s%s", lineno, near, shown,
+		hint != NULL ? "; " : "", hint != NULL ? hint : "");
+}
+
 int czpg_pgconf_parse(const char *text, size_t len, struct czpg_pgconf_setting **out, size_t *n,
 		      char *err, size_t errlen)
 {
@@ -329,90 +536,79 @@ int czpg_pgconf_parse(const char *text, size_t len, struct czpg_pgconf_setting *
 	if (text == NULL && len > 0)
 		goto out;
 	while (pos < len) {
-		size_t eol = pos, p, name_s, name_e, val_s, val_e;
-		bool quoted = false;
+		size_t eol = pos, ls = pos, p, tl = 0, name_s, name_e, val_s, val_e;
+		enum tok tk;
 		struct czpg_pgconf_setting s = {0};
+		char hint[128];
 
 		lineno++;
 		while (eol < len && text[eol] != '\n')
 			eol++;
-		p = pos;
 		pos = eol < len ? eol + 1 : eol;
-		for (i = p; i < eol; i++) {
+		for (i = ls; i < eol; i++) {
 			if (text[i] == '\0') {
 				set_err(err, errlen,
 					"line %u holds a NUL byte; the file is not text", lineno);
 				goto out;
 			}
 		}
-		while (p < eol && is_blank((unsigned char)text[p]))
-			p++;
+		p = skip_blanks(text, ls, eol);
 		if (p == eol || text[p] == '#')
 			continue;
-		if (!is_id_start((unsigned char)text[p])) {
-			set_err(err, errlen, "syntax error at line %u: expected a parameter name",
-				lineno);
+		/* name [=] value [# comment] */
+		tk = next_token(text, p, eol, &tl);
+		if (tk != TOK_ID && tk != TOK_QUALIFIED_ID) {
+			syntax_error(err, errlen, lineno, text, ls, eol, p, tl,
+				     "a line must start with a parameter name");
 			goto out;
 		}
 		name_s = p;
-		while (p < eol && (is_id_char((unsigned char)text[p]) || text[p] == '.'))
-			p++;
-		name_e = p;
-		while (p < eol && is_blank((unsigned char)text[p]))
-			p++;
-		if (p < eol && text[p] == '=') {
-			p++;
-			while (p < eol && is_blank((unsigned char)text[p]))
-				p++;
+		name_e = p + tl;
+		p = skip_blanks(text, name_e, eol);
+		if (p < eol && text[p] != '#') {
+			tk = next_token(text, p, eol, &tl);
+			if (tk == TOK_EQUALS)
+				p = skip_blanks(text, p + tl, eol);
 		}
 		if (p == eol || text[p] == '#') {
-			set_err(err, errlen,
-				"syntax error at line %u: parameter \"%.*s\" has no value", lineno,
-				(int)(name_e - name_s), text + name_s);
+			syntax_error(err, errlen, lineno, text, ls, eol, eol, 0, "no value given");
 			goto out;
 		}
-		if (text[p] == '\'') {
-			quoted = true;
-			val_s = ++p;
-			for (;;) {
-				if (p >= eol) {
-					set_err(
-					    err, errlen,
-					    "syntax error at line %u: unterminated quoted string",
-					    lineno);
-					goto out;
-				}
-				if (text[p] == '\\' && p + 1 < eol) {
-					p += 2;
-				} else if (text[p] == '\'' && p + 1 < eol && text[p + 1] == '\'') {
-					p += 2;
-				} else if (text[p] == '\'') {
-					break;
-				} else {
-					p++;
-				}
+		tk = next_token(text, p, eol, &tl);
+		if (tk != TOK_ID && tk != TOK_STRING && tk != TOK_INTEGER && tk != TOK_REAL &&
+		    tk != TOK_UNQUOTED) {
+			size_t k = p;
+
+			/* The value PostgreSQL cannot read: suggest quoting it when that fixes it.
+			 */
+			while (k < eol && !is_blank((unsigned char)text[k]) && text[k] != '#' &&
+			       text[k] != '\'')
+				k++;
+			if (k > p && skip_blanks(text, k, eol) == eol) {
+				snprintf(
+				    hint, sizeof(hint),
+				    "PostgreSQL refuses this file; quote the value: %.*s = '%.*s'",
+				    (int)(name_e - name_s), text + name_s, (int)(k - p), text + p);
+				syntax_error(err, errlen, lineno, text, ls, eol, p, k - p, hint);
+			} else {
+				syntax_error(err, errlen, lineno, text, ls, eol, p, tl,
+					     "PostgreSQL refuses this file");
 			}
-			val_e = p++;
-		} else {
-			val_s = p;
-			while (p < eol && !is_blank((unsigned char)text[p]) && text[p] != '#' &&
-			       text[p] != '\'' && text[p] != '=')
-				p++;
-			val_e = p;
+			goto out;
 		}
-		while (p < eol && is_blank((unsigned char)text[p]))
-			p++;
+		val_s = p;
+		val_e = p + tl;
+		p = skip_blanks(text, val_e, eol);
 		if (p < eol && text[p] != '#') {
-			set_err(
-			    err, errlen,
-			    "syntax error at line %u: unexpected text after the value of \"%.*s\"",
-			    lineno, (int)(name_e - name_s), text + name_s);
+			next_token(text, p, eol, &tl);
+			syntax_error(err, errlen, lineno, text, ls, eol, p, tl,
+				     "one value per line; quote a value with spaces");
 			goto out;
 		}
 		s.line = lineno;
 		s.name = dup_range(text + name_s, name_e - name_s);
-		s.value = quoted ? deescape(text + val_s, val_e - val_s)
-				 : dup_range(text + val_s, val_e - val_s);
+		s.value = tk == TOK_STRING ? deescape(text + val_s + 1, val_e - val_s - 2)
+					   : dup_range(text + val_s, val_e - val_s);
 		if (nv == capv) {
 			capv = capv ? capv * 2 : 16;
 			grown = realloc(v, capv * sizeof(*v));
@@ -503,8 +699,8 @@ static bool is_include(const char *name)
 }
 
 int czpg_pgconf_check_include(const char *text, size_t len, const char *conf_dir,
-			      const char *confd_dir, struct czpg_pgconf_check *out, char *err,
-			      size_t errlen)
+			      const char *confd_dir, bool (*same_dir)(const char *a, const char *b),
+			      struct czpg_pgconf_check *out, char *err, size_t errlen)
 {
 	struct czpg_pgconf_setting *s = NULL;
 	size_t ns = 0, i, last = 0, no = 0, ni = 0, cl;
@@ -527,14 +723,25 @@ int czpg_pgconf_check_include(const char *text, size_t len, const char *conf_dir
 	if (czpg_pgconf_parse(text, len, &s, &ns, err, errlen) < 0)
 		goto out;
 	for (i = 0; i < ns; i++) {
-		if (strcmp(s[i].name, "include_dir") != 0 || s[i].value[0] == '\0')
+		if (!is_include(s[i].name))
+			continue;
+		/* PostgreSQL refuses an empty file or directory name in the whole file. */
+		if (s[i].value[0] == '\0') {
+			set_err(err, errlen,
+				"line %u: %s with an empty name, which PostgreSQL refuses (\"empty "
+				"configuration %s name\"): remove the line or give the name",
+				s[i].line, s[i].name,
+				strcmp(s[i].name, "include_dir") == 0 ? "directory" : "file");
+			goto out;
+		}
+		if (strcmp(s[i].name, "include_dir") != 0)
 			continue;
 		if (resolve(base, s[i].value, &res) < 0) {
 			set_err(err, errlen, "out of memory resolving include_dir at line %u",
 				s[i].line);
 			goto out;
 		}
-		if (strcmp(res, want) == 0) {
+		if (strcmp(res, want) == 0 || (same_dir != NULL && same_dir(res, want))) {
 			found = true;
 			last = i;
 		}

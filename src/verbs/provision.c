@@ -275,7 +275,7 @@ static enum czpg_result plan_conf(struct czpg_provision_plan *p, char *err, size
 	}
 	confdir = czpg_provision_path_dir(r->pgconf_path);
 	if (confdir == NULL || czpg_pgconf_check_include((const char *)text, len, confdir,
-							 r->conf_dir, &chk, e, sizeof(e)) < 0) {
+							 r->conf_dir, NULL, &chk, e, sizeof(e)) < 0) {
 		czpg_errf(err, errlen, "%s: %s", r->pgconf_path, e);
 		goto out;
 	}

@@ -15,7 +15,7 @@
 #include <string.h>
 
 static const struct czpg_pgconf_tls tls_ok = {"/etc/cz-tls/server.crt", "/etc/cz-tls/server.key",
-					      "/etc/cz-tls/ca.crt", false};
+					      "/etc/cz-tls/ca.crt", false, 0};
 
 /* Value of the one setting named name in text (asserts there is exactly one). */
 static char *setting(const char *text, const char *name)
@@ -76,7 +76,7 @@ static void test_render_defaults(void **state)
 
 static void test_render_fallback_and_quoting(void **state)
 {
-	struct czpg_pgconf_tls t = {"/etc/o'brien/cert.pem", "C:\\keys\\k.pem", "/ca.pem", true};
+	struct czpg_pgconf_tls t = {"/etc/o'brien/cert.pem", "C:\\keys\\k.pem", "/ca.pem", true, 0};
 	char *out = NULL, err[256];
 
 	(void)state;
@@ -204,7 +204,7 @@ static void test_include_found_forms(void **state)
 	    "include_dir = './conf.d/'\n",
 	    "include_dir = '/etc/postgresql/15/main/conf.d'\n",
 	    "include_dir = '/etc//postgresql/15/x/../main/conf.d'\n",
-	    "\tinclude_dir\t=\tconf.d\n",
+	    "\tinclude_dir\t=\t'conf.d'\n",
 	};
 	size_t i;
 	char err[256];
@@ -214,7 +214,7 @@ static void test_include_found_forms(void **state)
 		struct czpg_pgconf_check c;
 
 		assert_int_equal(czpg_pgconf_check_include(texts[i], strlen(texts[i]), dir, confd,
-							   &c, err, sizeof(err)),
+							   NULL, &c, err, sizeof(err)),
 				 0);
 		if (!c.included)
 			fail_msg("not found in: %s", texts[i]);
@@ -242,7 +242,7 @@ static void test_include_missing(void **state)
 	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		assert_int_equal(czpg_pgconf_check_include(texts[i], strlen(texts[i]),
 							   "/etc/pg/main/", "/etc/pg/main/conf.d",
-							   &c, err, sizeof(err)),
+							   NULL, &c, err, sizeof(err)),
 				 0);
 		assert_false(c.included);
 		assert_int_equal(c.include_line, 0);
@@ -251,23 +251,161 @@ static void test_include_missing(void **state)
 		czpg_pgconf_check_free(&c);
 	}
 	/* conf.d outside the conf directory: an absolute line */
-	assert_int_equal(czpg_pgconf_check_include("", 0, "/var/lib/pg/data", "/etc/cz/conf.d", &c,
-						   err, sizeof(err)),
+	assert_int_equal(czpg_pgconf_check_include("", 0, "/var/lib/pg/data", "/etc/cz/conf.d",
+						   NULL, &c, err, sizeof(err)),
 			 0);
 	assert_string_equal(c.line_to_add, "include_dir = '/etc/cz/conf.d'");
 	czpg_pgconf_check_free(&c);
 	/* a sibling whose name merely starts the same is not "under" */
-	assert_int_equal(
-	    czpg_pgconf_check_include("", 0, "/etc/pg", "/etc/pg2/conf.d", &c, err, sizeof(err)),
-	    0);
+	assert_int_equal(czpg_pgconf_check_include("", 0, "/etc/pg", "/etc/pg2/conf.d", NULL, &c,
+						   err, sizeof(err)),
+			 0);
 	assert_string_equal(c.line_to_add, "include_dir = '/etc/pg2/conf.d'");
 	czpg_pgconf_check_free(&c);
 	/* syntax errors are reported, not guessed around */
-	assert_int_equal(czpg_pgconf_check_include("include_dir = 'x\n", 17, "/a", "/a/conf.d", &c,
-						   err, sizeof(err)),
+	assert_int_equal(czpg_pgconf_check_include("include_dir = 'x\n", 17, "/a", "/a/conf.d",
+						   NULL, &c, err, sizeof(err)),
 			 -1);
 	assert_non_null(strstr(err, "line 1"));
 	czpg_pgconf_check_free(&c);
+}
+
+/*
+ * Lines PostgreSQL itself refuses (checked against a real server: "syntax
+ * error in file ... near token", then "configuration file contains
+ * errors" and no restart) are errors here too, quoting the line, never
+ * "included".
+ */
+static void test_include_malformed_forms(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"include_dir = conf.d\n",
+	     "syntax error at line 1 near \"conf.d\": `include_dir = conf.d`; PostgreSQL refuses "
+	     "this file; quote the value: include_dir = 'conf.d'"},
+	    {"port = 5432\ninclude_dir conf.d # ours\n",
+	     "at line 2 near \"conf.d\": `include_dir conf.d # ours`"},
+	    {"include_dir = /etc/pg/main/conf.d\n", "quote the value: include_dir = "
+						    "'/etc/pg/main/conf.d'"},
+	    {"include = tail.conf\n", "quote the value: include = 'tail.conf'"},
+	    {"include_if_exists = local.conf\n", "include_if_exists = 'local.conf'"},
+	    {"include_dir = ''\n", "line 1: include_dir with an empty name"},
+	    {"include_if_exists ''\n", "empty configuration file name"},
+	    {"include_dir\n", "near the end of the line: `include_dir`; no value given"},
+	    {"include_dir = 'conf.d' 'x'\n", "one value per line"},
+	    {"include_dir = 'conf.d\n", "near \"'\": `include_dir = 'conf.d`"},
+	    {"include_dir == 'conf.d'\n", "near \"=\""},
+	    {"'include_dir' = 'conf.d'\n", "a line must start with a parameter name"},
+	};
+	struct czpg_pgconf_check c;
+	size_t i;
+	char err[512];
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(czpg_pgconf_check_include(bad[i].text, strlen(bad[i].text),
+							   "/etc/pg/main", "/etc/pg/main/conf.d",
+							   NULL, &c, err, sizeof(err)),
+				 -1);
+		if (strstr(err, bad[i].want) == NULL)
+			fail_msg("%s: got \"%s\", want \"%s\"", bad[i].text, err, bad[i].want);
+		czpg_pgconf_check_free(&c);
+	}
+	/* Bare values PostgreSQL accepts: an identifier, an unquoted string with a slash. */
+	assert_int_equal(czpg_pgconf_check_include("include_dir = conf/d\n", 21, "/etc/pg",
+						   "/etc/pg/conf/d", NULL, &c, err, sizeof(err)),
+			 0);
+	assert_true(c.included);
+	czpg_pgconf_check_free(&c);
+	assert_int_equal(czpg_pgconf_check_include("include_dir = confd\n", 20, "/etc/pg",
+						   "/etc/pg/confd", NULL, &c, err, sizeof(err)),
+			 0);
+	assert_true(c.included);
+	czpg_pgconf_check_free(&c);
+}
+
+static bool same_if_link(const char *a, const char *b)
+{
+	/* Stands for realpath: /srv/pg/conf.d is a link to /etc/cz/conf.d. */
+	return (strcmp(a, "/srv/pg/conf.d") == 0 && strcmp(b, "/etc/cz/conf.d") == 0) ||
+	       (strcmp(b, "/srv/pg/conf.d") == 0 && strcmp(a, "/etc/cz/conf.d") == 0);
+}
+
+static void test_include_same_dir_callback(void **state)
+{
+	struct czpg_pgconf_check c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(czpg_pgconf_check_include("include_dir = 'conf.d'\n", 23, "/srv/pg",
+						   "/etc/cz/conf.d", NULL, &c, err, sizeof(err)),
+			 0);
+	assert_false(c.included);
+	czpg_pgconf_check_free(&c);
+	assert_int_equal(czpg_pgconf_check_include("include_dir = 'conf.d'\n", 23, "/srv/pg",
+						   "/etc/cz/conf.d", same_if_link, &c, err,
+						   sizeof(err)),
+			 0);
+	assert_true(c.included);
+	assert_int_equal(c.include_line, 1);
+	czpg_pgconf_check_free(&c);
+}
+
+static void test_lexer_token_classes(void **state)
+{
+	static const struct {
+		const char *line, *value; /* NULL value: PostgreSQL refuses the line */
+	} cases[] = {
+	    {"a = 0x1F\n", "0x1F"},   {"a = 128MB\n", "128MB"}, {"a = 1.5e3\n", "1.5e3"},
+	    {"a = -1\n", "-1"},       {"a = .5\n", ".5"},       {"a = on\n", "on"},
+	    {"a = a.b.c\n", "a.b.c"}, {"a = a.b/c\n", "a.b/c"}, {"a = x:y-z\n", "x:y-z"},
+	    {"a.b = 1\n", "1"},       {"a = a.b\n", NULL},      {"a = -\n", NULL},
+	    {"a = 1.5e3MB\n", NULL},  {"a = \f1\n", NULL},      {"a = *\n", NULL},
+	    {"a = 'x'#c\n", "x"},     {"a='b''c'\n", "b'c"},    {"a = 'x\\'\n", NULL},
+	    {"a = /x\n", NULL},       {"9a = 1\n", NULL},
+	};
+	struct czpg_pgconf_setting *s = NULL;
+	size_t n = 0, i;
+	char err[256];
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = czpg_pgconf_parse(cases[i].line, strlen(cases[i].line), &s, &n, err,
+					   sizeof(err));
+
+		if (cases[i].value == NULL) {
+			if (rc != -1)
+				fail_msg("accepted: %s", cases[i].line);
+			assert_non_null(strstr(err, "line 1"));
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("refused: %s: %s", cases[i].line, err);
+		assert_int_equal(n, 1);
+		assert_string_equal(s[0].value, cases[i].value);
+		czpg_pgconf_settings_free(s, n);
+	}
+}
+
+static void test_render_by_version(void **state)
+{
+	struct czpg_pgconf_tls t = {
+	    .cert_file = "/c/server.crt", .key_file = "/c/server.key", .ca_file = "/c/ca.crt"};
+	char *out = NULL, err[256];
+
+	(void)state;
+	t.server_major = 18;
+	assert_int_equal(czpg_pgconf_render_tls(&t, &out, NULL, err, sizeof(err)), 0);
+	assert_non_null(strstr(out, "\nssl_groups = 'prime256v1'\n"));
+	assert_null(strstr(out, "ssl_ecdh_curve ="));
+	free(out);
+	t.server_major = 17;
+	assert_int_equal(czpg_pgconf_render_tls(&t, &out, NULL, err, sizeof(err)), 0);
+	assert_non_null(strstr(out, "\nssl_ecdh_curve = 'prime256v1'\n"));
+	assert_null(strstr(out, "ssl_groups"));
+	free(out);
 }
 
 static void test_overrides_after_include(void **state)
@@ -286,9 +424,9 @@ static void test_overrides_after_include(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(
-	    czpg_pgconf_check_include(text, strlen(text), "/d", "/d/conf.d", &c, err, sizeof(err)),
-	    0);
+	assert_int_equal(czpg_pgconf_check_include(text, strlen(text), "/d", "/d/conf.d", NULL, &c,
+						   err, sizeof(err)),
+			 0);
 	assert_true(c.included);
 	assert_int_equal(c.include_line, 8);
 	assert_int_equal(c.n_overrides, 1);
@@ -303,7 +441,7 @@ static void test_overrides_after_include(void **state)
 	assert_int_equal(czpg_pgconf_check_include(
 			     text,
 			     (size_t)(strstr(text, "include_dir = 'conf.d'\nssl_ciphers") - text),
-			     "/d", "/d/conf.d", &c, err, sizeof(err)),
+			     "/d", "/d/conf.d", NULL, &c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c.include_line, 3);
 	assert_int_equal(c.n_overrides, 2);
@@ -337,6 +475,10 @@ int main(void)
 	    cmocka_unit_test(test_normalize),
 	    cmocka_unit_test(test_include_found_forms),
 	    cmocka_unit_test(test_include_missing),
+	    cmocka_unit_test(test_include_malformed_forms),
+	    cmocka_unit_test(test_include_same_dir_callback),
+	    cmocka_unit_test(test_lexer_token_classes),
+	    cmocka_unit_test(test_render_by_version),
 	    cmocka_unit_test(test_overrides_after_include),
 	    cmocka_unit_test(test_tls_param_names),
 	};
