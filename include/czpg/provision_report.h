@@ -26,6 +26,21 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 void czpg_provision_print_step(const struct czpg_provision_record *r, enum czpg_provision_step s,
 			       FILE *out);
 
+/*
+ * "[INFO]" lines for what happened before the plan: temporary files an
+ * interrupted run left, the interrupted run finished or rolled back, and the
+ * plan's notes (symbolic links written through).
+ */
+void czpg_provision_print_notes(const struct czpg_provision_record *r, FILE *out);
+
+/*
+ * The process exit code of the record (docs/exit-codes.md): 0 for a plan
+ * (dry run); after an apply 0/1/2/3 from its result, or 128 + the signal
+ * (130 SIGINT, 143 SIGTERM, 129 SIGHUP) when one interrupted it and the box
+ * was brought back whole first.
+ */
+int czpg_provision_report_exit_code(const struct czpg_provision_record *r);
+
 /* "[INFO] rollback: <note>", or [FAIL] when a file could not be restored (incomplete). */
 void czpg_provision_print_rollback(const struct czpg_provision_record *r, bool incomplete,
 				   FILE *out);

@@ -18,7 +18,10 @@
  *
  * psql runs with -X -A -t -w and unit/record separators 0x1f/0x1e, so any
  * text a view returns (an error message with '|' or a newline) stays one
- * cell.  Every function that can fail takes `char *err, size_t errlen`.
+ * cell.  Every child (pg_ctl, psql, docker) runs in its own process group,
+ * so a terminal's Ctrl-C reaches czctl alone, and without any environment
+ * variable whose name holds "PASSWORD".  Every function that can fail takes
+ * `char *err, size_t errlen`.
  */
 #ifndef CZPG_RELOAD_H
 #define CZPG_RELOAD_H
@@ -147,5 +150,38 @@ int czpg_reload_wait(const struct czpg_server *s, const char *before, unsigned t
 int czpg_reload_check_views(const struct czpg_server *s, const char *conf_basename, char *errors,
 			    size_t errors_len, char *other_errors, size_t other_len, char *err,
 			    size_t errlen);
+
+/*
+ * Whether <dir>/<tool> (pg_ctl, psql) runs on this host: `tool --version`
+ * must print "<tool> (PostgreSQL) <version>".  Binaries built for another
+ * system (a container's or chroot's, needing another C library) fail
+ * here.  Returns 0 with the version text in version, or -1 with err
+ * quoting what went wrong (the loader's own message).
+ */
+int czpg_reload_tool_runs(const char *dir, const char *tool, char *version, size_t versionlen,
+			  char *err, size_t errlen);
+
+/*
+ * The server's own version (server_version_num, e.g. 170012) and its
+ * pg_conf_load_time() in one query.  0, or -1 with err (psql's message).
+ */
+int czpg_reload_server_version(const struct czpg_server *s, unsigned *version_num,
+			       char *load_time, size_t load_time_len, char *err, size_t errlen);
+
+/*
+ * Where the server's log ends now (*off), so that what it writes after a
+ * reload can be quoted: the local postmaster's stderr (/proc/<pid>/fd/2)
+ * when that is a regular file, as with `pg_ctl -l`; -1 when there is none
+ * this process can read (a container, the logging collector).
+ */
+void czpg_reload_log_offset(const struct czpg_server *s, long long *off);
+
+/*
+ * The lines the server logged after off that say what went wrong (errors,
+ * "could not ...", "... not reloaded"; its routine reload notices left
+ * out), each from its severity on, quoted and separated by "; " (at most
+ * four).  "" when there are none or the log cannot be read.
+ */
+void czpg_reload_log_since(const struct czpg_server *s, long long off, char *out, size_t outlen);
 
 #endif

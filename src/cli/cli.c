@@ -88,6 +88,51 @@ int czpg_cli_main(int argc, char **argv)
 	return CZPG_EXIT_USAGE;
 }
 
+/* Is arg "--password", "--password=...", or an abbreviation getopt_long would take for it? */
+static bool is_password_flag(const char *arg, const char **value)
+{
+	static const char flag[] = "--password";
+	size_t n = strcspn(arg, "=");
+
+	*value = NULL;
+	/* "--pa" is the shortest prefix no other flag of any verb shares. */
+	if (n < 4 || n > sizeof(flag) - 1 || strncmp(arg, flag, n) != 0)
+		return false;
+	if (arg[n] == '=')
+		*value = arg + n + 1;
+	return true;
+}
+
+void czpg_cli_hide_secrets(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *value;
+		char *copy;
+
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (!is_password_flag(argv[i], &value))
+			continue;
+		if (value == NULL) {
+			if (i + 1 >= argc)
+				break;
+			i++;
+			value = argv[i];
+		}
+		/*
+		 * The flag parser gets a heap copy; the bytes the kernel shows in
+		 * /proc/<pid>/cmdline are overwritten in place.
+		 */
+		copy = strdup(argv[i]);
+		if (copy == NULL)
+			continue;
+		OPENSSL_cleanse((char *)value, strlen(value));
+		argv[i] = copy;
+	}
+}
+
 int czpg_cli_usage_error(const char *verb, const char *fmt, ...)
 {
 	va_list ap;

@@ -29,6 +29,15 @@ enum czpg_exit {
 
 int czpg_cli_main(int argc, char **argv);
 
+/*
+ * Before anything else in main: every --password value (also --password=PW
+ * and the abbreviations getopt accepts) is copied to the heap, argv[i] is
+ * pointed at the copy, and the original bytes -- what /proc/<pid>/cmdline
+ * shows -- are overwritten with zeros.  The flag parsers then see the
+ * value as usual (and czpg_cli_password wipes the copy).
+ */
+void czpg_cli_hide_secrets(int argc, char **argv);
+
 int czpg_cmd_provision(int argc, char **argv);
 int czpg_cmd_verify(int argc, char **argv);
 int czpg_cmd_bench(int argc, char **argv);

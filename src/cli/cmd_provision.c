@@ -41,14 +41,26 @@ static void provision_usage(FILE *out)
 	    "  --mode transition|harden transition (default) keeps the plaintext host line\n"
 	    "                           working; harden allows TLS only from --allow-cidr\n"
 	    "  --allow-tls12-fallback   ssl_min_protocol_version TLSv1.2 instead of TLSv1.3\n"
-	    "  --apply                  make the changes (default: dry run)\n"
+	    "  --apply                  make the changes (default: dry run); one run at a\n"
+	    "                           time per cert dir (a second one waits %d s, then\n"
+	    "                           exits 3); an interrupted run is finished or rolled\n"
+	    "                           back by the next one\n"
+	    "  --add-include-dir        postgresql.conf has no include_dir (the official\n"
+	    "                           image): create conf.d (the database user's, 0700),\n"
+	    "                           then add include_dir = 'conf.d', in that order\n"
 	    "  --rotate-leaf            new 90-day leaf from the existing CA (breaks no client)\n"
 	    "  --force                  new CA and leaf; the old CA stays in ca-bundle.crt\n"
 	    "                           for %d days so clients can move over\n"
 	    "where:\n"
 	    "  --cert-dir DIR           certificates and keys (created 0755 if missing)\n"
-	    "  --server-cert-dir DIR    the cert dir as the server sees it (inside the\n"
-	    "                           container); default: --cert-dir\n"
+	    "  --server-cert-dir DIR    the cert dir as the server sees it, for a server\n"
+	    "                           that sees other paths than this host (a container,\n"
+	    "                           a chroot); default: --cert-dir, or --cert-dir\n"
+	    "                           without --server-root\n"
+	    "  --server-root DIR        the server's filesystem root on this host (a chroot,\n"
+	    "                           /proc/<postmaster pid>/root): ssl_*_file are written\n"
+	    "                           as the server sees them, and the socket directory\n"
+	    "                           it names is found under DIR\n"
 	    "  --export-ca FILE         copy of ca-bundle.crt for clients (0644)\n"
 	    "  --pgdata DIR             PostgreSQL runs on this box with this data directory\n"
 	    "  --container NAME         PostgreSQL runs in this container (docker on PATH)\n"
@@ -58,9 +70,12 @@ static void provision_usage(FILE *out)
 	    "                           next to postgresql.conf)\n"
 	    "  --db-uid N, --db-gid N   owner of server.key (default: the data directory's\n"
 	    "                           owner; %d:%d with --container, the official image)\n"
-	    "  --pg-bin DIR             where pg_ctl and psql are (default: from PG_VERSION)\n"
-	    "  --socket-dir DIR         the server's Unix socket directory (default: from\n"
-	    "                           postgresql[.auto].conf, else /var/run/postgresql)\n"
+	    "  --pg-bin DIR             where pg_ctl and psql are (default: from PG_VERSION);\n"
+	    "                           when they cannot run on this host (another C\n"
+	    "                           library), this host's own client tools are used\n"
+	    "  --socket-dir DIR         the server's Unix socket directory as this host sees\n"
+	    "                           it (default: from postgresql[.auto].conf, under\n"
+	    "                           --server-root, else /var/run/postgresql)\n"
 	    "  --admin-user NAME        superuser for the reload checks (default postgres)\n"
 	    "self-verify:\n"
 	    "  --verify-host HOST       default --ip (in the certificate, needs no DNS)\n"
@@ -72,11 +87,13 @@ static void provision_usage(FILE *out)
 	    "  --timeout SECONDS        per phase (default 10)\n"
 	    "  --json                   one JSON object on stdout\n"
 	    "\n"
-	    "Exit codes: 0 PASS (or dry run printed), 1 FAIL (the server rejected the change\n"
-	    "and everything was restored, or self-verify failed), 2 bad input (nothing\n"
-	    "written), 3 could not finish.\n",
-	    CZPG_PROVISION_CA_OVERLAP_DAYS, CZPG_PROVISION_CONTAINER_UID,
-	    CZPG_PROVISION_CONTAINER_UID);
+	    "Exit codes: 0 PASS (or dry run printed, or nothing to change), 1 FAIL (the\n"
+	    "server rejected the change and everything was restored, or self-verify\n"
+	    "failed), 2 bad input (nothing written), 3 could not finish (another run holds\n"
+	    "the lock, server unreachable, I/O), 130/143/129 interrupted by SIGINT/SIGTERM/\n"
+	    "SIGHUP after rolling back (before the commit point) or finishing (after it).\n",
+	    CZPG_PROVISION_LOCK_WAIT_MS / 1000, CZPG_PROVISION_CA_OVERLAP_DAYS,
+	    CZPG_PROVISION_CONTAINER_UID, CZPG_PROVISION_CONTAINER_UID);
 }
 
 enum {
@@ -87,6 +104,8 @@ enum {
 	O_MODE,
 	O_CERT_DIR,
 	O_SERVER_CERT_DIR,
+	O_SERVER_ROOT,
+	O_ADD_INCLUDE,
 	O_EXPORT,
 	O_PGDATA,
 	O_CONTAINER,
@@ -123,6 +142,8 @@ int czpg_cmd_provision(int argc, char **argv)
 	    {"mode", required_argument, NULL, O_MODE},
 	    {"cert-dir", required_argument, NULL, O_CERT_DIR},
 	    {"server-cert-dir", required_argument, NULL, O_SERVER_CERT_DIR},
+	    {"server-root", required_argument, NULL, O_SERVER_ROOT},
+	    {"add-include-dir", no_argument, NULL, O_ADD_INCLUDE},
 	    {"export-ca", required_argument, NULL, O_EXPORT},
 	    {"pgdata", required_argument, NULL, O_PGDATA},
 	    {"container", required_argument, NULL, O_CONTAINER},
@@ -192,6 +213,12 @@ int czpg_cmd_provision(int argc, char **argv)
 			break;
 		case O_SERVER_CERT_DIR:
 			o.server_cert_dir = optarg;
+			break;
+		case O_SERVER_ROOT:
+			o.server_root = optarg;
+			break;
+		case O_ADD_INCLUDE:
+			o.add_include_dir = true;
 			break;
 		case O_EXPORT:
 			o.export_ca = optarg;
@@ -285,6 +312,28 @@ int czpg_cmd_provision(int argc, char **argv)
 	if (optind < argc)
 		return czpg_cli_usage_error(VERB, "unexpected argument '%s'", argv[optind]);
 
+	/*
+	 * Self-verify's password is asked for before the plan: with --apply the
+	 * plan already takes the lock and may finish an interrupted run.
+	 */
+	if (o.apply && !o.skip_verify && o.n_roles > 0) {
+		const char *user = o.verify_user != NULL ? o.verify_user : roles[0];
+
+		password = czpg_cli_password(password_flag, "CZ_PG_VERIFY_PASSWORD", user);
+		password_flag = NULL;
+		if (password == NULL) {
+			rc = czpg_cli_usage_error(
+			    VERB,
+			    "self-verify needs the password of '%s': pass --password, set "
+			    "CZ_PG_VERIFY_PASSWORD, or run on a terminal (or --skip-verify); "
+			    "nothing was written",
+			    user);
+			goto out;
+		}
+	}
+	/* An apply is a transaction: a Ctrl-C or a TERM finishes or rolls it back, never cuts it. */
+	if (o.apply)
+		czpg_provision_catch_signals();
 	result = czpg_provision_plan(&o, &plan, err, sizeof(err));
 	rc = czpg_cli_exit_code(result);
 	if (result == CZPG_RESULT_BAD_INPUT) {
@@ -303,23 +352,10 @@ int czpg_cmd_provision(int argc, char **argv)
 		rc = CZPG_EXIT_OK;
 		goto out;
 	}
-	if (!o.skip_verify) {
-		const char *user = o.verify_user != NULL ? o.verify_user : roles[0];
-
-		password = czpg_cli_password(password_flag, "CZ_PG_VERIFY_PASSWORD", user);
-		password_flag = NULL;
-		if (password == NULL) {
-			rc = czpg_cli_usage_error(
-			    VERB,
-			    "self-verify needs the password of '%s': pass --password, set "
-			    "CZ_PG_VERIFY_PASSWORD, or run on a terminal (or --skip-verify); "
-			    "nothing was written",
-			    user);
-			goto out;
-		}
+	if (password != NULL)
 		czpg_provision_set_password(plan, password);
-	}
-	rc = czpg_cli_exit_code(czpg_provision_apply(plan, json ? NULL : stdout));
+	czpg_provision_apply(plan, json ? NULL : stdout);
+	rc = czpg_provision_report_exit_code(czpg_provision_plan_record(plan));
 	if (json)
 		czpg_provision_print_json(czpg_provision_plan_record(plan), stdout);
 out:

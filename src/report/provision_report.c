@@ -6,6 +6,7 @@
  */
 #include "czpg/provision_report.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ static const char *const step_name[CZPG_PROVISION_NSTEPS] = {
     [CZPG_PROVISION_STEP_CONF] = "postgresql.conf TLS block",
     [CZPG_PROVISION_STEP_HBA] = "pg_hba.conf managed block",
     [CZPG_PROVISION_STEP_RELOAD] = "reload",
+    [CZPG_PROVISION_STEP_NAMES] = "stable names",
     [CZPG_PROVISION_STEP_EXPORT] = "CA export",
     [CZPG_PROVISION_STEP_VERIFY] = "self-verify",
 };
@@ -26,6 +28,7 @@ static const char *const action_name[] = {
     [CZPG_PROVISION_CREATE] = "create",
     [CZPG_PROVISION_REPLACE] = "replace",
     [CZPG_PROVISION_FIX_PERMS] = "fix mode/owner",
+    [CZPG_PROVISION_REMOVE] = "remove",
 };
 
 /* What each file is, as the dry run and the JSON "what" say it. */
@@ -33,12 +36,21 @@ static const char *const role_label[CZPG_PROVISION_NROLES] = {
     [CZPG_PROVISION_ROLE_CA_KEY] = "CA private key",
     [CZPG_PROVISION_ROLE_CA_CERT] = "CA certificate",
     [CZPG_PROVISION_ROLE_PREV_CA] = "previous CA certificate",
-    [CZPG_PROVISION_ROLE_LEAF_KEY] = "server private key",
-    [CZPG_PROVISION_ROLE_LEAF_CERT] = "server certificate",
+    [CZPG_PROVISION_ROLE_LEAF_KEY] = "server private key (ssl_key_file)",
+    [CZPG_PROVISION_ROLE_LEAF_CERT] = "server certificate (ssl_cert_file)",
     [CZPG_PROVISION_ROLE_BUNDLE] = "CA bundle (ssl_ca_file; what clients trust)",
+    [CZPG_PROVISION_ROLE_CONF_DIR] = "the conf dir, created before anything names it",
+    [CZPG_PROVISION_ROLE_PGCONF] = "postgresql.conf, the include_dir line added",
     [CZPG_PROVISION_ROLE_TLS_CONF] = "postgresql.conf TLS block",
     [CZPG_PROVISION_ROLE_HBA] = "pg_hba.conf",
+    [CZPG_PROVISION_ROLE_LINK_CA_KEY] = "stable name of the CA key",
+    [CZPG_PROVISION_ROLE_LINK_CA_CERT] = "stable name of the CA certificate",
+    [CZPG_PROVISION_ROLE_LINK_PREV_CA] = "stable name of the previous CA",
+    [CZPG_PROVISION_ROLE_LINK_LEAF_KEY] = "stable name of the server key",
+    [CZPG_PROVISION_ROLE_LINK_LEAF_CERT] = "stable name of the server certificate",
+    [CZPG_PROVISION_ROLE_LINK_BUNDLE] = "stable name of the CA bundle",
     [CZPG_PROVISION_ROLE_EXPORT] = "exported CA bundle (give it to clients)",
+    [CZPG_PROVISION_ROLE_RETIRE] = "retired: no name points at it any more",
 };
 
 static const struct czpg_provision_file *file_of(const struct czpg_provision_record *r,
@@ -87,6 +99,24 @@ static void print_cert_summary(FILE *out, const struct czpg_cert_info *info)
 
 static void print_file(FILE *out, const struct czpg_provision_file *f)
 {
+	if (f->is_link || f->role == CZPG_PROVISION_ROLE_RETIRE) {
+		if (f->action == CZPG_PROVISION_REMOVE)
+			fprintf(out, "  remove %s: %s\n", f->path, role_label[f->role]);
+		else if (f->action == CZPG_PROVISION_UNCHANGED)
+			fprintf(out, "  unchanged %s -> %s: %s\n", f->path, (const char *)f->data,
+				role_label[f->role]);
+		else
+			fprintf(out, "  link %s -> %s: %s%s\n", f->path, (const char *)f->data,
+				role_label[f->role],
+				f->old == NULL && f->old_exists ? " (now a file of an earlier czctl)"
+								: "");
+		return;
+	}
+	if (f->is_dir) {
+		fprintf(out, "  create directory %s (mode %04o, owner %ld:%ld): %s\n", f->path,
+			(unsigned)f->mode, f->uid, f->gid, role_label[f->role]);
+		return;
+	}
 	if (f->action == CZPG_PROVISION_UNCHANGED) {
 		fprintf(out, "  unchanged %s (mode %04o, owner %ld:%ld): %s\n", f->path,
 			(unsigned)f->mode, f->uid, f->gid, role_label[f->role]);
@@ -94,6 +124,9 @@ static void print_file(FILE *out, const struct czpg_provision_file *f)
 	}
 	fprintf(out, "  %s %s (mode %04o, owner %ld:%ld): %s\n", action_name[f->action], f->path,
 		(unsigned)f->mode, f->uid, f->gid, role_label[f->role]);
+	if (strcmp(f->path, f->write_path) != 0)
+		fprintf(out, "      (a symbolic link: written to %s, the link is kept)\n",
+			f->write_path);
 	if (f->action == CZPG_PROVISION_FIX_PERMS) {
 		fprintf(out, "      content unchanged; now mode %04o, owner %ld:%ld\n",
 			(unsigned)f->old_mode, (long)f->old_uid, (long)f->old_gid);
@@ -127,6 +160,21 @@ static void print_step_files(FILE *out, const struct czpg_provision_record *r,
 			print_file(out, &r->files[i]);
 }
 
+/* "<server path> (on this host: <host path>)" when the two views differ. */
+static void print_both_views(FILE *out, const char *name, const char *server_path,
+			     const struct czpg_provision_record *r, enum czpg_provision_role role)
+{
+	const struct czpg_provision_file *f = file_of(r, role);
+
+	if (server_path == NULL || f == NULL)
+		return;
+	if (strcmp(server_path, f->path) == 0)
+		fprintf(out, "   %s = '%s'\n", name, server_path);
+	else
+		fprintf(out, "   %s = '%s' (as the server sees it; on this host: %s)\n", name,
+			server_path, f->path);
+}
+
 void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 {
 	size_t i, changes = 0;
@@ -140,8 +188,19 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 	if (file_of(r, CZPG_PROVISION_ROLE_LEAF_CERT) != NULL)
 		snprintf(sha, sizeof(sha), "%.23s...", r->leaf_info.fingerprint);
 	fprintf(out, "DRY RUN: nothing is written and the server is not contacted. Add --apply to "
-		     "do the following.\n\n");
-	fprintf(out, "1. certificates in %s\n   %s\n", r->cert_dir, r->cert_story);
+		     "do the following.\n");
+	if (r->server_major != 0)
+		fprintf(out, "server: PostgreSQL %u (from %s)\n", r->server_major,
+			r->server_version_from);
+	if (r->server_root != NULL)
+		fprintf(out, "the server's root on this host: %s (paths it names are found under it, "
+			     "paths written for it drop it)\n",
+			r->server_root);
+	for (i = 0; i < r->nnotes; i++)
+		fprintf(out, "note: %s\n", r->notes[i]);
+	fprintf(out, "\n1. certificates in %s (new names: nothing the server reads is overwritten)\n"
+		     "   %s\n",
+		r->cert_dir, r->cert_story);
 	if (r->gen_ca || r->gen_leaf)
 		fprintf(out, "   (keys and serials shown are this run's; --apply generates its "
 			     "own)\n");
@@ -153,8 +212,22 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 		    "days).\n",
 		    CZPG_PROVISION_CA_OVERLAP_DAYS);
 	print_step_files(out, r, CZPG_PROVISION_STEP_CERTS);
-	fprintf(out, "\n2. postgresql.conf TLS block\n   %s includes %s (line %u)\n",
-		r->pgconf_path, r->conf_dir, r->include_line);
+	fprintf(out, "\n2. postgresql.conf TLS block (the commit point: one rename)\n");
+	if (r->add_include)
+		fprintf(out, "   %s has no include_dir for %s: --add-include-dir %sadds it as line %u, "
+			     "after cz-tls.conf is in place\n",
+			r->pgconf_path, r->conf_dir,
+			file_of(r, CZPG_PROVISION_ROLE_CONF_DIR) != NULL
+			    ? "creates the directory first, then "
+			    : "",
+			r->include_line);
+	else
+		fprintf(out, "   %s includes %s (line %u)\n", r->pgconf_path, r->conf_dir,
+			r->include_line);
+	print_both_views(out, "ssl_cert_file", r->ssl_cert_file, r,
+			 CZPG_PROVISION_ROLE_LEAF_CERT);
+	print_both_views(out, "ssl_key_file", r->ssl_key_file, r, CZPG_PROVISION_ROLE_LEAF_KEY);
+	print_both_views(out, "ssl_ca_file", r->ssl_ca_file, r, CZPG_PROVISION_ROLE_BUNDLE);
 	print_step_files(out, r, CZPG_PROVISION_STEP_CONF);
 	fprintf(out, "\n3. pg_hba.conf managed block (%s mode)\n", r->mode_name);
 	print_indented(out, "   ", r->hba_explain, strlen(r->hba_explain));
@@ -168,13 +241,16 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 		r->verify_host, r->verify_port, sha);
 	fprintf(out, "   on any error every file above is restored and the server reloaded "
 		     "again\n");
-	fprintf(out, "\n5. CA export\n");
+	fprintf(out, "   (a run with nothing to change writes nothing and sends no reload)\n");
+	fprintf(out, "\n5. stable names in %s (once the server runs the new files)\n", r->cert_dir);
+	print_step_files(out, r, CZPG_PROVISION_STEP_NAMES);
+	fprintf(out, "\n6. CA export\n");
 	if (r->export_ca == NULL)
 		fprintf(out, "  skipped: no --export-ca (clients need %s)\n", r->bundle_path);
 	else if (file_of(r, CZPG_PROVISION_ROLE_EXPORT) == NULL)
 		fprintf(out, "  %s is the bundle itself\n", r->export_ca);
 	print_step_files(out, r, CZPG_PROVISION_STEP_EXPORT);
-	fprintf(out, "\n6. self-verify\n");
+	fprintf(out, "\n7. self-verify\n");
 	if (r->skip_verify)
 		fprintf(out,
 			"  SKIPPED (--skip-verify): TLS would NOT be proven; run later:\n  %s\n",
@@ -183,10 +259,16 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 		fprintf(out, "  run: %s\n", r->verify_command);
 	for (i = 0; i < r->nwarn; i++)
 		fprintf(out, "\nWARNING: %s", r->warnings[i]);
-	fprintf(out,
-		"%s\nsummary: %zu file%s to create or change, %zu unchanged; dry run, nothing "
-		"written\n",
-		r->nwarn > 0 ? "\n" : "", changes, changes == 1 ? "" : "s", r->nfiles - changes);
+	if (changes == 0)
+		fprintf(out, "%s\nsummary: nothing to change (%zu files checked); dry run, nothing "
+			     "written\n",
+			r->nwarn > 0 ? "\n" : "", r->nfiles);
+	else
+		fprintf(out,
+			"%s\nsummary: %zu file%s to create, change or remove, %zu unchanged; dry "
+			"run, nothing written\n",
+			r->nwarn > 0 ? "\n" : "", changes, changes == 1 ? "" : "s",
+			r->nfiles - changes);
 	fflush(out);
 }
 
@@ -207,6 +289,33 @@ void czpg_provision_print_step(const struct czpg_provision_record *r, enum czpg_
 	czpg_report_line(out, tag[r->steps[s].state], "%s: %s", step_name[s], r->steps[s].detail);
 }
 
+void czpg_provision_print_notes(const struct czpg_provision_record *r, FILE *out)
+{
+	size_t i;
+
+	if (out == NULL)
+		return;
+	if (r->stale_note[0] != '\0')
+		czpg_report_line(out, "INFO", "%s", r->stale_note);
+	if (r->recovery_note[0] != '\0')
+		czpg_report_line(out, "INFO", "recovery: %s", r->recovery_note);
+	for (i = 0; i < r->nnotes; i++)
+		czpg_report_line(out, "INFO", "%s", r->notes[i]);
+}
+
+int czpg_provision_report_exit_code(const struct czpg_provision_record *r)
+{
+	/* Like a shell: 128 + the signal, once the box is whole again. */
+	if (r->applied && r->interrupted > 0)
+		return 128 + r->interrupted;
+	return r->applied ? czpg_report_exit_code(r->result) : 0;
+}
+
+static const char *signame(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
 void czpg_provision_print_rollback(const struct czpg_provision_record *r, bool incomplete,
 				   FILE *out)
 {
@@ -223,8 +332,12 @@ void czpg_provision_print_summary(const struct czpg_provision_record *r, FILE *o
 		return;
 	for (i = 0; i < r->nwarn; i++)
 		czpg_report_line(out, "WARN", "%s", r->warnings[i]);
-	if (r->result == CZPG_RESULT_OK)
-		fprintf(out, "summary: PASS, %s mode in force on %s:%u. %s\n", r->mode_name,
+	if (r->interrupted > 0)
+		fprintf(out, "summary: INTERRUPTED by %s (exit %d): %s\n", signame(r->interrupted),
+			czpg_provision_report_exit_code(r), r->interrupt_note);
+	else if (r->result == CZPG_RESULT_OK)
+		fprintf(out, "summary: PASS, %s%s mode in force on %s:%u. %s\n",
+			r->nothing_to_change ? "nothing to change; " : "", r->mode_name,
 			r->verify_host, r->verify_port,
 			r->mode == CZPG_HBA_MODE_TRANSITION
 			    ? "Next: give the application the exported CA, switch it to "
@@ -237,6 +350,16 @@ void czpg_provision_print_summary(const struct czpg_provision_record *r, FILE *o
 }
 
 /* ------------------------------------------------------------ JSON */
+
+static size_t czpg_provision_changes(const struct czpg_provision_record *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nfiles; i++)
+		if (r->files[i].action != CZPG_PROVISION_UNCHANGED)
+			n++;
+	return n;
+}
 
 static void json_files(struct czpg_json *j, const struct czpg_provision_record *r)
 {
@@ -256,7 +379,8 @@ static void json_files(struct czpg_json *j, const struct czpg_provision_record *
 		czpg_json_kv_int(j, "uid", f->uid);
 		czpg_json_kv_int(j, "gid", f->gid);
 		czpg_json_kv_bool(j, "secret", f->secret);
-		if (!r->applied && f->action != CZPG_PROVISION_UNCHANGED && !f->secret) {
+		if (!r->applied && f->action != CZPG_PROVISION_UNCHANGED && !f->secret &&
+		    !f->is_link && !f->is_dir && f->role != CZPG_PROVISION_ROLE_RETIRE) {
 			if (f->action == CZPG_PROVISION_REPLACE) {
 				if (f->diff != NULL)
 					czpg_json_kv_string(j, "diff", f->diff);
@@ -310,8 +434,20 @@ void czpg_provision_print_json(const struct czpg_provision_record *r, FILE *out)
 			    !r->applied                   ? "PLAN"
 			    : r->result == CZPG_RESULT_OK ? "PASS"
 							  : "FAIL");
-	czpg_json_kv_int(&j, "exit_code", r->applied ? czpg_report_exit_code(r->result) : 0);
+	czpg_json_kv_int(&j, "exit_code", czpg_provision_report_exit_code(r));
 	czpg_json_kv_bool(&j, "applied", r->applied);
+	czpg_json_kv_bool(&j, "nothing_to_change", r->applied ? r->nothing_to_change
+							       : czpg_provision_changes(r) == 0);
+	czpg_json_kv_string(&j, "interrupted_by", r->interrupted > 0 ? signame(r->interrupted) : NULL);
+	czpg_json_kv_string(&j, "interruption", r->interrupted > 0 ? r->interrupt_note : NULL);
+	czpg_json_kv_string(&j, "recovery", r->recovery_note[0] != '\0' ? r->recovery_note : NULL);
+	czpg_json_kv_string(&j, "stale_files", r->stale_note[0] != '\0' ? r->stale_note : NULL);
+	czpg_json_kv_int(&j, "server_major", (long long)r->server_major);
+	czpg_json_kv_string(&j, "server_root", r->server_root);
+	czpg_json_kv_string(&j, "server_cert_dir", r->server_cert_dir);
+	czpg_json_kv_string(&j, "ssl_cert_file", r->ssl_cert_file);
+	czpg_json_kv_string(&j, "ssl_key_file", r->ssl_key_file);
+	czpg_json_kv_string(&j, "ssl_ca_file", r->ssl_ca_file);
 	czpg_json_kv_string(&j, "mode", r->mode_name);
 	czpg_json_kv_string(&j, "server", r->container ? "container" : "local");
 	czpg_json_key(&j, "steps");
@@ -348,6 +484,11 @@ void czpg_provision_print_json(const struct czpg_provision_record *r, FILE *out)
 	czpg_json_kv_string(&j, "verify_command", r->verify_command);
 	json_verify(&j, r);
 	czpg_json_kv_string(&j, "rollback", r->rolled_back ? r->rollback_note : NULL);
+	czpg_json_key(&j, "notes");
+	czpg_json_array_begin(&j);
+	for (i = 0; i < r->nnotes; i++)
+		czpg_json_string(&j, r->notes[i]);
+	czpg_json_array_end(&j);
 	czpg_json_key(&j, "warnings");
 	czpg_json_array_begin(&j);
 	for (i = 0; i < r->nwarn; i++)

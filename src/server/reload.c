@@ -70,6 +70,33 @@ static void tidy_output(const char *in, size_t len, char *out, size_t outlen)
 }
 
 /*
+ * Removes every password variable (a name holding "PASSWORD": the
+ * CZ_PG_VERIFY_PASSWORD of self-verify, libpq's PGPASSWORD) from the
+ * environment of a child about to exec: pg_ctl, psql and docker need none
+ * (psql runs as the data directory's owner over the socket), and a
+ * password in a child's environment is readable in /proc/<pid>/environ.
+ */
+static void scrub_environment(void)
+{
+	extern char **environ;
+	size_t i = 0;
+
+	while (environ != NULL && environ[i] != NULL) {
+		const char *eq = strchr(environ[i], '=');
+		char name[256];
+		size_t n = eq != NULL ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+
+		if (n < sizeof(name)) {
+			memcpy(name, environ[i], n);
+			name[n] = '\0';
+			if (strstr(name, "PASSWORD") != NULL && unsetenv(name) == 0)
+				continue; /* environ[i] is now the next variable */
+		}
+		i++;
+	}
+}
+
+/*
  * Runs argv (execvp) and captures stdout into *out (malloc'd, NUL-terminated)
  * and stderr into errout.  When drop, the child switches to uid/gid first
  * (as root: setgroups, setgid, setuid) and changes to "/".  Returns the exit
@@ -107,6 +134,12 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
 
+		/*
+		 * Its own process group: a Ctrl-C at the terminal reaches czctl
+		 * alone, which decides (an apply does not stop half way).
+		 */
+		setpgid(0, 0);
+		scrub_environment();
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
 		dup2(opipe[1], STDOUT_FILENO);
@@ -719,5 +752,143 @@ int czpg_reload_check_views(const struct czpg_server *s, const char *conf_basena
 out:
 	czpg_reload_rows_free(&hba);
 	czpg_reload_rows_free(&set);
+	return rc;
+}
+
+/* The postmaster's stderr when it is a regular file (pg_ctl -l, a service's log file). */
+static int log_path(const struct czpg_server *s, char *path, size_t pathlen)
+{
+	pid_t pid;
+
+	if (s->kind != CZPG_SERVER_LOCAL || s->pgdata == NULL ||
+	    read_postmaster_pid(s->pgdata, &pid, NULL, 0) < 0)
+		return -1;
+	snprintf(path, pathlen, "/proc/%ld/fd/2", (long)pid);
+	return 0;
+}
+
+void czpg_reload_log_offset(const struct czpg_server *s, long long *off)
+{
+	char path[64];
+	struct stat st;
+
+	*off = -1;
+	if (log_path(s, path, sizeof(path)) == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		*off = (long long)st.st_size;
+}
+
+/* Is this log line worth quoting after a reload (not the routine notices)? */
+static bool log_line_matters(const char *l)
+{
+	if (strstr(l, "received SIGHUP") != NULL || strstr(l, "\" changed to \"") != NULL ||
+	    strstr(l, "removed from configuration file") != NULL)
+		return false;
+	return strstr(l, "FATAL:") != NULL || strstr(l, "ERROR:") != NULL ||
+	       strstr(l, "WARNING:") != NULL || strstr(l, "could not") != NULL ||
+	       strstr(l, "not reloaded") != NULL || strstr(l, "contains errors") != NULL;
+}
+
+void czpg_reload_log_since(const struct czpg_server *s, long long off, char *out, size_t outlen)
+{
+	char path[64], *buf = NULL, *line, *save = NULL;
+	int fd = -1, kept = 0;
+	ssize_t n;
+	size_t cap = 64 * 1024, used;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (off < 0 || log_path(s, path, sizeof(path)) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || (buf = malloc(cap + 1)) == NULL)
+		goto out;
+	n = pread(fd, buf, cap, (off_t)off);
+	if (n <= 0)
+		goto out;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line != NULL && kept < 4;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *from = line, *sev;
+		size_t k;
+
+		if (!log_line_matters(line))
+			continue;
+		/* From the severity on: the timestamp and pid say nothing here. */
+		if ((sev = strstr(line, "LOG:")) != NULL || (sev = strstr(line, "FATAL:")) != NULL ||
+		    (sev = strstr(line, "ERROR:")) != NULL || (sev = strstr(line, "WARNING:")) != NULL)
+			from = sev;
+		used = strlen(out);
+		snprintf(out + used, outlen - used, "%s\"", kept > 0 ? "; \"" : "\"");
+		used = strlen(out);
+		for (k = 0; from[k] != '\0' && used + 2 < outlen; k++)
+			out[used++] = (unsigned char)from[k] < 0x20 ? ' ' : from[k];
+		out[used] = '\0';
+		snprintf(out + used, outlen - used, "\"");
+		kept++;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+}
+
+int czpg_reload_tool_runs(const char *dir, const char *tool, char *version, size_t versionlen,
+			  char *err, size_t errlen)
+{
+	char path[PATH_MAX], errout[600], e[600], *out = NULL;
+	char *argv[] = {path, "--version", NULL};
+	size_t outlen = 0, want = strlen(tool);
+	int st, rc = -1;
+
+	if (versionlen > 0)
+		version[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/%s", dir, tool) >= (int)sizeof(path)) {
+		czpg_errf(err, errlen, "%s/%s: path too long", dir, tool);
+		return -1;
+	}
+	st = run_capture(argv, false, 0, 0, 10000, &out, &outlen, errout, sizeof(errout), e,
+			 sizeof(e));
+	/* "pg_ctl (PostgreSQL) 17.12 (Debian 17.12-1)": anything else is not a tool that runs here. */
+	if (st == 0 && out != NULL && strncmp(out, tool, want) == 0 &&
+	    strncmp(out + want, " (PostgreSQL) ", 14) == 0) {
+		size_t n = strcspn(out + want + 14, "\r\n");
+
+		snprintf(version, versionlen, "%.*s", (int)n, out + want + 14);
+		rc = 0;
+	} else {
+		czpg_errf(err, errlen, "%s does not run on this host: %s", path,
+			  st < 0		    ? e
+			  : errout[0] != '\0' ? errout
+					    : "it printed no PostgreSQL version");
+	}
+	free(out);
+	return rc;
+}
+
+int czpg_reload_server_version(const struct czpg_server *s, unsigned *version_num,
+			       char *load_time, size_t load_time_len, char *err, size_t errlen)
+{
+	struct czpg_reload_rows r;
+	unsigned long v;
+	char *end;
+	int rc = -1;
+
+	if (czpg_reload_query(s,
+			      "SELECT pg_catalog.current_setting('server_version_num'), "
+			      "pg_catalog.pg_conf_load_time()",
+			      2, &r, err, errlen) < 0)
+		return -1;
+	if (r.nrows != 1) {
+		czpg_errf(err, errlen, "the version query returned %zu rows", r.nrows);
+		goto out;
+	}
+	v = strtoul(r.cells[0], &end, 10);
+	if (end == r.cells[0] || *end != '\0' || v < 10000 || v > 9999999) {
+		czpg_errf(err, errlen, "the server reports version number '%s'", r.cells[0]);
+		goto out;
+	}
+	*version_num = (unsigned)v;
+	snprintf(load_time, load_time_len, "%s", r.cells[1]);
+	rc = 0;
+out:
+	czpg_reload_rows_free(&r);
 	return rc;
 }

@@ -1,19 +1,22 @@
 /*
  * provision_apply.c - carrying a provision plan out (see
- * czpg_provision_apply in czpg/provision.h): write the certificates,
- * cz-tls.conf and pg_hba.conf; reload (SIGHUP, never a restart) and check
- * that the server accepted every file and serves the new certificate;
- * export the CA; self-verify.
+ * czpg_provision_apply in czpg/provision.h): the transaction of
+ * provision_txn.c step by step as the report prints it -- journal, new
+ * certificates, cz-tls.conf (the commit point), pg_hba.conf, reload and its
+ * confirmation, the stable names, the CA export -- then self-verify.
  *
- * A failed write or a failed check puts every written file back byte for
- * byte (and reloads again when a reload was sent), so the server keeps the
- * configuration it had.  Each step's outcome goes into the record; the lines
- * are printed by src/report/provision_report.c as each step ends.
+ * A failed write before the commit point removes what was made; a failure
+ * from the commit to the confirmation puts every file the server reads back
+ * byte for byte (and reloads again when a reload was sent), so the server
+ * keeps the configuration it had; after the confirmation nothing is undone:
+ * the journal stays for the next run to finish.  A signal is acted on only
+ * where stopping leaves the box whole.  Each step's outcome goes into the
+ * record; the lines are printed by src/report/provision_report.c.
  */
 #include "czpg/provision.h"
 #include "czpg/errf.h"
 
-#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,17 +26,9 @@
 
 #include <openssl/ssl.h>
 
-#include "czpg/fsutil.h"
-#include "czpg/pgconf.h"
 #include "czpg/provision_report.h"
-#include "czpg/reload.h"
-#include "czpg/served_cert.h"
 #include "czpg/verify.h"
 #include "provision_internal.h"
-
-/* How long the server gets to finish a reload, and to serve the new certificate. */
-#define RELOAD_WAIT_MS 10000
-#define SERVED_CERT_TIMEOUT_MS 5000
 
 static void step_set(struct czpg_provision_plan *p, enum czpg_provision_step s,
 		     enum czpg_provision_state st, const char *fmt, ...)
@@ -50,277 +45,113 @@ static void step_set(struct czpg_provision_plan *p, enum czpg_provision_step s,
 	va_end(ap);
 }
 
-/* ------------------------------------------------------------ files */
-
-static int write_file(struct czpg_provision_file *f, char *err, size_t errlen)
+static const char *signal_name(int sig)
 {
-	if (f->action == CZPG_PROVISION_UNCHANGED)
-		return 0;
-	if (czpg_fs_write_atomic(f->path, f->data, f->len, f->mode, f->uid, f->gid, err, errlen) <
-	    0)
-		return -1;
-	f->written = true;
-	return 0;
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
-/* Writes the files of step s; *nwritten counts those that changed.  0, or -1 with err. */
-static int write_step(struct czpg_provision_plan *p, enum czpg_provision_step s, int *nwritten,
-		      char *err, size_t errlen)
+/* How many planned files of step s change. */
+static int changes_in(const struct czpg_provision_plan *p, enum czpg_provision_step s)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < p->rec.nfiles; i++)
+		if (p->rec.files[i].step == s && p->rec.files[i].action != CZPG_PROVISION_UNCHANGED)
+			n++;
+	return n;
+}
+
+/* ------------------------------------------------------------ the step lines */
+
+static void certs_line(struct czpg_provision_plan *p, FILE *out)
 {
 	struct czpg_provision_record *r = &p->rec;
-	size_t i;
+	int n = changes_in(p, CZPG_PROVISION_STEP_CERTS);
 
-	*nwritten = 0;
+	step_set(p, CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PASS, "%s; %d file%s written in %s",
+		 r->cert_story, n, n == 1 ? "" : "s", r->cert_dir);
+	czpg_provision_print_step(r, CZPG_PROVISION_STEP_CERTS, out);
+}
+
+static void conf_lines(struct czpg_provision_plan *p, FILE *out)
+{
+	struct czpg_provision_record *r = &p->rec;
+	const struct czpg_provision_file *c = czpg_provision_file_of(p, CZPG_PROVISION_ROLE_TLS_CONF);
+	bool written = c != NULL && c->action != CZPG_PROVISION_UNCHANGED;
+
+	if (r->add_include)
+		step_set(p, CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PASS,
+			 "%s %s; %s%s line %u added to %s (include_dir)",
+			 r->conf_path, written ? "written" : "unchanged",
+			 czpg_provision_file_of(p, CZPG_PROVISION_ROLE_CONF_DIR) != NULL
+			     ? "the conf dir created first (owner the database user, mode 0700), "
+			       "then "
+			     : "",
+			 "", r->include_line, r->pgconf_path);
+	else
+		step_set(p, CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PASS,
+			 "%s %s (included by %s line %u)", r->conf_path,
+			 written ? "written" : "unchanged", r->pgconf_path, r->include_line);
+	czpg_provision_print_step(r, CZPG_PROVISION_STEP_CONF, out);
+	step_set(p, CZPG_PROVISION_STEP_HBA, CZPG_PROVISION_PASS, "%s block %s at line %u of %s",
+		 r->mode_name, changes_in(p, CZPG_PROVISION_STEP_HBA) > 0 ? "written" : "unchanged",
+		 czpg_hba_plan_block_line(p->hba), r->hba_path);
+	czpg_provision_print_step(r, CZPG_PROVISION_STEP_HBA, out);
+}
+
+static void names_line(struct czpg_provision_plan *p, FILE *out)
+{
+	struct czpg_provision_record *r = &p->rec;
+	char links[512] = "", retired[1024] = "";
+	size_t i;
+	int nl = 0, nr = 0;
+
 	for (i = 0; i < r->nfiles; i++) {
-		if (r->files[i].step != s)
+		const struct czpg_provision_file *f = &r->files[i];
+		const char *base = strrchr(f->path, '/') != NULL ? strrchr(f->path, '/') + 1 : f->path;
+		char *dst = f->is_link ? links : retired;
+		size_t cap = f->is_link ? sizeof(links) : sizeof(retired);
+
+		if (f->step != CZPG_PROVISION_STEP_NAMES || f->action == CZPG_PROVISION_UNCHANGED)
 			continue;
-		if (write_file(&r->files[i], err, errlen) < 0)
-			return -1;
-		if (r->files[i].action != CZPG_PROVISION_UNCHANGED)
-			(*nwritten)++;
-	}
-	return 0;
-}
-
-/*
- * Puts back every file written so far, newest first: the old content, mode
- * and owner, or no file where there was none.  Says what it did in note.
- * Returns the number of files that could not be put back.
- */
-static int restore_files(struct czpg_provision_plan *p, char *note, size_t notelen)
-{
-	struct czpg_provision_record *r = &p->rec;
-	size_t i;
-	int failed = 0, restored = 0, removed = 0;
-	char e[600];
-
-	note[0] = '\0';
-	for (i = r->nfiles; i-- > 0;) {
-		struct czpg_provision_file *f = &r->files[i];
-
-		if (!f->written)
-			continue;
-		if (f->old_exists) {
-			if (czpg_fs_write_atomic(f->path, f->old, f->old_len, f->old_mode,
-						 (long)f->old_uid, (long)f->old_gid, e,
-						 sizeof(e)) < 0) {
-				failed++;
-				snprintf(note + strlen(note), notelen - strlen(note),
-					 "could not restore %s: %s; ", f->path, e);
-				continue;
-			}
-			restored++;
-		} else if (unlink(f->path) < 0 && errno != ENOENT) {
-			failed++;
-			snprintf(note + strlen(note), notelen - strlen(note),
-				 "could not remove %s: %s; ", f->path, strerror(errno));
-			continue;
-		} else {
-			removed++;
-		}
-		f->written = false;
-	}
-	snprintf(note + strlen(note), notelen - strlen(note),
-		 "restored %d changed file%s to %s previous content", restored,
-		 restored == 1 ? "" : "s", restored == 1 ? "its" : "their");
-	if (removed > 0)
-		snprintf(note + strlen(note), notelen - strlen(note), " and removed %d new file%s",
-			 removed, removed == 1 ? "" : "s");
-	r->rolled_back = true;
-	return failed;
-}
-
-/*
- * Steps 1-3: certificates, cz-tls.conf, pg_hba.conf.  A failed write
- * restores what was written (no reload was sent yet).
- */
-static enum czpg_result write_config(struct czpg_provision_plan *p, FILE *out)
-{
-	struct czpg_provision_record *r = &p->rec;
-	enum czpg_provision_step s;
-	char e[1200], note[1024];
-	int n, failed;
-
-	for (s = CZPG_PROVISION_STEP_CERTS; s <= CZPG_PROVISION_STEP_HBA; s++) {
-		const char *dir = s == CZPG_PROVISION_STEP_CERTS  ? r->cert_dir
-				  : s == CZPG_PROVISION_STEP_CONF ? r->conf_dir
-								  : NULL;
-
-		if ((dir != NULL && czpg_fs_mkdir_p(dir, 0755, e, sizeof(e)) < 0) ||
-		    write_step(p, s, &n, e, sizeof(e)) < 0) {
-			step_set(p, s, CZPG_PROVISION_FAIL, "%s", e);
-			czpg_provision_print_step(r, s, out);
-			failed = restore_files(p, note, sizeof(note));
-			czpg_errf(r->rollback_note, sizeof(r->rollback_note),
-				  "%s (no reload was sent)%s", note,
-				  failed > 0 ? "; RESTORE INCOMPLETE" : "");
-			czpg_provision_print_rollback(r, failed > 0, out);
-			return CZPG_RESULT_ERROR;
-		}
-		if (s == CZPG_PROVISION_STEP_CERTS)
-			step_set(p, s, CZPG_PROVISION_PASS, "%s; %d file%s written in %s",
-				 r->cert_story, n, n == 1 ? "" : "s", r->cert_dir);
-		else if (s == CZPG_PROVISION_STEP_CONF)
-			step_set(p, s, CZPG_PROVISION_PASS, "%s %s (included by %s line %u)",
-				 r->conf_path, n > 0 ? "written" : "unchanged", r->pgconf_path,
-				 r->include_line);
+		snprintf(dst + strlen(dst), cap - strlen(dst), "%s%s%s%s", dst[0] != '\0' ? ", " : "",
+			 base, f->is_link ? " -> " : "", f->is_link ? (const char *)f->data : "");
+		if (f->is_link)
+			nl++;
 		else
-			step_set(p, s, CZPG_PROVISION_PASS, "%s block %s at line %u of %s",
-				 r->mode_name, n > 0 ? "written" : "unchanged",
-				 czpg_hba_plan_block_line(p->hba), r->hba_path);
-		czpg_provision_print_step(r, s, out);
+			nr++;
 	}
-	return CZPG_RESULT_OK;
+	if (nl + nr == 0)
+		step_set(p, CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PASS,
+			 "ca.crt, ca.key, server.crt, server.key, ca-bundle.crt unchanged in %s",
+			 r->cert_dir);
+	else
+		step_set(p, CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PASS, "%s%s%s%s%s%s", links,
+			 nl > 0 && nr > 0 ? "; " : "", nr > 0 ? "retired " : "", retired,
+			 nr > 0 ? " (no name points at them any more)" : "",
+			 nl > 0 ? "" : "");
+	czpg_provision_print_step(r, CZPG_PROVISION_STEP_NAMES, out);
 }
 
-/* ------------------------------------------------------------ reload */
-
-/*
- * After the reload signal: the server re-read its files, reports no error
- * in what was written, and serves the planned certificate.  Returns
- * CZPG_RESULT_OK (detail says what was seen), CZPG_RESULT_FAIL when the
- * server rejected the files or serves another certificate, or
- * CZPG_RESULT_ERROR when it could not be asked.
- */
-static enum czpg_result wait_and_check(struct czpg_provision_plan *p, const char *before,
-				       const char *how, char *detail, size_t detlen)
+static void export_line(struct czpg_provision_plan *p, FILE *out)
 {
 	struct czpg_provision_record *r = &p->rec;
-	const struct czpg_provision_file *leaf =
-	    czpg_provision_file_of(p, CZPG_PROVISION_ROLE_LEAF_CERT);
-	char after[128], e[1200], errors[2048], others[2048];
-	uint8_t got[32];
-	int w, n, attempt, sc = -1;
 
-	if (leaf == NULL || leaf->cert == NULL) {
-		czpg_errf(detail, detlen, "cannot hash the planned server certificate");
-		return CZPG_RESULT_ERROR;
-	}
-	w = czpg_reload_wait(&p->srv, before, RELOAD_WAIT_MS, after, sizeof(after), e, sizeof(e));
-	if (w < 0) {
-		czpg_errf(detail, detlen, "after %s: %s", how, e);
-		return CZPG_RESULT_ERROR;
-	}
-	n = czpg_reload_check_views(&p->srv, CZPG_PGCONF_TLS_FILE, errors, sizeof(errors), others,
-				    sizeof(others), e, sizeof(e));
-	if (n < 0) {
-		czpg_errf(detail, detlen, "after %s: %s", how, e);
-		return CZPG_RESULT_ERROR;
-	}
-	if (others[0] != '\0')
-		czpg_provision_warn(
-		    p, "the server reports errors in files provision did not write: %s", others);
-	if (n > 0) {
-		czpg_errf(detail, detlen,
-			  "the server rejects the files as written (PostgreSQL keeps its previous "
-			  "settings when a file has errors): %s",
-			  errors);
-		return CZPG_RESULT_FAIL;
-	}
-	/* After a confirmed reload the answer is final; allow a few tries anyway. */
-	for (attempt = 0; attempt < (w == 0 ? 4 : 20); attempt++) {
-		sc = czpg_served_cert_sha256(r->verify_host, r->verify_port, SERVED_CERT_TIMEOUT_MS,
-					     got, e, sizeof(e));
-		if (sc == 0 && memcmp(got, leaf->cert->sha256, 32) == 0)
-			break;
-		usleep(250 * 1000);
-	}
-	if (sc != 0 || memcmp(got, leaf->cert->sha256, 32) != 0) {
-		czpg_errf(detail, detlen,
-			  "%s:%u %s after the reload: PostgreSQL did not load the new certificate "
-			  "and key (its log says \"SSL configuration was not reloaded\"); check "
-			  "that server.key is owned by the database user (uid %ld) with mode 0600 "
-			  "and that the server can read %s%s%s%s",
-			  r->verify_host, r->verify_port,
-			  sc == 1   ? "still does not offer TLS"
-			  : sc == 0 ? "still serves a different certificate"
-				    : "could not be reached over TLS",
-			  p->db_uid, p->server_cert_dir, sc < 0 ? " (" : "", sc < 0 ? e : "",
-			  sc < 0 ? ")" : "");
-		return CZPG_RESULT_FAIL;
-	}
-	czpg_errf(detail, detlen,
-		  "%s; configuration reloaded at %s%s; pg_hba_file_rules and pg_file_settings "
-		  "show no error; %s:%u serves the leaf with serial %s",
-		  how, after, w == 1 ? " (load time unchanged)" : "", r->verify_host,
-		  r->verify_port, r->leaf_info.serial);
-	return CZPG_RESULT_OK;
-}
-
-/* Puts every file back and reloads again, so the server drops what it may have read. */
-static void roll_back_reloaded(struct czpg_provision_plan *p, FILE *out)
-{
-	struct czpg_provision_record *r = &p->rec;
-	char note[1024], before[128], how[1200], e[600], after[128];
-	int failed, w;
-
-	failed = restore_files(p, note, sizeof(note));
-	if (czpg_reload_load_time(&p->srv, before, sizeof(before), e, sizeof(e)) < 0)
-		before[0] = '\0';
-	if (czpg_reload_signal(&p->srv, how, sizeof(how), e, sizeof(e)) < 0) {
-		czpg_errf(r->rollback_note, sizeof(r->rollback_note),
-			  "%s; the second reload failed: %s", note, e);
-	} else {
-		w = czpg_reload_wait(&p->srv, before, RELOAD_WAIT_MS, after, sizeof(after), e,
-				     sizeof(e));
-		czpg_errf(r->rollback_note, sizeof(r->rollback_note), "%s; reloaded again (%s)%s",
-			  note, how, w == 0 ? "" : ": reload not confirmed");
-	}
-	czpg_provision_print_rollback(r, failed > 0, out);
-}
-
-/* Step 4: reload and check; on failure everything is rolled back. */
-static enum czpg_result reload_step(struct czpg_provision_plan *p, const char *before, FILE *out)
-{
-	struct czpg_provision_record *r = &p->rec;
-	char e[1200], how[1200], detail[2048];
-	enum czpg_result rc;
-
-	if (czpg_reload_signal(&p->srv, how, sizeof(how), e, sizeof(e)) < 0) {
-		czpg_errf(detail, sizeof(detail), "%s", e);
-		rc = CZPG_RESULT_ERROR;
-	} else {
-		rc = wait_and_check(p, before, how, detail, sizeof(detail));
-	}
-	step_set(p, CZPG_PROVISION_STEP_RELOAD,
-		 rc == CZPG_RESULT_OK ? CZPG_PROVISION_PASS : CZPG_PROVISION_FAIL, "%s", detail);
-	czpg_provision_print_step(r, CZPG_PROVISION_STEP_RELOAD, out);
-	if (rc != CZPG_RESULT_OK)
-		roll_back_reloaded(p, out);
-	return rc;
-}
-
-/* ------------------------------------------------------------ export, verify */
-
-/* Step 5: the CA bundle where --export-ca says.  Returns OK or ERROR. */
-static enum czpg_result export_step(struct czpg_provision_plan *p)
-{
-	struct czpg_provision_record *r = &p->rec;
-	char e[1200] = "out of memory", *d;
-	int w, n = 0;
-
-	if (r->export_ca == NULL) {
+	if (r->export_ca == NULL)
 		step_set(p, CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_SKIP,
 			 "no --export-ca: give clients %s", r->bundle_path);
-		return CZPG_RESULT_OK;
-	}
-	d = czpg_provision_path_dir(r->export_ca);
-	w = d != NULL ? czpg_fs_mkdir_p(d, 0755, e, sizeof(e)) : -1;
-	free(d);
-	if (w == 0)
-		w = write_step(p, CZPG_PROVISION_STEP_EXPORT, &n, e, sizeof(e));
-	if (w < 0) {
-		step_set(p, CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_FAIL, "%s", e);
-		return CZPG_RESULT_ERROR;
-	}
-	step_set(p, CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_PASS,
-		 "%s %s (%d CA certificate%s, mode 0644)", r->export_ca,
-		 n > 0 ? "written" : "unchanged", r->prev_in_bundle ? 2 : 1,
-		 r->prev_in_bundle ? "s" : "");
-	return CZPG_RESULT_OK;
+	else
+		step_set(p, CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_PASS,
+			 "%s %s (%d CA certificate%s, mode 0644)", r->export_ca,
+			 changes_in(p, CZPG_PROVISION_STEP_EXPORT) > 0 ? "written" : "unchanged",
+			 r->prev_in_bundle ? 2 : 1, r->prev_in_bundle ? "s" : "");
+	czpg_provision_print_step(r, CZPG_PROVISION_STEP_EXPORT, out);
 }
 
-/* Step 6: czctl postgres tls verify, in process.  Returns OK, FAIL or ERROR. */
+/* ------------------------------------------------------------ verify */
+
+/* Step 7: czctl postgres tls verify, in process.  Returns OK, FAIL or ERROR. */
 static enum czpg_result verify_step(struct czpg_provision_plan *p)
 {
 	struct czpg_provision_record *r = &p->rec;
@@ -361,31 +192,164 @@ static enum czpg_result verify_step(struct czpg_provision_plan *p)
 	return CZPG_RESULT_OK;
 }
 
+/* ------------------------------------------------------------ the transaction */
+
+/* Before the commit point: remove what was made, drop the journal. */
+static void undo_before_commit(struct czpg_provision_plan *p, const char *why, FILE *out)
+{
+	struct czpg_provision_record *r = &p->rec;
+	char note[1024];
+	int failed = czpg_txn_undo(&p->txn, note, sizeof(note));
+
+	if (failed == 0)
+		czpg_journal_remove(p, NULL, 0);
+	czpg_errf(r->rollback_note, sizeof(r->rollback_note), "%s: %s (no reload was sent)%s", why,
+		  note,
+		  failed > 0 ? "; RESTORE INCOMPLETE: the journal stays, run again to finish it"
+			     : "");
+	r->rolled_back = true;
+	czpg_provision_print_rollback(r, failed > 0, out);
+}
+
+/*
+ * The transaction up to the confirmed reload.  Returns OK (the server runs
+ * the new files), or the result to stop with, everything put back.
+ */
+static enum czpg_result run_txn(struct czpg_provision_plan *p, FILE *out)
+{
+	struct czpg_provision_record *r = &p->rec;
+	char e[1200], detail[2048], note[1024];
+	enum czpg_result rc;
+	int w, done, failed;
+
+	if (czpg_journal_write(p, &p->txn, e, sizeof(e)) < 0) {
+		step_set(p, CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_FAIL,
+			 "cannot write the journal: %s; nothing was changed", e);
+		czpg_provision_print_step(r, CZPG_PROVISION_STEP_CERTS, out);
+		return CZPG_RESULT_ERROR;
+	}
+	/* New names only: nothing the server reads changes yet. */
+	w = czpg_txn_creates(&p->txn, &done, e, sizeof(e));
+	if (w != 0) {
+		if (w < 0) {
+			step_set(p, CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_FAIL, "%s", e);
+			czpg_provision_print_step(r, CZPG_PROVISION_STEP_CERTS, out);
+		}
+		r->interrupted = w > 0 ? czpg_txn_signal() : 0;
+		undo_before_commit(p, w > 0 ? "interrupted before the commit point" : "rolled back",
+				   out);
+		if (w > 0)
+			snprintf(r->interrupt_note, sizeof(r->interrupt_note),
+				 "%s before the commit point: rolled back, the box is as it was",
+				 signal_name(r->interrupted));
+		return CZPG_RESULT_ERROR;
+	}
+	certs_line(p, out);
+	/* The commit point: the first rename of a file the server reads. */
+	if (czpg_txn_commits(&p->txn, &done, e, sizeof(e)) < 0) {
+		step_set(p, CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_FAIL, "%s", e);
+		czpg_provision_print_step(r, CZPG_PROVISION_STEP_CONF, out);
+		undo_before_commit(p, "rolled back", out);
+		return CZPG_RESULT_ERROR;
+	}
+	conf_lines(p, out);
+	if (czpg_txn_count(&p->txn, CZPG_TXN_COMMIT) == 0) {
+		step_set(p, CZPG_PROVISION_STEP_RELOAD, CZPG_PROVISION_SKIP,
+			 "no file the server reads changed: no reload sent");
+		czpg_provision_print_step(r, CZPG_PROVISION_STEP_RELOAD, out);
+		return CZPG_RESULT_OK;
+	}
+	rc = czpg_txn_reload(p, &p->txn, p->before, detail, sizeof(detail));
+	step_set(p, CZPG_PROVISION_STEP_RELOAD,
+		 rc == CZPG_RESULT_OK ? CZPG_PROVISION_PASS : CZPG_PROVISION_FAIL, "%s", detail);
+	czpg_provision_print_step(r, CZPG_PROVISION_STEP_RELOAD, out);
+	if (rc == CZPG_RESULT_OK)
+		return rc;
+	failed = czpg_txn_undo_and_reload(p, &p->txn, note, sizeof(note));
+	if (failed == 0)
+		czpg_journal_remove(p, NULL, 0);
+	czpg_errf(r->rollback_note, sizeof(r->rollback_note), "%s%s", note,
+		  failed > 0 ? "; RESTORE INCOMPLETE: the journal stays, run again to finish it"
+			     : "");
+	r->rolled_back = true;
+	czpg_provision_print_rollback(r, failed > 0, out);
+	return rc;
+}
+
+/* After the confirmed reload: the stable names, the export, the retired files, the journal. */
+static enum czpg_result finish_txn(struct czpg_provision_plan *p, FILE *out)
+{
+	struct czpg_provision_record *r = &p->rec;
+	char e[1200];
+	int done;
+
+	if (czpg_txn_after(&p->txn, &done, e, sizeof(e)) < 0 ||
+	    czpg_journal_remove(p, e, sizeof(e)) < 0) {
+		step_set(p, CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_FAIL,
+			 "%s; the server runs the new files, and the journal stays: run again to "
+			 "finish",
+			 e);
+		czpg_provision_print_step(r, CZPG_PROVISION_STEP_NAMES, out);
+		return CZPG_RESULT_ERROR;
+	}
+	names_line(p, out);
+	export_line(p, out);
+	return CZPG_RESULT_OK;
+}
+
+/* A run with nothing to change: every step says so, nothing is written, no reload. */
+static void nothing_to_change(struct czpg_provision_plan *p, FILE *out)
+{
+	struct czpg_provision_record *r = &p->rec;
+
+	r->nothing_to_change = true;
+	certs_line(p, out);
+	conf_lines(p, out);
+	step_set(p, CZPG_PROVISION_STEP_RELOAD, CZPG_PROVISION_SKIP,
+		 "nothing to change: no file written, no reload sent");
+	czpg_provision_print_step(r, CZPG_PROVISION_STEP_RELOAD, out);
+	names_line(p, out);
+	export_line(p, out);
+}
+
 enum czpg_result czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 {
 	struct czpg_provision_record *r = &p->rec;
-	char e[1200], before[128];
 	enum czpg_result rc;
 
 	r->applied = true;
 	r->result = CZPG_RESULT_OK;
-	/* The checks after the reload need the server: make sure it answers first. */
-	if (czpg_reload_load_time(&p->srv, before, sizeof(before), e, sizeof(e)) < 0) {
-		step_set(p, CZPG_PROVISION_STEP_RELOAD, CZPG_PROVISION_FAIL,
-			 "%s; nothing was written", e);
-		czpg_provision_print_step(r, CZPG_PROVISION_STEP_RELOAD, out);
+	czpg_provision_print_notes(r, out);
+	if (czpg_txn_signal() != 0) {
+		r->interrupted = czpg_txn_signal();
+		snprintf(r->interrupt_note, sizeof(r->interrupt_note),
+			 "%s before any change: nothing was written", signal_name(r->interrupted));
 		r->result = CZPG_RESULT_ERROR;
 		goto out;
 	}
-	if ((rc = write_config(p, out)) != CZPG_RESULT_OK ||
-	    (rc = reload_step(p, before, out)) != CZPG_RESULT_OK) {
+	if (p->txn.n == 0) {
+		nothing_to_change(p, out);
+	} else if ((rc = run_txn(p, out)) != CZPG_RESULT_OK ||
+		   (rc = finish_txn(p, out)) != CZPG_RESULT_OK) {
 		r->result = rc;
+		if (r->interrupted == 0 && czpg_txn_signal() != 0) {
+			r->interrupted = czpg_txn_signal();
+			snprintf(r->interrupt_note, sizeof(r->interrupt_note),
+				 "%s during the change: %s", signal_name(r->interrupted),
+				 r->rolled_back ? "it was rolled back first" : "stopped");
+		}
 		goto out;
 	}
-	/* From here on the new configuration is in force: a failure is reported, not undone. */
-	if ((rc = export_step(p)) != CZPG_RESULT_OK)
-		r->result = rc;
-	czpg_provision_print_step(r, CZPG_PROVISION_STEP_EXPORT, out);
+	/* The transaction is whole: a signal that came during it ends the run here. */
+	if (czpg_txn_signal() != 0) {
+		r->interrupted = czpg_txn_signal();
+		snprintf(r->interrupt_note, sizeof(r->interrupt_note),
+			 "%s after the commit point: the change was finished first (the server "
+			 "runs it); self-verify skipped",
+			 signal_name(r->interrupted));
+		r->result = CZPG_RESULT_ERROR;
+		goto out;
+	}
 	if ((rc = verify_step(p)) != CZPG_RESULT_OK)
 		r->result = rc;
 	czpg_provision_print_step(r, CZPG_PROVISION_STEP_VERIFY, out);

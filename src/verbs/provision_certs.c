@@ -11,19 +11,34 @@
  *               --rotate-leaf or --force)
  *   the bundle  ca-bundle.crt: the CA, plus the previous CA (the one the
  *               last --force replaced) while inside its overlap window
+ *   the names   each file under a name of its own, never reused for other
+ *               content: ca-<serial>.key/.crt, server-<serial>.key/.crt
+ *               (the first 16 hex digits of the certificate's serial) and
+ *               ca-bundle-<SHA-256>.crt (the first 16 hex digits of its
+ *               content's hash); cz-tls.conf names these.  The stable names
+ *               (ca.crt, ca.key, ca-previous.crt, server.crt, server.key,
+ *               ca-bundle.crt) become symbolic links to them once the server
+ *               took them, and the files they named before are retired.
  *
- * Nothing is written here: the PEM texts go into the plan as files.
+ * The current set is read through the stable names (links followed; an
+ * earlier czctl wrote regular files there, which this run moves to the new
+ * names once).  Nothing is written here: the PEM texts go into the plan.
  */
 #include "czpg/provision.h"
 #include "czpg/errf.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "czpg/buf.h"
 #include "czpg/fsutil.h"
@@ -398,47 +413,203 @@ static enum czpg_result decide_bundle(struct czpg_provision_plan *p, struct cert
 
 /* ------------------------------------------------------------ the files */
 
+/* The stable names, and the role of the file each one links to. */
+static const struct {
+	enum czpg_provision_role link, file;
+	const char *name;
+} stable[] = {
+    {CZPG_PROVISION_ROLE_LINK_CA_KEY, CZPG_PROVISION_ROLE_CA_KEY, "ca.key"},
+    {CZPG_PROVISION_ROLE_LINK_CA_CERT, CZPG_PROVISION_ROLE_CA_CERT, "ca.crt"},
+    {CZPG_PROVISION_ROLE_LINK_PREV_CA, CZPG_PROVISION_ROLE_PREV_CA, "ca-previous.crt"},
+    {CZPG_PROVISION_ROLE_LINK_LEAF_KEY, CZPG_PROVISION_ROLE_LEAF_KEY, "server.key"},
+    {CZPG_PROVISION_ROLE_LINK_LEAF_CERT, CZPG_PROVISION_ROLE_LEAF_CERT, "server.crt"},
+    {CZPG_PROVISION_ROLE_LINK_BUNDLE, CZPG_PROVISION_ROLE_BUNDLE, "ca-bundle.crt"},
+};
+#define NSTABLE (sizeof(stable) / sizeof(stable[0]))
+
+/* "<prefix>-<first 16 characters of id>.<ext>" */
+static void new_name(char *out, size_t outlen, const char *prefix, const char *id, const char *ext)
+{
+	snprintf(out, outlen, "%s-%.16s.%s", prefix, id, ext);
+}
+
+/* Is name one of the new names (the only files a run ever retires)? */
+static bool is_serial_name(const char *name)
+{
+	const char *p, *dot;
+	bool bundle = strncmp(name, "ca-bundle-", 10) == 0;
+
+	if (bundle)
+		p = name + 10;
+	else if (strncmp(name, "ca-", 3) == 0)
+		p = name + 3;
+	else if (strncmp(name, "server-", 7) == 0)
+		p = name + 7;
+	else
+		return false;
+	dot = strchr(p, '.');
+	if (dot == NULL || dot == p || dot - p > 16 ||
+	    !(strcmp(dot, ".crt") == 0 || (!bundle && strcmp(dot, ".key") == 0)))
+		return false;
+	for (; p < dot; p++)
+		if (!isxdigit((unsigned char)*p))
+			return false;
+	return true;
+}
+
+/* Which files the stable names point at now (their basenames), before anything changes. */
+static void read_current_names(struct czpg_provision_plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < NSTABLE; i++) {
+		char *path = czpg_provision_path_join(p->rec.cert_dir, stable[i].name);
+		char target[PATH_MAX];
+		struct stat st;
+		ssize_t n;
+
+		p->cur_target[stable[i].link][0] = '\0';
+		if (path != NULL && lstat(path, &st) == 0) {
+			if (S_ISLNK(st.st_mode) &&
+			    (n = readlink(path, target, sizeof(target) - 1)) > 0) {
+				const char *base;
+
+				target[n] = '\0';
+				base = strrchr(target, '/') != NULL ? strrchr(target, '/') + 1 : target;
+				/* a longer name is none of ours (they are short) */
+				if (strlen(base) < sizeof(p->cur_target[0]))
+					memcpy(p->cur_target[stable[i].link], base, strlen(base) + 1);
+			} else if (S_ISREG(st.st_mode)) {
+				p->had_plain_names = true;
+			}
+		}
+		free(path);
+	}
+}
+
 static enum czpg_result add_cert_files(struct czpg_provision_plan *p, struct certs *c, char *err,
 				       size_t errlen)
 {
-	const struct {
+	struct czpg_provision_record *r = &p->rec;
+	struct czpg_cert_info prev_info;
+	uint8_t sha[32];
+	unsigned int shalen = 0;
+	char ca_name[64], ca_key_name[64], prev_name[64] = "", leaf_name[64], leaf_key_name[64],
+	    bundle_name[64], hex[17], e[600];
+	struct {
 		enum czpg_provision_role role;
 		const char *name;
 		const struct czpg_wbuf *b;
 		mode_t mode;
 		long uid, gid;
-	} set[] = {
-	    {CZPG_PROVISION_ROLE_CA_KEY, "ca.key", &c->ca_key_pem, 0600, p->me_uid, p->me_gid},
-	    {CZPG_PROVISION_ROLE_CA_CERT, "ca.crt", &c->ca_pem, 0644, p->me_uid, p->me_gid},
-	    {CZPG_PROVISION_ROLE_PREV_CA, "ca-previous.crt", &c->prev_pem, 0644, p->me_uid,
-	     p->me_gid},
-	    {CZPG_PROVISION_ROLE_LEAF_KEY, "server.key", &c->leaf_key_pem, 0600, p->db_uid,
-	     p->db_gid},
-	    {CZPG_PROVISION_ROLE_LEAF_CERT, "server.crt", &c->leaf_pem, 0644, p->me_uid, p->me_gid},
-	    {CZPG_PROVISION_ROLE_BUNDLE, "ca-bundle.crt", &c->bundle, 0644, p->me_uid, p->me_gid},
-	};
+	} set[6];
+	const char *target[CZPG_PROVISION_NROLES] = {NULL};
 	enum czpg_result rc = CZPG_RESULT_OK;
-	size_t i;
+	size_t i, j, n = 0;
 
 	if (c->ca_pem.err || c->ca_key_pem.err || c->leaf_pem.err || c->leaf_key_pem.err ||
 	    c->prev_pem.err || c->bundle.err) {
 		czpg_errf(err, errlen, "out of memory");
 		return CZPG_RESULT_ERROR;
 	}
-	for (i = 0; i < sizeof(set) / sizeof(set[0]) && rc == CZPG_RESULT_OK; i++) {
-		char *path;
+	new_name(ca_name, sizeof(ca_name), "ca", r->ca_info.serial, "crt");
+	new_name(ca_key_name, sizeof(ca_key_name), "ca", r->ca_info.serial, "key");
+	new_name(leaf_name, sizeof(leaf_name), "server", r->leaf_info.serial, "crt");
+	new_name(leaf_key_name, sizeof(leaf_key_name), "server", r->leaf_info.serial, "key");
+	EVP_Digest(c->bundle.data, c->bundle.len, sha, &shalen, EVP_sha256(), NULL);
+	for (i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sha[i]);
+	new_name(bundle_name, sizeof(bundle_name), "ca-bundle", hex, "crt");
+	if (c->prev != NULL) {
+		memset(&prev_info, 0, sizeof(prev_info));
+		if (czpg_certinfo_read(c->prev, c->now, &prev_info, e, sizeof(e)) < 0) {
+			czpg_errf(err, errlen, "cannot inspect the previous CA: %s", e);
+			return CZPG_RESULT_ERROR;
+		}
+		new_name(prev_name, sizeof(prev_name), "ca", prev_info.serial, "crt");
+	}
+#define SET(ROLE, NAME, BUF, MODE, UID, GID)                                                       \
+	set[n++] = (__typeof__(set[0])){ROLE, NAME, BUF, MODE, UID, GID}
+	SET(CZPG_PROVISION_ROLE_CA_KEY, ca_key_name, &c->ca_key_pem, 0600, p->me_uid, p->me_gid);
+	SET(CZPG_PROVISION_ROLE_CA_CERT, ca_name, &c->ca_pem, 0644, p->me_uid, p->me_gid);
+	if (c->prev != NULL && strcmp(prev_name, ca_name) != 0)
+		SET(CZPG_PROVISION_ROLE_PREV_CA, prev_name, &c->prev_pem, 0644, p->me_uid,
+		    p->me_gid);
+	SET(CZPG_PROVISION_ROLE_LEAF_KEY, leaf_key_name, &c->leaf_key_pem, 0600, p->db_uid,
+	    p->db_gid);
+	SET(CZPG_PROVISION_ROLE_LEAF_CERT, leaf_name, &c->leaf_pem, 0644, p->me_uid, p->me_gid);
+	SET(CZPG_PROVISION_ROLE_BUNDLE, bundle_name, &c->bundle, 0644, p->me_uid, p->me_gid);
+#undef SET
+	for (i = 0; i < n && rc == CZPG_RESULT_OK; i++) {
+		char *path = czpg_provision_path_join(r->cert_dir, set[i].name);
+		struct czpg_provision_file *f;
 
-		if (set[i].b->len == 0)
-			continue; /* no previous CA */
-		path = czpg_provision_path_join(p->rec.cert_dir, set[i].name);
 		if (path == NULL) {
 			czpg_errf(err, errlen, "out of memory");
 			return CZPG_RESULT_ERROR;
 		}
 		rc = czpg_provision_add_file(p, set[i].role, path, set[i].b->data, set[i].b->len,
 					     set[i].mode, set[i].uid, set[i].gid, err, errlen);
+		f = czpg_provision_file_of(p, set[i].role);
+		/* A name is never reused for other content: that file is not ours. */
+		if (rc == CZPG_RESULT_OK && f != NULL && f->action == CZPG_PROVISION_REPLACE) {
+			czpg_errf(err, errlen,
+				  "%s exists with other content than the %s it is named after: move "
+				  "it away, then run again",
+				  path, set[i].role == CZPG_PROVISION_ROLE_BUNDLE ? "bundle" : "key or "
+											     "certificate");
+			rc = CZPG_RESULT_BAD_INPUT;
+		}
+		target[set[i].role] = set[i].name;
 		free(path);
 	}
+	if (c->prev != NULL && target[CZPG_PROVISION_ROLE_PREV_CA] == NULL)
+		target[CZPG_PROVISION_ROLE_PREV_CA] = prev_name;
+	/* The stable names, switched once the server took the new files. */
+	for (i = 0; i < NSTABLE && rc == CZPG_RESULT_OK; i++) {
+		char *path;
+
+		if (target[stable[i].file] == NULL)
+			continue; /* no previous CA */
+		path = czpg_provision_path_join(r->cert_dir, stable[i].name);
+		if (path == NULL) {
+			czpg_errf(err, errlen, "out of memory");
+			return CZPG_RESULT_ERROR;
+		}
+		rc = czpg_provision_add_link(p, stable[i].link, path, target[stable[i].file], err,
+					     errlen);
+		free(path);
+	}
+	/* What the stable names pointed at and no longer do, and nothing else names. */
+	for (i = 0; i < NSTABLE && rc == CZPG_RESULT_OK; i++) {
+		const char *old = p->cur_target[stable[i].link];
+		bool kept = false, dup = false;
+		char *path;
+
+		if (old[0] == '\0' || !is_serial_name(old))
+			continue;
+		for (j = 0; j < CZPG_PROVISION_NROLES; j++)
+			if (target[j] != NULL && strcmp(target[j], old) == 0)
+				kept = true;
+		for (j = 0; j < i; j++)
+			if (strcmp(p->cur_target[stable[j].link], old) == 0)
+				dup = true;
+		if (kept || dup)
+			continue;
+		path = czpg_provision_path_join(r->cert_dir, old);
+		if (path == NULL) {
+			czpg_errf(err, errlen, "out of memory");
+			return CZPG_RESULT_ERROR;
+		}
+		rc = czpg_provision_add_link(p, CZPG_PROVISION_ROLE_RETIRE, path, NULL, err, errlen);
+		free(path);
+	}
+	if (rc == CZPG_RESULT_OK && p->had_plain_names)
+		czpg_provision_note(
+		    p,
+		    "%s holds files of an earlier czctl under the stable names: they are copied to "
+		    "names of their own (once), and the stable names become links to them",
+		    r->cert_dir);
 	return rc;
 }
 
@@ -449,6 +620,7 @@ enum czpg_result czpg_provision_plan_certs(struct czpg_provision_plan *p, char *
 	enum czpg_result rc;
 
 	certs_init(&c, p->o.now != 0 ? p->o.now : time(NULL));
+	read_current_names(p);
 	if ((rc = decide_ca(p, &c, err, errlen)) != CZPG_RESULT_OK ||
 	    (rc = decide_leaf(p, &c, err, errlen)) != CZPG_RESULT_OK ||
 	    (rc = decide_bundle(p, &c, err, errlen)) != CZPG_RESULT_OK)

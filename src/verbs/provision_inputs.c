@@ -124,6 +124,8 @@ static enum czpg_result validate_inputs(const struct czpg_provision_opts *o, cha
 	if (o->server_cert_dir != NULL && o->server_cert_dir[0] != '/')
 		return bad_input(err, errlen, "--server-cert-dir '%s' must be an absolute path",
 				 o->server_cert_dir);
+	if (o->server_root != NULL && o->server_root[0] == '\0')
+		return bad_input(err, errlen, "--server-root must name a directory");
 	if (o->db_uid < -1 || o->db_uid > 0x7fffffffL || o->db_gid < -1 || o->db_gid > 0x7fffffffL)
 		return bad_input(err, errlen, "--db-uid/--db-gid out of range");
 	if (o->verify_user != NULL && czpg_hba_name_check(o->verify_user, e, sizeof(e)) < 0)
@@ -149,6 +151,57 @@ static char *abs_path(const char *path)
 	czpg_pgconf_normalize_path(tmp, &out);
 	free(tmp);
 	return out;
+}
+
+/*
+ * The server's view: its root on this host (--server-root) and the cert dir
+ * as it sees it (--server-cert-dir, else the cert dir with the root taken
+ * off, else the cert dir itself).
+ */
+static enum czpg_result server_view(struct czpg_provision_plan *p, char *err, size_t errlen)
+{
+	const struct czpg_provision_opts *o = &p->o;
+	struct czpg_provision_record *r = &p->rec;
+	char *root = NULL;
+	size_t rl;
+	enum czpg_result rc = CZPG_RESULT_BAD_INPUT;
+
+	if (o->server_root != NULL) {
+		struct czpg_fs_info info;
+
+		root = abs_path(o->server_root);
+		if (root == NULL || czpg_fs_file_info(root, &info, NULL, 0) < 0 || !info.is_dir) {
+			czpg_errf(err, errlen, "--server-root '%s' is not a directory",
+				  o->server_root);
+			goto out;
+		}
+		snprintf(p->server_root, sizeof(p->server_root), "%s",
+			 strcmp(root, "/") == 0 ? "" : root);
+		r->server_root = p->server_root[0] != '\0' ? p->server_root : NULL;
+	}
+	if (o->server_cert_dir != NULL) {
+		r->server_cert_dir = abs_path(o->server_cert_dir);
+	} else if (r->server_root != NULL) {
+		rl = strlen(p->server_root);
+		if (strncmp(r->cert_dir, p->server_root, rl) != 0 || r->cert_dir[rl] != '/') {
+			czpg_errf(err, errlen,
+				  "--cert-dir %s is not under --server-root %s, so the server cannot "
+				  "see it there: pass --server-cert-dir (where the server sees it)",
+				  r->cert_dir, p->server_root);
+			goto out;
+		}
+		r->server_cert_dir = strdup(r->cert_dir + rl);
+	} else {
+		r->server_cert_dir = strdup(r->cert_dir);
+	}
+	if (r->server_cert_dir == NULL) {
+		czpg_errf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = CZPG_RESULT_OK;
+out:
+	free(root);
+	return rc;
 }
 
 /* Every path the plan uses, absolute, with the defaults filled in. */
@@ -203,12 +256,14 @@ static enum czpg_result resolve_paths(struct czpg_provision_plan *p, char *err, 
 		r->conf_dir = d != NULL ? czpg_provision_path_join(d, "conf.d") : NULL;
 	}
 	r->cert_dir = abs_path(o->cert_dir);
-	p->server_cert_dir =
-	    o->server_cert_dir != NULL ? abs_path(o->server_cert_dir) : abs_path(o->cert_dir);
 	if (o->export_ca != NULL)
 		r->export_ca = abs_path(o->export_ca);
+	if (r->cert_dir != NULL &&
+	    (rc = server_view(p, err, errlen)) != CZPG_RESULT_OK)
+		goto out;
+	rc = CZPG_RESULT_BAD_INPUT;
 	if (r->hba_path == NULL || r->pgconf_path == NULL || r->conf_dir == NULL ||
-	    r->cert_dir == NULL || p->server_cert_dir == NULL ||
+	    r->cert_dir == NULL || r->server_cert_dir == NULL ||
 	    (o->export_ca != NULL && r->export_ca == NULL)) {
 		czpg_errf(err, errlen, "out of memory (or an empty path)");
 		goto out;
@@ -351,6 +406,18 @@ static enum czpg_result check_paths(struct czpg_provision_plan *p, char *err, si
 		    check_dir_writable("--export-ca", d, err, errlen) != CZPG_RESULT_OK)
 			goto out;
 	}
+	/*
+	 * The server runs as the data directory's owner, and refuses a key that
+	 * user cannot read: catch it here, not after the commit point.
+	 */
+	if (o->pgdata != NULL && o->db_uid >= 0 && o->db_uid != (long)p->srv.owner_uid) {
+		czpg_errf(err, errlen,
+			  "--db-uid %ld: the server runs as uid %ld (the owner of --pgdata %s), and "
+			  "PostgreSQL refuses a server.key of mode 0600 owned by another user: "
+			  "leave --db-uid out, or give %ld",
+			  o->db_uid, (long)p->srv.owner_uid, p->pgdata, (long)p->srv.owner_uid);
+		goto out;
+	}
 	if (o->apply && o->pgdata != NULL && geteuid() != 0 && geteuid() != p->srv.owner_uid) {
 		czpg_errf(err, errlen,
 			  "reloading the server needs root or the data directory's owner (uid "
@@ -366,6 +433,103 @@ out:
 
 /* ------------------------------------------------------------ the server */
 
+/* Does dir's pg_ctl run on this host? */
+static bool tools_run(const char *dir)
+{
+	char v[64];
+
+	return czpg_reload_tool_runs(dir, "pg_ctl", v, sizeof(v), NULL, 0) == 0;
+}
+
+/*
+ * Client tools this host can run, into out: pg_ctl's reload only signals the
+ * postmaster, and psql speaks to any server version, so the host's own
+ * PostgreSQL client tools work with a server of another version.  false when
+ * there are none.
+ */
+static bool host_tools(const char *pgdata, char *out, size_t outlen)
+{
+	char cand[PATH_MAX];
+	int v;
+
+	if (czpg_reload_find_pg_bin(pgdata, NULL, cand, sizeof(cand), NULL, 0) == 0 &&
+	    tools_run(cand)) {
+		snprintf(out, outlen, "%s", cand);
+		return true;
+	}
+	for (v = 30; v >= 9; v--) {
+		snprintf(cand, sizeof(cand), "/usr/lib/postgresql/%d/bin", v);
+		if (tools_run(cand)) {
+			snprintf(out, outlen, "%s", cand);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A path the server names, as this host sees it: under the server's root,
+ * every symbolic link resolved inside that root (an absolute link target
+ * there, such as a chroot's /var/run -> /run, means the root's /run, not
+ * this host's).  Without a root the path itself.
+ */
+static void host_view(const char *root, const char *server_path, char *out, size_t outlen)
+{
+	char cur[PATH_MAX] = "", rest[PATH_MAX], link[PATH_MAX], probe[PATH_MAX * 2];
+	int hops = 0;
+
+	if (root == NULL || root[0] == '\0' || server_path[0] != '/') {
+		snprintf(out, outlen, "%s", server_path);
+		return;
+	}
+	snprintf(rest, sizeof(rest), "%s", server_path);
+	while (rest[0] != '\0') {
+		char *s = rest, comp[NAME_MAX + 1];
+		size_t k;
+		struct stat st;
+		ssize_t ln;
+
+		while (*s == '/')
+			s++;
+		k = strcspn(s, "/");
+		if (k == 0)
+			break;
+		snprintf(comp, sizeof(comp), "%.*s", (int)k, s);
+		memmove(rest, s + k, strlen(s + k) + 1);
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *slash = strrchr(cur, '/');
+
+			if (slash != NULL)
+				*slash = '\0';
+			continue;
+		}
+		snprintf(cur + strlen(cur), sizeof(cur) - strlen(cur), "/%s", comp);
+		snprintf(probe, sizeof(probe), "%s%s", root, cur);
+		if (lstat(probe, &st) < 0 || !S_ISLNK(st.st_mode) || ++hops > 40 ||
+		    (ln = readlink(probe, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[ln] = '\0';
+		/* Splice the link's target in front of what is left. */
+		{
+			char tmp[PATH_MAX * 2 + 2];
+			char *slash = strrchr(cur, '/');
+			size_t tl;
+
+			if (slash != NULL)
+				*slash = '\0';
+			if (link[0] == '/')
+				cur[0] = '\0';
+			tl = (size_t)snprintf(tmp, sizeof(tmp), "%s/%s", link, rest);
+			if (tl >= sizeof(rest))
+				break; /* too long to be a real path: stop resolving */
+			memcpy(rest, tmp, tl + 1);
+		}
+	}
+	snprintf(out, outlen, "%s%s", root, cur[0] != '\0' ? cur : "/");
+}
+
 /* Local server: its pg_ctl/psql, socket directory and port (postgresql[.auto].conf). */
 static enum czpg_result plan_local_server(struct czpg_provision_plan *p, char *err, size_t errlen)
 {
@@ -374,6 +538,7 @@ static enum czpg_result plan_local_server(struct czpg_provision_plan *p, char *e
 	uint8_t *conf = NULL, *autoconf = NULL;
 	size_t clen = 0, alen = 0;
 	char *autopath = czpg_provision_path_join(p->pgdata, "postgresql.auto.conf"), e[600];
+	char sock[PATH_MAX], v[64], host[PATH_MAX];
 	unsigned conf_port = 0;
 	enum czpg_result rc = CZPG_RESULT_BAD_INPUT;
 
@@ -382,20 +547,43 @@ static enum czpg_result plan_local_server(struct czpg_provision_plan *p, char *e
 	if (czpg_reload_find_pg_bin(p->pgdata, o->pg_bin, p->pg_bin, sizeof(p->pg_bin), e,
 				    sizeof(e)) == 0) {
 		p->srv.pg_bin = p->pg_bin;
+		/* The server's own binaries may need another C library than this host has. */
+		if (czpg_reload_tool_runs(p->pg_bin, "pg_ctl", v, sizeof(v), e, sizeof(e)) < 0) {
+			if (host_tools(p->pgdata, host, sizeof(host)) &&
+			    strcmp(host, p->pg_bin) != 0) {
+				czpg_provision_warn(
+				    p,
+				    "%s%s: using this host's client tools in %s instead (their pg_ctl "
+				    "reload only signals the postmaster, and psql talks to any "
+				    "server version)",
+				    o->pg_bin != NULL ? "--pg-bin: " : "", e, host);
+				snprintf(p->pg_bin, sizeof(p->pg_bin), "%s", host);
+			} else {
+				czpg_provision_warn(p,
+						    "%s%s, and this host has no PostgreSQL client "
+						    "tools that run: the reload will signal the "
+						    "postmaster directly, and the checks need psql",
+						    o->pg_bin != NULL ? "--pg-bin: " : "", e);
+				p->srv.pg_bin = NULL;
+			}
+		}
 	} else if (o->pg_bin != NULL) {
 		czpg_errf(err, errlen, "%s", e);
 		goto out;
 	} else {
 		czpg_provision_warn(p, "%s; the reload will signal the postmaster directly", e);
 	}
-	snprintf(p->socket_dir, sizeof(p->socket_dir), "/var/run/postgresql");
+	snprintf(sock, sizeof(sock), "/var/run/postgresql");
 	czpg_fs_read_file(r->pgconf_path, CZPG_PGCONF_MAX_BYTES, &conf, &clen, NULL, 0);
 	if (autopath != NULL)
 		czpg_fs_read_file(autopath, CZPG_PGCONF_MAX_BYTES, &autoconf, &alen, NULL, 0);
-	czpg_reload_conf_socket((const char *)conf, clen, (const char *)autoconf, alen,
-				p->socket_dir, sizeof(p->socket_dir), &conf_port, NULL, 0);
+	czpg_reload_conf_socket((const char *)conf, clen, (const char *)autoconf, alen, sock,
+				sizeof(sock), &conf_port, NULL, 0);
+	/* The configuration names the server's socket directory; find it as this host sees it. */
 	if (o->socket_dir != NULL)
 		snprintf(p->socket_dir, sizeof(p->socket_dir), "%s", o->socket_dir);
+	else
+		host_view(r->server_root, sock, p->socket_dir, sizeof(p->socket_dir));
 	p->srv.socket_dir = p->socket_dir;
 	r->verify_port = o->verify_port != 0 ? o->verify_port : conf_port != 0 ? conf_port : 5432;
 	p->srv.port = conf_port != 0 ? conf_port : r->verify_port;
@@ -405,6 +593,77 @@ out:
 	free(autoconf);
 	free(autopath);
 	return rc;
+}
+
+/* PG_VERSION of a data directory: its major version, or 0. */
+static unsigned read_pg_version(const char *dir, char *from, size_t fromlen)
+{
+	char *path = dir != NULL ? czpg_provision_path_join(dir, "PG_VERSION") : NULL;
+	uint8_t *d = NULL;
+	size_t n = 0;
+	unsigned long v = 0;
+	char *end = NULL;
+
+	if (path != NULL && czpg_fs_read_file(path, 64, &d, &n, NULL, 0) == 0) {
+		v = strtoul((const char *)d, &end, 10);
+		if (end == (char *)d || (*end != '\n' && *end != '\0' && *end != '.') || v < 7 ||
+		    v > 999)
+			v = 0;
+		else
+			snprintf(from, fromlen, "%s", path);
+	}
+	free(d);
+	free(path);
+	return (unsigned)v;
+}
+
+enum czpg_result czpg_provision_server_version(struct czpg_provision_plan *p, char *err,
+					       size_t errlen)
+{
+	struct czpg_provision_record *r = &p->rec;
+	char e[1200], *dir = NULL;
+	unsigned num = 0;
+
+	if (p->o.apply) {
+		if (czpg_reload_server_version(&p->srv, &num, p->before, sizeof(p->before), e,
+					       sizeof(e)) < 0) {
+			bool no_socket =
+			    p->srv.kind == CZPG_SERVER_LOCAL && strstr(e, ".s.PGSQL.") != NULL &&
+			    (strstr(e, "No such file") != NULL || strstr(e, "Connection refused") != NULL);
+
+			czpg_errf(err, errlen, "%s%s%s%s; nothing was written", e,
+				  no_socket ? "; the server's socket is not in " : "",
+				  no_socket ? p->socket_dir : "",
+				  no_socket ? ": pass --socket-dir (the directory of "
+					      "unix_socket_directories as this host sees it"
+					      "; --server-root when the server runs in a chroot)"
+					    : "");
+			return CZPG_RESULT_ERROR;
+		}
+		r->server_major = num / 10000;
+		snprintf(r->server_version_from, sizeof(r->server_version_from),
+			 "the server's server_version_num %u", num);
+	} else {
+		r->server_major = read_pg_version(p->pgdata, r->server_version_from,
+						  sizeof(r->server_version_from));
+		if (r->server_major == 0 && (dir = czpg_provision_path_dir(r->pgconf_path)) != NULL)
+			r->server_major = read_pg_version(dir, r->server_version_from,
+							  sizeof(r->server_version_from));
+		free(dir);
+		if (r->server_major == 0)
+			czpg_provision_warn(
+			    p, "the server's version is not known without asking it (no PG_VERSION "
+			       "found): this dry run shows the settings of PostgreSQL 17 and "
+			       "earlier; --apply asks the server first");
+	}
+	if (r->server_major != 0 && r->server_major < 12) {
+		czpg_errf(err, errlen,
+			  "the server is PostgreSQL %u (%s); cz-tls.conf needs 12 or later "
+			  "(ssl_min_protocol_version)",
+			  r->server_major, r->server_version_from);
+		return CZPG_RESULT_BAD_INPUT;
+	}
+	return CZPG_RESULT_OK;
 }
 
 /* How to reach the server: reload, queries, and the self-verify target. */

@@ -3,11 +3,18 @@
  * sees: the plan object and the functions each piece gives the others.
  *
  *   provision.c         the plan object, the entry point, postgresql.conf,
- *                       pg_hba.conf and CA export planning
+ *                       pg_hba.conf and CA export planning, the transaction
+ *                       built from the plan
  *   provision_inputs.c  input validation, path resolution, permission checks,
- *                       how to reach the server
- *   provision_certs.c   the certificate decisions: CA, leaf, CA bundle
- *   provision_apply.c   writes, reload and its checks, rollback, self-verify
+ *                       how to reach the server (and its version)
+ *   provision_certs.c   the certificate decisions: CA, leaf, CA bundle, the
+ *                       new names, the stable names and what they retire
+ *   provision_txn.c     the transaction: its steps, carried out, undone,
+ *                       reload and confirm; signals
+ *   provision_journal.c the journal on disk, the lock, and the recovery of
+ *                       an interrupted run
+ *   provision_apply.c   the apply: the transaction's steps as the report
+ *                       prints them, export, self-verify
  *
  * What is printed lives in src/report/provision_report.c and reads only
  * p->rec.
@@ -25,21 +32,87 @@
 #include "czpg/reload.h"
 #include "czpg/result.h"
 
+/* ------------------------------------------------------------ the transaction */
+
+/* One step of the transaction, as the journal records it. */
+enum czpg_txn_kind {
+	CZPG_TXN_MKDIR = 0, /* a directory that was missing (removed again by a rollback) */
+	CZPG_TXN_CREATE,    /* a file under a new name (its content hash in the journal) */
+	CZPG_TXN_COMMIT,    /* a file the server reads, replaced (old and new in the journal) */
+	CZPG_TXN_LINK,      /* a stable name switched after the confirm */
+	CZPG_TXN_AFTER,     /* a file written after the confirm (the export) */
+	CZPG_TXN_RETIRE,    /* a file removed after the confirm */
+	CZPG_TXN_NKINDS
+};
+
+struct czpg_txn_op {
+	enum czpg_txn_kind kind;
+	enum czpg_provision_role role;
+	enum czpg_provision_step step; /* the report line it belongs to */
+	char *path;    /* where: a link's own path, else the file (links followed) */
+	uint8_t *data; /* the new content (a link: its target); NULL for a CREATE read back */
+	size_t len;
+	uint8_t sha[32]; /* SHA-256 of the new content */
+	mode_t mode;
+	long uid, gid;
+	bool secret;       /* a private key: never in the journal */
+	bool same_content; /* a COMMIT of mode and owner only: the content is the one on disk */
+	/* a COMMIT: what was there before */
+	bool old_exists;
+	uint8_t *old;
+	size_t old_len;
+	uint8_t old_sha[32];
+	mode_t old_mode;
+	long old_uid, old_gid;
+};
+
+/* Where an op stands on disk: not done yet, done, or neither (changed by someone else). */
+enum czpg_txn_state { CZPG_TXN_OLD = 0, CZPG_TXN_NEW, CZPG_TXN_OTHER };
+enum czpg_txn_state czpg_txn_op_state(const struct czpg_txn_op *op);
+
+struct czpg_txn {
+	struct czpg_txn_op ops[CZPG_PROVISION_MAX_FILES];
+	size_t n;
+	long pid;             /* the run that wrote the journal */
+	long long started;    /* when (Unix time) */
+	char what[256];       /* what it was doing, e.g. "transition, --rotate-leaf" */
+	bool have_leaf;       /* leaf_sha: the certificate the server must serve after the commit */
+	uint8_t leaf_sha[32];
+	char leaf_serial[96];
+};
+
+/* Frees what the ops own and empties t.  NULL-safe. */
+void czpg_txn_clear(struct czpg_txn *t);
+/* How many ops of kind k. */
+size_t czpg_txn_count(const struct czpg_txn *t, enum czpg_txn_kind k);
+
 struct czpg_provision_plan {
 	struct czpg_provision_record rec; /* what the report reads */
 	struct czpg_provision_opts o;     /* as given (strings borrowed) */
 
 	/* resolved by provision_inputs.c */
-	char *server_cert_dir, *pgdata;
+	char *pgdata;
 	long db_uid, db_gid; /* who gets server.key */
 	uid_t me_uid;        /* who owns everything else */
 	gid_t me_gid;
 	struct czpg_server srv;
 	char pg_bin[PATH_MAX];
 	char socket_dir[PATH_MAX];
+	char server_root[PATH_MAX]; /* "" = the server sees this host's paths */
+
+	/* with --apply: the lock, and the server's load time before anything is written */
+	int lock_fd;
+	char before[128];
 
 	/* pg_hba.conf */
 	struct czpg_hba_plan *hba;
+
+	/* the stable names' current targets (basenames), read before planning */
+	char cur_target[CZPG_PROVISION_NROLES][256];
+	bool had_plain_names; /* a stable name is a regular file (an earlier czctl's layout) */
+
+	/* what apply carries out */
+	struct czpg_txn txn;
 };
 
 /* ------------------------------------------------------------ provision.c */
@@ -69,6 +142,19 @@ enum czpg_result czpg_provision_add_file(struct czpg_provision_plan *p,
 struct czpg_provision_file *czpg_provision_file_of(struct czpg_provision_plan *p,
 						   enum czpg_provision_role role);
 
+/*
+ * Adds a stable name (a symbolic link in the cert dir) pointing at target
+ * (a basename), or a file to retire (target NULL).  Same returns as
+ * czpg_provision_add_file.
+ */
+enum czpg_result czpg_provision_add_link(struct czpg_provision_plan *p,
+					 enum czpg_provision_role role, const char *path,
+					 const char *target, char *err, size_t errlen);
+
+/* Adds a note for the dry run and the apply (symbolic links followed, ...). */
+void czpg_provision_note(struct czpg_provision_plan *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* ------------------------------------------------------------ provision_inputs.c */
 
 /*
@@ -81,6 +167,18 @@ struct czpg_provision_file *czpg_provision_file_of(struct czpg_provision_plan *p
  */
 enum czpg_result czpg_provision_inputs(struct czpg_provision_plan *p, char *err, size_t errlen);
 
+/*
+ * The server's major version for the plan: with opts.apply asked of the
+ * server (SELECT current_setting('server_version_num'), which also takes
+ * p->before, its load time), else read from PG_VERSION in the data
+ * directory (or next to postgresql.conf).  Sets rec.server_major and where
+ * it came from; 0 when neither says.  Returns CZPG_RESULT_OK, or
+ * CZPG_RESULT_ERROR when the server cannot be asked (err says why and, for
+ * a socket that is not there, names --socket-dir).
+ */
+enum czpg_result czpg_provision_server_version(struct czpg_provision_plan *p, char *err,
+					       size_t errlen);
+
 /* ------------------------------------------------------------ provision_certs.c */
 
 /*
@@ -91,5 +189,72 @@ enum czpg_result czpg_provision_inputs(struct czpg_provision_plan *p, char *err,
  * when a key or certificate cannot be made.
  */
 enum czpg_result czpg_provision_plan_certs(struct czpg_provision_plan *p, char *err, size_t errlen);
+
+/* ------------------------------------------------------------ provision_txn.c */
+
+/* The signal czpg_provision_catch_signals caught (0 = none yet). */
+int czpg_txn_signal(void);
+
+/*
+ * Each carries out the ops of its kinds in order, and returns 0, or -1 with
+ * err (the ops done so far stay done; the caller undoes them).
+ *   creates  MKDIR and CREATE, checking for a signal after each (returns 1
+ *            when one came: nothing of the commit is done)
+ *   commits  COMMIT
+ *   after    LINK, AFTER and RETIRE
+ * done counts the ops that changed something (NULL: not counted).
+ */
+int czpg_txn_creates(struct czpg_txn *t, int *done, char *err, size_t errlen);
+int czpg_txn_commits(struct czpg_txn *t, int *done, char *err, size_t errlen);
+int czpg_txn_after(struct czpg_txn *t, int *done, char *err, size_t errlen);
+
+/*
+ * Undoes the COMMITs (newest first: the old content, mode and owner, or no
+ * file), then removes the CREATEs and MKDIRs that exist.  Says what it did
+ * in note.  Returns the number of steps that could not be undone.
+ */
+int czpg_txn_undo(struct czpg_txn *t, char *note, size_t notelen);
+
+/*
+ * Reloads the server and confirms that it took the committed files:
+ * pg_conf_load_time() moves past before, pg_hba_file_rules and
+ * pg_file_settings show no error for them, and (t->have_leaf) verify_host:
+ * verify_port serves the leaf t->leaf_sha.  Returns CZPG_RESULT_OK with what
+ * was seen in detail, CZPG_RESULT_FAIL when the server rejected the files
+ * (detail quotes what it said, its log line when it can be read),
+ * CZPG_RESULT_ERROR when it could not be asked.
+ */
+enum czpg_result czpg_txn_reload(struct czpg_provision_plan *p, const struct czpg_txn *t,
+				 const char *before, char *detail, size_t detlen);
+
+/* Undo, then reload again so the server drops what it may have read; note says what was done. */
+int czpg_txn_undo_and_reload(struct czpg_provision_plan *p, struct czpg_txn *t, char *note,
+			     size_t notelen);
+
+/* ------------------------------------------------------------ provision_journal.c */
+
+/* Writes t as the journal of this run (atomically, fsynced).  0 or -1 with err. */
+int czpg_journal_write(const struct czpg_provision_plan *p, const struct czpg_txn *t, char *err,
+		       size_t errlen);
+/* Removes the journal (durably).  0 or -1 with err. */
+int czpg_journal_remove(const struct czpg_provision_plan *p, char *err, size_t errlen);
+
+/*
+ * Reads a journal file: 0 with *t filled (czpg_txn_clear it), 1 when there
+ * is none, -1 when it cannot be read or parsed (err says which line).
+ */
+int czpg_journal_read(const char *path, struct czpg_txn *t, char *err, size_t errlen);
+
+/*
+ * With --apply, before planning: takes the lock (waiting up to
+ * CZPG_PROVISION_LOCK_WAIT_MS), removes the temporary files an interrupted
+ * run left, and finishes or rolls back the run whose journal is there.
+ * Fills rec.stale_note and rec.recovery_note.  Returns CZPG_RESULT_OK;
+ * CZPG_RESULT_ERROR when the lock is held by another run ("another provision
+ * run (pid N) holds the lock on ..."), or the journal cannot be read or
+ * carried out; CZPG_RESULT_FAIL when the interrupted run's change was
+ * finished, rejected by the server and rolled back.
+ */
+enum czpg_result czpg_journal_recover(struct czpg_provision_plan *p, char *err, size_t errlen);
 
 #endif
