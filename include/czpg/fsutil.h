@@ -63,6 +63,13 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 			 long gid, char *err, size_t errlen);
 
 /*
+ * czpg_fs_write_atomic, except that a symbolic link at path is itself
+ * replaced by the new file (nothing it points at changes).
+ */
+int czpg_fs_replace_atomic(const char *path, const void *data, size_t len, mode_t mode, long uid,
+			   long gid, char *err, size_t errlen);
+
+/*
  * Where a write to path lands: 1 and the resolved target (absolute, every
  * link followed) in out when path is a symbolic link; 0 and path itself
  * when it is not (or does not exist); -1 when it is a link that cannot be
@@ -119,6 +126,13 @@ int czpg_fs_lock_acquire(const char *path, unsigned wait_ms, int *fd, long *hold
 			 size_t errlen);
 /* Releases a lock from czpg_fs_lock_acquire (fd < 0: nothing). */
 void czpg_fs_lock_release(int fd);
+/*
+ * Releases the lock and removes its file, for a run that leaves nothing
+ * behind (it made the directory the lock is in).  Safe against a waiting
+ * run: czpg_fs_lock_acquire checks that the file it locked is still the one
+ * path names.
+ */
+void czpg_fs_lock_discard(const char *path, int fd);
 /*
  * Whether a process holds the lock on path now, without waiting or creating
  * it: 1 (and *holder, 0 when unknown) or 0 (free, or no lock file).

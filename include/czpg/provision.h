@@ -22,7 +22,9 @@
  *                  old and new content of each file it replaces
  *     2. create    new keys and certificates under new names
  *                  (ca-<serial>.key/.crt, server-<serial>.key/.crt,
- *                  ca-bundle-<sha256>.crt), each fsynced; conf.d when missing
+ *                  ca-bundle-<sha256>.crt), each fsynced; conf.d when missing;
+ *                  then what clients trust (ca-bundle.crt, --export-ca): the
+ *                  new bundle, which holds the CA of the leaf served now too
  *     3. commit    postgresql.conf (--add-include-dir), cz-tls.conf naming the
  *                  new files, then pg_hba.conf: each one atomic rename; the
  *                  first of them is the commit point
@@ -30,10 +32,10 @@
  *                  server's pg_hba_file_rules and pg_file_settings show no
  *                  error, it serves the new certificate -- else step 3 is
  *                  undone, the server reloaded again and step 2 removed
- *     5. names     the stable names in the cert dir (ca.crt, ca.key,
- *                  ca-previous.crt, server.crt, server.key, ca-bundle.crt:
- *                  symbolic links) switched to the new files, the CA
- *                  exported, old files no longer named retired
+ *     5. names     the other stable names in the cert dir (ca.crt, ca.key,
+ *                  ca-previous.crt, server.crt, server.key: symbolic links)
+ *                  switched to the new files, old files no longer named
+ *                  retired
  *     6. verify    the journal removed; self-verify (czpg_verify_run)
  *
  *   Nothing the live configuration names is ever overwritten.  A run that
@@ -176,7 +178,13 @@ enum czpg_provision_step {
 /* When in the transaction a file is written (see the file comment). */
 enum czpg_provision_phase {
 	CZPG_PROVISION_PHASE_CREATE = 0, /* a new name, before the commit point */
-	CZPG_PROVISION_PHASE_COMMIT,     /* a file the server reads, replaced by rename */
+	/*
+	 * What clients trust (ca-bundle.crt, --export-ca), before the commit
+	 * point: the new bundle holds the CA the server serves now as well, so
+	 * a client that reads it while the server switches trusts either leaf
+	 */
+	CZPG_PROVISION_PHASE_TRUST,
+	CZPG_PROVISION_PHASE_COMMIT, /* a file the server reads, replaced by rename */
 	CZPG_PROVISION_PHASE_AFTER,      /* after the reload was confirmed */
 };
 
@@ -212,6 +220,7 @@ struct czpg_provision_file {
 	long uid, gid;
 	/* what is there now */
 	bool old_exists;
+	bool old_link; /* what is there now is a symbolic link: old is its target */
 	uint8_t *old;
 	size_t old_len;
 	mode_t old_mode;

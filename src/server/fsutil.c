@@ -186,8 +186,9 @@ int czpg_fs_resolve_link(const char *path, char *out, size_t outlen, char *err, 
 	return 1;
 }
 
-int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, long uid,
-			 long gid, char *err, size_t errlen)
+/* The atomic write; through a symbolic link at path when follow, else over it. */
+static int write_atomic(const char *path, bool follow, const void *data, size_t len, mode_t mode,
+			long uid, long gid, char *err, size_t errlen)
 {
 	char *dir = NULL, *tmp = NULL, target[PATH_MAX];
 	const char *base = NULL;
@@ -199,8 +200,14 @@ int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t 
 		goto out;
 	}
 	/* A symbolic link is written through: its target is replaced, the link stays. */
-	if (czpg_fs_resolve_link(path, target, sizeof(target), err, errlen) < 0)
+	if (!follow) {
+		if (snprintf(target, sizeof(target), "%s", path) >= (int)sizeof(target)) {
+			czpg_errf(err, errlen, "%s: path too long", path);
+			goto out;
+		}
+	} else if (czpg_fs_resolve_link(path, target, sizeof(target), err, errlen) < 0) {
 		goto out;
+	}
 	if (split_path(target, &dir, &base) < 0) {
 		czpg_errf(err, errlen, "cannot write %s: not a file path", path);
 		goto out;
@@ -270,6 +277,18 @@ out:
 	free(tmp);
 	free(dir);
 	return rc;
+}
+
+int czpg_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, long uid,
+			 long gid, char *err, size_t errlen)
+{
+	return write_atomic(path, true, data, len, mode, uid, gid, err, errlen);
+}
+
+int czpg_fs_replace_atomic(const char *path, const void *data, size_t len, mode_t mode, long uid,
+			   long gid, char *err, size_t errlen)
+{
+	return write_atomic(path, false, data, len, mode, uid, gid, err, errlen);
 }
 
 int czpg_fs_symlink_atomic(const char *target, const char *linkpath, char *err, size_t errlen)
@@ -558,8 +577,26 @@ int czpg_fs_lock_acquire(const char *path, unsigned wait_ms, int *fd_out, long *
 		return -1;
 	}
 	for (;;) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			struct stat a, b;
+
+			/*
+			 * The holder before us may have removed the file on its way
+			 * out (czpg_fs_lock_discard): a lock on that inode locks
+			 * nothing.  Then take the lock on the file the path names now.
+			 */
+			if (fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
+			    a.st_ino == b.st_ino)
+				break;
+			close(fd);
+			fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+			if (fd < 0) {
+				czpg_errf(err, errlen, "cannot open the lock file %s: %s", path,
+					  strerror(errno));
+				return -1;
+			}
+			continue;
+		}
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			czpg_errf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
 			goto out;
@@ -595,6 +632,15 @@ void czpg_fs_lock_release(int fd)
 	if (ftruncate(fd, 0) < 0) {
 		/* nothing to do: closing the file releases the lock anyway */
 	}
+	close(fd);
+}
+
+void czpg_fs_lock_discard(const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	/* Still holding it: whoever opens the path next makes a fresh file. */
+	unlink(path);
 	close(fd);
 }
 

@@ -816,7 +816,7 @@ void czpg_reload_log_since(const struct czpg_server *s, long long off, char *out
 		    (sev = strstr(line, "ERROR:")) != NULL || (sev = strstr(line, "WARNING:")) != NULL)
 			from = sev;
 		used = strlen(out);
-		snprintf(out + used, outlen - used, "%s\"", kept > 0 ? "; \"" : "\"");
+		snprintf(out + used, outlen - used, "%s", kept > 0 ? "; \"" : "\"");
 		used = strlen(out);
 		for (k = 0; from[k] != '\0' && used + 2 < outlen; k++)
 			out[used++] = (unsigned char)from[k] < 0x20 ? ' ' : from[k];

@@ -16,6 +16,7 @@
 #include "czpg/provision.h"
 #include "czpg/errf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -76,9 +77,9 @@ static const struct {
 					   CZPG_PROVISION_PHASE_AFTER, false, false},
     [CZPG_PROVISION_ROLE_LINK_LEAF_CERT] = {CZPG_PROVISION_STEP_NAMES,
 					    CZPG_PROVISION_PHASE_AFTER, false, false},
-    [CZPG_PROVISION_ROLE_LINK_BUNDLE] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER,
+    [CZPG_PROVISION_ROLE_LINK_BUNDLE] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_TRUST,
 					 false, false},
-    [CZPG_PROVISION_ROLE_EXPORT] = {CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_PHASE_AFTER,
+    [CZPG_PROVISION_ROLE_EXPORT] = {CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_PHASE_TRUST,
 				    false, false},
     [CZPG_PROVISION_ROLE_RETIRE] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER, false,
 				    false},
@@ -143,6 +144,44 @@ static void file_clear(struct czpg_provision_file *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* Does dir hold nothing but the lock file? */
+static bool only_the_lock(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool only = d != NULL;
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    strcmp(de->d_name, CZPG_PROVISION_LOCK_FILE) != 0)
+			only = false;
+	if (d != NULL)
+		closedir(d);
+	return only;
+}
+
+/*
+ * The lock goes at the end.  A run that made the cert dir for its lock and
+ * leaves nothing in it (bad input, a rollback) removes both: it changed
+ * nothing.
+ */
+static void release_lock(struct czpg_provision_plan *p)
+{
+	char *lock;
+
+	if (p->lock_fd < 0)
+		return;
+	if (p->made_cert_dir && only_the_lock(p->rec.cert_dir) &&
+	    (lock = czpg_provision_path_join(p->rec.cert_dir, CZPG_PROVISION_LOCK_FILE)) != NULL) {
+		czpg_fs_lock_discard(lock, p->lock_fd);
+		rmdir(p->rec.cert_dir);
+		free(lock);
+	} else {
+		czpg_fs_lock_release(p->lock_fd);
+	}
+	p->lock_fd = -1;
+}
+
 void czpg_provision_plan_free(struct czpg_provision_plan *p)
 {
 	struct czpg_provision_record *r;
@@ -154,7 +193,7 @@ void czpg_provision_plan_free(struct czpg_provision_plan *p)
 	for (i = 0; i < r->nfiles; i++)
 		file_clear(&r->files[i]);
 	czpg_txn_clear(&p->txn);
-	czpg_fs_lock_release(p->lock_fd);
+	release_lock(p);
 	czpg_hba_plan_free(p->hba);
 	free(r->cert_dir);
 	free(r->server_cert_dir);
@@ -346,6 +385,7 @@ enum czpg_result czpg_provision_add_link(struct czpg_provision_plan *p,
 		cur[n] = '\0';
 		f->old = (uint8_t *)strdup(cur);
 		f->old_len = (size_t)n;
+		f->old_link = true;
 		f->action = strcmp(cur, target) == 0 ? CZPG_PROVISION_UNCHANGED
 						     : CZPG_PROVISION_REPLACE;
 		return CZPG_RESULT_OK;
@@ -355,6 +395,10 @@ enum czpg_result czpg_provision_add_link(struct czpg_provision_plan *p,
 		return CZPG_RESULT_BAD_INPUT;
 	}
 	f->action = CZPG_PROVISION_REPLACE; /* a file of an earlier czctl becomes a link */
+	/* A link switched before the commit point can be undone: keep what it replaces. */
+	if (f->phase == CZPG_PROVISION_PHASE_TRUST &&
+	    czpg_fs_read_file(path, PLAN_MAX_FILE_BYTES, &f->old, &f->old_len, err, errlen) != 0)
+		return CZPG_RESULT_ERROR;
 	return CZPG_RESULT_OK;
 }
 
@@ -725,8 +769,8 @@ static enum czpg_result add_op(struct czpg_txn *t, const struct czpg_provision_f
 	op->kind = kind;
 	op->role = f->role;
 	op->step = f->step;
-	op->path = strdup(kind == CZPG_TXN_LINK || kind == CZPG_TXN_RETIRE ? f->path
-									    : f->write_path);
+	op->link = f->is_link;
+	op->path = strdup(f->is_link || kind == CZPG_TXN_RETIRE ? f->path : f->write_path);
 	op->data = malloc(f->len + 1);
 	if (op->path == NULL || op->data == NULL) {
 		czpg_errf(err, errlen, "out of memory");
@@ -740,9 +784,10 @@ static enum czpg_result add_op(struct czpg_txn *t, const struct czpg_provision_f
 	op->uid = f->uid;
 	op->gid = f->gid;
 	op->secret = f->secret;
-	if (kind == CZPG_TXN_COMMIT) {
+	if (kind == CZPG_TXN_COMMIT || kind == CZPG_TXN_TRUST) {
 		op->same_content = f->action == CZPG_PROVISION_FIX_PERMS;
 		op->old_exists = f->old_exists;
+		op->old_link = f->old_link;
 		op->old_mode = f->old_mode;
 		op->old_uid = (long)f->old_uid;
 		op->old_gid = (long)f->old_gid;
@@ -762,8 +807,8 @@ static enum czpg_result add_op(struct czpg_txn *t, const struct czpg_provision_f
 }
 
 /*
- * The transaction, in its order: directories, new names, the files the
- * server reads (a key's mode or owner, cz-tls.conf, postgresql.conf's
+ * The transaction, in its order: directories, new names, what clients
+ * trust (the bundle's stable name, the export), the files the server reads (a key's mode or owner, cz-tls.conf, postgresql.conf's
  * include_dir -- after cz-tls.conf, so that the line is what makes it read --
  * and pg_hba.conf), then the stable names, the export and the retired files.
  */
@@ -795,6 +840,13 @@ static enum czpg_result build_txn(struct czpg_provision_plan *p, char *err, size
 			rc = add_op(t, f, CZPG_TXN_CREATE, err, errlen);
 		else /* a file the server may read now: its mode or owner, by rename */
 			rc = add_op(t, f, CZPG_TXN_COMMIT, err, errlen);
+	}
+	/* What clients trust, before the server changes: the new bundle holds both CAs. */
+	for (i = 0; i < r->nfiles && rc == CZPG_RESULT_OK; i++) {
+		const struct czpg_provision_file *f = &r->files[i];
+
+		if (f->action != CZPG_PROVISION_UNCHANGED && f->phase == CZPG_PROVISION_PHASE_TRUST)
+			rc = add_op(t, f, CZPG_TXN_TRUST, err, errlen);
 	}
 	for (k = 0; k < sizeof(commits) / sizeof(commits[0]) && rc == CZPG_RESULT_OK; k++) {
 		const struct czpg_provision_file *f = czpg_provision_file_of(p, commits[k]);

@@ -38,6 +38,7 @@
 enum czpg_txn_kind {
 	CZPG_TXN_MKDIR = 0, /* a directory that was missing (removed again by a rollback) */
 	CZPG_TXN_CREATE,    /* a file under a new name (its content hash in the journal) */
+	CZPG_TXN_TRUST,     /* what clients trust, switched before the commit (undone like it) */
 	CZPG_TXN_COMMIT,    /* a file the server reads, replaced (old and new in the journal) */
 	CZPG_TXN_LINK,      /* a stable name switched after the confirm */
 	CZPG_TXN_AFTER,     /* a file written after the confirm (the export) */
@@ -55,10 +56,12 @@ struct czpg_txn_op {
 	uint8_t sha[32]; /* SHA-256 of the new content */
 	mode_t mode;
 	long uid, gid;
+	bool link;         /* a symbolic link: data is its target */
 	bool secret;       /* a private key: never in the journal */
 	bool same_content; /* a COMMIT of mode and owner only: the content is the one on disk */
-	/* a COMMIT: what was there before */
+	/* a COMMIT or TRUST: what was there before */
 	bool old_exists;
+	bool old_link; /* a symbolic link: old is its target */
 	uint8_t *old;
 	size_t old_len;
 	uint8_t old_sha[32];
@@ -102,6 +105,7 @@ struct czpg_provision_plan {
 
 	/* with --apply: the lock, and the server's load time before anything is written */
 	int lock_fd;
+	bool made_cert_dir; /* this run made the cert dir (to take the lock in it) */
 	char before[128];
 
 	/* pg_hba.conf */
@@ -198,8 +202,8 @@ int czpg_txn_signal(void);
 /*
  * Each carries out the ops of its kinds in order, and returns 0, or -1 with
  * err (the ops done so far stay done; the caller undoes them).
- *   creates  MKDIR and CREATE, checking for a signal after each (returns 1
- *            when one came: nothing of the commit is done)
+ *   creates  MKDIR, CREATE and TRUST, checking for a signal after each
+ *            (returns 1 when one came: nothing of the commit is done)
  *   commits  COMMIT
  *   after    LINK, AFTER and RETIRE
  * done counts the ops that changed something (NULL: not counted).
@@ -209,8 +213,9 @@ int czpg_txn_commits(struct czpg_txn *t, int *done, char *err, size_t errlen);
 int czpg_txn_after(struct czpg_txn *t, int *done, char *err, size_t errlen);
 
 /*
- * Undoes the COMMITs (newest first: the old content, mode and owner, or no
- * file), then removes the CREATEs and MKDIRs that exist.  Says what it did
+ * Undoes the COMMITs and TRUSTs (newest first: the old content, mode and
+ * owner, the old link, or no file), then removes the CREATEs and MKDIRs
+ * that exist.  Says what it did
  * in note.  Returns the number of steps that could not be undone.
  */
 int czpg_txn_undo(struct czpg_txn *t, char *note, size_t notelen);

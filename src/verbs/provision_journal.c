@@ -41,7 +41,8 @@
 #define JOURNAL_MAX_BYTES ((size_t)64 << 20)
 
 static const char *const kind_name[CZPG_TXN_NKINDS] = {
-    [CZPG_TXN_MKDIR] = "mkdir",   [CZPG_TXN_CREATE] = "create", [CZPG_TXN_COMMIT] = "commit",
+    [CZPG_TXN_MKDIR] = "mkdir",   [CZPG_TXN_CREATE] = "create", [CZPG_TXN_TRUST] = "trust",
+    [CZPG_TXN_COMMIT] = "commit",
     [CZPG_TXN_LINK] = "link",     [CZPG_TXN_AFTER] = "after",   [CZPG_TXN_RETIRE] = "retire",
 };
 
@@ -122,11 +123,13 @@ int czpg_journal_write(const struct czpg_provision_plan *p, const struct czpg_tx
 		put_num(&w, "gid", op->gid);
 		put_field(&w, "sha", op->sha, 32);
 		put_num(&w, "secret", op->secret);
+		put_num(&w, "link", op->link);
 		put_num(&w, "same", op->same_content);
 		put_field(&w, "data", with_data ? op->data : NULL, with_data ? op->len : 0);
 		put_num(&w, "len", (long long)op->len);
-		if (op->kind == CZPG_TXN_COMMIT) {
+		if (op->kind == CZPG_TXN_COMMIT || op->kind == CZPG_TXN_TRUST) {
 			put_num(&w, "old", op->old_exists);
+			put_num(&w, "olink", op->old_link);
 			put_num(&w, "omode", op->old_mode);
 			put_num(&w, "ouid", op->old_uid);
 			put_num(&w, "ogid", op->old_gid);
@@ -293,6 +296,9 @@ static int parse_op(const char *line, struct czpg_txn_op *op)
 	if (!get_sha(line, "sha", op->sha) || !get_num(line, "secret", &v))
 		return -1;
 	op->secret = v != 0;
+	if (!get_num(line, "link", &v))
+		return -1;
+	op->link = v != 0;
 	if (!get_num(line, "same", &v))
 		return -1;
 	op->same_content = v != 0;
@@ -304,10 +310,13 @@ static int parse_op(const char *line, struct czpg_txn_op *op)
 		op->data = NULL;
 	}
 	op->len = (size_t)v;
-	if (op->kind == CZPG_TXN_COMMIT) {
+	if (op->kind == CZPG_TXN_COMMIT || op->kind == CZPG_TXN_TRUST) {
 		if (!get_num(line, "old", &v))
 			return -1;
 		op->old_exists = v != 0;
+		if (!get_num(line, "olink", &v))
+			return -1;
+		op->old_link = v != 0;
 		if (!get_num(line, "omode", &v))
 			return -1;
 		op->old_mode = (mode_t)v;
@@ -324,7 +333,8 @@ static int parse_op(const char *line, struct czpg_txn_op *op)
 		if (!op->same_content && (op->data == NULL || (op->old_exists && op->old == NULL)))
 			return -1;
 	}
-	if ((op->kind == CZPG_TXN_LINK || op->kind == CZPG_TXN_AFTER) && op->data == NULL)
+	if ((op->kind == CZPG_TXN_LINK || op->kind == CZPG_TXN_AFTER || op->kind == CZPG_TXN_TRUST) &&
+	    op->data == NULL)
 		return -1;
 	return 0;
 }
@@ -513,7 +523,8 @@ static enum czpg_result recover_txn(struct czpg_provision_plan *p, struct czpg_t
 	for (i = 0; i < t->n; i++) {
 		enum czpg_txn_state st = czpg_txn_op_state(&t->ops[i]);
 
-		if (t->ops[i].kind == CZPG_TXN_COMMIT && st == CZPG_TXN_OTHER) {
+		if ((t->ops[i].kind == CZPG_TXN_COMMIT || t->ops[i].kind == CZPG_TXN_TRUST) &&
+		    st == CZPG_TXN_OTHER) {
 			czpg_errf(err, errlen,
 				  "%s was interrupted, and %s has changed since (it is neither what "
 				  "the run found nor what it wrote): nothing was changed; restore "
@@ -602,6 +613,11 @@ enum czpg_result czpg_journal_recover(struct czpg_provision_plan *p, char *err, 
 	enum czpg_result rc = CZPG_RESULT_ERROR;
 	int lr;
 
+	{
+		struct czpg_fs_info info;
+
+		p->made_cert_dir = czpg_fs_file_info(r->cert_dir, &info, NULL, 0) == 0 && !info.exists;
+	}
 	if (czpg_fs_mkdir_p(r->cert_dir, 0755, e, sizeof(e)) < 0) {
 		czpg_errf(err, errlen, "--cert-dir: %s", e);
 		return CZPG_RESULT_ERROR;

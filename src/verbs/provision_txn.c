@@ -122,6 +122,37 @@ static void link_target(const char *path, char *out, size_t outlen)
 	out[n > 0 ? n : 0] = '\0';
 }
 
+/* A file or link replaced in place (COMMIT, TRUST): new, old, or neither. */
+static enum czpg_txn_state switch_state(const struct czpg_txn_op *op)
+{
+	struct czpg_fs_info info;
+	struct stat st;
+	uint8_t sha[32];
+	char target[PATH_MAX];
+	bool is_link, present = lstat(op->path, &st) == 0;
+	int f;
+
+	is_link = present && S_ISLNK(st.st_mode);
+	if (is_link)
+		link_target(op->path, target, sizeof(target));
+	if (op->link && is_link && op->data != NULL && strcmp(target, (const char *)op->data) == 0)
+		return CZPG_TXN_NEW;
+	f = !present ? 1 : is_link && (op->link || op->old_link) ? -1 : file_facts(op->path, sha, &info);
+	if (!op->link && f == 0 && memcmp(sha, op->sha, 32) == 0 &&
+	    perms_are(&info, op->mode, op->uid, op->gid))
+		return CZPG_TXN_NEW;
+	if (!op->old_exists)
+		return !present ? CZPG_TXN_OLD : CZPG_TXN_OTHER;
+	if (op->old_link)
+		return is_link && op->old != NULL && strcmp(target, (const char *)op->old) == 0
+			   ? CZPG_TXN_OLD
+			   : CZPG_TXN_OTHER;
+	if (f == 0 && memcmp(sha, op->old_sha, 32) == 0 &&
+	    (op->link || perms_are(&info, op->old_mode, op->old_uid, op->old_gid)))
+		return CZPG_TXN_OLD;
+	return CZPG_TXN_OTHER;
+}
+
 enum czpg_txn_state czpg_txn_op_state(const struct czpg_txn_op *op)
 {
 	struct czpg_fs_info info;
@@ -140,18 +171,8 @@ enum czpg_txn_state czpg_txn_op_state(const struct czpg_txn_op *op)
 			return CZPG_TXN_OLD;
 		return f == 0 && memcmp(sha, op->sha, 32) == 0 ? CZPG_TXN_NEW : CZPG_TXN_OTHER;
 	case CZPG_TXN_COMMIT:
-		f = file_facts(op->path, sha, &info);
-		if (f < 0)
-			return CZPG_TXN_OTHER;
-		if (f == 0 && memcmp(sha, op->sha, 32) == 0 &&
-		    perms_are(&info, op->mode, op->uid, op->gid))
-			return CZPG_TXN_NEW;
-		if (!op->old_exists)
-			return f == 1 ? CZPG_TXN_OLD : CZPG_TXN_OTHER;
-		if (f == 0 && memcmp(sha, op->old_sha, 32) == 0 &&
-		    perms_are(&info, op->old_mode, op->old_uid, op->old_gid))
-			return CZPG_TXN_OLD;
-		return CZPG_TXN_OTHER;
+	case CZPG_TXN_TRUST:
+		return switch_state(op);
 	case CZPG_TXN_LINK:
 		link_target(op->path, target, sizeof(target));
 		return op->data != NULL && strcmp(target, (const char *)op->data) == 0
@@ -197,8 +218,9 @@ static int write_content(const struct czpg_txn_op *op, const uint8_t *data, size
 		czpg_errf(err, errlen, "internal error: no content for %s", op->path);
 		return -1;
 	}
-	rc = czpg_fs_write_atomic(op->path, data != NULL ? data : (const uint8_t *)"", len, mode,
-				  uid, gid, err, errlen);
+	/* Where a link is switched, a file put back replaces the link itself. */
+	rc = (op->link ? czpg_fs_replace_atomic : czpg_fs_write_atomic)(
+	    op->path, data != NULL ? data : (const uint8_t *)"", len, mode, uid, gid, err, errlen);
 	if (disk != NULL) {
 		OPENSSL_cleanse(disk, dlen);
 		free(disk);
@@ -228,8 +250,23 @@ static int do_op(const struct czpg_txn_op *op, bool *changed, char *err, size_t 
 			return -1;
 		}
 		/* FALLTHROUGH */
+	case CZPG_TXN_TRUST:
 	case CZPG_TXN_COMMIT:
 	case CZPG_TXN_AFTER:
+		if (op->link) {
+			if (czpg_fs_symlink_atomic((const char *)op->data, op->path, err, errlen) < 0)
+				return -1;
+			break;
+		}
+		/* The export may go to a directory that is not there yet. */
+		if (op->kind != CZPG_TXN_COMMIT) {
+			char *dir = czpg_provision_path_dir(op->path);
+			int m = dir != NULL ? czpg_fs_mkdir_p(dir, 0755, err, errlen) : -1;
+
+			free(dir);
+			if (m < 0)
+				return -1;
+		}
 		if (write_content(op, op->data, op->len, op->same_content, op->mode, op->uid,
 				  op->gid, err, errlen) < 0)
 			return -1;
@@ -273,8 +310,8 @@ static int run_kinds(struct czpg_txn *t, unsigned mask, bool check_signal, int *
 
 int czpg_txn_creates(struct czpg_txn *t, int *done, char *err, size_t errlen)
 {
-	return run_kinds(t, (1u << CZPG_TXN_MKDIR) | (1u << CZPG_TXN_CREATE), true, done, err,
-			 errlen);
+	return run_kinds(t, (1u << CZPG_TXN_MKDIR) | (1u << CZPG_TXN_CREATE) | (1u << CZPG_TXN_TRUST),
+			 true, done, err, errlen);
 }
 
 int czpg_txn_commits(struct czpg_txn *t, int *done, char *err, size_t errlen)
@@ -320,9 +357,12 @@ int czpg_txn_undo(struct czpg_txn *t, char *note, size_t notelen)
 		struct czpg_txn_op *op = &t->ops[i];
 		int rc;
 
-		if (op->kind != CZPG_TXN_COMMIT || czpg_txn_op_state(op) == CZPG_TXN_OLD)
+		if ((op->kind != CZPG_TXN_COMMIT && op->kind != CZPG_TXN_TRUST) ||
+		    czpg_txn_op_state(op) == CZPG_TXN_OLD)
 			continue;
-		if (op->old_exists)
+		if (op->old_link)
+			rc = czpg_fs_symlink_atomic((const char *)op->old, op->path, e, sizeof(e));
+		else if (op->old_exists)
 			rc = write_content(op, op->old, op->old_len, op->same_content, op->old_mode,
 					   op->old_uid, op->old_gid, e, sizeof(e));
 		else

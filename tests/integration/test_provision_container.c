@@ -20,8 +20,8 @@ static char tls_dir[400], export_ca[512], hba[512], confd[512], pgconf[512], por
 static char pwenv[256], pathenv[4200], logenv[600], logpath[512], uid[16], gid[16];
 static const char *env[] = {pwenv, pathenv, logenv, "CZ_FAKE_DOCKER_CONTAINER=cz-audit-pg", NULL};
 
-static void provision(const char *container, const char *mode, bool apply, bool own_uid,
-		      struct pt_run *r)
+static void provision_with(const char *container, const char *mode, bool apply, bool own_uid,
+			   const char *const *extra, struct pt_run *r)
 {
 	const char *args[40] = {"provision",
 				"--ip",
@@ -58,9 +58,17 @@ static void provision(const char *container, const char *mode, bool apply, bool 
 	}
 	if (apply)
 		args[n++] = "--apply";
+	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+		args[n++] = extra[i];
 	args[n] = NULL;
 	pt_czctl(args, env, -1, -1, NULL, NULL, r);
 	pt_show(mode, r);
+}
+
+static void provision(const char *container, const char *mode, bool apply, bool own_uid,
+		      struct pt_run *r)
+{
+	provision_with(container, mode, apply, own_uid, NULL, r);
 }
 
 static void snapshot(struct pt_snap *s)
@@ -81,7 +89,7 @@ static void test_dry_run_defaults_to_image_uid(void **state)
 	provision("cz-audit-pg", "transition", false, false, &r);
 	assert_int_equal(r.rc, 0);
 	/* The official postgres image runs the server as uid/gid 999. */
-	assert_non_null(strstr(r.out, "/server.key (mode 0600, owner 999:999)"));
+	assert_non_null(strstr(r.out, ".key (mode 0600, owner 999:999): server private key"));
 	assert_non_null(strstr(r.out, "run: docker kill -s HUP cz-audit-pg"));
 	assert_non_null(strstr(r.out, "docker exec -u postgres cz-audit-pg psql"));
 	pt_run_free(&r);
@@ -129,13 +137,58 @@ static void test_unknown_container_changes_nothing(void **state)
 	(void)state;
 	snapshot(&before);
 	provision("cz-other-pg", "transition", true, true, &r);
+	/* The server is asked its version before anything is planned, let alone written. */
 	assert_int_equal(r.rc, 3);
-	assert_non_null(strstr(r.out, "[FAIL] reload: "));
-	assert_non_null(strstr(r.out, "No such container: cz-other-pg"));
-	assert_non_null(strstr(r.out, "nothing was written"));
+	assert_non_null(strstr(r.err, "No such container: cz-other-pg"));
+	assert_non_null(strstr(r.err, "nothing was written"));
 	pt_run_free(&r);
 	snapshot(&after);
 	assert_true(pt_snap_equal(&before, &after));
+}
+
+/*
+ * The operator gives the wrong --db-uid, so the new server key belongs to a
+ * user that is neither the server's nor root (in a container provision
+ * cannot see who the server runs as): PostgreSQL refuses to load the key
+ * ("SSL configuration was not reloaded") and keeps serving the old
+ * certificate.  No view shows this; the served-certificate check does, and
+ * every file is put back.
+ */
+static void test_unloadable_key_is_rolled_back(void **state)
+{
+	static struct pt_snap before, after;
+	static const char *const wrong_uid[] = {"--rotate-leaf", "--db-uid", "65534", "--db-gid",
+						"65534", NULL};
+	char leaf[600], *leaf_before, *leaf_after, v[16];
+	struct pt_run r;
+	PGconn *tls;
+
+	(void)state;
+	tls = pt_connect(&sb, "localhost", "verify-full", export_ca);
+	assert_int_equal(PQstatus(tls), CONNECTION_OK);
+	snprintf(leaf, sizeof(leaf), "%s/server.crt", tls_dir);
+	leaf_before = pt_slurp(leaf);
+	snapshot(&before);
+	provision_with("cz-audit-pg", "harden", true, false, wrong_uid, &r);
+	assert_int_equal(r.rc, 1);
+	assert_non_null(strstr(r.out, "[PASS] certificates"));
+	assert_non_null(strstr(r.out, "[FAIL] reload: "));
+	assert_non_null(strstr(r.out, "did not load the new certificate"));
+	assert_non_null(strstr(r.out, "uid 65534"));
+	assert_non_null(strstr(r.out, "rollback: restored 1 changed file to its previous content"));
+	pt_run_free(&r);
+	snapshot(&after);
+	assert_true(pt_snap_equal(&before, &after));
+	leaf_after = pt_slurp(leaf);
+	assert_string_equal(leaf_before, leaf_after);
+	/* Still serving the previous leaf: old and new verify-full connections work. */
+	assert_true(pt_query(tls, "SELECT 1", v, sizeof(v)));
+	PQfinish(tls);
+	tls = pt_connect(&sb, "localhost", "verify-full", export_ca);
+	assert_int_equal(PQstatus(tls), CONNECTION_OK);
+	PQfinish(tls);
+	free(leaf_before);
+	free(leaf_after);
 }
 
 int main(void)
@@ -143,6 +196,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_dry_run_defaults_to_image_uid),
 	    cmocka_unit_test(test_apply_through_docker),
+	    cmocka_unit_test(test_unloadable_key_is_rolled_back),
 	    cmocka_unit_test(test_unknown_container_changes_nothing),
 	};
 	const char *src = getenv("CZ_SOURCE_DIR");
