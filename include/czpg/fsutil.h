@@ -13,7 +13,8 @@
  * Test hook (for the fault-injection tests only; without these variables
  * nothing changes): every step that changes the file system (create a
  * temporary file, write, fsync, rename, directory sync, unlink, symlink,
- * mkdir, rmdir) is numbered from 1 in the order the process takes them.
+ * mkdir, rmdir) is numbered from 1 in the order the process takes them (a
+ * forked child counts anew).
  *   CZPG_TEST_FS_TRACE=FILE      appends "N op path" per step to FILE
  *   CZPG_TEST_FS_FAULT=N:fail    step N fails with EIO (the caller's error
  *                                path runs)

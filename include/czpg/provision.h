@@ -113,8 +113,8 @@ struct czpg_provision_opts {
 	/* what to do */
 	bool apply;
 	bool add_include_dir; /* postgresql.conf lacks the include_dir: create conf.d, add it */
-	bool force;       /* new CA and leaf; the old CA stays in the bundle */
-	bool rotate_leaf; /* new leaf from the existing CA */
+	bool force;           /* new CA and leaf; the old CA stays in the bundle */
+	bool rotate_leaf;     /* new leaf from the existing CA */
 	bool allow_tls12_fallback;
 
 	/* reaching the server */
@@ -142,16 +142,16 @@ struct czpg_provision_opts {
 
 /* What a planned file is for.  The plan and its readers find files by role. */
 enum czpg_provision_role {
-	CZPG_PROVISION_ROLE_CA_KEY = 0, /* <cert dir>/ca-<serial>.key */
-	CZPG_PROVISION_ROLE_CA_CERT,    /* <cert dir>/ca-<serial>.crt */
-	CZPG_PROVISION_ROLE_PREV_CA,    /* <cert dir>/ca-<previous serial>.crt */
-	CZPG_PROVISION_ROLE_LEAF_KEY,   /* <cert dir>/server-<serial>.key */
-	CZPG_PROVISION_ROLE_LEAF_CERT,  /* <cert dir>/server-<serial>.crt */
-	CZPG_PROVISION_ROLE_BUNDLE,     /* <cert dir>/ca-bundle-<sha256>.crt */
-	CZPG_PROVISION_ROLE_CONF_DIR,   /* the conf.d directory, when it is missing */
-	CZPG_PROVISION_ROLE_PGCONF,     /* postgresql.conf, with --add-include-dir */
-	CZPG_PROVISION_ROLE_TLS_CONF,   /* <conf dir>/cz-tls.conf */
-	CZPG_PROVISION_ROLE_HBA,        /* pg_hba.conf */
+	CZPG_PROVISION_ROLE_CA_KEY = 0,     /* <cert dir>/ca-<serial>.key */
+	CZPG_PROVISION_ROLE_CA_CERT,        /* <cert dir>/ca-<serial>.crt */
+	CZPG_PROVISION_ROLE_PREV_CA,        /* <cert dir>/ca-<previous serial>.crt */
+	CZPG_PROVISION_ROLE_LEAF_KEY,       /* <cert dir>/server-<serial>.key */
+	CZPG_PROVISION_ROLE_LEAF_CERT,      /* <cert dir>/server-<serial>.crt */
+	CZPG_PROVISION_ROLE_BUNDLE,         /* <cert dir>/ca-bundle-<sha256>.crt */
+	CZPG_PROVISION_ROLE_CONF_DIR,       /* the conf.d directory, when it is missing */
+	CZPG_PROVISION_ROLE_PGCONF,         /* postgresql.conf, with --add-include-dir */
+	CZPG_PROVISION_ROLE_TLS_CONF,       /* <conf dir>/cz-tls.conf */
+	CZPG_PROVISION_ROLE_HBA,            /* pg_hba.conf */
 	CZPG_PROVISION_ROLE_LINK_CA_KEY,    /* <cert dir>/ca.key -> ca-<serial>.key */
 	CZPG_PROVISION_ROLE_LINK_CA_CERT,   /* <cert dir>/ca.crt */
 	CZPG_PROVISION_ROLE_LINK_PREV_CA,   /* <cert dir>/ca-previous.crt */
@@ -185,7 +185,7 @@ enum czpg_provision_phase {
 	 */
 	CZPG_PROVISION_PHASE_TRUST,
 	CZPG_PROVISION_PHASE_COMMIT, /* a file the server reads, replaced by rename */
-	CZPG_PROVISION_PHASE_AFTER,      /* after the reload was confirmed */
+	CZPG_PROVISION_PHASE_AFTER,  /* after the reload was confirmed */
 };
 
 enum czpg_provision_state {
@@ -255,16 +255,16 @@ struct czpg_provision_record {
 
 	/* where things are */
 	char *cert_dir, *conf_dir, *pgconf_path, *conf_path, *hba_path, *export_ca, *bundle_path;
-	const char *server_root;   /* NULL: the server sees this host's paths */
-	char *server_cert_dir;     /* the cert dir as the server sees it */
-	char *ssl_cert_file;       /* what cz-tls.conf names, as the server sees it */
+	const char *server_root; /* NULL: the server sees this host's paths */
+	char *server_cert_dir;   /* the cert dir as the server sees it */
+	char *ssl_cert_file;     /* what cz-tls.conf names, as the server sees it */
 	char *ssl_key_file;
 	char *ssl_ca_file;
 	char notes[8][PATH_MAX + 200]; /* symbolic links written through, and the like */
 	size_t nnotes;
 
 	/* the server */
-	unsigned server_major; /* 0 = not known (dry run without PG_VERSION) */
+	unsigned server_major;                   /* 0 = not known (dry run without PG_VERSION) */
 	char server_version_from[PATH_MAX + 64]; /* where it came from */
 
 	/* the files, in write order */
@@ -345,6 +345,15 @@ void czpg_provision_plan_free(struct czpg_provision_plan *p); /* NULL-safe */
  * CZPG_RESULT_ERROR.  Call before czpg_provision_plan with opts.apply.
  */
 void czpg_provision_catch_signals(void);
+
+/*
+ * What the journal in cert_dir says about an unfinished run, for `status`:
+ * 1 with the run's pid, start time (Unix) and what it was doing (e.g.
+ * "transition mode, --rotate-leaf") when there is one; 0 when there is
+ * none; -1 when it cannot be read (err).  Reads only.
+ */
+int czpg_provision_journal_info(const char *cert_dir, long *pid, long long *started, char *what,
+				size_t whatlen, char *err, size_t errlen);
 
 /* Sets the self-verify password after planning (borrowed; the caller wipes it). */
 void czpg_provision_set_password(struct czpg_provision_plan *p, const char *password);

@@ -18,6 +18,8 @@
  *   bundle_has_ca      ca-bundle.crt, when present, contains ca.crt
  *   hba_block          the managed pg_hba block is readable and in a known
  *                      mode (and in the expected one, when one is given)
+ *   provision_run      no provision run left its journal unfinished (WARN
+ *                      while one runs and holds the lock)
  *
  * Rendering: human text, JSON (RFC 8259) and the Prometheus text exposition
  * format (version 0.0.4), the last for node_exporter's textfile collector.
@@ -79,6 +81,7 @@ enum czpg_status_check_id {
 	CZPG_STATUS_CA_KEY_MATCH,
 	CZPG_STATUS_BUNDLE_HAS_CA,
 	CZPG_STATUS_HBA_BLOCK,
+	CZPG_STATUS_PROVISION_RUN,
 	CZPG_STATUS_NCHECKS,
 };
 

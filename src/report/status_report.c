@@ -39,6 +39,8 @@ const char *czpg_status_check_name(enum czpg_status_check_id id)
 		return "bundle_has_ca";
 	case CZPG_STATUS_HBA_BLOCK:
 		return "hba_block";
+	case CZPG_STATUS_PROVISION_RUN:
+		return "provision_run";
 	case CZPG_STATUS_NCHECKS:
 		break;
 	}

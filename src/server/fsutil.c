@@ -34,7 +34,7 @@
 /* ------------------------------------------------------------ test hook */
 
 static struct {
-	bool loaded;
+	pid_t pid;            /* the process that read the variables (a fork counts anew) */
 	unsigned long count;  /* steps taken so far in this process */
 	unsigned long target; /* CZPG_TEST_FS_FAULT's N; 0 = none */
 	char action[8];       /* "fail", "kill" or "stop" */
@@ -46,7 +46,8 @@ static void hook_load(void)
 	const char *f = getenv(CZPG_FS_FAULT_ENV), *t = getenv(CZPG_FS_TRACE_ENV);
 	char *end = NULL;
 
-	hook.loaded = true;
+	memset(&hook, 0, sizeof(hook));
+	hook.pid = getpid();
 	if (f != NULL) {
 		unsigned long n = strtoul(f, &end, 10);
 
@@ -68,7 +69,7 @@ static void hook_load(void)
  */
 static int fs_step(const char *op, const char *path)
 {
-	if (!hook.loaded)
+	if (hook.pid != getpid())
 		hook_load();
 	if (hook.target == 0 && hook.trace[0] == '\0')
 		return 0;

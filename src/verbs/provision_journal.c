@@ -42,8 +42,8 @@
 
 static const char *const kind_name[CZPG_TXN_NKINDS] = {
     [CZPG_TXN_MKDIR] = "mkdir",   [CZPG_TXN_CREATE] = "create", [CZPG_TXN_TRUST] = "trust",
-    [CZPG_TXN_COMMIT] = "commit",
-    [CZPG_TXN_LINK] = "link",     [CZPG_TXN_AFTER] = "after",   [CZPG_TXN_RETIRE] = "retire",
+    [CZPG_TXN_COMMIT] = "commit", [CZPG_TXN_LINK] = "link",     [CZPG_TXN_AFTER] = "after",
+    [CZPG_TXN_RETIRE] = "retire",
 };
 
 static char *journal_path(const struct czpg_provision_plan *p)
@@ -333,7 +333,8 @@ static int parse_op(const char *line, struct czpg_txn_op *op)
 		if (!op->same_content && (op->data == NULL || (op->old_exists && op->old == NULL)))
 			return -1;
 	}
-	if ((op->kind == CZPG_TXN_LINK || op->kind == CZPG_TXN_AFTER || op->kind == CZPG_TXN_TRUST) &&
+	if ((op->kind == CZPG_TXN_LINK || op->kind == CZPG_TXN_AFTER ||
+	     op->kind == CZPG_TXN_TRUST) &&
 	    op->data == NULL)
 		return -1;
 	return 0;
@@ -381,7 +382,8 @@ int czpg_journal_read(const char *path, struct czpg_txn *t, char *err, size_t er
 			uint8_t *s = NULL;
 			size_t n;
 
-			if (!get_sha(line, "sha", t->leaf_sha) || !get_bytes(line, "serial", &s, &n))
+			if (!get_sha(line, "sha", t->leaf_sha) ||
+			    !get_bytes(line, "serial", &s, &n))
 				goto bad;
 			snprintf(t->leaf_serial, sizeof(t->leaf_serial), "%s", (const char *)s);
 			free(s);
@@ -412,6 +414,28 @@ bad:
 out:
 	free(text);
 	return rc;
+}
+
+int czpg_provision_journal_info(const char *cert_dir, long *pid, long long *started, char *what,
+				size_t whatlen, char *err, size_t errlen)
+{
+	char *path = czpg_provision_path_join(cert_dir, CZPG_PROVISION_JOURNAL_FILE);
+	struct czpg_txn t;
+	int rc;
+
+	if (path == NULL) {
+		czpg_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = czpg_journal_read(path, &t, err, errlen);
+	free(path);
+	if (rc != 0)
+		return rc == 1 ? 0 : -1;
+	*pid = t.pid;
+	*started = t.started;
+	snprintf(what, whatlen, "%s", t.what);
+	czpg_txn_clear(&t);
+	return 1;
 }
 
 /* ------------------------------------------------------------ recovery */
@@ -525,11 +549,12 @@ static enum czpg_result recover_txn(struct czpg_provision_plan *p, struct czpg_t
 
 		if ((t->ops[i].kind == CZPG_TXN_COMMIT || t->ops[i].kind == CZPG_TXN_TRUST) &&
 		    st == CZPG_TXN_OTHER) {
-			czpg_errf(err, errlen,
-				  "%s was interrupted, and %s has changed since (it is neither what "
-				  "the run found nor what it wrote): nothing was changed; restore "
-				  "the file, or remove %s if the change is wanted, then run again",
-				  who, t->ops[i].path, journal);
+			czpg_errf(
+			    err, errlen,
+			    "%s was interrupted, and %s has changed since (it is neither what "
+			    "the run found nor what it wrote): nothing was changed; restore "
+			    "the file, or remove %s if the change is wanted, then run again",
+			    who, t->ops[i].path, journal);
 			return CZPG_RESULT_ERROR;
 		}
 		if (t->ops[i].kind == CZPG_TXN_COMMIT && st == CZPG_TXN_NEW)
@@ -542,8 +567,9 @@ static enum czpg_result recover_txn(struct czpg_provision_plan *p, struct czpg_t
 	if (!committed && !after) {
 		/* Only new names exist, and nothing names them: remove them. */
 		if (czpg_txn_undo(t, note, sizeof(note)) > 0) {
-			czpg_errf(err, errlen, "%s was interrupted before its commit point; rolling "
-					       "it back failed: %s",
+			czpg_errf(err, errlen,
+				  "%s was interrupted before its commit point; rolling "
+				  "it back failed: %s",
 				  who, note);
 			return CZPG_RESULT_ERROR;
 		}
@@ -560,47 +586,52 @@ static enum czpg_result recover_txn(struct czpg_provision_plan *p, struct czpg_t
 	if (!after) {
 		/* The server's files had started to change: complete them, reload, confirm. */
 		if (czpg_txn_commits(t, &done, e, sizeof(e)) < 0) {
-			czpg_errf(err, errlen, "%s was interrupted after its commit point; finishing "
-					       "it failed: %s; run again",
+			czpg_errf(err, errlen,
+				  "%s was interrupted after its commit point; finishing "
+				  "it failed: %s; run again",
 				  who, e);
 			return CZPG_RESULT_ERROR;
 		}
 		if (czpg_reload_server_version(&p->srv, &version, before, sizeof(before), e,
 					       sizeof(e)) < 0) {
-			czpg_errf(err, errlen,
-				  "%s was interrupted after its commit point; finishing it needs the "
-				  "server: %s; nothing else was changed, run again when it answers",
-				  who, e);
+			czpg_errf(
+			    err, errlen,
+			    "%s was interrupted after its commit point; finishing it needs the "
+			    "server: %s; nothing else was changed, run again when it answers",
+			    who, e);
 			return CZPG_RESULT_ERROR;
 		}
 		rc = czpg_txn_reload(p, t, before, detail, sizeof(detail));
 		if (rc == CZPG_RESULT_ERROR) {
-			czpg_errf(err, errlen, "%s was interrupted after its commit point; finishing "
-					       "it: %s; run again",
+			czpg_errf(err, errlen,
+				  "%s was interrupted after its commit point; finishing "
+				  "it: %s; run again",
 				  who, detail);
 			return CZPG_RESULT_ERROR;
 		}
 		if (rc == CZPG_RESULT_FAIL) {
 			czpg_txn_undo_and_reload(p, t, note, sizeof(note));
 			czpg_journal_remove(p, NULL, 0);
-			czpg_errf(err, errlen,
-				  "%s was interrupted after its commit point; finishing it, %s; so it "
-				  "was rolled back: %s",
-				  who, detail, note);
+			czpg_errf(
+			    err, errlen,
+			    "%s was interrupted after its commit point; finishing it, %s; so it "
+			    "was rolled back: %s",
+			    who, detail, note);
 			return CZPG_RESULT_FAIL;
 		}
 	}
-	if (czpg_txn_after(t, &done, e, sizeof(e)) < 0 || czpg_journal_remove(p, e, sizeof(e)) < 0) {
-		czpg_errf(err, errlen, "%s was interrupted after its commit point; finishing it: %s; "
-				       "run again",
+	if (czpg_txn_after(t, &done, e, sizeof(e)) < 0 ||
+	    czpg_journal_remove(p, e, sizeof(e)) < 0) {
+		czpg_errf(err, errlen,
+			  "%s was interrupted after its commit point; finishing it: %s; "
+			  "run again",
 			  who, e);
 		return CZPG_RESULT_ERROR;
 	}
 	czpg_errf(r->recovery_note, sizeof(r->recovery_note),
 		  "finished %s: it was interrupted after its commit point, so its change was "
 		  "completed%s%s",
-		  who, after ? " (the server had already taken it)" : ": ",
-		  after ? "" : detail);
+		  who, after ? " (the server had already taken it)" : ": ", after ? "" : detail);
 	return CZPG_RESULT_OK;
 }
 
@@ -616,7 +647,8 @@ enum czpg_result czpg_journal_recover(struct czpg_provision_plan *p, char *err, 
 	{
 		struct czpg_fs_info info;
 
-		p->made_cert_dir = czpg_fs_file_info(r->cert_dir, &info, NULL, 0) == 0 && !info.exists;
+		p->made_cert_dir =
+		    czpg_fs_file_info(r->cert_dir, &info, NULL, 0) == 0 && !info.exists;
 	}
 	if (czpg_fs_mkdir_p(r->cert_dir, 0755, e, sizeof(e)) < 0) {
 		czpg_errf(err, errlen, "--cert-dir: %s", e);
@@ -652,10 +684,11 @@ enum czpg_result czpg_journal_recover(struct czpg_provision_plan *p, char *err, 
 		rc = CZPG_RESULT_OK;
 		goto out;
 	case -1:
-		czpg_errf(err, errlen,
-			  "an interrupted provision run left %s, which cannot be read (%s): nothing "
-			  "was changed; look at it and remove it, then run again",
-			  journal, e);
+		czpg_errf(
+		    err, errlen,
+		    "an interrupted provision run left %s, which cannot be read (%s): nothing "
+		    "was changed; look at it and remove it, then run again",
+		    journal, e);
 		goto out;
 	default:
 		break;

@@ -6,6 +6,7 @@
  * the Prometheus text exposition format) are in report/status_report.c.
  */
 #include "czpg/status.h"
+#include "czpg/provision.h"
 
 #include "czpg/parse.h"
 #include "czpg/result.h"
@@ -484,6 +485,54 @@ static int load_bundle(struct czpg_status_report *r, const char *path, STACK_OF(
 	return 0;
 }
 
+/*
+ * A provision run in progress holds the lock; one that was interrupted left
+ * its journal, and the box is in a state the next provision run finishes or
+ * rolls back (it restarts fine meanwhile).
+ */
+static void check_provision_run(struct czpg_status_report *r, const char *cert_dir)
+{
+	char lock[PATH_MAX], what[256] = "", when[64] = "?", e[600];
+	long holder = 0, pid = 0;
+	long long started = 0;
+	time_t t;
+	struct tm tm;
+	int j;
+
+	join(lock, sizeof(lock), cert_dir, CZPG_PROVISION_LOCK_FILE);
+	if (czpg_fs_lock_probe(lock, &holder) == 1) {
+		char pid_text[32] = "";
+
+		if (holder > 0)
+			snprintf(pid_text, sizeof(pid_text), " (pid %ld)", holder);
+		set_check(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_WARN,
+			  "a provision run%s is in progress (it holds %s); check again when it has "
+			  "finished",
+			  pid_text, lock);
+		return;
+	}
+	j = czpg_provision_journal_info(cert_dir, &pid, &started, what, sizeof(what), e, sizeof(e));
+	if (j < 0) {
+		set_check(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_ERROR,
+			  "an interrupted provision run left a journal that cannot be read: %s", e);
+		return;
+	}
+	if (j == 0) {
+		set_check(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_PASS,
+			  "no provision run is in progress or unfinished");
+		return;
+	}
+	t = (time_t)started;
+	if (gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	set_check(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_FAIL,
+		  "the provision run of pid %ld (%s, started %s) was interrupted and left its "
+		  "journal %s/%s: run `czctl postgres tls provision ... --apply` again to finish "
+		  "or roll it back (the files on disk are a configuration PostgreSQL restarts "
+		  "with meanwhile)",
+		  pid, what, when, cert_dir, CZPG_PROVISION_JOURNAL_FILE);
+}
+
 int czpg_status_collect(const struct czpg_status_opts *o, struct czpg_status_report **out,
 			char *err, size_t errlen)
 {
@@ -584,6 +633,7 @@ int czpg_status_collect(const struct czpg_status_opts *o, struct czpg_status_rep
 			CZPG_CERTDIR_CA_CERT, CZPG_STATUS_SKIP);
 	check_bundle(r);
 	check_hba(r, o);
+	check_provision_run(r, o->cert_dir);
 out:
 	X509_free(ca);
 	X509_free(leaf);

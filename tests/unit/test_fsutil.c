@@ -1,7 +1,9 @@
 /*
  * test_fsutil.c - atomic writes (mode, owner, failure leaves the target
- * alone, no temporary files left), bounded reads, directory helpers and the
- * unified diff (GNU diff -u format).
+ * alone, no temporary files left, written through symbolic links), atomic
+ * links, removal of stale temporary files, the lock, the fault-injection
+ * hook, bounded reads, directory helpers and the unified diff (GNU diff -u
+ * format).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -364,6 +366,238 @@ static int child_read(void *arg)
 
 	free(d);
 	return rc == -1 && d == NULL && strstr(err, strerror(EACCES)) != NULL ? 0 : 1;
+}
+
+/* A symbolic link is written through: the target changes, the link stays a link. */
+static void test_write_through_symlink(void **state)
+{
+	struct fx *f = *state;
+	char *target = path_in(f, "real-hba.conf"), *link = path_in(f, "pg_hba.conf");
+	char resolved[4096], *got, err[256];
+	struct stat st;
+
+	write_plain(target, "old\n", 0640);
+	assert_int_equal(symlink("real-hba.conf", link), 0);
+	assert_int_equal(czpg_fs_resolve_link(link, resolved, sizeof(resolved), err, sizeof(err)),
+			 1);
+	assert_non_null(strstr(resolved, "/real-hba.conf"));
+	assert_int_equal(czpg_fs_write_atomic(link, "new\n", 4, 0640, CZPG_FS_KEEP_OWNER,
+					      CZPG_FS_KEEP_OWNER, err, sizeof(err)),
+			 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	got = slurp(target);
+	assert_string_equal(got, "new\n");
+	free(got);
+	assert_int_equal(count_entries(f->dir), 2); /* no temporary file left */
+	/* czpg_fs_replace_atomic replaces the link itself */
+	assert_int_equal(czpg_fs_replace_atomic(link, "file\n", 5, 0644, CZPG_FS_KEEP_OWNER,
+						CZPG_FS_KEEP_OWNER, err, sizeof(err)),
+			 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	got = slurp(target);
+	assert_string_equal(got, "new\n");
+	free(got);
+	/* a dangling link is refused, naming it and its target */
+	unlink(link);
+	assert_int_equal(symlink("gone.conf", link), 0);
+	assert_int_equal(czpg_fs_write_atomic(link, "x", 1, 0644, CZPG_FS_KEEP_OWNER,
+					      CZPG_FS_KEEP_OWNER, err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "is a symbolic link to gone.conf"));
+	free(target);
+	free(link);
+}
+
+static void test_symlink_remove_mkdir(void **state)
+{
+	struct fx *f = *state;
+	char *link = path_in(f, "server.crt"), *sub = path_in(f, "conf.d"), err[256], t[64];
+	struct stat st;
+	ssize_t n;
+
+	write_plain(link, "a regular file of an earlier layout\n", 0644);
+	assert_int_equal(czpg_fs_symlink_atomic("server-01.crt", link, err, sizeof(err)), 0);
+	n = readlink(link, t, sizeof(t) - 1);
+	assert_true(n > 0);
+	t[n] = '\0';
+	assert_string_equal(t, "server-01.crt");
+	assert_int_equal(czpg_fs_symlink_atomic("server-02.crt", link, err, sizeof(err)), 0);
+	n = readlink(link, t, sizeof(t) - 1);
+	t[n > 0 ? n : 0] = '\0';
+	assert_string_equal(t, "server-02.crt");
+	assert_int_equal(count_entries(f->dir), 1);
+	/* removing a link removes the link (dangling or not), and a second time is fine */
+	assert_int_equal(czpg_fs_remove(link, err, sizeof(err)), 0);
+	assert_int_equal(lstat(link, &st), -1);
+	assert_int_equal(czpg_fs_remove(link, err, sizeof(err)), 0);
+	/* an owned directory: created 0, there already 1, not a directory -1 */
+	assert_int_equal(
+	    czpg_fs_mkdir_owned(sub, 0700, (long)geteuid(), (long)getegid(), err, sizeof(err)), 0);
+	assert_int_equal(mode_of(sub), 0700);
+	assert_int_equal(czpg_fs_mkdir_owned(sub, 0700, -1, -1, err, sizeof(err)), 1);
+	assert_int_equal(czpg_fs_rmdir(sub, err, sizeof(err)), 0);
+	assert_int_equal(czpg_fs_rmdir(sub, err, sizeof(err)), 0);
+	write_plain(sub, "x", 0644);
+	assert_int_equal(czpg_fs_mkdir_owned(sub, 0700, -1, -1, err, sizeof(err)), -1);
+	free(link);
+	free(sub);
+}
+
+static bool only_hba(const char *name, void *arg)
+{
+	(void)arg;
+	return strcmp(name, "pg_hba.conf") == 0;
+}
+
+/* What an interrupted write leaves is found by its name and removed; nothing else is. */
+static void test_remove_stale_temps(void **state)
+{
+	struct fx *f = *state;
+	static const char *const names[] = {".pg_hba.conf.tmp-AbC123", ".server.key.tmp-Zz9Zz9",
+					    ".pg_hba.conf.tmp-short",  "pg_hba.conf.tmp-AbC123",
+					    ".pg_hba.conf.tmp-AbC12!", "keep.conf"};
+	char removed[1024], err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *p = path_in(f, names[i]);
+
+		write_plain(p, "x", 0600);
+		free(p);
+	}
+	assert_int_equal(czpg_fs_remove_stale_temps(f->dir, only_hba, NULL, removed,
+						    sizeof(removed), err, sizeof(err)),
+			 1);
+	assert_non_null(strstr(removed, ".pg_hba.conf.tmp-AbC123"));
+	assert_int_equal(count_entries(f->dir), 5);
+	assert_int_equal(czpg_fs_remove_stale_temps(f->dir, NULL, NULL, removed, sizeof(removed),
+						    err, sizeof(err)),
+			 1);
+	assert_non_null(strstr(removed, ".server.key.tmp-Zz9Zz9"));
+	assert_int_equal(count_entries(f->dir), 4);
+	assert_int_equal(czpg_fs_remove_stale_temps("/nonexistent/dir", NULL, NULL, removed,
+						    sizeof(removed), err, sizeof(err)),
+			 0);
+}
+
+/* One holder at a time; the one that waits learns who holds it. */
+static void test_lock(void **state)
+{
+	struct fx *f = *state;
+	char *lock = path_in(f, ".cz-provision.lock"), err[256];
+	long holder = 0;
+	int fd = -1, status = 0;
+	pid_t pid;
+
+	assert_int_equal(czpg_fs_lock_probe(lock, &holder), 0);
+	assert_int_equal(czpg_fs_lock_acquire(lock, 0, &fd, &holder, err, sizeof(err)), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(mode_of(lock), 0600);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd2 = -1;
+		long h = 0;
+
+		/* flock locks belong to the open file: a child's own open does not share ours */
+		if (czpg_fs_lock_acquire(lock, 300, &fd2, &h, NULL, 0) != 1)
+			_exit(2);
+		_exit(h == (long)getppid() ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(czpg_fs_lock_probe(lock, &holder), 1);
+	assert_int_equal(holder, (long)getpid());
+	/* discarded: the file goes, and the next run takes a lock on a new one */
+	czpg_fs_lock_discard(lock, fd);
+	assert_int_not_equal(access(lock, F_OK), 0);
+	assert_int_equal(czpg_fs_lock_acquire(lock, 0, &fd, &holder, err, sizeof(err)), 0);
+	czpg_fs_lock_release(fd);
+	assert_int_equal(czpg_fs_lock_probe(lock, &holder), 0);
+	free(lock);
+}
+
+struct hook_arg {
+	const char *path, *fault, *trace;
+};
+
+static int hook_child(void *v)
+{
+	const struct hook_arg *a = v;
+	char err[256] = "";
+
+	if (a->fault != NULL)
+		setenv(CZPG_FS_FAULT_ENV, a->fault, 1);
+	setenv(CZPG_FS_TRACE_ENV, a->trace, 1);
+	if (czpg_fs_write_atomic(a->path, "new\n", 4, 0644, CZPG_FS_KEEP_OWNER, CZPG_FS_KEEP_OWNER,
+				 err, sizeof(err)) == 0)
+		return a->fault == NULL ? 0 : 10;
+	return strstr(err, strerror(EIO)) != NULL ? 20 : 30;
+}
+
+/* The test hook: every step numbered and traced; a fault at step N fails it cleanly. */
+static void test_fault_hook(void **state)
+{
+	struct fx *f = *state;
+	char *p = path_in(f, "cz-tls.conf"), *trace = path_in(f, "trace"), *got;
+	struct hook_arg a = {p, NULL, trace};
+	pid_t pid;
+	int status = 0, n;
+
+	write_plain(p, "old\n", 0644);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(hook_child(&a));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	got = slurp(trace);
+	assert_non_null(strstr(got, "1 create "));
+	assert_non_null(strstr(got, "2 write "));
+	assert_non_null(strstr(got, "3 fsync "));
+	assert_non_null(strstr(got, "4 rename "));
+	assert_non_null(strstr(got, "5 syncdir "));
+	free(got);
+	/* Each of the five fails the write; the target keeps its content, no temporary remains. */
+	for (n = 1; n <= 5; n++) {
+		char fault[16];
+
+		write_plain(p, "old\n", 0644);
+		unlink(trace);
+		snprintf(fault, sizeof(fault), "%d:fail", n);
+		a.fault = fault;
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(hook_child(&a));
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_int_equal(WEXITSTATUS(status), 20);
+		got = slurp(p);
+		/* a failed directory sync is the one step after which the new content is in place
+		 */
+		assert_string_equal(got, n == 5 ? "new\n" : "old\n");
+		free(got);
+		assert_int_equal(count_entries(f->dir), 2);
+	}
+	/* kill: the process dies before the step, as SIGKILL */
+	a.fault = "4:kill";
+	write_plain(p, "old\n", 0644);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(hook_child(&a));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	got = slurp(p);
+	assert_string_equal(got, "old\n");
+	free(got);
+	assert_int_equal(count_entries(f->dir), 3); /* the temporary file a kill leaves */
+	free(p);
+	free(trace);
 }
 
 static void test_read_file(void **state)
@@ -845,6 +1079,11 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_write_fails_midway_leaves_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_chown, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_through_symlink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_symlink_remove_mkdir, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remove_stale_temps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fault_hook, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sha256_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_info, setup, teardown),

@@ -1,9 +1,11 @@
 /*
  * test_provision.c - the parts of provision that need no server: the plan
  * (validation, certificate reuse / rotation decisions, the CA overlap
- * window, the dry-run text never holding a key) on a temporary directory
- * laid out like a container deployment.  psql result parsing and socket
- * discovery are reload's (test_reload.c).
+ * window, the dry-run text never holding a key, the serial names and
+ * stable links) on a temporary directory laid out like a container
+ * deployment; the journal (round trip, damage, never a key) and the
+ * transaction's steps (done, idempotent, undone).  psql result parsing and
+ * socket discovery are reload's (test_reload.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,11 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "czpg/result.h"
 #include "czpg/fsutil.h"
 #include "czpg/pki.h"
 #include "czpg/provision.h"
 #include "czpg/provision_report.h"
+#include "provision_internal.h"
 #include "testcert.h"
 
 static char dir[256], certs[300], hba[300], pgconf[300], confd[300];
@@ -68,6 +73,23 @@ static char *plan_text(struct czpg_provision_plan *p, bool json)
 	return buf;
 }
 
+static char *pt_slurp_unit(const char *path)
+{
+	uint8_t *d = NULL;
+	size_t n = 0;
+
+	assert_int_equal(czpg_fs_read_file(path, 1 << 20, &d, &n, NULL, 0), 0);
+	return (char *)d;
+}
+
+static mode_t mode_of_path(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_mode & 07777;
+}
+
 static int count(const char *hay, const char *needle)
 {
 	int n = 0;
@@ -85,12 +107,16 @@ static void test_plan_fresh(void **state)
 
 	(void)state;
 	assert_int_equal(czpg_provision_plan(&o, &p, err, sizeof(err)), CZPG_RESULT_OK);
-	/* 5 certificate files, cz-tls.conf, pg_hba.conf. */
-	assert_int_equal(czpg_provision_plan_changes(p), 7);
+	/* 5 certificate files, cz-tls.conf, pg_hba.conf, 5 stable names. */
+	assert_int_equal(czpg_provision_plan_changes(p), 12);
 	text = plan_text(p, false);
 	assert_null(strstr(text, "PRIVATE KEY"));
 	assert_int_equal(count(text, "<new private key, not shown>"), 2);
-	assert_non_null(strstr(text, "/server.key (mode 0600, owner 999:999)"));
+	assert_non_null(strstr(text, ".key (mode 0600, owner 999:999): server private key"));
+	assert_non_null(strstr(text, "/certs/server.key -> server-"));
+	/* cz-tls.conf names the serial names, never a stable name that could change under it */
+	assert_non_null(strstr(text, "ssl_cert_file = '"));
+	assert_null(strstr(text, "/server.crt'"));
 	assert_non_null(strstr(text, "run: docker kill -s HUP cz-audit-pg"));
 	assert_non_null(strstr(text, "cz_audit_writer,audit_ro"));
 	assert_non_null(strstr(text, "--host 10.20.1.1 --port 5432 --user cz_audit_writer "
@@ -123,9 +149,15 @@ static void test_plan_roles_and_export(void **state)
 	r = czpg_provision_plan_record(p);
 	for (i = 0; i < r->nfiles; i++)
 		seen[r->files[i].role]++;
-	/* a fresh set: no previous CA; everything else once */
+	/* a fresh set: no previous CA, conf.d and the include_dir are there, nothing to retire */
 	for (i = 0; i < CZPG_PROVISION_NROLES; i++)
-		assert_int_equal(seen[i], i == CZPG_PROVISION_ROLE_PREV_CA ? 0 : 1);
+		assert_int_equal(seen[i], i == CZPG_PROVISION_ROLE_PREV_CA ||
+						  i == CZPG_PROVISION_ROLE_LINK_PREV_CA ||
+						  i == CZPG_PROVISION_ROLE_CONF_DIR ||
+						  i == CZPG_PROVISION_ROLE_PGCONF ||
+						  i == CZPG_PROVISION_ROLE_RETIRE
+					      ? 0
+					      : 1);
 	for (i = 0; i < r->nfiles; i++) {
 		const struct czpg_provision_file *f = &r->files[i];
 
@@ -250,9 +282,14 @@ static void test_plan_reuses_and_checks_names(void **state)
 	text = plan_text(p, false);
 	assert_non_null(strstr(text, "CA reused"));
 	assert_non_null(strstr(text, "leaf reused"));
-	assert_non_null(strstr(text, "unchanged "));
-	/* ca-bundle.crt, cz-tls.conf, pg_hba.conf */
-	assert_int_equal(czpg_provision_plan_changes(p), 3);
+	/*
+	 * The layout of an earlier czctl (regular files under the stable names):
+	 * copied once to serial names (4 files and the bundle), the names become
+	 * links (5), cz-tls.conf and pg_hba.conf; the dry run says so.
+	 */
+	assert_non_null(strstr(text, "holds files of an earlier czctl under the stable names"));
+	assert_non_null(strstr(text, "(now a file of an earlier czctl)"));
+	assert_int_equal(czpg_provision_plan_changes(p), 12);
 	free(text);
 	czpg_provision_plan_free(p);
 
@@ -306,6 +343,224 @@ static void test_ca_overlap_window(void **state)
 	czpg_provision_plan_free(p);
 }
 
+/* ---------------------------------------------------------------- journal, transaction */
+
+static void put_file(const char *name, const char *text, char *path, size_t pathlen)
+{
+	snprintf(path, pathlen, "%s/%s", dir, name);
+	write_text(path, text);
+}
+
+static void add_test_op(struct czpg_txn *t, enum czpg_txn_kind kind, const char *path,
+			const char *data, bool link)
+{
+	struct czpg_txn_op *op = &t->ops[t->n++];
+
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	op->role = CZPG_PROVISION_ROLE_HBA;
+	op->step = CZPG_PROVISION_STEP_HBA;
+	op->path = strdup(path);
+	op->data = (uint8_t *)strdup(data);
+	op->len = strlen(data);
+	EVP_Digest(data, op->len, op->sha, NULL, EVP_sha256(), NULL);
+	op->mode = link ? 0777 : 0644;
+	op->uid = (long)geteuid();
+	op->gid = (long)getegid();
+	op->link = link;
+}
+
+/* What was there before a switch op: a file with text, a link to text, or nothing. */
+static void set_old(struct czpg_txn_op *op, const char *text, bool link)
+{
+	op->old_exists = text != NULL;
+	op->old_link = link;
+	if (text == NULL)
+		return;
+	op->old = (uint8_t *)strdup(text);
+	op->old_len = strlen(text);
+	EVP_Digest(text, op->old_len, op->old_sha, NULL, EVP_sha256(), NULL);
+	op->old_mode = 0644;
+	op->old_uid = (long)geteuid();
+	op->old_gid = (long)getegid();
+}
+
+/* Every kind of step goes into the journal and comes back the same; a key never goes in. */
+static void test_journal_round_trip(void **state)
+{
+	struct czpg_provision_plan *p = calloc(1, sizeof(*p));
+	struct czpg_txn t = {0}, back = {0};
+	char jpath[400], f1[400], err[512], *text;
+	size_t i;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(czpg_fs_mkdir_p(certs, 0755, NULL, 0), 0);
+	p->rec.cert_dir = certs;
+	p->me_uid = geteuid();
+	p->me_gid = getegid();
+	t.pid = 4242;
+	t.started = 1764000000;
+	snprintf(t.what, sizeof(t.what), "transition mode, --rotate-leaf");
+	t.have_leaf = true;
+	memset(t.leaf_sha, 0xab, 32);
+	snprintf(t.leaf_serial, sizeof(t.leaf_serial), "ABCDEF");
+	snprintf(f1, sizeof(f1), "%s/with space/pg_hba.conf", dir);
+	add_test_op(&t, CZPG_TXN_MKDIR, confd, "", false);
+	add_test_op(&t, CZPG_TXN_CREATE, "/k/server-01.key", "-----BEGIN PRIVATE KEY-----\nx\n",
+		    false);
+	t.ops[1].secret = true;
+	add_test_op(&t, CZPG_TXN_TRUST, "/c/ca-bundle.crt", "ca-bundle-00.crt", true);
+	set_old(&t.ops[2], "ca-bundle-11.crt", true);
+	add_test_op(&t, CZPG_TXN_COMMIT, f1, "host all all 0/0 reject\n\x01\xff", false);
+	set_old(&t.ops[3], "local all all trust\n", false);
+	add_test_op(&t, CZPG_TXN_COMMIT, "/k/server-02.key", "", false);
+	t.ops[4].secret = t.ops[4].same_content = true;
+	free(t.ops[4].data);
+	t.ops[4].data = calloc(1, 241); /* a key's mode and owner change: its content stays out */
+	t.ops[4].len = 241;
+	set_old(&t.ops[4], NULL, false);
+	t.ops[4].old_exists = true;
+	t.ops[4].old_mode = 0640;
+	add_test_op(&t, CZPG_TXN_LINK, "/c/server.crt", "server-02.crt", true);
+	add_test_op(&t, CZPG_TXN_RETIRE, "/c/server-01.crt", "", false);
+	assert_int_equal(czpg_journal_write(p, &t, err, sizeof(err)), 0);
+	snprintf(jpath, sizeof(jpath), "%s/%s", certs, CZPG_PROVISION_JOURNAL_FILE);
+	text = (char *)pt_slurp_unit(jpath);
+	assert_null(strstr(text, "PRIVATE")); /* nor its hex: */
+	assert_null(strstr(text, "2d2d2d2d2d424547494e2050524956415445"));
+	free(text);
+	assert_int_equal(mode_of_path(jpath), 0600);
+	assert_int_equal(czpg_journal_read(jpath, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.n, t.n);
+	assert_int_equal(back.pid, 4242);
+	assert_int_equal(back.started, 1764000000);
+	assert_string_equal(back.what, t.what);
+	assert_true(back.have_leaf);
+	assert_memory_equal(back.leaf_sha, t.leaf_sha, 32);
+	assert_string_equal(back.leaf_serial, "ABCDEF");
+	for (i = 0; i < t.n; i++) {
+		const struct czpg_txn_op *a = &t.ops[i], *b = &back.ops[i];
+
+		assert_int_equal(a->kind, b->kind);
+		assert_string_equal(a->path, b->path);
+		assert_memory_equal(a->sha, b->sha, 32);
+		assert_int_equal(a->mode, b->mode);
+		assert_int_equal(a->uid, b->uid);
+		assert_int_equal(a->link, b->link);
+		assert_int_equal(a->len, b->len);
+		if (a->kind == CZPG_TXN_CREATE || a->secret)
+			assert_null(b->data);
+		else
+			assert_memory_equal(a->data, b->data, a->len);
+		if (a->kind == CZPG_TXN_COMMIT || a->kind == CZPG_TXN_TRUST) {
+			assert_int_equal(a->old_exists, b->old_exists);
+			assert_int_equal(a->old_link, b->old_link);
+			assert_int_equal(a->old_mode, b->old_mode);
+			assert_memory_equal(a->old_sha, b->old_sha, 32);
+			if (!a->secret)
+				assert_memory_equal(a->old, b->old, a->old_len);
+		}
+	}
+	czpg_txn_clear(&back);
+	czpg_txn_clear(&t);
+	free(p);
+}
+
+/* A damaged journal is refused, naming the line, never half believed. */
+static void test_journal_damaged(void **state)
+{
+	static const char *const bad[] = {
+	    "",
+	    "czpg-provision-journal 1\npid 1\n",                       /* no end */
+	    "czpg-provision-journal 2\nend\n",                         /* another format */
+	    "czpg-provision-journal 1\nop kind=explode role=0\nend\n", /* no such step */
+	    "czpg-provision-journal 1\nop kind=commit role=8 step=1 path=zz mode=420 uid=0 "
+	    "gid=0\nend\n",
+	    "czpg-provision-journal 1\nend\nop kind=retire\n", /* after the end */
+	};
+	struct czpg_txn t;
+	char path[400], err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put_file("journal", bad[i], path, sizeof(path));
+		err[0] = '\0';
+		assert_int_equal(czpg_journal_read(path, &t, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "cannot be read: the journal is damaged"));
+		assert_non_null(strstr(err, " line "));
+		assert_int_equal(t.n, 0);
+	}
+	snprintf(path, sizeof(path), "%s/no-journal", dir);
+	assert_int_equal(czpg_journal_read(path, &t, err, sizeof(err)), 1);
+}
+
+/*
+ * The steps carried out, each knowing from the disk that it is done, and
+ * undone back to what was there: a file, a link, nothing.
+ */
+static void test_txn_do_and_undo(void **state)
+{
+	struct czpg_txn t = {0};
+	char hbaf[400], newf[400], linkf[400], oldlink[400], link_to[64], err[512], note[1024];
+	char *got;
+	int done;
+	ssize_t n;
+
+	(void)state;
+	put_file("t-hba.conf", "local all all trust\n", hbaf, sizeof(hbaf));
+	put_file("t-old.crt", "old bundle\n", oldlink, sizeof(oldlink));
+	snprintf(newf, sizeof(newf), "%s/t-new.crt", dir);
+	snprintf(linkf, sizeof(linkf), "%s/t-bundle.crt", dir);
+	unlink(linkf);
+	unlink(newf);
+	assert_int_equal(symlink("t-old.crt", linkf), 0);
+	add_test_op(&t, CZPG_TXN_CREATE, newf, "new bundle\n", false);
+	add_test_op(&t, CZPG_TXN_TRUST, linkf, "t-new.crt", true);
+	set_old(&t.ops[1], "t-old.crt", true);
+	add_test_op(&t, CZPG_TXN_COMMIT, hbaf, "hostssl all all 0/0 scram-sha-256\n", false);
+	set_old(&t.ops[2], "local all all trust\n", false);
+	assert_int_equal(czpg_txn_op_state(&t.ops[0]), CZPG_TXN_OLD);
+	assert_int_equal(czpg_txn_op_state(&t.ops[1]), CZPG_TXN_OLD);
+	assert_int_equal(czpg_txn_op_state(&t.ops[2]), CZPG_TXN_OLD);
+	assert_int_equal(czpg_txn_creates(&t, &done, err, sizeof(err)), 0);
+	assert_int_equal(done, 2);
+	assert_int_equal(czpg_txn_commits(&t, &done, err, sizeof(err)), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(czpg_txn_op_state(&t.ops[0]), CZPG_TXN_NEW);
+	assert_int_equal(czpg_txn_op_state(&t.ops[1]), CZPG_TXN_NEW);
+	assert_int_equal(czpg_txn_op_state(&t.ops[2]), CZPG_TXN_NEW);
+	got = pt_slurp_unit(linkf);
+	assert_string_equal(got, "new bundle\n");
+	free(got);
+	/* Done is done: a second pass changes nothing. */
+	assert_int_equal(czpg_txn_creates(&t, &done, err, sizeof(err)), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(czpg_txn_commits(&t, &done, err, sizeof(err)), 0);
+	assert_int_equal(done, 0);
+
+	assert_int_equal(czpg_txn_undo(&t, note, sizeof(note)), 0);
+	assert_non_null(strstr(note, "restored 2 changed files to their previous content"));
+	assert_non_null(strstr(note, "t-new.crt"));
+	got = pt_slurp_unit(hbaf);
+	assert_string_equal(got, "local all all trust\n");
+	free(got);
+	n = readlink(linkf, link_to, sizeof(link_to) - 1);
+	assert_true(n > 0);
+	link_to[n] = '\0';
+	assert_string_equal(link_to, "t-old.crt");
+	assert_int_not_equal(access(newf, F_OK), 0);
+	assert_int_equal(czpg_txn_op_state(&t.ops[0]), CZPG_TXN_OLD);
+	assert_int_equal(czpg_txn_op_state(&t.ops[1]), CZPG_TXN_OLD);
+	assert_int_equal(czpg_txn_op_state(&t.ops[2]), CZPG_TXN_OLD);
+
+	/* Someone else's content is neither old nor new: never overwritten by an undo. */
+	write_text(hbaf, "edited by hand\n");
+	assert_int_equal(czpg_txn_op_state(&t.ops[2]), CZPG_TXN_OTHER);
+	czpg_txn_clear(&t);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -349,6 +604,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_plan_rejects_bad_input, clean_certs),
 	    cmocka_unit_test_setup(test_plan_reuses_and_checks_names, clean_certs),
 	    cmocka_unit_test_setup(test_ca_overlap_window, clean_certs),
+	    cmocka_unit_test_setup(test_journal_round_trip, clean_certs),
+	    cmocka_unit_test(test_journal_damaged),
+	    cmocka_unit_test(test_txn_do_and_undo),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

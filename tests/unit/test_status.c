@@ -33,6 +33,7 @@
 #include "czpg/fsutil.h"
 #include "czpg/hba.h"
 #include "czpg/status.h"
+#include "czpg/provision.h"
 #include "testcert.h"
 
 #define DAY 86400L
@@ -649,6 +650,54 @@ static void test_bad_options(void **state)
 	"host    all  all       10.20.1.2/32   scram-sha-256\n"
 
 /* pg_hba.conf text with the block the hba module writes in mode m. */
+/*
+ * A provision run in progress (it holds the lock: WARN) or one that was
+ * interrupted (its journal is there and nobody holds the lock: FAIL, saying
+ * what to do); neither: PASS.
+ */
+static void test_provision_run(void **state)
+{
+	struct fx *f = *state;
+	struct czpg_status_opts o = opts_for(f->dir);
+	struct czpg_status_report *r;
+	char lock[600];
+	long holder = 0;
+	int fd = -1;
+
+	make_set(f, 0, 80 * DAY);
+	r = collect(&o);
+	assert_result(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_PASS);
+	czpg_status_report_free(r);
+
+	/* "what" is hex: "harden mode, --rotate-leaf" */
+	write_in(f->dir, CZPG_PROVISION_JOURNAL_FILE,
+		 "czpg-provision-journal 1\npid 4321\nstarted 1764590400\n"
+		 "what text=68617264656e206d6f64652c202d2d726f746174652d6c656166\nend\n");
+	r = collect(&o);
+	assert_result(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_FAIL);
+	assert_contains(r->checks[CZPG_STATUS_PROVISION_RUN].detail,
+			"the provision run of pid 4321 (harden mode, --rotate-leaf, started "
+			"2025-12-01T12:00:00Z) was interrupted");
+	assert_contains(r->checks[CZPG_STATUS_PROVISION_RUN].detail, "to finish or roll it back");
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_FAIL);
+	czpg_status_report_free(r);
+
+	path_in(lock, sizeof(lock), f->dir, CZPG_PROVISION_LOCK_FILE);
+	assert_int_equal(czpg_fs_lock_acquire(lock, 0, &fd, &holder, NULL, 0), 0);
+	r = collect(&o);
+	assert_result(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_WARN);
+	assert_contains(r->checks[CZPG_STATUS_PROVISION_RUN].detail, "is in progress");
+	czpg_status_report_free(r);
+	czpg_fs_lock_release(fd);
+
+	write_in(f->dir, CZPG_PROVISION_JOURNAL_FILE, "not a journal\n");
+	r = collect(&o);
+	assert_result(r, CZPG_STATUS_PROVISION_RUN, CZPG_STATUS_ERROR);
+	czpg_status_report_free(r);
+	unlink_in(f->dir, CZPG_PROVISION_JOURNAL_FILE);
+	unlink_in(f->dir, CZPG_PROVISION_LOCK_FILE);
+}
+
 static char *hba_text(enum czpg_hba_mode m)
 {
 	const char *roles[] = {"cz_audit_writer"};
@@ -1631,6 +1680,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_missing_dir, setup, teardown),
 	    cmocka_unit_test(test_bad_options),
 	    cmocka_unit_test_setup_teardown(test_hba_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_provision_run, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_json, setup, teardown),
 	    cmocka_unit_test(test_prom_label_escape),
 	    cmocka_unit_test_setup_teardown(test_prometheus_exact, setup, teardown),
