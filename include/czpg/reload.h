@@ -165,8 +165,8 @@ int czpg_reload_tool_runs(const char *dir, const char *tool, char *version, size
  * The server's own version (server_version_num, e.g. 170012) and its
  * pg_conf_load_time() in one query.  0, or -1 with err (psql's message).
  */
-int czpg_reload_server_version(const struct czpg_server *s, unsigned *version_num,
-			       char *load_time, size_t load_time_len, char *err, size_t errlen);
+int czpg_reload_server_version(const struct czpg_server *s, unsigned *version_num, char *load_time,
+			       size_t load_time_len, char *err, size_t errlen);
 
 /*
  * Where the server's log ends now (*off), so that what it writes after a

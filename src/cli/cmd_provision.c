@@ -331,7 +331,8 @@ int czpg_cmd_provision(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* An apply is a transaction: a Ctrl-C or a TERM finishes or rolls it back, never cuts it. */
+	/* An apply is a transaction: a Ctrl-C or a TERM finishes or rolls it back, never cuts it.
+	 */
 	if (o.apply)
 		czpg_provision_catch_signals();
 	result = czpg_provision_plan(&o, &plan, err, sizeof(err));

@@ -24,10 +24,8 @@ static const char *const step_name[CZPG_PROVISION_NSTEPS] = {
 };
 
 static const char *const action_name[] = {
-    [CZPG_PROVISION_UNCHANGED] = "unchanged",
-    [CZPG_PROVISION_CREATE] = "create",
-    [CZPG_PROVISION_REPLACE] = "replace",
-    [CZPG_PROVISION_FIX_PERMS] = "fix mode/owner",
+    [CZPG_PROVISION_UNCHANGED] = "unchanged", [CZPG_PROVISION_CREATE] = "create",
+    [CZPG_PROVISION_REPLACE] = "replace",     [CZPG_PROVISION_FIX_PERMS] = "fix mode/owner",
     [CZPG_PROVISION_REMOVE] = "remove",
 };
 
@@ -108,8 +106,9 @@ static void print_file(FILE *out, const struct czpg_provision_file *f)
 		else
 			fprintf(out, "  link %s -> %s: %s%s\n", f->path, (const char *)f->data,
 				role_label[f->role],
-				f->old == NULL && f->old_exists ? " (now a file of an earlier czctl)"
-								: "");
+				f->old == NULL && f->old_exists
+				    ? " (now a file of an earlier czctl)"
+				    : "");
 		return;
 	}
 	if (f->is_dir) {
@@ -193,13 +192,15 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 		fprintf(out, "server: PostgreSQL %u (from %s)\n", r->server_major,
 			r->server_version_from);
 	if (r->server_root != NULL)
-		fprintf(out, "the server's root on this host: %s (paths it names are found under it, "
-			     "paths written for it drop it)\n",
+		fprintf(out,
+			"the server's root on this host: %s (paths it names are found under it, "
+			"paths written for it drop it)\n",
 			r->server_root);
 	for (i = 0; i < r->nnotes; i++)
 		fprintf(out, "note: %s\n", r->notes[i]);
-	fprintf(out, "\n1. certificates in %s (new names: nothing the server reads is overwritten)\n"
-		     "   %s\n",
+	fprintf(out,
+		"\n1. certificates in %s (new names: nothing the server reads is overwritten)\n"
+		"   %s\n",
 		r->cert_dir, r->cert_story);
 	if (r->gen_ca || r->gen_leaf)
 		fprintf(out, "   (keys and serials shown are this run's; --apply generates its "
@@ -214,8 +215,9 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 	print_step_files(out, r, CZPG_PROVISION_STEP_CERTS);
 	fprintf(out, "\n2. postgresql.conf TLS block (the commit point: one rename)\n");
 	if (r->add_include)
-		fprintf(out, "   %s has no include_dir for %s: --add-include-dir %sadds it as line %u, "
-			     "after cz-tls.conf is in place\n",
+		fprintf(out,
+			"   %s has no include_dir for %s: --add-include-dir %sadds it as line %u, "
+			"after cz-tls.conf is in place\n",
 			r->pgconf_path, r->conf_dir,
 			file_of(r, CZPG_PROVISION_ROLE_CONF_DIR) != NULL
 			    ? "creates the directory first, then "
@@ -224,8 +226,7 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 	else
 		fprintf(out, "   %s includes %s (line %u)\n", r->pgconf_path, r->conf_dir,
 			r->include_line);
-	print_both_views(out, "ssl_cert_file", r->ssl_cert_file, r,
-			 CZPG_PROVISION_ROLE_LEAF_CERT);
+	print_both_views(out, "ssl_cert_file", r->ssl_cert_file, r, CZPG_PROVISION_ROLE_LEAF_CERT);
 	print_both_views(out, "ssl_key_file", r->ssl_key_file, r, CZPG_PROVISION_ROLE_LEAF_KEY);
 	print_both_views(out, "ssl_ca_file", r->ssl_ca_file, r, CZPG_PROVISION_ROLE_BUNDLE);
 	print_step_files(out, r, CZPG_PROVISION_STEP_CONF);
@@ -260,8 +261,9 @@ void czpg_provision_print_plan(const struct czpg_provision_record *r, FILE *out)
 	for (i = 0; i < r->nwarn; i++)
 		fprintf(out, "\nWARNING: %s", r->warnings[i]);
 	if (changes == 0)
-		fprintf(out, "%s\nsummary: nothing to change (%zu files checked); dry run, nothing "
-			     "written\n",
+		fprintf(out,
+			"%s\nsummary: nothing to change (%zu files checked); dry run, nothing "
+			"written\n",
 			r->nwarn > 0 ? "\n" : "", r->nfiles);
 	else
 		fprintf(out,
@@ -313,7 +315,10 @@ int czpg_provision_report_exit_code(const struct czpg_provision_record *r)
 
 static const char *signame(int sig)
 {
-	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+	return sig == SIGINT    ? "SIGINT"
+	       : sig == SIGTERM ? "SIGTERM"
+	       : sig == SIGHUP  ? "SIGHUP"
+				: "a signal";
 }
 
 void czpg_provision_print_rollback(const struct czpg_provision_record *r, bool incomplete,
@@ -436,9 +441,10 @@ void czpg_provision_print_json(const struct czpg_provision_record *r, FILE *out)
 							  : "FAIL");
 	czpg_json_kv_int(&j, "exit_code", czpg_provision_report_exit_code(r));
 	czpg_json_kv_bool(&j, "applied", r->applied);
-	czpg_json_kv_bool(&j, "nothing_to_change", r->applied ? r->nothing_to_change
-							       : czpg_provision_changes(r) == 0);
-	czpg_json_kv_string(&j, "interrupted_by", r->interrupted > 0 ? signame(r->interrupted) : NULL);
+	czpg_json_kv_bool(&j, "nothing_to_change",
+			  r->applied ? r->nothing_to_change : czpg_provision_changes(r) == 0);
+	czpg_json_kv_string(&j, "interrupted_by",
+			    r->interrupted > 0 ? signame(r->interrupted) : NULL);
 	czpg_json_kv_string(&j, "interruption", r->interrupted > 0 ? r->interrupt_note : NULL);
 	czpg_json_kv_string(&j, "recovery", r->recovery_note[0] != '\0' ? r->recovery_note : NULL);
 	czpg_json_kv_string(&j, "stale_files", r->stale_note[0] != '\0' ? r->stale_note : NULL);

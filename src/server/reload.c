@@ -812,8 +812,10 @@ void czpg_reload_log_since(const struct czpg_server *s, long long off, char *out
 		if (!log_line_matters(line))
 			continue;
 		/* From the severity on: the timestamp and pid say nothing here. */
-		if ((sev = strstr(line, "LOG:")) != NULL || (sev = strstr(line, "FATAL:")) != NULL ||
-		    (sev = strstr(line, "ERROR:")) != NULL || (sev = strstr(line, "WARNING:")) != NULL)
+		if ((sev = strstr(line, "LOG:")) != NULL ||
+		    (sev = strstr(line, "FATAL:")) != NULL ||
+		    (sev = strstr(line, "ERROR:")) != NULL ||
+		    (sev = strstr(line, "WARNING:")) != NULL)
 			from = sev;
 		used = strlen(out);
 		snprintf(out + used, outlen - used, "%s", kept > 0 ? "; \"" : "\"");
@@ -846,7 +848,8 @@ int czpg_reload_tool_runs(const char *dir, const char *tool, char *version, size
 	}
 	st = run_capture(argv, false, 0, 0, 10000, &out, &outlen, errout, sizeof(errout), e,
 			 sizeof(e));
-	/* "pg_ctl (PostgreSQL) 17.12 (Debian 17.12-1)": anything else is not a tool that runs here. */
+	/* "pg_ctl (PostgreSQL) 17.12 (Debian 17.12-1)": anything else is not a tool that runs here.
+	 */
 	if (st == 0 && out != NULL && strncmp(out, tool, want) == 0 &&
 	    strncmp(out + want, " (PostgreSQL) ", 14) == 0) {
 		size_t n = strcspn(out + want + 14, "\r\n");
@@ -855,16 +858,16 @@ int czpg_reload_tool_runs(const char *dir, const char *tool, char *version, size
 		rc = 0;
 	} else {
 		czpg_errf(err, errlen, "%s does not run on this host: %s", path,
-			  st < 0		    ? e
+			  st < 0              ? e
 			  : errout[0] != '\0' ? errout
-					    : "it printed no PostgreSQL version");
+					      : "it printed no PostgreSQL version");
 	}
 	free(out);
 	return rc;
 }
 
-int czpg_reload_server_version(const struct czpg_server *s, unsigned *version_num,
-			       char *load_time, size_t load_time_len, char *err, size_t errlen)
+int czpg_reload_server_version(const struct czpg_server *s, unsigned *version_num, char *load_time,
+			       size_t load_time_len, char *err, size_t errlen)
 {
 	struct czpg_reload_rows r;
 	unsigned long v;

@@ -49,38 +49,38 @@ static const struct {
 } role_info[CZPG_PROVISION_NROLES] = {
     [CZPG_PROVISION_ROLE_CA_KEY] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE, true,
 				    false},
-    [CZPG_PROVISION_ROLE_CA_CERT] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE,
-				     false, true},
-    [CZPG_PROVISION_ROLE_PREV_CA] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE,
-				     false, true},
-    [CZPG_PROVISION_ROLE_LEAF_KEY] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE,
-				      true, false},
+    [CZPG_PROVISION_ROLE_CA_CERT] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE, false,
+				     true},
+    [CZPG_PROVISION_ROLE_PREV_CA] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE, false,
+				     true},
+    [CZPG_PROVISION_ROLE_LEAF_KEY] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE, true,
+				      false},
     [CZPG_PROVISION_ROLE_LEAF_CERT] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE,
 				       false, true},
-    [CZPG_PROVISION_ROLE_BUNDLE] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE,
-				    false, false},
-    [CZPG_PROVISION_ROLE_CONF_DIR] = {CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PHASE_CREATE,
-				      false, false},
+    [CZPG_PROVISION_ROLE_BUNDLE] = {CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_PHASE_CREATE, false,
+				    false},
+    [CZPG_PROVISION_ROLE_CONF_DIR] = {CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PHASE_CREATE, false,
+				      false},
     [CZPG_PROVISION_ROLE_PGCONF] = {CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PHASE_COMMIT, false,
 				    false},
-    [CZPG_PROVISION_ROLE_TLS_CONF] = {CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PHASE_COMMIT,
-				      false, false},
+    [CZPG_PROVISION_ROLE_TLS_CONF] = {CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PHASE_COMMIT, false,
+				      false},
     [CZPG_PROVISION_ROLE_HBA] = {CZPG_PROVISION_STEP_HBA, CZPG_PROVISION_PHASE_COMMIT, false,
 				 false},
     [CZPG_PROVISION_ROLE_LINK_CA_KEY] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER,
 					 false, false},
-    [CZPG_PROVISION_ROLE_LINK_CA_CERT] = {CZPG_PROVISION_STEP_NAMES,
-					  CZPG_PROVISION_PHASE_AFTER, false, false},
-    [CZPG_PROVISION_ROLE_LINK_PREV_CA] = {CZPG_PROVISION_STEP_NAMES,
-					  CZPG_PROVISION_PHASE_AFTER, false, false},
-    [CZPG_PROVISION_ROLE_LINK_LEAF_KEY] = {CZPG_PROVISION_STEP_NAMES,
-					   CZPG_PROVISION_PHASE_AFTER, false, false},
-    [CZPG_PROVISION_ROLE_LINK_LEAF_CERT] = {CZPG_PROVISION_STEP_NAMES,
-					    CZPG_PROVISION_PHASE_AFTER, false, false},
+    [CZPG_PROVISION_ROLE_LINK_CA_CERT] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER,
+					  false, false},
+    [CZPG_PROVISION_ROLE_LINK_PREV_CA] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER,
+					  false, false},
+    [CZPG_PROVISION_ROLE_LINK_LEAF_KEY] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER,
+					   false, false},
+    [CZPG_PROVISION_ROLE_LINK_LEAF_CERT] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER,
+					    false, false},
     [CZPG_PROVISION_ROLE_LINK_BUNDLE] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_TRUST,
 					 false, false},
-    [CZPG_PROVISION_ROLE_EXPORT] = {CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_PHASE_TRUST,
-				    false, false},
+    [CZPG_PROVISION_ROLE_EXPORT] = {CZPG_PROVISION_STEP_EXPORT, CZPG_PROVISION_PHASE_TRUST, false,
+				    false},
     [CZPG_PROVISION_ROLE_RETIRE] = {CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PHASE_AFTER, false,
 				    false},
 };
@@ -386,8 +386,8 @@ enum czpg_result czpg_provision_add_link(struct czpg_provision_plan *p,
 		f->old = (uint8_t *)strdup(cur);
 		f->old_len = (size_t)n;
 		f->old_link = true;
-		f->action = strcmp(cur, target) == 0 ? CZPG_PROVISION_UNCHANGED
-						     : CZPG_PROVISION_REPLACE;
+		f->action =
+		    strcmp(cur, target) == 0 ? CZPG_PROVISION_UNCHANGED : CZPG_PROVISION_REPLACE;
 		return CZPG_RESULT_OK;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -489,8 +489,8 @@ static unsigned next_line_number(const uint8_t *text, size_t len)
  * configuration whose include_dir names a missing directory, on reload and
  * on restart alike.
  */
-static enum czpg_result plan_include(struct czpg_provision_plan *p, const uint8_t *text,
-				     size_t len, char *err, size_t errlen)
+static enum czpg_result plan_include(struct czpg_provision_plan *p, const uint8_t *text, size_t len,
+				     char *err, size_t errlen)
 {
 	struct czpg_provision_record *r = &p->rec;
 	struct czpg_pgconf_check chk = {0};
@@ -530,16 +530,17 @@ static enum czpg_result plan_include(struct czpg_provision_plan *p, const uint8_
 				  "run again with --add-include-dir, which adds it)",
 				  r->pgconf_path, r->conf_dir, chk.line_to_add);
 		else
-			czpg_errf(err, errlen,
-				  "%s does not include %s, so PostgreSQL would never read "
-				  "cz-tls.conf, and %s does not exist: run again with "
-				  "--add-include-dir (it creates the directory, then adds the line), "
-				  "or do it yourself in this order, since PostgreSQL refuses an "
-				  "include_dir whose directory is missing (a reload is rejected, a "
-				  "restart fails):  install -d -m 0700 -o %ld -g %ld %s  then add "
-				  "this line at the end of %s:  %s  then run again",
-				  r->pgconf_path, r->conf_dir, r->conf_dir, p->db_uid, p->db_gid,
-				  r->conf_dir, r->pgconf_path, chk.line_to_add);
+			czpg_errf(
+			    err, errlen,
+			    "%s does not include %s, so PostgreSQL would never read "
+			    "cz-tls.conf, and %s does not exist: run again with "
+			    "--add-include-dir (it creates the directory, then adds the line), "
+			    "or do it yourself in this order, since PostgreSQL refuses an "
+			    "include_dir whose directory is missing (a reload is rejected, a "
+			    "restart fails):  install -d -m 0700 -o %ld -g %ld %s  then add "
+			    "this line at the end of %s:  %s  then run again",
+			    r->pgconf_path, r->conf_dir, r->conf_dir, p->db_uid, p->db_gid,
+			    r->conf_dir, r->pgconf_path, chk.line_to_add);
 		goto out;
 	}
 	if (!dinfo.exists) {
@@ -550,8 +551,9 @@ static enum czpg_result plan_include(struct czpg_provision_plan *p, const uint8_
 
 		free(parent);
 		if (!ok) {
-			czpg_errf(err, errlen, "the parent directory of the conf dir %s does not "
-					       "exist: create it or pass --conf-dir",
+			czpg_errf(err, errlen,
+				  "the parent directory of the conf dir %s does not "
+				  "exist: create it or pass --conf-dir",
 				  r->conf_dir);
 			goto out;
 		}
@@ -808,9 +810,9 @@ static enum czpg_result add_op(struct czpg_txn *t, const struct czpg_provision_f
 
 /*
  * The transaction, in its order: directories, new names, what clients
- * trust (the bundle's stable name, the export), the files the server reads (a key's mode or owner, cz-tls.conf, postgresql.conf's
- * include_dir -- after cz-tls.conf, so that the line is what makes it read --
- * and pg_hba.conf), then the stable names, the export and the retired files.
+ * trust (the bundle's stable name, the export), the files the server reads (a key's mode or owner,
+ * cz-tls.conf, postgresql.conf's include_dir -- after cz-tls.conf, so that the line is what makes
+ * it read -- and pg_hba.conf), then the stable names, the export and the retired files.
  */
 static enum czpg_result build_txn(struct czpg_provision_plan *p, char *err, size_t errlen)
 {
@@ -832,7 +834,8 @@ static enum czpg_result build_txn(struct czpg_provision_plan *p, char *err, size
 	for (i = 0; i < r->nfiles && rc == CZPG_RESULT_OK; i++) {
 		const struct czpg_provision_file *f = &r->files[i];
 
-		if (f->action == CZPG_PROVISION_UNCHANGED || f->phase != CZPG_PROVISION_PHASE_CREATE)
+		if (f->action == CZPG_PROVISION_UNCHANGED ||
+		    f->phase != CZPG_PROVISION_PHASE_CREATE)
 			continue;
 		if (f->is_dir)
 			rc = add_op(t, f, CZPG_TXN_MKDIR, err, errlen);
@@ -861,7 +864,7 @@ static enum czpg_result build_txn(struct czpg_provision_plan *p, char *err, size
 			continue;
 		rc = add_op(t, f,
 			    f->role == CZPG_PROVISION_ROLE_RETIRE ? CZPG_TXN_RETIRE
-			    : f->is_link			  ? CZPG_TXN_LINK
+			    : f->is_link                          ? CZPG_TXN_LINK
 								  : CZPG_TXN_AFTER,
 			    err, errlen);
 	}

@@ -47,7 +47,10 @@ static void step_set(struct czpg_provision_plan *p, enum czpg_provision_step s,
 
 static const char *signal_name(int sig)
 {
-	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+	return sig == SIGINT    ? "SIGINT"
+	       : sig == SIGTERM ? "SIGTERM"
+	       : sig == SIGHUP  ? "SIGHUP"
+				: "a signal";
 }
 
 /* How many planned files of step s change. */
@@ -77,13 +80,14 @@ static void certs_line(struct czpg_provision_plan *p, FILE *out)
 static void conf_lines(struct czpg_provision_plan *p, FILE *out)
 {
 	struct czpg_provision_record *r = &p->rec;
-	const struct czpg_provision_file *c = czpg_provision_file_of(p, CZPG_PROVISION_ROLE_TLS_CONF);
+	const struct czpg_provision_file *c =
+	    czpg_provision_file_of(p, CZPG_PROVISION_ROLE_TLS_CONF);
 	bool written = c != NULL && c->action != CZPG_PROVISION_UNCHANGED;
 
 	if (r->add_include)
 		step_set(p, CZPG_PROVISION_STEP_CONF, CZPG_PROVISION_PASS,
-			 "%s %s; %s%s line %u added to %s (include_dir)",
-			 r->conf_path, written ? "written" : "unchanged",
+			 "%s %s; %s%s line %u added to %s (include_dir)", r->conf_path,
+			 written ? "written" : "unchanged",
 			 czpg_provision_file_of(p, CZPG_PROVISION_ROLE_CONF_DIR) != NULL
 			     ? "the conf dir created first (owner the database user, mode 0700), "
 			       "then "
@@ -109,14 +113,16 @@ static void names_line(struct czpg_provision_plan *p, FILE *out)
 
 	for (i = 0; i < r->nfiles; i++) {
 		const struct czpg_provision_file *f = &r->files[i];
-		const char *base = strrchr(f->path, '/') != NULL ? strrchr(f->path, '/') + 1 : f->path;
+		const char *base =
+		    strrchr(f->path, '/') != NULL ? strrchr(f->path, '/') + 1 : f->path;
 		char *dst = f->is_link ? links : retired;
 		size_t cap = f->is_link ? sizeof(links) : sizeof(retired);
 
 		if (f->step != CZPG_PROVISION_STEP_NAMES || f->action == CZPG_PROVISION_UNCHANGED)
 			continue;
-		snprintf(dst + strlen(dst), cap - strlen(dst), "%s%s%s%s", dst[0] != '\0' ? ", " : "",
-			 base, f->is_link ? " -> " : "", f->is_link ? (const char *)f->data : "");
+		snprintf(dst + strlen(dst), cap - strlen(dst), "%s%s%s%s",
+			 dst[0] != '\0' ? ", " : "", base, f->is_link ? " -> " : "",
+			 f->is_link ? (const char *)f->data : "");
 		if (f->is_link)
 			nl++;
 		else
@@ -129,8 +135,7 @@ static void names_line(struct czpg_provision_plan *p, FILE *out)
 	else
 		step_set(p, CZPG_PROVISION_STEP_NAMES, CZPG_PROVISION_PASS, "%s%s%s%s%s%s", links,
 			 nl > 0 && nr > 0 ? "; " : "", nr > 0 ? "retired " : "", retired,
-			 nr > 0 ? " (no name points at them any more)" : "",
-			 nl > 0 ? "" : "");
+			 nr > 0 ? " (no name points at them any more)" : "", nl > 0 ? "" : "");
 	czpg_provision_print_step(r, CZPG_PROVISION_STEP_NAMES, out);
 }
 
@@ -203,10 +208,9 @@ static void undo_before_commit(struct czpg_provision_plan *p, const char *why, F
 
 	if (failed == 0)
 		czpg_journal_remove(p, NULL, 0);
-	czpg_errf(r->rollback_note, sizeof(r->rollback_note), "%s: %s (no reload was sent)%s", why,
-		  note,
-		  failed > 0 ? "; RESTORE INCOMPLETE: the journal stays, run again to finish it"
-			     : "");
+	czpg_errf(
+	    r->rollback_note, sizeof(r->rollback_note), "%s: %s (no reload was sent)%s", why, note,
+	    failed > 0 ? "; RESTORE INCOMPLETE: the journal stays, run again to finish it" : "");
 	r->rolled_back = true;
 	czpg_provision_print_rollback(r, failed > 0, out);
 }

@@ -475,10 +475,12 @@ static void read_current_names(struct czpg_provision_plan *p)
 				const char *base;
 
 				target[n] = '\0';
-				base = strrchr(target, '/') != NULL ? strrchr(target, '/') + 1 : target;
+				base = strrchr(target, '/') != NULL ? strrchr(target, '/') + 1
+								    : target;
 				/* a longer name is none of ours (they are short) */
 				if (strlen(base) < sizeof(p->cur_target[0]))
-					memcpy(p->cur_target[stable[i].link], base, strlen(base) + 1);
+					memcpy(p->cur_target[stable[i].link], base,
+					       strlen(base) + 1);
 			} else if (S_ISREG(st.st_mode)) {
 				p->had_plain_names = true;
 			}
@@ -495,7 +497,7 @@ static enum czpg_result add_cert_files(struct czpg_provision_plan *p, struct cer
 	uint8_t sha[32];
 	unsigned int shalen = 0;
 	char ca_name[64], ca_key_name[64], prev_name[64] = "", leaf_name[64], leaf_key_name[64],
-	    bundle_name[64], hex[17], e[600];
+					   bundle_name[64], hex[17], e[600];
 	struct {
 		enum czpg_provision_role role;
 		const char *name;
@@ -553,11 +555,14 @@ static enum czpg_result add_cert_files(struct czpg_provision_plan *p, struct cer
 		f = czpg_provision_file_of(p, set[i].role);
 		/* A name is never reused for other content: that file is not ours. */
 		if (rc == CZPG_RESULT_OK && f != NULL && f->action == CZPG_PROVISION_REPLACE) {
-			czpg_errf(err, errlen,
-				  "%s exists with other content than the %s it is named after: move "
-				  "it away, then run again",
-				  path, set[i].role == CZPG_PROVISION_ROLE_BUNDLE ? "bundle" : "key or "
-											     "certificate");
+			czpg_errf(
+			    err, errlen,
+			    "%s exists with other content than the %s it is named after: move "
+			    "it away, then run again",
+			    path,
+			    set[i].role == CZPG_PROVISION_ROLE_BUNDLE ? "bundle"
+								      : "key or "
+									"certificate");
 			rc = CZPG_RESULT_BAD_INPUT;
 		}
 		target[set[i].role] = set[i].name;
@@ -601,7 +606,8 @@ static enum czpg_result add_cert_files(struct czpg_provision_plan *p, struct cer
 			czpg_errf(err, errlen, "out of memory");
 			return CZPG_RESULT_ERROR;
 		}
-		rc = czpg_provision_add_link(p, CZPG_PROVISION_ROLE_RETIRE, path, NULL, err, errlen);
+		rc =
+		    czpg_provision_add_link(p, CZPG_PROVISION_ROLE_RETIRE, path, NULL, err, errlen);
 		free(path);
 	}
 	if (rc == CZPG_RESULT_OK && p->had_plain_names)

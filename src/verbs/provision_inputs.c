@@ -184,10 +184,11 @@ static enum czpg_result server_view(struct czpg_provision_plan *p, char *err, si
 	} else if (r->server_root != NULL) {
 		rl = strlen(p->server_root);
 		if (strncmp(r->cert_dir, p->server_root, rl) != 0 || r->cert_dir[rl] != '/') {
-			czpg_errf(err, errlen,
-				  "--cert-dir %s is not under --server-root %s, so the server cannot "
-				  "see it there: pass --server-cert-dir (where the server sees it)",
-				  r->cert_dir, p->server_root);
+			czpg_errf(
+			    err, errlen,
+			    "--cert-dir %s is not under --server-root %s, so the server cannot "
+			    "see it there: pass --server-cert-dir (where the server sees it)",
+			    r->cert_dir, p->server_root);
 			goto out;
 		}
 		r->server_cert_dir = strdup(r->cert_dir + rl);
@@ -258,8 +259,7 @@ static enum czpg_result resolve_paths(struct czpg_provision_plan *p, char *err, 
 	r->cert_dir = abs_path(o->cert_dir);
 	if (o->export_ca != NULL)
 		r->export_ca = abs_path(o->export_ca);
-	if (r->cert_dir != NULL &&
-	    (rc = server_view(p, err, errlen)) != CZPG_RESULT_OK)
+	if (r->cert_dir != NULL && (rc = server_view(p, err, errlen)) != CZPG_RESULT_OK)
 		goto out;
 	rc = CZPG_RESULT_BAD_INPUT;
 	if (r->hba_path == NULL || r->pgconf_path == NULL || r->conf_dir == NULL ||
@@ -411,11 +411,12 @@ static enum czpg_result check_paths(struct czpg_provision_plan *p, char *err, si
 	 * user cannot read: catch it here, not after the commit point.
 	 */
 	if (o->pgdata != NULL && o->db_uid >= 0 && o->db_uid != (long)p->srv.owner_uid) {
-		czpg_errf(err, errlen,
-			  "--db-uid %ld: the server runs as uid %ld (the owner of --pgdata %s), and "
-			  "PostgreSQL refuses a server.key of mode 0600 owned by another user: "
-			  "leave --db-uid out, or give %ld",
-			  o->db_uid, (long)p->srv.owner_uid, p->pgdata, (long)p->srv.owner_uid);
+		czpg_errf(
+		    err, errlen,
+		    "--db-uid %ld: the server runs as uid %ld (the owner of --pgdata %s), and "
+		    "PostgreSQL refuses a server.key of mode 0600 owned by another user: "
+		    "leave --db-uid out, or give %ld",
+		    o->db_uid, (long)p->srv.owner_uid, p->pgdata, (long)p->srv.owner_uid);
 		goto out;
 	}
 	if (o->apply && o->pgdata != NULL && geteuid() != 0 && geteuid() != p->srv.owner_uid) {
@@ -553,7 +554,8 @@ static enum czpg_result plan_local_server(struct czpg_provision_plan *p, char *e
 			    strcmp(host, p->pg_bin) != 0) {
 				czpg_provision_warn(
 				    p,
-				    "%s%s: using this host's client tools in %s instead (their pg_ctl "
+				    "%s%s: using this host's client tools in %s instead (their "
+				    "pg_ctl "
 				    "reload only signals the postmaster, and psql talks to any "
 				    "server version)",
 				    o->pg_bin != NULL ? "--pg-bin: " : "", e, host);
@@ -627,9 +629,10 @@ enum czpg_result czpg_provision_server_version(struct czpg_provision_plan *p, ch
 	if (p->o.apply) {
 		if (czpg_reload_server_version(&p->srv, &num, p->before, sizeof(p->before), e,
 					       sizeof(e)) < 0) {
-			bool no_socket =
-			    p->srv.kind == CZPG_SERVER_LOCAL && strstr(e, ".s.PGSQL.") != NULL &&
-			    (strstr(e, "No such file") != NULL || strstr(e, "Connection refused") != NULL);
+			bool no_socket = p->srv.kind == CZPG_SERVER_LOCAL &&
+					 strstr(e, ".s.PGSQL.") != NULL &&
+					 (strstr(e, "No such file") != NULL ||
+					  strstr(e, "Connection refused") != NULL);
 
 			czpg_errf(err, errlen, "%s%s%s%s; nothing was written", e,
 				  no_socket ? "; the server's socket is not in " : "",

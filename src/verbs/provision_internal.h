@@ -76,10 +76,10 @@ enum czpg_txn_state czpg_txn_op_state(const struct czpg_txn_op *op);
 struct czpg_txn {
 	struct czpg_txn_op ops[CZPG_PROVISION_MAX_FILES];
 	size_t n;
-	long pid;             /* the run that wrote the journal */
-	long long started;    /* when (Unix time) */
-	char what[256];       /* what it was doing, e.g. "transition, --rotate-leaf" */
-	bool have_leaf;       /* leaf_sha: the certificate the server must serve after the commit */
+	long pid;          /* the run that wrote the journal */
+	long long started; /* when (Unix time) */
+	char what[256];    /* what it was doing, e.g. "transition, --rotate-leaf" */
+	bool have_leaf;    /* leaf_sha: the certificate the server must serve after the commit */
 	uint8_t leaf_sha[32];
 	char leaf_serial[96];
 };

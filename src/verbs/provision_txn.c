@@ -137,7 +137,9 @@ static enum czpg_txn_state switch_state(const struct czpg_txn_op *op)
 		link_target(op->path, target, sizeof(target));
 	if (op->link && is_link && op->data != NULL && strcmp(target, (const char *)op->data) == 0)
 		return CZPG_TXN_NEW;
-	f = !present ? 1 : is_link && (op->link || op->old_link) ? -1 : file_facts(op->path, sha, &info);
+	f = !present                                ? 1
+	    : is_link && (op->link || op->old_link) ? -1
+						    : file_facts(op->path, sha, &info);
 	if (!op->link && f == 0 && memcmp(sha, op->sha, 32) == 0 &&
 	    perms_are(&info, op->mode, op->uid, op->gid))
 		return CZPG_TXN_NEW;
@@ -254,7 +256,8 @@ static int do_op(const struct czpg_txn_op *op, bool *changed, char *err, size_t 
 	case CZPG_TXN_COMMIT:
 	case CZPG_TXN_AFTER:
 		if (op->link) {
-			if (czpg_fs_symlink_atomic((const char *)op->data, op->path, err, errlen) < 0)
+			if (czpg_fs_symlink_atomic((const char *)op->data, op->path, err, errlen) <
+			    0)
 				return -1;
 			break;
 		}
@@ -310,7 +313,8 @@ static int run_kinds(struct czpg_txn *t, unsigned mask, bool check_signal, int *
 
 int czpg_txn_creates(struct czpg_txn *t, int *done, char *err, size_t errlen)
 {
-	return run_kinds(t, (1u << CZPG_TXN_MKDIR) | (1u << CZPG_TXN_CREATE) | (1u << CZPG_TXN_TRUST),
+	return run_kinds(t,
+			 (1u << CZPG_TXN_MKDIR) | (1u << CZPG_TXN_CREATE) | (1u << CZPG_TXN_TRUST),
 			 true, done, err, errlen);
 }
 
@@ -321,7 +325,8 @@ int czpg_txn_commits(struct czpg_txn *t, int *done, char *err, size_t errlen)
 
 int czpg_txn_after(struct czpg_txn *t, int *done, char *err, size_t errlen)
 {
-	return run_kinds(t, (1u << CZPG_TXN_LINK) | (1u << CZPG_TXN_AFTER) | (1u << CZPG_TXN_RETIRE),
+	return run_kinds(t,
+			 (1u << CZPG_TXN_LINK) | (1u << CZPG_TXN_AFTER) | (1u << CZPG_TXN_RETIRE),
 			 false, done, err, errlen);
 }
 
@@ -407,7 +412,8 @@ int czpg_txn_undo(struct czpg_txn *t, char *note, size_t notelen)
 	note[0] = '\0';
 	if (restored > 0)
 		note_add(note, notelen, "restored %d changed file%s to %s previous content (%s)",
-			 restored, restored == 1 ? "" : "s", restored == 1 ? "its" : "their", rlist);
+			 restored, restored == 1 ? "" : "s", restored == 1 ? "its" : "their",
+			 rlist);
 	if (removed > 0)
 		note_add(note, notelen, "%sremoved %d new file%s (%s)", restored > 0 ? " and " : "",
 			 removed, removed == 1 ? "" : "s", xlist);
@@ -434,7 +440,8 @@ static void leaf_hint(const struct czpg_provision_plan *p, char *out, size_t out
 		 "the server opens %s and %s (the paths as it sees them: --server-cert-dir%s); "
 		 "check that it can reach them there and that the key is owned by the database "
 		 "user (uid %ld) with mode 0600",
-		 or_name(r->ssl_cert_file, "ssl_cert_file"), or_name(r->ssl_key_file, "ssl_key_file"),
+		 or_name(r->ssl_cert_file, "ssl_cert_file"),
+		 or_name(r->ssl_key_file, "ssl_key_file"),
 		 r->server_root != NULL ? ", --server-root" : "", p->db_uid);
 }
 
@@ -459,7 +466,8 @@ static void cert_not_loaded(const struct czpg_provision_plan *p, int sc, const c
 			 "%s as the server sees them): say where it sees --cert-dir with "
 			 "--server-cert-dir or --server-root",
 			 or_name(r->ssl_cert_file, "ssl_cert_file"),
-			 or_name(r->ssl_key_file, "ssl_key_file"), or_name(r->ssl_ca_file, "ssl_ca_file"));
+			 or_name(r->ssl_key_file, "ssl_key_file"),
+			 or_name(r->ssl_ca_file, "ssl_ca_file"));
 	else if (log[0] != '\0' && strstr(log, "private key file") != NULL)
 		snprintf(hint, sizeof(hint),
 			 "the server refuses the key %s: it must be owned by the database user "
@@ -467,11 +475,13 @@ static void cert_not_loaded(const struct czpg_provision_plan *p, int sc, const c
 			 or_name(r->ssl_key_file, "ssl_key_file"), p->db_uid);
 	else
 		leaf_hint(p, hint, sizeof(hint));
-	czpg_errf(detail, detlen, "%s:%u %s after the reload: PostgreSQL did not load the new "
-				  "certificate and key (%s%s%s); %s%s%s%s",
+	czpg_errf(detail, detlen,
+		  "%s:%u %s after the reload: PostgreSQL did not load the new "
+		  "certificate and key (%s%s%s); %s%s%s%s",
 		  r->verify_host, r->verify_port, what, log[0] != '\0' ? "its log: " : "",
-		  log[0] != '\0' ? log : "no log line could be read; its log says \"SSL "
-					 "configuration was not reloaded\"",
+		  log[0] != '\0' ? log
+				 : "no log line could be read; its log says \"SSL "
+				   "configuration was not reloaded\"",
 		  "", hint, sc < 0 ? " (" : "", sc < 0 ? conn_err : "", sc < 0 ? ")" : "");
 }
 

@@ -157,8 +157,8 @@ static void test_unknown_container_changes_nothing(void **state)
 static void test_unloadable_key_is_rolled_back(void **state)
 {
 	static struct pt_snap before, after;
-	static const char *const wrong_uid[] = {"--rotate-leaf", "--db-uid", "65534", "--db-gid",
-						"65534", NULL};
+	static const char *const wrong_uid[] = {"--rotate-leaf", "--db-uid", "65534",
+						"--db-gid",      "65534",    NULL};
 	char leaf[600], *leaf_before, *leaf_after, v[16];
 	struct pt_run r;
 	PGconn *tls;

@@ -186,8 +186,8 @@ static void test_nine_step_cutover(void **state)
 	 * and sends no reload: the server's configuration load time stays.
 	 */
 	snapshot(&before);
-	assert_int_equal(czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t0, sizeof(t0)),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t0, sizeof(t0)), 0);
 	provision("harden", &app, &r);
 	assert_int_equal(r.rc, 0);
 	assert_all_pass(r.out, true);
@@ -198,8 +198,8 @@ static void test_nine_step_cutover(void **state)
 	snapshot(&after);
 	assert_true(before.n >= 9);
 	assert_true(pt_snap_equal(&before, &after));
-	assert_int_equal(czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t1, sizeof(t1)),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t1, sizeof(t1)), 0);
 	printf("pg_conf_load_time before the re-run %s, after %s\n", t0, t1);
 	assert_string_equal(t0, t1);
 

@@ -124,8 +124,8 @@ static void test_wrong_db_uid_is_refused(void **state)
 	assert_int_equal(r.rc, 0);
 	pt_run_free(&r);
 	snapshot(&before);
-	assert_int_equal(czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t0, sizeof(t0)),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t0, sizeof(t0)), 0);
 
 	/* nobody's uid: PostgreSQL will not use a key owned by another user. */
 	provision("--rotate-leaf", "--db-uid", "65534", &r);
@@ -136,8 +136,8 @@ static void test_wrong_db_uid_is_refused(void **state)
 	pt_run_free(&r);
 	snapshot(&after);
 	assert_true(pt_snap_equal(&before, &after));
-	assert_int_equal(czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t1, sizeof(t1)),
-			 0);
+	assert_int_equal(
+	    czpg_sandbox_query_value(&sb, "SELECT pg_conf_load_time()", t1, sizeof(t1)), 0);
 	assert_string_equal(t0, t1);
 	pt_czctl(vargs, env, -1, -1, NULL, NULL, &r);
 	assert_int_equal(r.rc, 0);
