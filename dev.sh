@@ -3,6 +3,8 @@
 #
 #   ./dev.sh setup   install the Debian packages the project needs (skips apt
 #                    entirely when they are all present; needs root otherwise)
+#                    and build the PostgreSQL 17 and 18 chroots the suite runs
+#                    against (once; reused until missing or incomplete)
 #   ./dev.sh build   setup + the normal build (-Werror) into build/
 #   ./dev.sh test    setup + the whole suite: normal build and ASan+UBSan
 #                    build, every unit and integration test in both, and a
@@ -15,13 +17,24 @@ root=$(pwd)
 
 PACKAGES=(build-essential cmake pkg-config git libssl-dev openssl libpq-dev
 	liburing-dev libcmocka-dev postgresql-15 postgresql-client-15 clang
-	libclang-rt-14-dev ca-certificates jq)
+	libclang-rt-14-dev ca-certificates jq debootstrap)
+# The PostgreSQL major versions the integration suite runs against
+# (docs/versions.md): 15 from the host, the others from chroots.
+PG_VERSIONS=${CZ_PG_VERSIONS:-15 17 18}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
 log() { printf '==> %s\n' "$*"; }
 
 setup() {
+	install_packages
+	local v
+	for v in $PG_VERSIONS; do
+		bash tests/sandbox/pg_root.sh ensure "$v"
+	done
+}
+
+install_packages() {
 	local missing=() p
 	for p in "${PACKAGES[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
