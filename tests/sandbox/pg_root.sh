@@ -183,6 +183,11 @@ build() {
 locked_build() {
 	local v=$1 force=$2 dir
 	dir=$(root_dir "$v")
+	if [ "$force" = 0 ] && complete "$dir" "$v"; then
+		echo "pg_root: PostgreSQL $v chroot $dir is complete" >&2
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] || die "building the PostgreSQL $v chroot $dir needs root (run ./dev.sh setup as root)"
 	mkdir -p "$CACHE"
 	exec 9>"$CACHE/.pg$v.lock"
 	flock 9
