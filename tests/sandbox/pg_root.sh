@@ -131,7 +131,7 @@ build() {
 	# With the lock held, a leftover temporary directory is an interrupted
 	# build: remove it (never crossing into a mount point).
 	for stale in "$CACHE"/.pg"$v"-"$suite".building.*; do
-		[ -d "$stale" ] && rm -rf --one-file-system -- "$stale"
+		[ -e "$stale" ] && rm -rf --one-file-system -- "$stale"
 	done
 	tmp=$(mktemp -d "$CACHE/.pg$v-$suite.building.XXXXXX")
 	chmod 0755 "$tmp"
