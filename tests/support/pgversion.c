@@ -10,7 +10,6 @@ static const struct czpg_pgversion versions[] = {
     {
 	.major = 15,
 	.direct_tls = false,
-	.hba_include = false,
 	.hba_rejected_line = "include_if_exists extra_hba.conf",
 	.hba_rejected_error = "invalid connection type \"include_if_exists\"",
 	.default_x25519 = false,
@@ -19,7 +18,6 @@ static const struct czpg_pgversion versions[] = {
     {
 	.major = 17,
 	.direct_tls = true,
-	.hba_include = true,
 	.hba_rejected_line = "host all all 127.0.0.1/32 oauth",
 	.hba_rejected_error = "invalid authentication method \"oauth\"",
 	.default_x25519 = false,
@@ -28,7 +26,6 @@ static const struct czpg_pgversion versions[] = {
     {
 	.major = 18,
 	.direct_tls = true,
-	.hba_include = true,
 	.hba_rejected_line = "host all all 127.0.0.1/32 oauth",
 	.hba_rejected_error =
 	    "authentication method \"oauth\" requires argument \"scope\" to be set",

@@ -19,15 +19,10 @@ struct czpg_pgversion {
 	 */
 	bool direct_tls;
 	/*
-	 * include, include_if_exists and include_dir in pg_hba.conf (16+).  On
-	 * 16+ include_if_exists of a missing file is skipped without an error
-	 * row in pg_hba_file_rules; 15 rejects the line itself.
-	 */
-	bool hba_include;
-	/*
 	 * A pg_hba.conf line this version rejects on reload, and the error
 	 * pg_hba_file_rules reports for it: syntax of a later release (15:
-	 * include_if_exists, from 16; 17: the oauth method of 18), and for 18
+	 * include_if_exists, from 16, which 16+ accepts and, for a missing file,
+	 * skips without an error row; 17: the oauth method of 18), and for 18
 	 * oauth without the scope option it requires.
 	 */
 	const char *hba_rejected_line;
