@@ -227,6 +227,8 @@ static enum czpg_result run_txn(struct czpg_provision_plan *p, FILE *out)
 	int w, done, failed;
 
 	if (czpg_journal_write(p, &p->txn, e, sizeof(e)) < 0) {
+		/* Its last step (the directory sync) may have put it in place after all. */
+		czpg_journal_remove(p, NULL, 0);
 		step_set(p, CZPG_PROVISION_STEP_CERTS, CZPG_PROVISION_FAIL,
 			 "cannot write the journal: %s; nothing was changed", e);
 		czpg_provision_print_step(r, CZPG_PROVISION_STEP_CERTS, out);

@@ -33,12 +33,15 @@
 
 struct pt_run {
 	int rc;    /* exit status, or -1 */
+	int sig;   /* the signal that ended it, or 0 */
 	char *out; /* stdout, NUL-terminated */
 	char *err; /* stderr, NUL-terminated */
 	double secs;
 };
 
 typedef void (*pt_tick_fn)(void *arg);
+
+static inline char *pt_slurp(const char *path);
 
 static inline double pt_now(void)
 {
@@ -212,7 +215,104 @@ static inline void pt_czctl(const char *const *args, const char *const *env, lon
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	r->rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	r->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	r->secs = pt_now() - t0;
+}
+
+/* ---------------------------------------------------------------- in the background */
+
+/* A czctl started in the background, its output going to files. */
+struct pt_proc {
+	pid_t pid;
+	char out_path[600], err_path[600];
+	double t0;
+};
+
+/*
+ * Starts `czctl postgres tls <args...>` without waiting (env as for
+ * pt_czctl); its stdout and stderr go to files in dir.  false when it could
+ * not be started.
+ */
+static inline bool pt_czctl_start(const char *const *args, const char *const *env, const char *dir,
+				  struct pt_proc *p)
+{
+	static unsigned seq;
+	const char *czctl = getenv("CZCTL");
+	char *argv[PT_MAX_ARGS + 10], server_cert_dir[512];
+	int n = 0;
+
+	memset(p, 0, sizeof(*p));
+	if (czctl == NULL)
+		return false;
+	seq++;
+	snprintf(p->out_path, sizeof(p->out_path), "%s/bg-%u.out", dir, seq);
+	snprintf(p->err_path, sizeof(p->err_path), "%s/bg-%u.err", dir, seq);
+	argv[n++] = (char *)czctl;
+	argv[n++] = "postgres";
+	argv[n++] = "tls";
+	for (size_t i = 0; args[i] != NULL && n < PT_MAX_ARGS + 3; i++)
+		argv[n++] = (char *)args[i];
+	n = pt_server_view_args(args, argv, n, server_cert_dir, sizeof(server_cert_dir));
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	p->t0 = pt_now();
+	p->pid = fork();
+	if (p->pid == 0) {
+		int o = open(p->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int dn = open("/dev/null", O_RDONLY);
+
+		if (o < 0 || e < 0)
+			_exit(126);
+		dup2(o, 1);
+		dup2(e, 2);
+		if (dn >= 0)
+			dup2(dn, 0);
+		for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+			putenv((char *)env[i]);
+		execv(czctl, argv);
+		_exit(127);
+	}
+	return p->pid > 0;
+}
+
+/*
+ * Waits up to timeout seconds for p to stop (SIGSTOP, the fault hook's
+ * "stop") and returns true then; false when it exited or the time passed.
+ */
+static inline bool pt_czctl_wait_stopped(struct pt_proc *p, double timeout)
+{
+	double until = pt_now() + timeout;
+	int status;
+
+	while (pt_now() < until) {
+		pid_t w = waitpid(p->pid, &status, WUNTRACED | WNOHANG);
+
+		if (w == p->pid && WIFSTOPPED(status))
+			return true;
+		if (w == p->pid)
+			return false; /* it ended: not what the caller waited for */
+		poll(NULL, 0, 10);
+	}
+	return false;
+}
+
+/* Waits for p to end and fills r as pt_czctl does. */
+static inline void pt_czctl_finish(struct pt_proc *p, struct pt_run *r)
+{
+	int status = 0;
+
+	memset(r, 0, sizeof(*r));
+	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	r->rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	r->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	r->secs = pt_now() - p->t0;
+	r->out = pt_slurp(p->out_path);
+	r->err = pt_slurp(p->err_path);
+	unlink(p->out_path);
+	unlink(p->err_path);
 }
 
 /* Prints a run's output for the test log. */
@@ -309,6 +409,21 @@ static inline bool pt_snap_equal(const struct pt_snap *a, const struct pt_snap *
 		}
 	}
 	return same;
+}
+
+/* Names in dir that an interrupted atomic write leaves (".<name>.tmp-XXXXXX"), comma-separated. */
+static inline void pt_temps_in(const char *dir, char *out, size_t outlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	out[0] = '\0';
+	while (d != NULL && (de = readdir(d)) != NULL)
+		if (de->d_name[0] == '.' && strstr(de->d_name, ".tmp-") != NULL)
+			snprintf(out + strlen(out), outlen - strlen(out), "%s%s/%s",
+				 out[0] != '\0' ? ", " : "", dir, de->d_name);
+	if (d != NULL)
+		closedir(d);
 }
 
 /* ---------------------------------------------------------------- libpq */
