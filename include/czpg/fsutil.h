@@ -21,6 +21,7 @@
  *   CZPG_TEST_FS_FAULT=N:kill    the process gets SIGKILL just before step N
  *   CZPG_TEST_FS_FAULT=N:stop    the process stops (SIGSTOP) just before
  *                                step N, and goes on when continued
+ *   CZPG_TEST_FS_FAULT=N:stop-each  the same before step N and every later one
  */
 #ifndef CZPG_FSUTIL_H
 #define CZPG_FSUTIL_H

@@ -37,7 +37,7 @@ static struct {
 	pid_t pid;            /* the process that read the variables (a fork counts anew) */
 	unsigned long count;  /* steps taken so far in this process */
 	unsigned long target; /* CZPG_TEST_FS_FAULT's N; 0 = none */
-	char action[8];       /* "fail", "kill" or "stop" */
+	char action[16];      /* "fail", "kill", "stop" or "stop-each" */
 	char trace[PATH_MAX]; /* CZPG_TEST_FS_TRACE; "" = none */
 } hook;
 
@@ -53,7 +53,7 @@ static void hook_load(void)
 
 		if (end != f && *end == ':' &&
 		    (strcmp(end + 1, "fail") == 0 || strcmp(end + 1, "kill") == 0 ||
-		     strcmp(end + 1, "stop") == 0)) {
+		     strcmp(end + 1, "stop") == 0 || strcmp(end + 1, "stop-each") == 0)) {
 			hook.target = n;
 			snprintf(hook.action, sizeof(hook.action), "%s", end + 1);
 		}
@@ -81,6 +81,11 @@ static int fs_step(const char *op, const char *path)
 			dprintf(fd, "%lu %s %s\n", hook.count, op, path);
 			close(fd);
 		}
+	}
+	/* stop-each: at step N and at every one after it, so a test can go step by step */
+	if (strcmp(hook.action, "stop-each") == 0 && hook.target != 0 && hook.count >= hook.target) {
+		raise(SIGSTOP);
+		return 0;
 	}
 	if (hook.count != hook.target)
 		return 0;

@@ -340,9 +340,14 @@ enum czpg_result czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 		r->result = rc;
 		if (r->interrupted == 0 && czpg_txn_signal() != 0) {
 			r->interrupted = czpg_txn_signal();
+			/* It came after the commit point: the change went on to its end first. */
 			snprintf(r->interrupt_note, sizeof(r->interrupt_note),
-				 "%s during the change: %s", signal_name(r->interrupted),
-				 r->rolled_back ? "it was rolled back first" : "stopped");
+				 "%s after the commit point: the change was carried to its end "
+				 "first; %s",
+				 signal_name(r->interrupted),
+				 r->rolled_back ? "the server rejected it, so it was rolled back and "
+						  "the box is as it was"
+						: "it failed, see above");
 		}
 		goto out;
 	}

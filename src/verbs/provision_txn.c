@@ -53,7 +53,14 @@ void czpg_provision_catch_signals(void)
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
+	/*
+	 * The three block each other while one is handled, so that the first
+	 * to arrive is the one remembered even when others are pending with it.
+	 */
 	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGHUP);
 	/* Restart system calls: the wait loops check the flag themselves. */
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGINT, &sa, NULL);

@@ -226,6 +226,8 @@ struct pt_proc {
 	pid_t pid;
 	char out_path[600], err_path[600];
 	double t0;
+	bool reaped; /* pt_czctl_wait_stopped saw it end: status holds how */
+	int status;
 };
 
 /*
@@ -291,8 +293,13 @@ static inline bool pt_czctl_wait_stopped(struct pt_proc *p, double timeout)
 
 		if (w == p->pid && WIFSTOPPED(status))
 			return true;
-		if (w == p->pid)
-			return false; /* it ended: not what the caller waited for */
+		if (w == p->pid) {
+			/* it ended: not what the caller waited for; keep how, for pt_czctl_finish
+			 */
+			p->reaped = true;
+			p->status = status;
+			return false;
+		}
 		poll(NULL, 0, 10);
 	}
 	return false;
@@ -304,8 +311,11 @@ static inline void pt_czctl_finish(struct pt_proc *p, struct pt_run *r)
 	int status = 0;
 
 	memset(r, 0, sizeof(*r));
-	while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
-		;
+	if (p->reaped)
+		status = p->status;
+	else
+		while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+			;
 	r->rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	r->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	r->secs = pt_now() - p->t0;
