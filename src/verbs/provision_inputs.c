@@ -572,6 +572,15 @@ static enum czpg_result plan_local_server(struct czpg_provision_plan *p, char *e
 	} else if (o->pg_bin != NULL) {
 		czpg_errf(err, errlen, "%s", e);
 		goto out;
+	} else if (host_tools(p->pgdata, host, sizeof(host))) {
+		/* None of the server's version here (it runs in a container or chroot): ours do. */
+		czpg_provision_note(p,
+				    "no pg_ctl of the server's own version on this host: using the "
+				    "client tools in %s (pg_ctl reload only signals the postmaster, "
+				    "and psql talks to any server version)",
+				    host);
+		snprintf(p->pg_bin, sizeof(p->pg_bin), "%s", host);
+		p->srv.pg_bin = p->pg_bin;
 	} else {
 		czpg_provision_warn(p, "%s; the reload will signal the postmaster directly", e);
 	}
@@ -579,8 +588,22 @@ static enum czpg_result plan_local_server(struct czpg_provision_plan *p, char *e
 	czpg_fs_read_file(r->pgconf_path, CZPG_PGCONF_MAX_BYTES, &conf, &clen, NULL, 0);
 	if (autopath != NULL)
 		czpg_fs_read_file(autopath, CZPG_PGCONF_MAX_BYTES, &autoconf, &alen, NULL, 0);
-	czpg_reload_conf_socket((const char *)conf, clen, (const char *)autoconf, alen, sock,
-				sizeof(sock), &conf_port, NULL, 0);
+	/*
+	 * A file PostgreSQL refuses is bad input here, before the server is
+	 * asked anything.  postgresql.auto.conf is read last, so it wins.
+	 */
+	if (czpg_reload_conf_socket((const char *)conf, clen, NULL, 0, sock, sizeof(sock),
+				    &conf_port, e, sizeof(e)) < 0) {
+		czpg_errf(err, errlen, "%s: %s", r->pgconf_path,
+			  strncmp(e, "postgresql.conf: ", 17) == 0 ? e + 17 : e);
+		goto out;
+	}
+	if (czpg_reload_conf_socket(NULL, 0, (const char *)autoconf, alen, sock, sizeof(sock),
+				    &conf_port, e, sizeof(e)) < 0) {
+		czpg_errf(err, errlen, "%s: %s", autopath,
+			  strncmp(e, "postgresql.auto.conf: ", 22) == 0 ? e + 22 : e);
+		goto out;
+	}
 	/* The configuration names the server's socket directory; find it as this host sees it. */
 	if (o->socket_dir != NULL)
 		snprintf(p->socket_dir, sizeof(p->socket_dir), "%s", o->socket_dir);
