@@ -7,6 +7,8 @@
 #   CZ_FAKE_DOCKER_CONTAINER  the only container name that exists
 #   CZ_FAKE_DOCKER_LOG        every invocation's arguments are appended here,
 #                             one line each, control characters as \xHH
+#   CZ_FAKE_DOCKER_ENV_LOG    (optional) the names of the environment variables
+#                             holding "PASSWORD" that each invocation got
 set -u
 log=${CZ_FAKE_DOCKER_LOG:?CZ_FAKE_DOCKER_LOG is not set}
 want=${CZ_FAKE_DOCKER_CONTAINER:?CZ_FAKE_DOCKER_CONTAINER is not set}
@@ -16,6 +18,12 @@ for a in "$@"; do
 	line+="$(printf '%s' "$a" | sed 's/\x1f/\\x1f/g; s/\x1e/\\x1e/g') "
 done
 printf '%s\n' "${line% }" >>"$log"
+if [ -n "${CZ_FAKE_DOCKER_ENV_LOG:-}" ]; then
+	{
+		echo "--- docker $1"
+		env | sed -n 's/^\([A-Za-z_0-9]*PASSWORD[A-Za-z_0-9]*\)=.*/\1/p'
+	} >>"$CZ_FAKE_DOCKER_ENV_LOG"
+fi
 
 case "${1:-}" in
 kill)
