@@ -90,8 +90,9 @@ static inline bool pt_has_flag(const char *const *args, const char *flag, const 
  * server through its data directory, the host path of the socket (the
  * configuration names the server's) and client tools the host can run
  * (--pg-bin).  Nothing for the host's own server, so 15 keeps exercising the
- * defaults; a flag the test passes itself is left alone.  Appends to argv at
- * n (room for 6 more) and returns the new count.
+ * defaults; a flag the test passes itself is left alone, and a test that
+ * passes --server-root says all of it with that one flag.  Appends to argv
+ * at n (room for 6 more) and returns the new count.
  */
 static inline int pt_server_view_args(const char *const *args, char **argv, int n, char *cert_buf,
 				      size_t cert_len)
@@ -101,7 +102,7 @@ static inline int pt_server_view_args(const char *const *args, char **argv, int 
 	bool local = pt_has_flag(args, "--pgdata", NULL);
 
 	if (strcmp(args[0], "provision") != 0 || !czpg_sandbox_from_env(&sb) ||
-	    sb.server_root[0] == '\0')
+	    sb.server_root[0] == '\0' || pt_has_flag(args, "--server-root", NULL))
 		return n;
 	if (pt_has_flag(args, "--cert-dir", &cert_dir) && cert_dir != NULL &&
 	    !pt_has_flag(args, "--server-cert-dir", NULL) &&
