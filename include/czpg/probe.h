@@ -13,7 +13,9 @@
  *   versions  TLS 1.3, 1.2, 1.1, 1.0, each alone (1.0/1.1 at OpenSSL
  *             security level 0, which OpenSSL 3 needs to offer them).
  *   suites    for each accepted version, every cipher suite alone;
- *   order     two accepted suites offered in both orders (server preference);
+ *   order     the accepted suites offered in different orders: whether the
+ *             server or the client order decides, and the server's ranking
+ *             of every accepted suite (src/verbs/probe_order.h);
  *   groups    every key-exchange group alone (over 1.3, else 1.2);
  *   verify    with a CA file: a verify-full handshake, as libpq would do;
  *   direct    a TLS ClientHello straight away with ALPN "postgresql"
@@ -86,8 +88,18 @@ struct czpg_probe_version {
 	char detail[256]; /* why refused / not known */
 	size_t nsuites;   /* suites tried alone (0: not enumerated) */
 	struct czpg_probe_suite suites[CZPG_PROBE_MAX_SUITES];
-	enum czpg_probe_tri server_order; /* YES: the server's preference wins */
-	char order_detail[160];
+	/*
+	 * The server's preference among the accepted suites (src/verbs/probe_order.h):
+	 * server_order YES when its own order decides (preference[] is that
+	 * order, its first choice first), NO when it takes the client's first
+	 * choice ("client order": preference[] is empty), UNKNOWN when not
+	 * found out.
+	 */
+	enum czpg_probe_tri server_order;
+	size_t npreference;
+	const char *preference[CZPG_PROBE_MAX_SUITES]; /* static storage */
+	bool preference_complete;                      /* every accepted suite is ranked */
+	char order_detail[240];
 };
 
 struct czpg_probe_group {

@@ -99,6 +99,26 @@ static const char *answer_text(char a)
 	}
 }
 
+/* The server's order among the accepted suites, as a numbered list. */
+static void print_order(FILE *out, const struct czpg_probe_version *v)
+{
+	size_t i;
+
+	if (v->server_order == CZPG_TRI_NO)
+		fprintf(out, "           order: client order (%s)\n", v->order_detail);
+	else if (v->server_order == CZPG_TRI_YES)
+		fprintf(out, "           order: the server's preference%s%s%s\n",
+			v->preference_complete ? "" : " (incomplete: ",
+			v->preference_complete ? "" : v->order_detail,
+			v->preference_complete ? "" : ")");
+	else
+		fprintf(out, "           order: not determined%s%s%s\n",
+			v->order_detail[0] != '\0' ? " (" : "", v->order_detail,
+			v->order_detail[0] != '\0' ? ")" : "");
+	for (i = 0; v->server_order == CZPG_TRI_YES && i < v->npreference; i++)
+		fprintf(out, "             %2zu. %s\n", i + 1, v->preference[i]);
+}
+
 static void print_version(FILE *out, const struct czpg_probe_version *v)
 {
 	size_t i;
@@ -126,12 +146,7 @@ static void print_version(FILE *out, const struct czpg_probe_version *v)
 	fprintf(out, "           suites accepted: %s\n", acc[0] != '\0' ? acc : "none");
 	if (ref[0] != '\0')
 		fprintf(out, "           suites not determined: %s\n", ref);
-	fprintf(out, "           server preference order: %s%s%s%s\n",
-		v->server_order == CZPG_TRI_YES  ? "yes"
-		: v->server_order == CZPG_TRI_NO ? "no"
-						 : "not determined",
-		v->order_detail[0] != '\0' ? " (" : "", v->order_detail,
-		v->order_detail[0] != '\0' ? ")" : "");
+	print_order(out, v);
 }
 
 void czpg_probe_print(FILE *out, const struct czpg_probe_result *res)
@@ -259,6 +274,29 @@ static void json_str_or_null(struct czpg_json *j, const char *key, const char *s
 	czpg_json_kv_string(j, key, s != NULL && s[0] != '\0' ? s : NULL);
 }
 
+/* "order", "preference", "preference_complete", "server_order", "order_detail". */
+static void json_order(struct czpg_json *j, const struct czpg_probe_version *v)
+{
+	size_t k;
+
+	czpg_json_kv_string(j, "order",
+			    v->server_order == CZPG_TRI_YES  ? "server"
+			    : v->server_order == CZPG_TRI_NO ? "client"
+							     : NULL);
+	czpg_json_key(j, "preference");
+	if (v->server_order != CZPG_TRI_YES) {
+		czpg_json_null(j);
+	} else {
+		czpg_json_array_begin(j);
+		for (k = 0; k < v->npreference; k++)
+			czpg_json_string(j, v->preference[k]);
+		czpg_json_array_end(j);
+	}
+	czpg_json_kv_bool(j, "preference_complete", v->preference_complete);
+	json_tri(j, "server_order", v->server_order);
+	json_str_or_null(j, "order_detail", v->order_detail);
+}
+
 void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res, enum czpg_result outcome)
 {
 	struct czpg_json j;
@@ -317,8 +355,7 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res, enum 
 			}
 			czpg_json_array_end(&j);
 		}
-		json_tri(&j, "server_order", v->server_order);
-		json_str_or_null(&j, "order_detail", v->order_detail);
+		json_order(&j, v);
 		czpg_json_object_end(&j);
 	}
 	czpg_json_array_end(&j);

@@ -286,10 +286,17 @@ static void test_tls13_only_box(void **state)
 	assert_string_equal(version, r->tls_version);
 	assert_string_equal(cipher, r->tls_cipher);
 	/* What the server paid (docs/probe.md): the first connection, plaintext,
-	 * verify-full, TLS 1.2, 1.1 and 1.0, the five suites, two for the order,
+	 * verify-full, TLS 1.2, 1.1 and 1.0, the five suites, three for the order
+	 * of the three accepted (all of them in both orders, then the two left),
 	 * two for the groups (P-256, then none left), direct TLS, GSSENCRequest. */
 	assert_false(r->deadline_hit);
-	assert_int_equal(r->connections, 17);
+	assert_int_equal(r->connections, 18);
+	/* OpenSSL's default TLS 1.3 order, which the server applies as its own. */
+	assert_true(r->versions[0].preference_complete);
+	assert_int_equal(r->versions[0].npreference, 3);
+	assert_string_equal(r->versions[0].preference[0], "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(r->versions[0].preference[1], "TLS_CHACHA20_POLY1305_SHA256");
+	assert_string_equal(r->versions[0].preference[2], "TLS_AES_128_GCM_SHA256");
 	free(r);
 
 	/* The name and the CA as verify-full sees them. */
