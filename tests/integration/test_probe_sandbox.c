@@ -1,7 +1,9 @@
 /*
  * test_probe_sandbox.c - `czctl postgres tls probe` against a real PostgreSQL 15:
  * TLS off, TLS 1.3 only, plaintext refused by pg_hba, TLS 1.2 (and 1.0)
- * allowed, cross-checked with `openssl s_client -starttls postgres`; then a
+ * allowed, cross-checked with `openssl s_client -starttls postgres`, the
+ * server's suite preference against s_client offering the accepted suites
+ * in several orders; then a
  * fleet of a few hundred targets on 127.0.0.0/8 (the sandbox on 40 loopback
  * addresses, closed ports, listeners that never answer, and one that answers
  * like an HTTP server).
@@ -442,6 +444,115 @@ static void test_tls12_box(void **state)
 	assert_int_equal(czpg_sandbox_reload(&sb), 0);
 }
 
+/* The suite `openssl s_client` gets over TLS 1.2 offering exactly list, in its order. */
+static void s_client12(const char *list, char *cipher, size_t cap)
+{
+	char extra[1200], version[32];
+
+	snprintf(extra, sizeof(extra), "-tls1_2 -cipher '%s'", list);
+	s_client(extra, version, cipher, cap);
+	assert_string_equal(version, "TLSv1.2");
+}
+
+/* The ':'-joined list of the n names of set, starting at `rotate`, reversed when asked. */
+static void join(const char *const *set, size_t n, size_t rotate, bool reversed, char *out,
+		 size_t cap)
+{
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		size_t k = (rotate + (reversed ? n - i : i)) % n;
+
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", i > 0 ? ":" : "", set[k]);
+	}
+}
+
+/*
+ * TLS 1.2 with a server order that is neither OpenSSL's nor the probe's
+ * table order (AES128 first, as in the issue): the probe ranks every
+ * accepted suite, and `openssl s_client` offering the accepted suites in
+ * several orders (every rotation, forward and reversed) always gets the
+ * probe's first choice; offering what is left once the first k are taken
+ * away gets the probe's choice k + 1.  With ssl_prefer_server_ciphers off
+ * the probe says "client order" and s_client gets its own first suite.
+ */
+static void test_tls12_order(void **state)
+{
+	static const char *const server_order[] = {
+	    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305",
+	    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-SHA256"};
+	const size_t n = sizeof(server_order) / sizeof(server_order[0]);
+	const struct czpg_probe_version *v;
+	struct czpg_probe_result *r;
+	char conf[600], list[600], cipher[64];
+	size_t i, k;
+	int rev;
+
+	(void)state;
+	assert_int_equal(czpg_sandbox_enable_tls(&sb, crt_path, key_path, ca_path, "TLSv1.2", NULL),
+			 0);
+	join(server_order, n, 0, false, list, sizeof(list));
+	snprintf(conf, sizeof(conf), "ssl_ciphers = '%s'\n", list);
+	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", conf), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
+	r = probe("127.0.0.1", NULL, false);
+	v = &r->versions[1];
+	assert_int_equal(v->accepted, CZPG_TRI_YES);
+	assert_int_equal(v->server_order, CZPG_TRI_YES);
+	if (!v->preference_complete || v->npreference != n)
+		czpg_probe_print(stderr, r);
+	assert_true(v->preference_complete);
+	assert_int_equal(v->npreference, n);
+	for (i = 0; i < n; i++)
+		assert_string_equal(v->preference[i], server_order[i]);
+
+	/* The probe's ranking against s_client, offering the accepted suites in every rotation. */
+	for (k = 0; k < n; k++)
+		for (rev = 0; rev < 2; rev++) {
+			join(server_order, n, k, rev == 1, list, sizeof(list));
+			s_client12(list, cipher, sizeof(cipher));
+			assert_string_equal(cipher, v->preference[0]);
+		}
+	/* Take the first k choices away: the next one is picked, whatever the order. */
+	for (k = 1; k < n; k++)
+		for (rev = 0; rev < 2; rev++) {
+			join(v->preference + k, n - k, 0, rev == 1, list, sizeof(list));
+			s_client12(list, cipher, sizeof(cipher));
+			assert_string_equal(cipher, v->preference[k]);
+		}
+	/* TLS 1.3 is ranked too (OpenSSL's default suites, in the server's order). */
+	assert_int_equal(r->versions[0].server_order, CZPG_TRI_YES);
+	assert_true(r->versions[0].preference_complete);
+	s_client("-tls1_3 -ciphersuites "
+		 "'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384'",
+		 list, cipher, sizeof(cipher));
+	assert_string_equal(cipher, r->versions[0].preference[0]);
+	free(r);
+
+	/* The client's order wins: the probe says so, and ranks nothing. */
+	join(server_order, n, 0, false, list, sizeof(list));
+	snprintf(conf, sizeof(conf), "ssl_ciphers = '%s'\nssl_prefer_server_ciphers = off\n", list);
+	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", conf), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
+	r = probe("127.0.0.1", NULL, false);
+	v = &r->versions[1];
+	if (v->server_order != CZPG_TRI_NO)
+		czpg_probe_print(stderr, r);
+	assert_int_equal(v->server_order, CZPG_TRI_NO);
+	assert_int_equal(v->npreference, 0);
+	assert_non_null(strstr(v->order_detail, "client's first choice wins"));
+	for (k = 0; k < n; k++) {
+		join(server_order, n, k, k % 2 == 1, list, sizeof(list));
+		s_client12(list, cipher, sizeof(cipher));
+		assert_int_equal(strncmp(list, cipher, strlen(cipher)), 0);
+		assert_int_equal(list[strlen(cipher)], ':');
+	}
+	free(r);
+	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", "\n"), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
+}
+
 /* ---- fleet ------------------------------------------------------------------- */
 
 #define FLEET_LIVE 40
@@ -647,6 +758,7 @@ int main(void)
 	    cmocka_unit_test(test_cli_output_and_usage),
 	    cmocka_unit_test(test_plaintext_refused_box),
 	    cmocka_unit_test(test_tls12_box),
+	    cmocka_unit_test(test_tls12_order),
 	    cmocka_unit_test(test_fleet),
 	};
 
