@@ -221,6 +221,15 @@ const char *czpg_conn_offered_mechanisms(const struct czpg_conn *c);
 int czpg_conn_auth_request(const struct czpg_conn *c);
 /* SQLSTATE of a server ErrorResponse that failed startup ("" if none). */
 const char *czpg_conn_startup_sqlstate(const struct czpg_conn *c);
+/* The message (field M, sanitised) of that ErrorResponse ("" if none). */
+const char *czpg_conn_startup_message(const struct czpg_conn *c);
+/*
+ * The field types that ErrorResponse carried, in the order S V C M D H P W F
+ * L R ("" if none): PostgreSQL's backend sends "SVCMFLR" at least (it always
+ * names its source file, line and routine); PgBouncer answers for itself
+ * with "SCM".
+ */
+const char *czpg_conn_startup_fields(const struct czpg_conn *c);
 uint32_t czpg_conn_backend_pid(const struct czpg_conn *c);
 /* A ParameterStatus value the server sent, or NULL. */
 const char *czpg_conn_parameter(const struct czpg_conn *c, const char *name);

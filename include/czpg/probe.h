@@ -20,6 +20,10 @@
  *   verify    with a CA file: a verify-full handshake, as libpq would do;
  *   direct    a TLS ClientHello straight away with ALPN "postgresql"
  *             (PostgreSQL 17 sslnegotiation=direct);
+ *   admin     StartupMessage for database "pgbouncer" (over TLS when
+ *             offered): PgBouncer's admin console refuses a user it does not
+ *             know as an admin with its own "not allowed"; PostgreSQL asks
+ *             for authentication like for any database;
  *   gssenc    GSSENCRequest: the answer 'G' or 'N'.
  * Checks that depend on another wait for it (suites for a version once it is
  * accepted, order once its suites are known).  Session resumption is not
@@ -65,6 +69,23 @@ enum czpg_probe_status {
 	CZPG_PROBE_NO_ANSWER,      /* TCP accepted, but no answer to SSLRequest in time */
 	CZPG_PROBE_NOT_POSTGRESQL, /* answered, but not as PostgreSQL does */
 	CZPG_PROBE_ERROR,          /* something else stopped the probe (detail says) */
+};
+
+/* Who answers on the port, from how it refuses startups (czpg_probe_assess). */
+enum czpg_probe_server {
+	CZPG_PROBE_SERVER_UNKNOWN = 0, /* nothing the probe saw tells */
+	CZPG_PROBE_SERVER_POSTGRESQL,  /* errors only PostgreSQL's backend sends */
+	CZPG_PROBE_SERVER_PGBOUNCER,   /* PgBouncer answering for itself */
+};
+
+/*
+ * A startup the server refused with an ErrorResponse: what tells who
+ * refused it (czpg_conn_startup_message / _fields).
+ */
+struct czpg_probe_refusal {
+	char sqlstate[6];  /* "" when the startup was not refused with an error */
+	char message[256]; /* field M, sanitised */
+	char fields[24];   /* the field types sent: "SVCMFLR", "SCM" ... */
 };
 
 /* A check's outcome: not run (or inconclusive), no, yes. */
@@ -167,6 +188,17 @@ struct czpg_probe_result {
 	enum czpg_probe_tri direct_tls;
 	char direct_alpn[32];
 	char direct_detail[256];
+
+	/* How startups were refused: plaintext, over TLS, and for database "pgbouncer". */
+	struct czpg_probe_refusal plaintext_refusal, tls_refusal, admin_refusal;
+	enum czpg_probe_tri admin_auth; /* "pgbouncer" startup: YES asked to authenticate */
+
+	/* Derived by czpg_probe_assess from the above (probe_findings.h). */
+	enum czpg_probe_server server;
+	char server_evidence[512];
+	/* The server version the evidence supports ("17 or later"); "" = not known. */
+	char server_version[48];
+	char server_version_evidence[240];
 
 	char gssenc_answer; /* 'G', 'N', other, 0 = not known */
 	char gssenc_detail[256];

@@ -74,6 +74,8 @@ struct czpg_conn {
 	char auth_method[32];
 	char offered[160];
 	char startup_sqlstate[6];
+	char startup_message[256]; /* its M field, sanitised */
+	char startup_fields[24];   /* the field types it carried */
 	uint32_t backend_pid;
 	uint32_t backend_secret;
 	struct conn_param params[CONN_MAX_PARAMS];
@@ -530,6 +532,33 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 
 /* ---- incoming messages ------------------------------------------------- */
 
+/*
+ * Keeps what tells who refused the startup: the message, and which fields
+ * the ErrorResponse had (PostgreSQL's backend always names the source file,
+ * line and routine; a pooler answering for itself does not).
+ */
+static void record_startup_error(struct czpg_conn *c, const struct czpg_pgwire_error *e)
+{
+	const struct {
+		char type;
+		const char *value;
+	} f[] = {
+	    {'S', e->severity}, {'V', e->severity_nonlocal},
+	    {'C', e->sqlstate}, {'M', e->message},
+	    {'D', e->detail},   {'H', e->hint},
+	    {'P', e->position}, {'W', e->where},
+	    {'F', e->file},     {'L', e->line},
+	    {'R', e->routine},
+	};
+	size_t i, n = 0;
+
+	czpg_pgwire_sanitize(e->message, c->startup_message, sizeof(c->startup_message));
+	for (i = 0; i < sizeof(f) / sizeof(f[0]) && n + 1 < sizeof(c->startup_fields); i++)
+		if (f[i].value != NULL)
+			c->startup_fields[n++] = f[i].type;
+	c->startup_fields[n] = '\0';
+}
+
 static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
 {
 	struct czpg_pgwire_error e;
@@ -541,6 +570,7 @@ static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_m
 	}
 	if (e.sqlstate != NULL)
 		czpg_pgwire_sanitize(e.sqlstate, c->startup_sqlstate, sizeof(c->startup_sqlstate));
+	record_startup_error(c, &e);
 	czpg_pgwire_error_format(&e, line, sizeof(line));
 	fail(c, "the server refused the connection: %s", line);
 }
@@ -1138,6 +1168,16 @@ int czpg_conn_auth_request(const struct czpg_conn *c)
 const char *czpg_conn_startup_sqlstate(const struct czpg_conn *c)
 {
 	return c->startup_sqlstate;
+}
+
+const char *czpg_conn_startup_message(const struct czpg_conn *c)
+{
+	return c->startup_message;
+}
+
+const char *czpg_conn_startup_fields(const struct czpg_conn *c)
+{
+	return c->startup_fields;
 }
 
 uint32_t czpg_conn_backend_pid(const struct czpg_conn *c)

@@ -57,6 +57,7 @@ enum task_kind {
 	T_SUITE,   /* vi, idx = index into the version's suites[] */
 	T_GROUP,   /* idx = bit mask of group table entries offered; vi = version used */
 	T_RANK,    /* vi, idx = enum czpg_probe_offer (probe_order.h) */
+	T_ADMIN,   /* startup for database "pgbouncer" (over TLS when offered) */
 	T_NKINDS,
 };
 
@@ -226,6 +227,14 @@ static void classify_main(struct target *t, struct czpg_conn *c)
 	}
 }
 
+/* How c's startup was refused, if it was refused with an ErrorResponse. */
+static void record_refusal(struct czpg_probe_refusal *f, struct czpg_conn *c)
+{
+	copy_str(f->sqlstate, sizeof(f->sqlstate), czpg_conn_startup_sqlstate(c));
+	copy_str(f->message, sizeof(f->message), czpg_conn_startup_message(c));
+	copy_str(f->fields, sizeof(f->fields), czpg_conn_startup_fields(c));
+}
+
 static void record_auth(struct czpg_probe_result *res, struct czpg_conn *c)
 {
 	if (czpg_conn_phase(c) == CZPG_PHASE_DONE && czpg_conn_auth_request(c) >= 0) {
@@ -240,6 +249,7 @@ static void record_auth(struct czpg_probe_result *res, struct czpg_conn *c)
 	} else if (czpg_conn_startup_sqlstate(c)[0] != '\0' ||
 		   czpg_conn_failed_phase(c) == CZPG_PHASE_STARTUP) {
 		copy_str(res->auth_detail, sizeof(res->auth_detail), czpg_conn_error(c));
+		record_refusal(&res->tls_refusal, c);
 	}
 }
 
@@ -388,6 +398,7 @@ static void spawn_after_gate(struct run *r, struct target *t)
 		if (!r->opt->quick) {
 			add_task(t, T_GSSENC, -1, 0, NULL);
 			add_task(t, T_DIRECT, -1, 0, r->suites.direct);
+			add_task(t, T_ADMIN, -1, 0, NULL);
 		}
 		return;
 	}
@@ -424,6 +435,7 @@ static void spawn_after_gate(struct run *r, struct target *t)
 	if (!r->opt->quick) {
 		add_task(t, T_GSSENC, -1, 0, NULL);
 		add_task(t, T_DIRECT, -1, 0, r->suites.direct);
+		add_task(t, T_ADMIN, -1, 0, res->tls_ok ? r->suites.main : NULL);
 	}
 }
 
@@ -467,7 +479,20 @@ static void record_plain(struct run *r, struct task *k, const struct seen *s)
 		    res->plaintext_sqlstate[0] != '\0' ? CZPG_TRI_NO : CZPG_TRI_UNKNOWN;
 		copy_str(res->plaintext_detail, sizeof(res->plaintext_detail),
 			 czpg_conn_error(s->c));
+		record_refusal(&res->plaintext_refusal, s->c);
 	}
+}
+
+static void record_admin(struct run *r, struct task *k, const struct seen *s)
+{
+	struct czpg_probe_result *res = k->t->res;
+
+	(void)r;
+	if (s->done)
+		res->admin_auth = CZPG_TRI_YES;
+	else if (czpg_conn_startup_sqlstate(s->c)[0] != '\0')
+		res->admin_auth = CZPG_TRI_NO;
+	record_refusal(&res->admin_refusal, s->c);
 }
 
 static void record_gssenc(struct run *r, struct task *k, const struct seen *s)
@@ -598,6 +623,7 @@ static const struct task_def {
     [T_SUITE] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_suite},
     [T_GROUP] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_group},
     [T_RANK] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_rank},
+    [T_ADMIN] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_AUTH_REQUEST, record_admin},
 };
 
 /* ---- the engine ------------------------------------------------------------ */
@@ -643,7 +669,7 @@ static int start_task(struct run *r, struct task *k)
 
 	cc.host = t->res->host;
 	cc.user = r->user;
-	cc.dbname = r->user;
+	cc.dbname = k->kind == T_ADMIN ? "pgbouncer" : r->user;
 	cc.application_name = "czctl-probe";
 	cc.phase_timeout_ms = r->timeout_ms;
 	cc.user_data = k;

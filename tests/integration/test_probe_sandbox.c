@@ -298,9 +298,14 @@ static void test_tls13_only_box(void **state)
 	 * verify-full, TLS 1.2, 1.1 and 1.0, the five suites, three for the order
 	 * of the three accepted (all of them in both orders, then the two left),
 	 * one per accepted group and one more (none left), direct TLS,
-	 * GSSENCRequest. */
+	 * GSSENCRequest, the startup for database "pgbouncer". */
 	assert_false(r->deadline_hit);
-	assert_int_equal(r->connections, 18 + (sb.pg->default_x25519 ? 1 : 0));
+	assert_int_equal(r->connections, 19 + (sb.pg->default_x25519 ? 1 : 0));
+	/* Without a password, the version comes from direct TLS: 17+, or before. */
+	assert_string_equal(r->server_version, sb.pg->direct_tls ? "17 or later" : "before 17");
+	/* Nothing was refused: PostgreSQL or a pooler, the probe cannot tell. */
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_UNKNOWN);
+	assert_null(find(r, "pgbouncer"));
 	/* OpenSSL's default TLS 1.3 order, which the server applies as its own. */
 	assert_true(r->versions[0].preference_complete);
 	assert_int_equal(r->versions[0].npreference, 3);
@@ -388,6 +393,11 @@ static void test_plaintext_refused_box(void **state)
 	assert_int_equal(r->plaintext_accepted, CZPG_TRI_NO);
 	assert_string_equal(r->plaintext_sqlstate, "28000");
 	assert_non_null(strstr(r->plaintext_detail, "pg_hba.conf rejects"));
+	/* PostgreSQL's own refusal: its source location names the server. */
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_POSTGRESQL);
+	assert_non_null(strstr(r->plaintext_refusal.fields, "FLR"));
+	assert_string_equal(r->server_version, sb.pg->direct_tls ? "17 or later" : "before 17");
+	assert_null(strstr(r->server_version_evidence, "unless a pooler"));
 	assert_null(find(r, "plaintext-accepted"));
 	/* Over TLS the same user still gets SCRAM. */
 	assert_non_null(strstr(r->mechanisms, "SCRAM-SHA-256-PLUS"));

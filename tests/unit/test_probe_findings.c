@@ -251,6 +251,141 @@ static void test_assess_marks_weak_suites(void **state)
 	free(r);
 }
 
+static void refusal(struct czpg_probe_refusal *f, const char *sqlstate, const char *message,
+		    const char *fields)
+{
+	snprintf(f->sqlstate, sizeof(f->sqlstate), "%s", sqlstate);
+	snprintf(f->message, sizeof(f->message), "%s", message);
+	snprintf(f->fields, sizeof(f->fields), "%s", fields);
+}
+
+/* PgBouncer answering for itself: named, and the advice is in its settings. */
+static void test_identify_pgbouncer(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+	const struct czpg_probe_finding *f;
+
+	(void)state;
+	assert_non_null(r);
+	good_result(r);
+	refusal(&r->plaintext_refusal, "08P01", "SSL required", "SCM");
+	refusal(&r->admin_refusal, "08P01", "not allowed", "SCM");
+	r->versions[1].accepted = CZPG_TRI_YES;
+	r->versions[1].nsuites = 1;
+	r->versions[1].suites[0].name = "ECDHE-ECDSA-AES128-SHA";
+	r->versions[1].suites[0].accepted = CZPG_TRI_YES;
+	r->channel_binding = CZPG_TRI_NO;
+	snprintf(r->mechanisms, sizeof(r->mechanisms), "SCRAM-SHA-256");
+	r->chain[0].days_left = 5;
+	czpg_probe_assess(r);
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_PGBOUNCER);
+	assert_non_null(strstr(r->server_evidence, "the plaintext startup got \"SSL required\""));
+	assert_non_null(strstr(r->server_evidence, "database \"pgbouncer\" got \"not allowed\""));
+	expect(r, "pgbouncer", CZPG_SEV_INFO);
+	assert_non_null(strstr(find(r, "pgbouncer")->text, "client_tls_*"));
+	/* Every piece of advice names PgBouncer's settings, none PostgreSQL's. */
+	assert_non_null(strstr(find(r, "tls12-accepted")->text, "client_tls_protocols"));
+	assert_non_null(strstr(find(r, "weak-suites")->text, "client_tls_ciphers"));
+	assert_non_null(strstr(find(r, "cert-expiring")->text, "client_tls_cert_file"));
+	assert_non_null(strstr(find(r, "no-channel-binding")->text, "through the pooler"));
+	for (size_t i = 0; i < r->nfindings; i++) {
+		f = &r->findings[i];
+		assert_null(strstr(f->text, "ssl_min_protocol_version"));
+		assert_null(strstr(f->text, "ssl_ciphers"));
+		assert_null(strstr(f->text, "pg_hba.conf"));
+	}
+	/* Nothing about the version behind it. */
+	assert_string_equal(r->server_version, "");
+	assert_non_null(strstr(r->server_version_evidence, "behind it"));
+
+	/* Plaintext accepted and TLS off: the fix is client_tls_sslmode. */
+	good_result(r);
+	r->ssl_answer = 'N';
+	r->tls_ok = false;
+	r->plaintext_accepted = CZPG_TRI_YES;
+	r->plaintext_auth = CZPG_PGWIRE_AUTH_SASL;
+	refusal(&r->admin_refusal, "08P01", "not allowed", "SCM");
+	czpg_probe_assess(r);
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_PGBOUNCER);
+	assert_non_null(strstr(find(r, "tls-off")->text, "client_tls_sslmode = require"));
+	assert_non_null(strstr(find(r, "plaintext-accepted")->text, "client_tls_sslmode"));
+	free(r);
+}
+
+/* Evidence that is not clear enough names nobody. */
+static void test_identify_unclear_or_postgresql(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	/* PgBouncer's words with PostgreSQL's source location: not PgBouncer's own. */
+	good_result(r);
+	refusal(&r->plaintext_refusal, "08P01", "SSL required", "SVCMFLR");
+	czpg_probe_assess(r);
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_POSTGRESQL);
+	/* Another SQLSTATE, a message PgBouncer does not send, a longer word. */
+	good_result(r);
+	refusal(&r->plaintext_refusal, "28000", "SSL required", "SCM");
+	refusal(&r->tls_refusal, "08P01", "something else", "SCM");
+	refusal(&r->admin_refusal, "08P01", "not allowedness", "SCM");
+	czpg_probe_assess(r);
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_UNKNOWN);
+	assert_null(find(r, "pgbouncer"));
+	/* "no such database: x" is PgBouncer's with its argument. */
+	refusal(&r->tls_refusal, "08P01", "no such database: x", "SCM");
+	czpg_probe_assess(r);
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_PGBOUNCER);
+
+	/* PostgreSQL's pg_hba refusal names its source location: PostgreSQL, its advice. */
+	good_result(r);
+	r->plaintext_accepted = CZPG_TRI_NO;
+	refusal(&r->plaintext_refusal, "28000",
+		"pg_hba.conf rejects connection for host \"127.0.0.1\"", "SVCMFLR");
+	r->versions[1].accepted = CZPG_TRI_YES;
+	czpg_probe_assess(r);
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_POSTGRESQL);
+	assert_non_null(strstr(r->server_evidence, "SQLSTATE 28000"));
+	assert_non_null(strstr(find(r, "tls12-accepted")->text, "ssl_min_protocol_version"));
+	free(r);
+}
+
+/* What the probe can say about the version without a password. */
+static void test_version_evidence(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	good_result(r);
+	r->direct_tls = CZPG_TRI_YES;
+	snprintf(r->direct_alpn, sizeof(r->direct_alpn), "postgresql");
+	czpg_probe_assess(r);
+	assert_string_equal(r->server_version, "17 or later");
+	assert_non_null(strstr(r->server_version_evidence, "ALPN \"postgresql\""));
+	/* A TLS server that completes the handshake without selecting the ALPN is not it. */
+	r->direct_alpn[0] = '\0';
+	czpg_probe_assess(r);
+	assert_string_equal(r->server_version, "");
+
+	good_result(r); /* direct TLS refused while TLS is on */
+	czpg_probe_assess(r);
+	assert_string_equal(r->server_version, "before 17");
+	assert_non_null(strstr(r->server_version_evidence, "unless a pooler answers for it"));
+	refusal(&r->plaintext_refusal, "28000", "pg_hba.conf rejects connection", "SVCMFLR");
+	czpg_probe_assess(r);
+	assert_null(strstr(r->server_version_evidence, "unless a pooler"));
+
+	/* TLS off: a refused direct TLS says nothing. */
+	good_result(r);
+	r->ssl_answer = 'N';
+	r->tls_ok = false;
+	czpg_probe_assess(r);
+	assert_string_equal(r->server_version, "");
+	assert_non_null(strstr(r->server_version_evidence, "server_version parameter"));
+	free(r);
+}
+
 /* The fleet's exit result: a definite problem anywhere wins over "could not probe". */
 static void test_fleet_tally(void **state)
 {
@@ -301,6 +436,9 @@ int main(void)
 	    cmocka_unit_test(test_assess_each_rule),
 	    cmocka_unit_test(test_assess_tls_off_and_unprobed),
 	    cmocka_unit_test(test_assess_marks_weak_suites),
+	    cmocka_unit_test(test_identify_pgbouncer),
+	    cmocka_unit_test(test_identify_unclear_or_postgresql),
+	    cmocka_unit_test(test_version_evidence),
 	    cmocka_unit_test(test_fleet_tally),
 	};
 
