@@ -70,7 +70,9 @@ enum czpg_conn_goal {
  *   DIRECT_TLS: sends the TLS ClientHello at once, without SSLRequest
  *     (PostgreSQL 17, sslnegotiation=direct).  Needs use_tls and a tls config
  *     offering ALPN "postgresql" (czpg_tls_config_set_alpn); the rest of the
- *     flow (goal, startup) is as over SSLRequest.
+ *     flow (goal, startup) is as over SSLRequest, except that past the TLS
+ *     goal the server must have selected ALPN "postgresql": otherwise the
+ *     connection fails in the TLS phase and sends no startup.
  */
 enum czpg_conn_opening {
 	CZPG_OPEN_DEFAULT = 0,    /* SSLRequest with use_tls, else StartupMessage */

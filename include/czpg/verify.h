@@ -33,6 +33,8 @@ struct czpg_verify_options {
 	int min_tls;         /* TLS1_2_VERSION or TLS1_3_VERSION */
 	unsigned timeout_ms; /* per phase */
 	enum czpg_verify_client client;
+	/* How TLS starts (czpg/sslneg.h): CZPG_OPEN_DEFAULT "postgres", or CZPG_OPEN_DIRECT_TLS. */
+	enum czpg_conn_opening sslnegotiation;
 };
 
 struct czpg_verify_result {
@@ -59,6 +61,11 @@ struct czpg_verify_result {
 	int server_bits;
 	unsigned backend_pid;
 	char server_version_str[64]; /* server_version parameter */
+
+	/* How TLS was started: "postgres" or "direct", and the ALPN the server selected. */
+	char sslnegotiation[16];
+	char alpn[32];
+	char negotiation_note[200]; /* e.g. that this libpq has no sslnegotiation */
 
 	/* Plaintext check. */
 	bool plaintext_checked;

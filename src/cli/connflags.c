@@ -23,6 +23,7 @@ static const struct option connflag_table[CZPG_CONNFLAGS_COUNT] = {
     {"channel-binding", required_argument, NULL, CZPG_CONNFLAG_CHANNEL_BINDING},
     {"min-tls", required_argument, NULL, CZPG_CONNFLAG_MIN_TLS},
     {"timeout", required_argument, NULL, CZPG_CONNFLAG_TIMEOUT},
+    {"sslnegotiation", required_argument, NULL, CZPG_CONNFLAG_SSLNEGOTIATION},
 };
 
 /* Whether cf binds the flag with code ch. */
@@ -47,6 +48,8 @@ static int binds(const struct czpg_connflags *cf, int ch)
 		return cf->min_tls != NULL;
 	case CZPG_CONNFLAG_TIMEOUT:
 		return cf->timeout_ms != NULL;
+	case CZPG_CONNFLAG_SSLNEGOTIATION:
+		return cf->sslnegotiation != NULL;
 	default:
 		return 0;
 	}
@@ -76,6 +79,21 @@ int czpg_connflags_options(const struct czpg_connflags *cf, const struct option 
 	rc = 0;
 out:
 	return rc;
+}
+
+/* libpq's sslnegotiation values: postgres (SSLRequest first) or direct (TLS at once). */
+static int take_sslnegotiation(const struct czpg_connflags *cf, const char *arg, char *err,
+			       size_t errlen)
+{
+	if (strcmp(arg, "postgres") == 0) {
+		*cf->sslnegotiation = CZPG_OPEN_DEFAULT;
+	} else if (strcmp(arg, "direct") == 0) {
+		*cf->sslnegotiation = CZPG_OPEN_DIRECT_TLS;
+	} else {
+		czpg_errf(err, errlen, "--sslnegotiation '%s' is not postgres or direct", arg);
+		return -1;
+	}
+	return 0;
 }
 
 int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char *err,
@@ -141,6 +159,10 @@ int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char
 			goto out;
 		}
 		*cf->timeout_ms = (unsigned)v * 1000u;
+		break;
+	case CZPG_CONNFLAG_SSLNEGOTIATION:
+		if (take_sslnegotiation(cf, arg, err, errlen) < 0)
+			goto out;
 		break;
 	default:
 		rc = 1;

@@ -904,6 +904,29 @@ static void handle_gssenc_answer(struct czpg_conn *c, const uint8_t *data, uint6
 	}
 }
 
+/*
+ * Direct TLS carries a session only when the server selected ALPN
+ * "postgresql" (PostgreSQL 17, as libpq 17 insists): a TLS server that
+ * ignores ALPN is not proof of PostgreSQL, and no startup (nor password)
+ * goes to it.  True when the connection failed for that.
+ */
+static bool refuse_direct_without_alpn(struct czpg_conn *c)
+{
+	const char *alpn;
+
+	if (c->opening != CZPG_OPEN_DIRECT_TLS)
+		return false;
+	alpn = czpg_tls_alpn(c->tls);
+	if (alpn != NULL && strcmp(alpn, "postgresql") == 0)
+		return false;
+	fail(c,
+	     "the server %s completed a direct TLS handshake without selecting ALPN "
+	     "\"postgresql\" (%s%s%s): a TLS server that ignores ALPN is not proof of PostgreSQL",
+	     c->host, alpn != NULL ? "it selected \"" : "it selected none",
+	     alpn != NULL ? alpn : "", alpn != NULL ? "\"" : "");
+	return true;
+}
+
 static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 {
 	uint8_t buf[CONN_TLS_READ_CHUNK];
@@ -929,6 +952,8 @@ static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 			fail(c, "%s", czpg_tls_error(c->tls));
 			return;
 		}
+		if (c->goal != CZPG_GOAL_TLS && refuse_direct_without_alpn(c))
+			return;
 		if (c->goal == CZPG_GOAL_TLS) {
 			set_phase(c, CZPG_PHASE_DONE, now_ns);
 			emit_simple(c, CZPG_EV_GOAL);

@@ -20,6 +20,22 @@ static void fmt_tls_version(const char *v, char *out, size_t cap)
 		snprintf(out, cap, "%s", v != NULL ? v : "?");
 }
 
+/* How TLS was started (--sslnegotiation), and what the server selected for ALPN. */
+static void print_negotiation(FILE *out, const struct czpg_verify_result *res)
+{
+	if (strcmp(res->sslnegotiation, "direct") == 0 && res->tls_done)
+		fprintf(out,
+			"negotiation: direct (TLS at once, no SSLRequest; ALPN %s%s%s selected)\n",
+			res->alpn[0] != '\0' ? "\"" : "", res->alpn[0] != '\0' ? res->alpn : "none",
+			res->alpn[0] != '\0' ? "\"" : "");
+	else if (strcmp(res->sslnegotiation, "direct") == 0)
+		fprintf(out, "negotiation: direct (TLS at once, no SSLRequest)\n");
+	else if (res->sslnegotiation[0] != '\0')
+		fprintf(out, "negotiation: postgres (SSLRequest, then TLS)\n");
+	if (res->negotiation_note[0] != '\0')
+		fprintf(out, "note: %s\n", res->negotiation_note);
+}
+
 void czpg_verify_print(FILE *out, const struct czpg_verify_options *opt,
 		       const struct czpg_verify_result *res)
 {
@@ -33,6 +49,7 @@ void czpg_verify_print(FILE *out, const struct czpg_verify_options *opt,
 		fmt_tls_version(res->client_version, v, sizeof(v));
 		fprintf(out, "client negotiated: %s / %s\n", v, res->client_cipher);
 	}
+	print_negotiation(out, res);
 	if (res->server_row)
 		fprintf(out, "pg_stat_ssl: ssl=%s version=%s cipher=%s\n",
 			res->server_ssl ? "true" : "false",
@@ -57,6 +74,9 @@ void czpg_verify_print(FILE *out, const struct czpg_verify_options *opt,
 		fprintf(out, "server: PostgreSQL %s, backend pid %u, via %s client\n",
 			res->server_version_str, res->backend_pid,
 			opt->client == CZPG_VERIFY_LIBPQ ? "libpq" : "native");
+	else
+		fprintf(out, "server version: not known (the session ended before the server sent "
+			     "server_version)\n");
 	if (res->plaintext_checked)
 		fprintf(out, "[%s] plaintext %s: %s\n", res->plaintext_refused ? "PASS" : "FAIL",
 			res->plaintext_refused ? "refused" : "not refused", res->plaintext_detail);
@@ -79,6 +99,12 @@ void czpg_verify_print_json(FILE *out, const struct czpg_verify_options *opt,
 	czpg_json_kv_uint(&j, "port", opt->port);
 	czpg_json_kv_string(&j, "user", opt->user);
 	czpg_json_kv_string(&j, "client", opt->client == CZPG_VERIFY_LIBPQ ? "libpq" : "native");
+	czpg_json_kv_string(&j, "sslnegotiation", res->sslnegotiation);
+	czpg_json_kv_string(&j, "alpn", res->alpn[0] != '\0' ? res->alpn : NULL);
+	czpg_json_kv_string(&j, "negotiation_note",
+			    res->negotiation_note[0] != '\0' ? res->negotiation_note : NULL);
+	czpg_json_kv_string(&j, "server_version",
+			    res->server_version_str[0] != '\0' ? res->server_version_str : NULL);
 	czpg_json_key(&j, "client_negotiated");
 	if (res->tls_done) {
 		czpg_json_object_begin(&j);

@@ -23,6 +23,7 @@
 #include "czpg/engine.h"
 #include "czpg/pgwire.h"
 #include "czpg/scram.h"
+#include "czpg/sslneg.h"
 #include "czpg/tlsio.h"
 
 #include "bench_client.h"
@@ -202,6 +203,50 @@ static void derive(struct bench *b)
 /* ------------------------------------------------------------------------
  * Setting up the pools.
  */
+
+/*
+ * What pool pi is: TLS or not, how TLS starts, and its name in the report.
+ * A/A: two plaintext pools; a negotiation comparison: SSLRequest first (a)
+ * against direct TLS (b); otherwise TLS (a, as --sslnegotiation says)
+ * against plaintext (b).
+ */
+static void pool_role(const struct czpg_bench_options *o, unsigned pi, struct bench_pool *p)
+{
+	const char *name;
+
+	p->tls = !o->aa && (pi == 0 || o->compare_negotiation);
+	p->opening = o->compare_negotiation ? (pi == 0 ? CZPG_OPEN_DEFAULT : CZPG_OPEN_DIRECT_TLS)
+		     : p->tls               ? o->sslnegotiation
+					    : CZPG_OPEN_DEFAULT;
+	if (o->aa)
+		name = pi == 0 ? "plain-a" : "plain-b";
+	else if (o->compare_negotiation)
+		name = pi == 0 ? "sslrequest" : "direct";
+	else
+		name = pi == 0 ? "tls" : "plain";
+	snprintf(p->r->name, sizeof(p->r->name), "%s", name);
+	p->r->tls = p->tls;
+	p->r->negotiation = p->tls ? czpg_sslneg_name(p->opening) : NULL;
+}
+
+/*
+ * ALPN for direct TLS (in a comparison, both pools offer it: the two
+ * ClientHellos differ only in when they are sent).  0 or -1.
+ */
+static int setup_negotiation(struct bench *b)
+{
+	const struct czpg_bench_options *o = b->o;
+	char err[512];
+
+	if (czpg_sslneg_configure(b->tcfg,
+				  o->compare_negotiation ? CZPG_OPEN_DIRECT_TLS : o->sslnegotiation,
+				  err, sizeof(err)) < 0) {
+		czpg_bench_fail(b, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int setup(struct bench *b)
 {
 	const struct czpg_bench_options *o = b->o;
@@ -225,6 +270,8 @@ static int setup(struct bench *b)
 		czpg_bench_fail(b, "%s", czpg_tls_config_error(b->tcfg));
 		return -1;
 	}
+	if (setup_negotiation(b) < 0)
+		return -1;
 	b->cache = czpg_scram_cache_new(4);
 	if (b->cache == NULL) {
 		czpg_bench_fail(b, "out of memory");
@@ -235,10 +282,7 @@ static int setup(struct bench *b)
 	for (pi = 0; pi < 2; pi++) {
 		struct bench_pool *p = &b->pools[pi];
 
-		p->tls = pi == 0 && !o->aa;
-		snprintf(p->r->name, sizeof(p->r->name), "%s",
-			 o->aa ? (pi == 0 ? "plain-a" : "plain-b") : (pi == 0 ? "tls" : "plain"));
-		p->r->tls = p->tls;
+		pool_role(o, pi, p);
 		p->r->server_cpu_known = true;
 		czpg_hist_init(&p->r->hist);
 		if (o->mode != CZPG_BENCH_POOLED)

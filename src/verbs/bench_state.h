@@ -44,7 +44,8 @@ struct bench_pool {
 	struct bench *b;
 	struct czpg_bench_pool_result *r;
 	bool tls;
-	struct bench_conn *conns; /* pooled */
+	enum czpg_conn_opening opening; /* TLS pools: SSLRequest first or direct TLS */
+	struct bench_conn *conns;       /* pooled */
 	unsigned n;
 	/* the round in progress */
 	uint64_t to_issue;

@@ -20,6 +20,7 @@
 
 #include "czpg/engine.h"
 #include "czpg/pgwire.h"
+#include "czpg/sslneg.h"
 
 #define SSL_ROW_QUERY                                                                              \
 	"SELECT ssl, version, cipher, bits FROM pg_catalog.pg_stat_ssl "                           \
@@ -185,6 +186,7 @@ static int run_native_session(const struct czpg_verify_options *opt, struct czpg
 	ccfg.use_tls = true;
 	ccfg.tls = tcfg;
 	ccfg.channel_binding = opt->channel_binding;
+	ccfg.opening = opt->sslnegotiation;
 	ccfg.goal = CZPG_GOAL_SESSION;
 	ccfg.phase_timeout_ms = opt->timeout_ms;
 	ccfg.on_event = on_session_event;
@@ -223,6 +225,8 @@ static int run_native_session(const struct czpg_verify_options *opt, struct czpg
 		snprintf(res->client_version, sizeof(res->client_version), "%s",
 			 czpg_tls_version(t));
 		snprintf(res->client_cipher, sizeof(res->client_cipher), "%s", czpg_tls_cipher(t));
+		snprintf(res->alpn, sizeof(res->alpn), "%s",
+			 czpg_tls_alpn(t) != NULL ? czpg_tls_alpn(t) : "");
 	}
 	if (t != NULL && (cert = czpg_tls_peer_certificate(t)) != NULL)
 		res->cert_known = czpg_certinfo_read(cert, time(NULL), &res->cert, NULL, 0) == 0;
@@ -234,7 +238,13 @@ static int run_native_session(const struct czpg_verify_options *opt, struct czpg
 		czpg_pgwire_sanitize(czpg_conn_parameter(c, "server_version"),
 				     res->server_version_str, sizeof(res->server_version_str));
 	if (czpg_conn_phase(c) == CZPG_PHASE_FAILED) {
-		fail_with(res, hint_for(c, opt), "%s", czpg_conn_error(c));
+		const char *neg_hint = NULL;
+		char why[CZPG_CONN_ERR_MAX + 64];
+
+		if (czpg_sslneg_explain(c, opt->sslnegotiation, why, sizeof(why), &neg_hint))
+			fail_with(res, neg_hint, "%s", why);
+		else
+			fail_with(res, hint_for(c, opt), "%s", czpg_conn_error(c));
 		goto out;
 	}
 	if (ctx.query_failed)
@@ -252,8 +262,8 @@ out:
 static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg_verify_result *res)
 {
 	const char *keys[16], *vals[16];
-	char port[16], timeout[16];
-	const char *cb, *minv;
+	char port[16], timeout[16], note[200];
+	const char *cb, *minv, *neg = NULL;
 	PGconn *pc = NULL;
 	PGresult *r = NULL;
 	int k = 0;
@@ -275,6 +285,10 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 	keys[k] = "connect_timeout", vals[k++] = timeout;
 	keys[k] = "application_name", vals[k++] = "czctl verify (libpq)";
 	keys[k] = "gssencmode", vals[k++] = "disable";
+	/* Only a libpq that has the keyword gets it (czpg_verify_run refused the rest). */
+	if (czpg_sslneg_libpq(opt->sslnegotiation, PQlibVersion(), &neg, note, sizeof(note)) == 0 &&
+	    neg != NULL)
+		keys[k] = "sslnegotiation", vals[k++] = neg;
 	if (opt->password != NULL)
 		keys[k] = "password", vals[k++] = opt->password;
 	keys[k] = NULL, vals[k] = NULL;
@@ -299,6 +313,9 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 		 PQsslAttribute(pc, "protocol") != NULL ? PQsslAttribute(pc, "protocol") : "");
 	snprintf(res->client_cipher, sizeof(res->client_cipher), "%s",
 		 PQsslAttribute(pc, "cipher") != NULL ? PQsslAttribute(pc, "cipher") : "");
+	/* libpq 17 reports the ALPN it negotiated; older ones know no such attribute. */
+	snprintf(res->alpn, sizeof(res->alpn), "%s",
+		 PQsslAttribute(pc, "alpn") != NULL ? PQsslAttribute(pc, "alpn") : "");
 	res->authenticated = true;
 	/* libpq does not say which mechanism it used; only require pins it. */
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s",
@@ -314,7 +331,8 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 		X509 *cert = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
 
 		if (cert != NULL) {
-			res->cert_known = czpg_certinfo_read(cert, time(NULL), &res->cert, NULL, 0) == 0;
+			res->cert_known =
+			    czpg_certinfo_read(cert, time(NULL), &res->cert, NULL, 0) == 0;
 			X509_free(cert);
 		}
 	}
@@ -415,6 +433,34 @@ out:
 	czpg_engine_free(e);
 }
 
+/*
+ * The sslnegotiation of this run: ALPN for direct TLS, and for libpq only
+ * what that libpq can do (direct needs libpq 17: never silently dropped).
+ * 0, or -1 (could not run) with the reason in res.
+ */
+static int prepare_negotiation(const struct czpg_verify_options *opt,
+			       struct czpg_verify_result *res, struct czpg_tls_config *tcfg)
+{
+	const char *value;
+	char err[512];
+
+	snprintf(res->sslnegotiation, sizeof(res->sslnegotiation), "%s",
+		 czpg_sslneg_name(opt->sslnegotiation));
+	if (czpg_sslneg_configure(tcfg, opt->sslnegotiation, err, sizeof(err)) < 0) {
+		fail_with(res, NULL, "%s", err);
+		return -1;
+	}
+	if (opt->client == CZPG_VERIFY_LIBPQ &&
+	    czpg_sslneg_libpq(opt->sslnegotiation, PQlibVersion(), &value, res->negotiation_note,
+			      sizeof(res->negotiation_note)) < 0) {
+		fail_with(res, "drop --client libpq, or run with a libpq 17 or later", "%s",
+			  res->negotiation_note);
+		res->negotiation_note[0] = '\0'; /* it is the failure now */
+		return -1;
+	}
+	return 0;
+}
+
 int czpg_verify_run(const struct czpg_verify_options *opt, struct czpg_verify_result *res)
 {
 	struct czpg_tls_config *tcfg = NULL;
@@ -447,6 +493,8 @@ int czpg_verify_run(const struct czpg_verify_options *opt, struct czpg_verify_re
 			  czpg_tls_config_error(tcfg));
 		goto out;
 	}
+	if (prepare_negotiation(opt, res, tcfg) < 0)
+		goto out;
 	res->pass = true;
 	if (opt->client == CZPG_VERIFY_LIBPQ)
 		run_libpq_session(opt, res);

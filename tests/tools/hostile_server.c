@@ -13,6 +13,11 @@
  * (RFC 5802/7677, channel binding tls-server-end-point per RFC 5929), up to
  * the point where the scenario misbehaves.
  *
+ * `direct-alpn` also takes a connection that opens with the TLS ClientHello
+ * (PostgreSQL 17's direct TLS) and selects ALPN "postgresql" for it, then
+ * goes on as `good`; `direct-ignores-alpn` takes it too but selects no ALPN,
+ * as a TLS server that is not PostgreSQL would, and would go on as `good`.
+ *
  * `good` completes everything, offers SCRAM-SHA-256-PLUS and answers the
  * pg_stat_ssl query of `czctl postgres tls verify` with the TLS version and
  * cipher it negotiated, so a test can show the client reaches PASS against
@@ -77,8 +82,10 @@ enum scenario {
 	SC_CLOSE_SASL,
 	SC_CLOSE_PARAMS,
 	SC_CLOSE_QUERY,
-	SC_DRIP_QUERY,       /* answers the query with a NoticeResponse every 250 ms, forever */
-	SC_TLS_CLOSE_NOTIFY, /* a close_notify alert in answer to the ClientHello */
+	SC_DRIP_QUERY,          /* answers the query with a NoticeResponse every 250 ms, forever */
+	SC_TLS_CLOSE_NOTIFY,    /* a close_notify alert in answer to the ClientHello */
+	SC_DIRECT_ALPN,         /* direct TLS too, selecting ALPN "postgresql" (PostgreSQL 17) */
+	SC_DIRECT_IGNORES_ALPN, /* direct TLS too, selecting no ALPN */
 	SC_COUNT
 };
 
@@ -113,6 +120,8 @@ static const char *const scenario_names[SC_COUNT] = {
     [SC_CLOSE_QUERY] = "close-query",
     [SC_DRIP_QUERY] = "drip-query",
     [SC_TLS_CLOSE_NOTIFY] = "tls-close-notify",
+    [SC_DIRECT_ALPN] = "direct-alpn",
+    [SC_DIRECT_IGNORES_ALPN] = "direct-ignores-alpn",
 };
 
 /* Shared, read-only once the accept loop runs. */
@@ -400,6 +409,10 @@ static void serve(struct peer *p)
 	srv.cb_data = g_cb_data;
 	srv.cb_len = g_cb_len;
 
+	/* Direct TLS: the first byte is a TLS handshake record, not a length. */
+	if ((g_scenario == SC_DIRECT_ALPN || g_scenario == SC_DIRECT_IGNORES_ALPN) &&
+	    recv(p->fd, first, 1, MSG_PEEK) == 1 && first[0] == 0x16)
+		goto handshake;
 	/* SSLRequest: length 8, code 80877103. */
 	if (peer_read_exact(p, first, 8) < 0)
 		goto out;
@@ -457,6 +470,7 @@ static void serve(struct peer *p)
 			close_gently(p);
 		goto out;
 	}
+handshake:
 	p->ssl = SSL_new(g_ctx);
 	if (p->ssl == NULL || SSL_set_fd(p->ssl, p->fd) != 1)
 		goto out;
@@ -638,6 +652,20 @@ static void usage(void)
 	fprintf(stderr, "\n");
 }
 
+/* Selects "postgresql" when the client offers it, as PostgreSQL 17 does (RFC 7301). */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char pg[] = "\x0apostgresql";
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, pg, sizeof(pg) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 static SSL_CTX *make_ctx(const char *cert_file, const char *key_file)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -654,6 +682,8 @@ static SSL_CTX *make_ctx(const char *cert_file, const char *key_file)
 	if (g_scenario == SC_TLS12_ONLY && SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1)
 		goto fail;
 	SSL_CTX_set_num_tickets(ctx, 0);
+	if (g_scenario == SC_DIRECT_ALPN)
+		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
 	/* The channel binding data the server side sees: its own certificate. */
 	f = fopen(cert_file, "r");
 	if (f == NULL || (cert = PEM_read_X509(f, NULL, NULL, NULL)) == NULL)
