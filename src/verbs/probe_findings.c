@@ -352,6 +352,17 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 			    "some checks did not finish before the per-target deadline");
 }
 
+const struct czpg_probe_finding *czpg_probe_finding(const struct czpg_probe_result *res,
+						    const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < res->nfindings; i++)
+		if (strcmp(res->findings[i].id, id) == 0)
+			return &res->findings[i];
+	return NULL;
+}
+
 enum czpg_result czpg_probe_outcome(const struct czpg_probe_result *res)
 {
 	if (res->status != CZPG_PROBE_PROBED)

@@ -26,7 +26,7 @@
 #define RUN_LIMIT_MS 120000u
 
 static struct czpg_sandbox sb;
-static char dir[256], ca_path[512], crt_path[512], key_path[512];
+static struct czpg_testcert_files tf; /* served by the sandbox and the hostile servers */
 static const char *czctl, *hostile;
 
 struct result {
@@ -48,8 +48,8 @@ static void run(struct result *r, const char *const *args)
 	while (*args != NULL && n < 47)
 		argv[n++] = (char *)*args++;
 	argv[n] = NULL;
-	snprintf(out, sizeof(out), "%s/run.out", dir);
-	snprintf(err, sizeof(err), "%s/run.err", dir);
+	snprintf(out, sizeof(out), "%s/run.out", tf.dir);
+	snprintf(err, sizeof(err), "%s/run.err", tf.dir);
 	assert_int_equal(czpg_child_start(&c, argv, out, err), 0);
 	assert_int_equal(czpg_child_wait(&c, RUN_LIMIT_MS), 0);
 	r->rc = czpg_child_exit_code(&c);
@@ -94,7 +94,7 @@ static void verify(struct result *r, int port, const char *neg, const char *extr
 	args[n++] = "--password";
 	args[n++] = port == sb.port ? sb.password : "pw";
 	args[n++] = "--ca";
-	args[n++] = ca_path;
+	args[n++] = tf.ca;
 	args[n++] = "--sslnegotiation";
 	args[n++] = neg;
 	if (extra != NULL)
@@ -107,37 +107,21 @@ static void verify(struct result *r, int port, const char *neg, const char *extr
 
 static int setup(void **state)
 {
-	struct czpg_testcert ca = {0}, leaf = {0};
-	struct czpg_testcert_opts o = {.cn = "direct", .sans = "IP:127.0.0.1,DNS:localhost"};
-	int rc = -1;
+	const struct czpg_testcert_opts o = {.cn = "direct", .sans = "IP:127.0.0.1,DNS:localhost"};
 
 	(void)state;
-	if (!czpg_sandbox_from_env(&sb))
-		return -1;
 	czctl = getenv("CZCTL");
 	hostile = getenv("CZ_TOOL_HOSTILE_SERVER");
-	if (czctl == NULL || hostile == NULL || czpg_testcert_tmpdir(dir, sizeof(dir)) != 0)
+	if (!czpg_sandbox_from_env(&sb) || czctl == NULL || hostile == NULL ||
+	    czpg_testcert_server_files(&tf, &o) < 0)
 		return -1;
-	if (czpg_testcert_make_ca(&ca, NULL) != 0 || czpg_testcert_make_leaf(&leaf, &ca, &o) != 0 ||
-	    czpg_testcert_write(&ca, dir, "ca") != 0 ||
-	    czpg_testcert_write(&leaf, dir, "server") != 0)
-		goto out;
-	snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", dir);
-	snprintf(crt_path, sizeof(crt_path), "%s/server.crt", dir);
-	snprintf(key_path, sizeof(key_path), "%s/server.key", dir);
-	if (czpg_sandbox_enable_tls(&sb, crt_path, key_path, ca_path, "TLSv1.3", NULL) != 0)
-		goto out;
-	rc = 0;
-out:
-	czpg_testcert_free(&ca);
-	czpg_testcert_free(&leaf);
-	return rc;
+	return czpg_sandbox_enable_tls(&sb, tf.crt, tf.key, tf.ca, "TLSv1.3", NULL);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	czpg_testcert_rmdir(dir);
+	czpg_testcert_rmdir(tf.dir);
 	return 0;
 }
 
@@ -226,14 +210,14 @@ static void test_verify_direct_against_hostile(void **state)
 				"--scenario",
 				(char *)scenarios[i],
 				"--cert",
-				crt_path,
+				tf.crt,
 				"--key",
-				key_path,
+				tf.key,
 				"--port",
 				"0",
 				NULL};
 
-		snprintf(err, sizeof(err), "%s/hostile.err", dir);
+		snprintf(err, sizeof(err), "%s/hostile.err", tf.dir);
 		port = czpg_child_start_server(&srv, argv, err, 10000);
 		assert_true(port > 0);
 		verify(&r, port, "direct", NULL);
@@ -277,7 +261,7 @@ static void test_bench_compare_negotiation(void **state)
 			      "--password",
 			      sb.password,
 			      "--ca",
-			      ca_path,
+			      tf.ca,
 			      "--connect",
 			      "--compare-negotiation",
 			      "--duration",

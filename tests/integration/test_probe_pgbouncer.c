@@ -28,7 +28,7 @@
 #include "testcert.h"
 
 static struct czpg_sandbox sb;
-static char dir[256], ca_path[512], crt_path[512], key_path[512];
+static struct czpg_testcert_files tf; /* the CA, and the certificate both legs serve */
 static const char *czctl;
 
 static struct czpg_probe_result *probe(int port, const char *user)
@@ -38,7 +38,7 @@ static struct czpg_probe_result *probe(int port, const char *user)
 	char err[512];
 
 	assert_non_null(r);
-	opt.ca_file = ca_path;
+	opt.ca_file = tf.ca;
 	opt.user = user;
 	opt.target_timeout_ms = 10000;
 	if (czpg_probe_one(&opt, "127.0.0.1", (unsigned)port, r, err, sizeof(err)) != 0)
@@ -47,20 +47,10 @@ static struct czpg_probe_result *probe(int port, const char *user)
 	return r;
 }
 
-static const struct czpg_probe_finding *find(const struct czpg_probe_result *r, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < r->nfindings; i++)
-		if (strcmp(r->findings[i].id, id) == 0)
-			return &r->findings[i];
-	return NULL;
-}
-
 /* The finding exists and its advice names `setting`. */
 static void advice_names(const struct czpg_probe_result *r, const char *id, const char *setting)
 {
-	const struct czpg_probe_finding *f = find(r, id);
+	const struct czpg_probe_finding *f = czpg_probe_finding(r, id);
 
 	if (f == NULL || strstr(f->text, setting) == NULL) {
 		czpg_probe_print(stderr, r);
@@ -84,38 +74,21 @@ static void no_postgresql_advice(const struct czpg_probe_result *r)
 
 static int setup(void **state)
 {
-	struct czpg_testcert ca = {0}, leaf = {0};
-	struct czpg_testcert_opts o = {
+	const struct czpg_testcert_opts o = {
 	    .cn = "pooler", .sans = "IP:127.0.0.1,DNS:localhost", .not_after = 90L * 86400};
-	int rc = -1;
 
 	(void)state;
-	if (!czpg_sandbox_from_env(&sb))
-		return -1;
 	czctl = getenv("CZCTL");
-	if (czctl == NULL || czpg_testcert_tmpdir(dir, sizeof(dir)) != 0)
+	if (!czpg_sandbox_from_env(&sb) || czctl == NULL || czpg_testcert_server_files(&tf, &o) < 0)
 		return -1;
-	if (czpg_testcert_make_ca(&ca, NULL) != 0 || czpg_testcert_make_leaf(&leaf, &ca, &o) != 0 ||
-	    czpg_testcert_write(&ca, dir, "ca") != 0 ||
-	    czpg_testcert_write(&leaf, dir, "server") != 0)
-		goto out;
-	snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", dir);
-	snprintf(crt_path, sizeof(crt_path), "%s/server.crt", dir);
-	snprintf(key_path, sizeof(key_path), "%s/server.key", dir);
 	/* The server leg is TLS too: the sandbox serves the same certificate. */
-	if (czpg_sandbox_enable_tls(&sb, crt_path, key_path, ca_path, "TLSv1.2", NULL) != 0)
-		goto out;
-	rc = 0;
-out:
-	czpg_testcert_free(&ca);
-	czpg_testcert_free(&leaf);
-	return rc;
+	return czpg_sandbox_enable_tls(&sb, tf.crt, tf.key, tf.ca, "TLSv1.2", NULL);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	czpg_testcert_rmdir(dir);
+	czpg_testcert_rmdir(tf.dir);
 	return 0;
 }
 
@@ -123,7 +96,7 @@ static int teardown(void **state)
 static void test_pgbouncer_requiring_tls(void **state)
 {
 	const struct czpg_pgbouncer_opts o = {
-	    .cert = crt_path, .key = key_path, .server_tls_sslmode = "require"};
+	    .cert = tf.crt, .key = tf.key, .server_tls_sslmode = "require"};
 	struct czpg_pgbouncer pb;
 	struct czpg_probe_result *r;
 	char cmd[1200], *out;
@@ -141,13 +114,13 @@ static void test_pgbouncer_requiring_tls(void **state)
 	assert_non_null(strstr(r->server_evidence, "database \"pgbouncer\" got \"not allowed\""));
 	assert_string_equal(r->plaintext_refusal.sqlstate, "08P01");
 	assert_string_equal(r->plaintext_refusal.fields, "SCM");
-	assert_non_null(find(r, "pgbouncer"));
+	assert_non_null(czpg_probe_finding(r, "pgbouncer"));
 	/* Its TLS is what the probe describes, with advice in its own settings. */
 	assert_int_equal(r->versions[0].accepted, CZPG_TRI_YES);
 	assert_int_equal(r->versions[1].accepted, CZPG_TRI_YES); /* client_tls_protocols = secure */
 	advice_names(r, "tls12-accepted", "client_tls_protocols");
 	advice_names(r, "no-channel-binding", "through the pooler");
-	if (find(r, "weak-suites") != NULL)
+	if (czpg_probe_finding(r, "weak-suites") != NULL)
 		advice_names(r, "weak-suites", "client_tls_ciphers");
 	no_postgresql_advice(r);
 	assert_int_equal(r->channel_binding, CZPG_TRI_NO);
@@ -158,11 +131,11 @@ static void test_pgbouncer_requiring_tls(void **state)
 	/* The command line says it in words and in JSON. */
 	snprintf(cmd, sizeof(cmd),
 		 "%s postgres tls probe --host 127.0.0.1 --port %d --user %s --ca %s > %s/out.txt",
-		 czctl, pb.port, sb.user, ca_path, dir);
+		 czctl, pb.port, sb.user, tf.ca, tf.dir);
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 1); /* TLS 1.2 accepted: medium */
-	snprintf(cmd, sizeof(cmd), "%s/out.txt", dir);
+	snprintf(cmd, sizeof(cmd), "%s/out.txt", tf.dir);
 	out = czpg_child_slurp(cmd, &len);
 	assert_non_null(out);
 	assert_non_null(strstr(out, "Server: PgBouncer ("));
@@ -172,10 +145,10 @@ static void test_pgbouncer_requiring_tls(void **state)
 	free(out);
 	snprintf(cmd, sizeof(cmd),
 		 "%s postgres tls probe --host 127.0.0.1 --port %d --user %s --json > %s/out.json",
-		 czctl, pb.port, sb.user, dir);
+		 czctl, pb.port, sb.user, tf.dir);
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
-	snprintf(cmd, sizeof(cmd), "%s/out.json", dir);
+	snprintf(cmd, sizeof(cmd), "%s/out.json", tf.dir);
 	out = czpg_child_slurp(cmd, &len);
 	assert_non_null(out);
 	assert_non_null(strstr(out, "\"server\":{\"kind\":\"pgbouncer\""));
@@ -186,7 +159,7 @@ static void test_pgbouncer_requiring_tls(void **state)
 	/* The sandbox itself, in the same run: not a pooler. */
 	r = probe(sb.port, sb.user);
 	assert_int_not_equal(r->server, CZPG_PROBE_SERVER_PGBOUNCER);
-	assert_null(find(r, "pgbouncer"));
+	assert_null(czpg_probe_finding(r, "pgbouncer"));
 	advice_names(r, "tls12-accepted", "ssl_min_protocol_version");
 	free(r);
 	czpg_pgbouncer_stop(&pb);
@@ -196,7 +169,7 @@ static void test_pgbouncer_requiring_tls(void **state)
 static void test_pgbouncer_plaintext(void **state)
 {
 	const struct czpg_pgbouncer_opts prefer = {
-	    .cert = crt_path, .key = key_path, .client_tls_sslmode = "prefer"};
+	    .cert = tf.crt, .key = tf.key, .client_tls_sslmode = "prefer"};
 	const struct czpg_pgbouncer_opts off = {.client_tls_sslmode = "disable"};
 	struct czpg_pgbouncer pb;
 	struct czpg_probe_result *r;
@@ -216,7 +189,7 @@ static void test_pgbouncer_plaintext(void **state)
 	 */
 	r = probe(pb.port, "postgres");
 	assert_int_equal(r->server, CZPG_PROBE_SERVER_UNKNOWN);
-	assert_null(find(r, "pgbouncer"));
+	assert_null(czpg_probe_finding(r, "pgbouncer"));
 	free(r);
 	czpg_pgbouncer_stop(&pb);
 

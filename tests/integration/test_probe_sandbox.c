@@ -58,19 +58,9 @@ static struct czpg_probe_result *probe(const char *host, const char *ca, bool qu
 	return r;
 }
 
-static const struct czpg_probe_finding *find(const struct czpg_probe_result *r, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < r->nfindings; i++)
-		if (strcmp(r->findings[i].id, id) == 0)
-			return &r->findings[i];
-	return NULL;
-}
-
 static void expect(const struct czpg_probe_result *r, const char *id, enum czpg_probe_severity sev)
 {
-	const struct czpg_probe_finding *f = find(r, id);
+	const struct czpg_probe_finding *f = czpg_probe_finding(r, id);
 
 	if (f == NULL) {
 		czpg_probe_print(stderr, r);
@@ -249,8 +239,8 @@ static void test_tls13_only_box(void **state)
 	assert_int_equal(r->versions[1].accepted, CZPG_TRI_NO);
 	assert_int_equal(r->versions[2].accepted, CZPG_TRI_NO);
 	assert_int_equal(r->versions[3].accepted, CZPG_TRI_NO);
-	assert_null(find(r, "tls12-accepted"));
-	assert_null(find(r, "tls10-accepted"));
+	assert_null(czpg_probe_finding(r, "tls12-accepted"));
+	assert_null(czpg_probe_finding(r, "tls10-accepted"));
 	/* OpenSSL's default 1.3 suites are on, the CCM ones are not. */
 	assert_int_equal(r->versions[0].nsuites, 5);
 	assert_int_equal(suite(&r->versions[0], "TLS_AES_256_GCM_SHA384"), CZPG_TRI_YES);
@@ -279,16 +269,16 @@ static void test_tls13_only_box(void **state)
 	assert_int_equal(r->tls_auth, CZPG_PGWIRE_AUTH_SASL);
 	assert_non_null(strstr(r->mechanisms, "SCRAM-SHA-256-PLUS"));
 	assert_int_equal(r->channel_binding, CZPG_TRI_YES);
-	assert_null(find(r, "no-channel-binding"));
+	assert_null(czpg_probe_finding(r, "no-channel-binding"));
 	/* Direct TLS from 17; before, the server reads the ClientHello as a bad startup. */
 	assert_int_equal(r->direct_tls, tri(sb.pg->direct_tls));
 	assert_true(r->gssenc_answer == 'G' || r->gssenc_answer == 'N');
 	/* pg_hba still has plain host lines. */
 	assert_int_equal(r->plaintext_accepted, CZPG_TRI_YES);
 	expect(r, "plaintext-accepted", CZPG_SEV_HIGH);
-	assert_null(find(r, "cert-expiring"));
-	assert_null(find(r, "name-mismatch"));
-	assert_null(find(r, "ca-unverified"));
+	assert_null(czpg_probe_finding(r, "cert-expiring"));
+	assert_null(czpg_probe_finding(r, "name-mismatch"));
+	assert_null(czpg_probe_finding(r, "ca-unverified"));
 
 	/* What openssl s_client negotiates is what the probe reports. */
 	s_client("", version, cipher, sizeof(cipher));
@@ -305,7 +295,7 @@ static void test_tls13_only_box(void **state)
 	assert_string_equal(r->server_version, sb.pg->direct_tls ? "17 or later" : "before 17");
 	/* Nothing was refused: PostgreSQL or a pooler, the probe cannot tell. */
 	assert_int_equal(r->server, CZPG_PROBE_SERVER_UNKNOWN);
-	assert_null(find(r, "pgbouncer"));
+	assert_null(czpg_probe_finding(r, "pgbouncer"));
 	/* OpenSSL's default TLS 1.3 order, which the server applies as its own. */
 	assert_true(r->versions[0].preference_complete);
 	assert_int_equal(r->versions[0].npreference, 3);
@@ -398,7 +388,7 @@ static void test_plaintext_refused_box(void **state)
 	assert_non_null(strstr(r->plaintext_refusal.fields, "FLR"));
 	assert_string_equal(r->server_version, sb.pg->direct_tls ? "17 or later" : "before 17");
 	assert_null(strstr(r->server_version_evidence, "unless a pooler"));
-	assert_null(find(r, "plaintext-accepted"));
+	assert_null(czpg_probe_finding(r, "plaintext-accepted"));
 	/* Over TLS the same user still gets SCRAM. */
 	assert_non_null(strstr(r->mechanisms, "SCRAM-SHA-256-PLUS"));
 	/* TLS 1.3 only, verified, 90 days, channel binding: nothing above low. */
@@ -428,7 +418,7 @@ static void test_tls12_box(void **state)
 	assert_int_equal(r->versions[2].accepted, CZPG_TRI_NO);
 	assert_int_equal(r->versions[3].accepted, CZPG_TRI_NO);
 	expect(r, "tls12-accepted", CZPG_SEV_MEDIUM);
-	assert_null(find(r, "tls11-accepted"));
+	assert_null(czpg_probe_finding(r, "tls11-accepted"));
 	/* An EC certificate: only ECDSA suites are tried for 1.2. */
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES256-GCM-SHA384"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-CHACHA20-POLY1305"), CZPG_TRI_YES);
@@ -457,7 +447,7 @@ static void test_tls12_box(void **state)
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES256-GCM-SHA384"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES128-GCM-SHA256"), CZPG_TRI_NO);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES128-SHA"), CZPG_TRI_NO);
-	assert_null(find(r, "weak-suites"));
+	assert_null(czpg_probe_finding(r, "weak-suites"));
 	expect(r, "ca-not-checked", CZPG_SEV_INFO);
 	free(r);
 

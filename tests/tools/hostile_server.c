@@ -49,6 +49,7 @@
 #include "czpg/buf.h"
 #include "czpg/tlsio.h"
 #include "scram_server.h"
+#include "testcert.h"
 
 #define MAX_CLIENT_MSG 65536u
 #define STALL_LIMIT_S 60
@@ -652,20 +653,6 @@ static void usage(void)
 	fprintf(stderr, "\n");
 }
 
-/* Selects "postgresql" when the client offers it, as PostgreSQL 17 does (RFC 7301). */
-static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-		       const unsigned char *in, unsigned int inlen, void *arg)
-{
-	static const unsigned char pg[] = "\x0apostgresql";
-
-	(void)ssl;
-	(void)arg;
-	if (SSL_select_next_proto((unsigned char **)out, outlen, pg, sizeof(pg) - 1, in, inlen) !=
-	    OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
-	return SSL_TLSEXT_ERR_OK;
-}
-
 static SSL_CTX *make_ctx(const char *cert_file, const char *key_file)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -683,7 +670,7 @@ static SSL_CTX *make_ctx(const char *cert_file, const char *key_file)
 		goto fail;
 	SSL_CTX_set_num_tickets(ctx, 0);
 	if (g_scenario == SC_DIRECT_ALPN)
-		SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+		czpg_testcert_select_alpn_postgresql(ctx);
 	/* The channel binding data the server side sees: its own certificate. */
 	f = fopen(cert_file, "r");
 	if (f == NULL || (cert = PEM_read_X509(f, NULL, NULL, NULL)) == NULL)

@@ -45,19 +45,9 @@ static void test_weak_suites(void **state)
 
 /* ---- findings ----------------------------------------------------------- */
 
-static const struct czpg_probe_finding *find(const struct czpg_probe_result *r, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < r->nfindings; i++)
-		if (strcmp(r->findings[i].id, id) == 0)
-			return &r->findings[i];
-	return NULL;
-}
-
 static void expect(const struct czpg_probe_result *r, const char *id, enum czpg_probe_severity sev)
 {
-	const struct czpg_probe_finding *f = find(r, id);
+	const struct czpg_probe_finding *f = czpg_probe_finding(r, id);
 
 	if (f == NULL)
 		fail_msg("finding %s missing", id);
@@ -99,7 +89,7 @@ static void test_assess_each_rule(void **state)
 	r->plaintext_auth = CZPG_PGWIRE_AUTH_SASL;
 	czpg_probe_assess(r);
 	expect(r, "plaintext-accepted", CZPG_SEV_HIGH);
-	assert_non_null(strstr(find(r, "plaintext-accepted")->text, "\"postgres\""));
+	assert_non_null(strstr(czpg_probe_finding(r, "plaintext-accepted")->text, "\"postgres\""));
 	assert_int_equal(r->worst, CZPG_SEV_HIGH);
 	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_FAIL);
 
@@ -112,16 +102,16 @@ static void test_assess_each_rule(void **state)
 	r->versions[1].suites[1].accepted = CZPG_TRI_NO; /* refused: not a finding */
 	czpg_probe_assess(r);
 	expect(r, "tls12-accepted", CZPG_SEV_MEDIUM);
-	assert_null(find(r, "weak-suites"));
+	assert_null(czpg_probe_finding(r, "weak-suites"));
 	assert_int_equal(r->worst, CZPG_SEV_MEDIUM);
 	assert_int_equal(czpg_probe_outcome(r), CZPG_RESULT_FAIL);
 
 	r->versions[1].suites[1].accepted = CZPG_TRI_YES;
 	czpg_probe_assess(r);
 	expect(r, "weak-suites", CZPG_SEV_HIGH);
-	assert_non_null(
-	    strstr(find(r, "weak-suites")->text, "ECDHE-ECDSA-AES256-SHA384 (not AEAD)"));
-	assert_null(strstr(find(r, "weak-suites")->text, "AES256-GCM-SHA384"));
+	assert_non_null(strstr(czpg_probe_finding(r, "weak-suites")->text,
+			       "ECDHE-ECDSA-AES256-SHA384 (not AEAD)"));
+	assert_null(strstr(czpg_probe_finding(r, "weak-suites")->text, "AES256-GCM-SHA384"));
 
 	good_result(r);
 	r->versions[2].accepted = CZPG_TRI_YES;
@@ -140,24 +130,24 @@ static void test_assess_each_rule(void **state)
 	expect(r, "cert-expiring", CZPG_SEV_MEDIUM);
 	r->chain[0].days_left = 30;
 	czpg_probe_assess(r);
-	assert_null(find(r, "cert-expiring"));
+	assert_null(czpg_probe_finding(r, "cert-expiring"));
 	r->chain[0].days_left = -1;
 	czpg_probe_assess(r);
 	expect(r, "cert-expired", CZPG_SEV_HIGH);
-	assert_null(find(r, "cert-expiring"));
+	assert_null(czpg_probe_finding(r, "cert-expiring"));
 
 	good_result(r);
 	r->host_match = CZPG_TRI_NO;
 	czpg_probe_assess(r);
 	expect(r, "name-mismatch", CZPG_SEV_HIGH);
-	assert_non_null(strstr(find(r, "name-mismatch")->text, "DNS:db.example"));
+	assert_non_null(strstr(czpg_probe_finding(r, "name-mismatch")->text, "DNS:db.example"));
 
 	good_result(r);
 	r->ca_verified = CZPG_TRI_NO;
 	snprintf(r->ca_detail, sizeof(r->ca_detail), "not signed by a CA in ca.crt");
 	czpg_probe_assess(r);
 	expect(r, "ca-unverified", CZPG_SEV_MEDIUM);
-	assert_non_null(strstr(find(r, "ca-unverified")->text, "not signed by"));
+	assert_non_null(strstr(czpg_probe_finding(r, "ca-unverified")->text, "not signed by"));
 
 	good_result(r);
 	r->channel_binding = CZPG_TRI_NO;
@@ -172,7 +162,7 @@ static void test_assess_each_rule(void **state)
 	r->channel_binding = CZPG_TRI_NO;
 	czpg_probe_assess(r);
 	expect(r, "no-channel-binding", CZPG_SEV_LOW);
-	assert_non_null(strstr(find(r, "no-channel-binding")->text, "MD5"));
+	assert_non_null(strstr(czpg_probe_finding(r, "no-channel-binding")->text, "MD5"));
 
 	good_result(r);
 	r->direct_tls = CZPG_TRI_YES;
@@ -206,9 +196,9 @@ static void test_assess_tls_off_and_unprobed(void **state)
 	czpg_probe_assess(r);
 	expect(r, "tls-off", CZPG_SEV_HIGH);
 	expect(r, "plaintext-accepted", CZPG_SEV_HIGH);
-	assert_non_null(strstr(find(r, "plaintext-accepted")->text, "trust"));
-	assert_null(find(r, "no-channel-binding"));
-	assert_null(find(r, "ca-unverified"));
+	assert_non_null(strstr(czpg_probe_finding(r, "plaintext-accepted")->text, "trust"));
+	assert_null(czpg_probe_finding(r, "no-channel-binding"));
+	assert_null(czpg_probe_finding(r, "ca-unverified"));
 
 	/* TLS agreed but nothing shook hands. */
 	good_result(r);
@@ -247,7 +237,7 @@ static void test_assess_marks_weak_suites(void **state)
 	assert_false(r->versions[0].suites[0].weak);
 	assert_false(r->versions[1].suites[0].weak);
 	assert_true(r->versions[1].suites[1].weak);
-	assert_null(find(r, "weak-suites")); /* refused: not a finding */
+	assert_null(czpg_probe_finding(r, "weak-suites")); /* refused: not a finding */
 	free(r);
 }
 
@@ -282,12 +272,15 @@ static void test_identify_pgbouncer(void **state)
 	assert_non_null(strstr(r->server_evidence, "the plaintext startup got \"SSL required\""));
 	assert_non_null(strstr(r->server_evidence, "database \"pgbouncer\" got \"not allowed\""));
 	expect(r, "pgbouncer", CZPG_SEV_INFO);
-	assert_non_null(strstr(find(r, "pgbouncer")->text, "client_tls_*"));
+	assert_non_null(strstr(czpg_probe_finding(r, "pgbouncer")->text, "client_tls_*"));
 	/* Every piece of advice names PgBouncer's settings, none PostgreSQL's. */
-	assert_non_null(strstr(find(r, "tls12-accepted")->text, "client_tls_protocols"));
-	assert_non_null(strstr(find(r, "weak-suites")->text, "client_tls_ciphers"));
-	assert_non_null(strstr(find(r, "cert-expiring")->text, "client_tls_cert_file"));
-	assert_non_null(strstr(find(r, "no-channel-binding")->text, "through the pooler"));
+	assert_non_null(
+	    strstr(czpg_probe_finding(r, "tls12-accepted")->text, "client_tls_protocols"));
+	assert_non_null(strstr(czpg_probe_finding(r, "weak-suites")->text, "client_tls_ciphers"));
+	assert_non_null(
+	    strstr(czpg_probe_finding(r, "cert-expiring")->text, "client_tls_cert_file"));
+	assert_non_null(
+	    strstr(czpg_probe_finding(r, "no-channel-binding")->text, "through the pooler"));
 	for (size_t i = 0; i < r->nfindings; i++) {
 		f = &r->findings[i];
 		assert_null(strstr(f->text, "ssl_min_protocol_version"));
@@ -307,8 +300,10 @@ static void test_identify_pgbouncer(void **state)
 	refusal(&r->admin_refusal, "08P01", "not allowed", "SCM");
 	czpg_probe_assess(r);
 	assert_int_equal(r->server, CZPG_PROBE_SERVER_PGBOUNCER);
-	assert_non_null(strstr(find(r, "tls-off")->text, "client_tls_sslmode = require"));
-	assert_non_null(strstr(find(r, "plaintext-accepted")->text, "client_tls_sslmode"));
+	assert_non_null(
+	    strstr(czpg_probe_finding(r, "tls-off")->text, "client_tls_sslmode = require"));
+	assert_non_null(
+	    strstr(czpg_probe_finding(r, "plaintext-accepted")->text, "client_tls_sslmode"));
 	free(r);
 }
 
@@ -331,7 +326,7 @@ static void test_identify_unclear_or_postgresql(void **state)
 	refusal(&r->admin_refusal, "08P01", "not allowedness", "SCM");
 	czpg_probe_assess(r);
 	assert_int_equal(r->server, CZPG_PROBE_SERVER_UNKNOWN);
-	assert_null(find(r, "pgbouncer"));
+	assert_null(czpg_probe_finding(r, "pgbouncer"));
 	/* "no such database: x" is PgBouncer's with its argument. */
 	refusal(&r->tls_refusal, "08P01", "no such database: x", "SCM");
 	czpg_probe_assess(r);
@@ -346,7 +341,8 @@ static void test_identify_unclear_or_postgresql(void **state)
 	czpg_probe_assess(r);
 	assert_int_equal(r->server, CZPG_PROBE_SERVER_POSTGRESQL);
 	assert_non_null(strstr(r->server_evidence, "SQLSTATE 28000"));
-	assert_non_null(strstr(find(r, "tls12-accepted")->text, "ssl_min_protocol_version"));
+	assert_non_null(
+	    strstr(czpg_probe_finding(r, "tls12-accepted")->text, "ssl_min_protocol_version"));
 	free(r);
 }
 

@@ -57,19 +57,6 @@ static int group_teardown(void **state)
 
 /* ---- an in-memory server -------------------------------------------------- */
 
-static int select_postgresql(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-			     const unsigned char *in, unsigned int inlen, void *arg)
-{
-	static const unsigned char pg[] = "\x0apostgresql";
-
-	(void)ssl;
-	(void)arg;
-	if (SSL_select_next_proto((unsigned char **)out, outlen, pg, sizeof(pg) - 1, in, inlen) !=
-	    OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_ALERT_FATAL;
-	return SSL_TLSEXT_ERR_OK;
-}
-
 struct srv {
 	SSL_CTX *ctx;
 	SSL *ssl;
@@ -83,15 +70,9 @@ static void srv_start(struct srv *s, bool select_alpn)
 	s->ctx = czpg_testcert_server_ctx(&g.leaf, NULL, 0, 0, 0);
 	assert_non_null(s->ctx);
 	if (select_alpn)
-		SSL_CTX_set_alpn_select_cb(s->ctx, select_postgresql, NULL);
-	s->ssl = SSL_new(s->ctx);
-	s->in = BIO_new(BIO_s_mem());
-	s->out = BIO_new(BIO_s_mem());
+		czpg_testcert_select_alpn_postgresql(s->ctx);
+	s->ssl = czpg_testcert_mem_server(s->ctx, &s->in, &s->out);
 	assert_non_null(s->ssl);
-	BIO_set_mem_eof_return(s->in, -1);
-	BIO_set_mem_eof_return(s->out, -1);
-	SSL_set_bio(s->ssl, s->in, s->out);
-	SSL_set_accept_state(s->ssl);
 }
 
 static void srv_stop(struct srv *s)
@@ -159,55 +140,68 @@ static struct czpg_tls_config *direct_config(void)
 
 /* ---- the rule ------------------------------------------------------------- */
 
+/* A direct TLS session against the in-memory server, run until nothing moves. */
+struct direct_run {
+	struct czpg_tls_config *tcfg;
+	struct czpg_conn *c;
+	struct srv s;
+	const char *hint;
+	char why[1024];
+	bool explained;
+};
+
+static void direct_run(struct direct_run *d, bool select_alpn)
+{
+	memset(d, 0, sizeof(*d));
+	d->tcfg = direct_config();
+	d->c = direct_conn(d->tcfg);
+	srv_start(&d->s, select_alpn);
+	shuttle(d->c, &d->s);
+	assert_true(czpg_tls_handshake_done(czpg_conn_tls(d->c)));
+	d->explained =
+	    czpg_sslneg_explain(d->c, CZPG_OPEN_DIRECT_TLS, d->why, sizeof(d->why), &d->hint);
+}
+
+static void direct_done(struct direct_run *d)
+{
+	czpg_conn_free(d->c);
+	srv_stop(&d->s);
+	czpg_tls_config_free(d->tcfg);
+}
+
 /* A server that selects "postgresql": the startup follows the handshake. */
 static void test_direct_with_alpn_goes_on(void **state)
 {
-	struct czpg_tls_config *tcfg = direct_config();
-	struct czpg_conn *c = direct_conn(tcfg);
-	const char *hint = NULL;
-	char why[1024];
-	struct srv s;
+	struct direct_run d;
 
 	(void)state;
-	srv_start(&s, true);
-	shuttle(c, &s);
-	assert_true(czpg_tls_handshake_done(czpg_conn_tls(c)));
-	assert_string_equal(czpg_tls_alpn(czpg_conn_tls(c)), "postgresql");
-	assert_int_equal(czpg_conn_phase(c), CZPG_PHASE_STARTUP);
-	assert_true(s.app_bytes > 8); /* the StartupMessage */
-	assert_false(czpg_sslneg_explain(c, CZPG_OPEN_DIRECT_TLS, why, sizeof(why), &hint));
-	czpg_conn_free(c);
-	srv_stop(&s);
-	czpg_tls_config_free(tcfg);
+	direct_run(&d, true);
+	assert_string_equal(czpg_tls_alpn(czpg_conn_tls(d.c)), "postgresql");
+	assert_int_equal(czpg_conn_phase(d.c), CZPG_PHASE_STARTUP);
+	assert_true(d.s.app_bytes > 8); /* the StartupMessage */
+	assert_false(d.explained);
+	direct_done(&d);
 }
 
 /* A TLS server that ignores ALPN: the connection fails and sends no startup. */
 static void test_direct_without_alpn_stops(void **state)
 {
-	struct czpg_tls_config *tcfg = direct_config();
-	struct czpg_conn *c = direct_conn(tcfg);
-	const char *hint = NULL;
-	char why[1024];
-	struct srv s;
+	struct direct_run d;
 
 	(void)state;
-	srv_start(&s, false);
-	shuttle(c, &s);
-	assert_true(czpg_tls_handshake_done(czpg_conn_tls(c)));
-	assert_int_equal(czpg_conn_phase(c), CZPG_PHASE_FAILED);
-	assert_int_equal(czpg_conn_failed_phase(c), CZPG_PHASE_TLS);
-	assert_string_equal(czpg_conn_error(c),
+	direct_run(&d, false);
+	assert_int_equal(czpg_conn_phase(d.c), CZPG_PHASE_FAILED);
+	assert_int_equal(czpg_conn_failed_phase(d.c), CZPG_PHASE_TLS);
+	assert_string_equal(czpg_conn_error(d.c),
 			    "the server db.example completed a direct TLS handshake without "
 			    "selecting ALPN \"postgresql\" (it selected none): a TLS server that "
 			    "ignores ALPN is not proof of PostgreSQL");
-	assert_int_equal(s.app_bytes, 0); /* no startup, no password */
-	assert_true(czpg_sslneg_explain(c, CZPG_OPEN_DIRECT_TLS, why, sizeof(why), &hint));
-	assert_string_equal(why, czpg_conn_error(c));
-	assert_non_null(strstr(hint, "not proof of PostgreSQL"));
-	assert_non_null(strstr(hint, "--sslnegotiation postgres"));
-	czpg_conn_free(c);
-	srv_stop(&s);
-	czpg_tls_config_free(tcfg);
+	assert_int_equal(d.s.app_bytes, 0); /* no startup, no password */
+	assert_true(d.explained);
+	assert_string_equal(d.why, czpg_conn_error(d.c));
+	assert_non_null(strstr(d.hint, "not proof of PostgreSQL"));
+	assert_non_null(strstr(d.hint, "--sslnegotiation postgres"));
+	direct_done(&d);
 }
 
 /* A server before 17 reads the ClientHello as a startup packet and hangs up. */
