@@ -496,6 +496,7 @@ static void row_endpoint(const struct czpg_verify_result *res, char *out, size_t
 static void describe_intermediary(const struct czpg_verify_result *res, char *out, size_t cap)
 {
 	char seen[80];
+	size_t n;
 
 	row_endpoint(res, seen, sizeof(seen));
 	if (res->path == CZPG_VERIFY_PATH_TERMINATED && !res->endpoint_match)
@@ -516,6 +517,15 @@ static void describe_intermediary(const struct czpg_verify_result *res, char *ou
 			 "%u agrees): a TCP forwarder, NAT or TLS-terminating relay sits in "
 			 "between, and without channel binding they cannot be told apart",
 			 seen, res->local_addr, res->row_pid);
+	/* Two TLS sessions that differ: TLS is terminated in between, whatever else. */
+	n = strlen(out);
+	if (n < cap && (strcmp(res->server_version, res->client_version) != 0 ||
+			strcmp(res->server_cipher, res->client_cipher) != 0))
+		snprintf(out + n, cap - n,
+			 "; the legs negotiated different TLS (this client %s / %s, the server's "
+			 "session %s / %s), so TLS is terminated in between",
+			 res->client_version, res->client_cipher, res->server_version,
+			 res->server_cipher);
 }
 
 /* The sentence that names the evidence and where each fact came from. */
@@ -547,7 +557,7 @@ static void describe_proof(struct czpg_verify_result *res)
 static void judge_session(const struct czpg_verify_options *opt, struct czpg_verify_result *res)
 {
 	bool bound = res->authenticated && strcmp(res->auth_method, "SCRAM-SHA-256-PLUS") == 0;
-	char what[700], seen[80];
+	char what[900], seen[80];
 
 	if (!res->pass)
 		return;
