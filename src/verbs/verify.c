@@ -175,6 +175,12 @@ static const char *hint_for(struct czpg_conn *c, const struct czpg_verify_option
 	if (strstr(czpg_conn_error(c), "could not connect") != NULL)
 		return "check --host/--port: is PostgreSQL listening there?";
 	if (opt->channel_binding == CZPG_CB_REQUIRE &&
+	    strstr(czpg_conn_error(c), "does not offer SCRAM-SHA-256-PLUS") != NULL)
+		return "whatever answered offers no channel binding: a pooler in between "
+		       "(PgBouncer "
+		       "does not offer SCRAM-SHA-256-PLUS) or a server older than PostgreSQL 11; "
+		       "connect to the server itself";
+	if (opt->channel_binding == CZPG_CB_REQUIRE &&
 	    strstr(czpg_conn_error(c), "channel binding") != NULL)
 		return "channel binding needs SCRAM-SHA-256-PLUS over TLS with a certificate whose "
 		       "signature has a hash (not Ed25519); a TLS-terminating relay also breaks it";
@@ -670,9 +676,14 @@ static void plain_verdict(struct czpg_verify_result *res, enum czpg_verify_plain
 static void classify_plaintext(struct czpg_verify_result *res, const struct plain_ctx *ctx,
 			       struct czpg_conn *c, const char *user)
 {
+	static const char refused[] = "the server refused the connection: ";
 	const char *state = czpg_conn_startup_sqlstate(c);
 	const char *error = czpg_conn_error(c);
 	bool pooler = res->path == CZPG_VERIFY_PATH_TERMINATED;
+
+	/* The answer itself ("FATAL: ..."): the sentence around it says who refused. */
+	if (strncmp(error, refused, sizeof(refused) - 1) == 0)
+		error += sizeof(refused) - 1;
 
 	if (ctx->goal) {
 		plain_verdict(res, CZPG_VERIFY_PLAIN_ACCEPTED, "",
