@@ -122,9 +122,9 @@ static void read_sans(X509 *cert, struct czpg_cert_info *info)
 			s = g->d.uniformResourceIdentifier;
 			break;
 		case GEN_IPADD:
-			if (czpg_format_ip(ASN1_STRING_get0_data(g->d.iPAddress),
-					   (size_t)ASN1_STRING_length(g->d.iPAddress), ip,
-					   sizeof(ip)) == 0) {
+			if (czpg_parse_ip_text(ASN1_STRING_get0_data(g->d.iPAddress),
+					       (size_t)ASN1_STRING_length(g->d.iPAddress), ip,
+					       sizeof(ip)) == 0) {
 				snprintf(item, sizeof(item), "IP:%s", ip);
 				if (info->n_ip < CZPG_CERTINFO_MAX_SANS) {
 					memcpy(info->ip_sans[info->n_ip++], ip, sizeof(ip));

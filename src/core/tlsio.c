@@ -423,7 +423,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	t->vfy_code = X509_V_OK;
 	if (t->host == NULL || (cfg->ca_file != NULL && t->ca_file == NULL))
 		goto oom;
-	t->is_ip = czpg_is_ip_literal(host);
+	t->is_ip = czpg_parse_is_ip(host);
 
 	t->ssl = SSL_new(cfg->ctx);
 	if (t->ssl == NULL)

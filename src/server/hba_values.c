@@ -71,7 +71,7 @@ int czpg_hba_cidr_format(const struct czpg_hba_cidr *c, char *buf, size_t len)
 	char a[CZPG_IP_TEXT_MAX];
 	int n;
 
-	if (czpg_format_ip(c->addr, czpg_hba_addr_len(c->family), a, sizeof(a)) < 0)
+	if (czpg_parse_ip_text(c->addr, czpg_hba_addr_len(c->family), a, sizeof(a)) < 0)
 		return -1;
 	n = snprintf(buf, len, "%s/%u", a, c->prefix);
 	return n < 0 || (size_t)n >= len ? -1 : 0;

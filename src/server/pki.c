@@ -69,7 +69,7 @@ int czpg_pki_valid_ip(const char *s, char *err, size_t errlen)
 		czpg_errf(err, errlen, "an IP address is required");
 		return -1;
 	}
-	if (czpg_is_ip_literal(s))
+	if (czpg_parse_is_ip(s))
 		return 0;
 	czpg_errf(err, errlen, "'%.80s' is not an IPv4 address or an IPv6 literal", s);
 	return -1;
@@ -636,8 +636,8 @@ int czpg_pki_load_certs_file(const char *path, STACK_OF(X509) **certs, char *err
 /* Textual form of an IP SAN (4 or 16 octets), or -1. */
 static int ip_text(const ASN1_OCTET_STRING *oct, char *out, size_t outlen)
 {
-	return czpg_format_ip(ASN1_STRING_get0_data(oct), (size_t)ASN1_STRING_length(oct), out,
-			      outlen);
+	return czpg_parse_ip_text(ASN1_STRING_get0_data(oct), (size_t)ASN1_STRING_length(oct), out,
+				  outlen);
 }
 
 /* --- checks ---------------------------------------------------------- */

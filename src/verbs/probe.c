@@ -162,7 +162,7 @@ static void capture_chain(struct target *t, struct czpg_tls *tls)
 	if (leaf == NULL)
 		return;
 	/* The same rule as verify-full (tlsio): SANs only, no partial wildcards. */
-	if (czpg_is_ip_literal(res->host))
+	if (czpg_parse_is_ip(res->host))
 		m = X509_check_ip_asc(leaf, res->host, 0);
 	else
 		m = X509_check_host(leaf, res->host, 0,
