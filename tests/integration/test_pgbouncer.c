@@ -2,7 +2,8 @@
  * test_pgbouncer.c - verify through a real PgBouncer (Debian's package),
  * TLS on both legs: the pooler case of the end-to-end rule.
  *
- * The test starts PgBouncer as the sandbox server's owner on a free
+ * The test starts PgBouncer as the sandbox server's owner (setpriv, by uid)
+ * on a free
  * loopback port with its own ini: auth_type scram-sha-256 with an auth_file
  * holding the roles' SCRAM secrets (copied from pg_authid through the
  * sandbox's admin connection), client_tls_* serving a certificate of the
@@ -32,7 +33,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,12 +127,12 @@ static int write_auth_file(const char *path, uid_t owner)
 }
 
 /* Starts PgBouncer on a free port and waits until it accepts; 0 or -1. */
-static int start_bouncer(const char *dir, uid_t owner, const char *user_name)
+static int start_bouncer(const char *dir, uid_t owner)
 {
 	const char *bin =
 	    getenv("CZ_PGBOUNCER") != NULL ? getenv("CZ_PGBOUNCER") : "/usr/sbin/pgbouncer";
-	char ini[600], text[8192], out_path[600];
-	char *argv[8];
+	char ini[600], text[8192], out_path[600], reuid[32], regid[32];
+	char *argv[12];
 	struct timespec pause = {0, 20000000};
 	int try, k;
 	unsigned waited;
@@ -165,12 +165,19 @@ static int start_bouncer(const char *dir, uid_t owner, const char *user_name)
 		if (write_text(ini, text, owner, 0600) < 0)
 			return -1;
 		k = 0;
-		argv[k++] = (char *)bin;
 		if (geteuid() == 0) {
-			/* PgBouncer refuses root: it drops to the server's owner itself. */
-			argv[k++] = "-u";
-			argv[k++] = (char *)user_name;
+			/*
+			 * PgBouncer refuses root: it runs as the server's owner, by
+			 * number (a chroot's postgres may have no name on the host).
+			 */
+			snprintf(reuid, sizeof(reuid), "--reuid=%ld", sb.owner_uid);
+			snprintf(regid, sizeof(regid), "--regid=%ld", sb.owner_gid);
+			argv[k++] = "/usr/bin/setpriv";
+			argv[k++] = reuid;
+			argv[k++] = regid;
+			argv[k++] = "--clear-groups";
 		}
+		argv[k++] = (char *)bin;
 		argv[k++] = ini;
 		argv[k] = NULL;
 		if (czpg_child_start(&bouncer, argv, out_path, err_path) < 0)
@@ -196,8 +203,8 @@ static int group_setup(void **state)
 	struct czpg_testcert_opts so = {.cn = "sandbox server", .sans = "IP:127.0.0.1"};
 	struct czpg_testcert_opts bo = {.cn = "pgbouncer", .sans = "IP:127.0.0.1"};
 	char crt[600], key[600], path[700];
-	struct passwd *pw;
-	struct stat st;
+	uid_t owner;
+	gid_t group;
 	int rc = -1;
 
 	(void)state;
@@ -208,10 +215,12 @@ static int group_setup(void **state)
 		fprintf(stderr, "pgbouncer is not installed: run ./dev.sh setup\n");
 		return -1;
 	}
-	if (stat(sb.data, &st) < 0 || czpg_testcert_tmpdir(tmpdir, sizeof(tmpdir)) < 0)
+	owner = (uid_t)sb.owner_uid;
+	group = (gid_t)sb.owner_gid;
+	if (czpg_testcert_tmpdir(tmpdir, sizeof(tmpdir)) < 0)
 		return -1;
 	/* Everything PgBouncer reads belongs to the server's owner, as it runs as them. */
-	if (geteuid() == 0 && (chown(tmpdir, st.st_uid, st.st_gid) < 0 || chmod(tmpdir, 0700) < 0))
+	if (geteuid() == 0 && (chown(tmpdir, owner, group) < 0 || chmod(tmpdir, 0700) < 0))
 		return -1;
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", tmpdir);
 	snprintf(log_path, sizeof(log_path), "%s/pgbouncer.log", tmpdir);
@@ -227,18 +236,12 @@ static int group_setup(void **state)
 	    czpg_sandbox_enable_tls(&sb, crt, key, ca_path, "TLSv1.3", NULL) < 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/bouncer.key", tmpdir);
-	if (geteuid() == 0 && chown(path, st.st_uid, st.st_gid) < 0)
+	if (geteuid() == 0 && chown(path, owner, group) < 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/userlist.txt", tmpdir);
-	if (write_auth_file(path, st.st_uid) < 0)
+	if (write_auth_file(path, owner) < 0)
 		goto out;
-	/* The owner's name, for pgbouncer -u. */
-	pw = getpwuid(st.st_uid);
-	if (pw == NULL) {
-		fprintf(stderr, "the server's owner (uid %u) has no name\n", (unsigned)st.st_uid);
-		goto out;
-	}
-	rc = start_bouncer(tmpdir, st.st_uid, pw->pw_name);
+	rc = start_bouncer(tmpdir, owner);
 out:
 	czpg_testcert_free(&bouncer_cert);
 	czpg_testcert_free(&server);
