@@ -133,36 +133,15 @@ out:
 	return rc;
 }
 
-/* czctl postgres tls VERB with the shared flags and extra ones (NULL-terminated). */
+/* czctl postgres tls VERB against host with the shared flags and extra ones. */
 static void run(struct czpg_clirun *r, const char *verb, const char *host, const char *const *extra)
 {
-	const char *args[48];
-	size_t k = 0, i;
+	bool probe = strcmp(verb, "probe") == 0;
+	const struct czpg_clirun_target t = {
+	    host, sb.port, sb.user, probe ? NULL : sb.db, ca_path, probe ? NULL : sb.password};
 
-	args[k++] = "postgres";
-	args[k++] = "tls";
-	args[k++] = verb;
-	args[k++] = "--host";
-	args[k++] = host;
-	args[k++] = "--port";
-	args[k++] = port_str;
-	args[k++] = "--user";
-	args[k++] = sb.user;
-	args[k++] = "--ca";
-	args[k++] = ca_path;
-	if (strcmp(verb, "probe") != 0) {
-		args[k++] = "--dbname";
-		args[k++] = sb.db;
-		args[k++] = "--password";
-		args[k++] = sb.password;
-	}
-	for (i = 0; extra[i] != NULL && k < 46; i++)
-		args[k++] = extra[i];
-	args[k] = NULL;
-	assert_int_equal(czpg_clirun(r, tmpdir, args, RUN_LIMIT_MS), 0);
-	assert_false(r->killed);
-	assert_null(strstr(r->err, "Sanitizer"));
-	assert_null(strstr(r->err, "runtime error"));
+	assert_int_equal(czpg_clirun_tls(r, tmpdir, verb, &t, extra, RUN_LIMIT_MS), 0);
+	assert_true(czpg_clirun_clean(r));
 }
 
 /* ---- tests ------------------------------------------------------------------- */

@@ -40,35 +40,19 @@ static bool fwd_started;
 /* Runs verify against port with extra flags (NULL-terminated list). */
 static void verify(struct czpg_clirun *r, int port, const char *const *extra)
 {
-	char portstr[16];
-	const char *args[40];
+	static const char *const timeout[] = {"--timeout", "10", NULL};
+	const struct czpg_clirun_target t = {"127.0.0.1", port,    sb.user,
+					     sb.db,       ca_path, sb.password};
+	const char *args[24];
 	size_t k = 0, i;
 
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	args[k++] = "postgres";
-	args[k++] = "tls";
-	args[k++] = "verify";
-	args[k++] = "--host";
-	args[k++] = "127.0.0.1";
-	args[k++] = "--port";
-	args[k++] = portstr;
-	args[k++] = "--user";
-	args[k++] = sb.user;
-	args[k++] = "--dbname";
-	args[k++] = sb.db;
-	args[k++] = "--ca";
-	args[k++] = ca_path;
-	args[k++] = "--password";
-	args[k++] = sb.password;
-	args[k++] = "--timeout";
-	args[k++] = "10";
-	for (i = 0; extra[i] != NULL && k < 38; i++)
+	for (i = 0; timeout[i] != NULL; i++)
+		args[k++] = timeout[i];
+	for (i = 0; extra[i] != NULL && k < 23; i++)
 		args[k++] = extra[i];
 	args[k] = NULL;
-	assert_int_equal(czpg_clirun(r, tmpdir, args, RUN_LIMIT_MS), 0);
-	assert_false(r->killed);
-	assert_null(strstr(r->err, "Sanitizer"));
-	assert_null(strstr(r->err, "runtime error"));
+	assert_int_equal(czpg_clirun_tls(r, tmpdir, "verify", &t, args, RUN_LIMIT_MS), 0);
+	assert_true(czpg_clirun_clean(r));
 }
 
 static int group_setup(void **state)
@@ -157,22 +141,17 @@ static void test_binding_passes_and_notes_forwarder(void **state)
 static void test_binding_json_carries_both_legs(void **state)
 {
 	static const char *const extra[] = {"--json", NULL};
-	char v[256], local[80], addr[64], port[16], want[100];
+	char local[80], addr[64], port[16], want[100];
 	struct czpg_clirun r;
 
 	(void)state;
 	verify(&r, fwd_port, extra);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(czpg_clirun_json(r.out, NULL, "result", v, sizeof(v)));
-	assert_string_equal(v, "PASS");
-	assert_true(czpg_clirun_json(r.out, NULL, "evidence", v, sizeof(v)));
-	assert_string_equal(v, "channel_binding");
-	assert_true(czpg_clirun_json(r.out, NULL, "path", v, sizeof(v)));
-	assert_string_equal(v, "tcp_forwarder");
-	assert_true(czpg_clirun_json(r.out, NULL, "pid_match", v, sizeof(v)));
-	assert_string_equal(v, "true");
-	assert_true(czpg_clirun_json(r.out, NULL, "endpoint_match", v, sizeof(v)));
-	assert_string_equal(v, "false");
+	assert_true(czpg_clirun_json_is(r.out, NULL, "result", "PASS"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "evidence", "channel_binding"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "path", "tcp_forwarder"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "pid_match", "true"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "endpoint_match", "false"));
 	assert_true(czpg_clirun_json(r.out, "client_leg", "local", local, sizeof(local)));
 	assert_true(czpg_clirun_json(r.out, "server_leg", "client_addr", addr, sizeof(addr)));
 	assert_true(czpg_clirun_json(r.out, "server_leg", "client_port", port, sizeof(port)));

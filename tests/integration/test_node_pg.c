@@ -76,15 +76,12 @@ static void node_connect(struct node_run *nr, int port)
 
 static void verify_json(struct czpg_clirun *r, int port)
 {
-	char portstr[16];
-	const char *args[] = {"postgres", "tls",   "verify", "--host",     "127.0.0.1",
-			      "--port",   portstr, "--user", sb.user,      "--dbname",
-			      sb.db,      "--ca",  ca_path,  "--password", sb.password,
-			      "--json",   NULL};
+	static const char *const json[] = {"--json", NULL};
+	const struct czpg_clirun_target t = {"127.0.0.1", port,    sb.user,
+					     sb.db,       ca_path, sb.password};
 
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	assert_int_equal(czpg_clirun(r, tmpdir, args, RUN_LIMIT_MS), 0);
-	assert_false(r->killed);
+	assert_int_equal(czpg_clirun_tls(r, tmpdir, "verify", &t, json, RUN_LIMIT_MS), 0);
+	assert_true(czpg_clirun_clean(r));
 }
 
 /* The first executable "node" on PATH (CZ_NODE overrides). */
@@ -201,8 +198,7 @@ static void test_same_row_as_verify(void **state)
 	(void)state;
 	node_connect(&nr, sb.port);
 	assert_int_equal(nr.exit_code, 0);
-	assert_true(czpg_clirun_json(nr.out, NULL, "mechanism", a, sizeof(a)));
-	assert_string_equal(a, "SCRAM-SHA-256-PLUS");
+	assert_true(czpg_clirun_json_is(nr.out, NULL, "mechanism", "SCRAM-SHA-256-PLUS"));
 	/* node's own row names node's own socket and the pid it was announced. */
 	assert_true(czpg_clirun_json(nr.out, "row", "client_port", port, sizeof(port)));
 	assert_true(czpg_clirun_json(nr.out, NULL, "local_port", a, sizeof(a)));
@@ -210,8 +206,7 @@ static void test_same_row_as_verify(void **state)
 	assert_true(czpg_clirun_json(nr.out, "row", "pid", pid, sizeof(pid)));
 	assert_true(czpg_clirun_json(nr.out, NULL, "backend_key_pid", a, sizeof(a)));
 	assert_string_equal(pid, a);
-	assert_true(czpg_clirun_json(nr.out, "row", "client_addr", addr, sizeof(addr)));
-	assert_string_equal(addr, "127.0.0.1");
+	assert_true(czpg_clirun_json_is(nr.out, "row", "client_addr", "127.0.0.1"));
 	/* What node negotiated is what the server's row says. */
 	assert_true(czpg_clirun_json(nr.out, NULL, "tls_version", a, sizeof(a)));
 	assert_true(czpg_clirun_json(nr.out, "row", "version", b, sizeof(b)));
@@ -219,8 +214,7 @@ static void test_same_row_as_verify(void **state)
 
 	verify_json(&r, sb.port);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(czpg_clirun_json(r.out, NULL, "channel_binding_used", a, sizeof(a)));
-	assert_string_equal(a, "true");
+	assert_true(czpg_clirun_json_is(r.out, NULL, "channel_binding_used", "true"));
 	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		assert_true(czpg_clirun_json(nr.out, "row", fields[i], a, sizeof(a)));
 		assert_true(czpg_clirun_json(r.out, "server_leg", fields[i], b, sizeof(b)));

@@ -265,37 +265,11 @@ static int group_teardown(void **state)
 /* verify against PgBouncer with extra flags (NULL-terminated); --user is cz_test unless given. */
 static void verify(struct czpg_clirun *r, const char *const *extra, bool own_user)
 {
-	char portstr[16];
-	const char *args[40];
-	size_t k = 0, i;
+	const struct czpg_clirun_target t = {"127.0.0.1", bouncer_port, own_user ? NULL : sb.user,
+					     sb.db,       ca_path,      sb.password};
 
-	snprintf(portstr, sizeof(portstr), "%d", bouncer_port);
-	args[k++] = "postgres";
-	args[k++] = "tls";
-	args[k++] = "verify";
-	args[k++] = "--host";
-	args[k++] = "127.0.0.1";
-	args[k++] = "--port";
-	args[k++] = portstr;
-	if (!own_user) {
-		args[k++] = "--user";
-		args[k++] = sb.user;
-	}
-	args[k++] = "--dbname";
-	args[k++] = sb.db;
-	args[k++] = "--ca";
-	args[k++] = ca_path;
-	args[k++] = "--password";
-	args[k++] = sb.password;
-	args[k++] = "--timeout";
-	args[k++] = "10";
-	for (i = 0; extra[i] != NULL && k < 38; i++)
-		args[k++] = extra[i];
-	args[k] = NULL;
-	assert_int_equal(czpg_clirun(r, tmpdir, args, RUN_LIMIT_MS), 0);
-	assert_false(r->killed);
-	assert_null(strstr(r->err, "Sanitizer"));
-	assert_null(strstr(r->err, "runtime error"));
+	assert_int_equal(czpg_clirun_tls(r, tmpdir, "verify", &t, extra, RUN_LIMIT_MS), 0);
+	assert_true(czpg_clirun_clean(r));
 }
 
 /* Pulls "belongs to 127.0.0.1:PORT" and "backend pid PID" out of the FAIL line. */
@@ -388,24 +362,18 @@ static void test_allow_intermediary_passes_with_both_legs(void **state)
 
 	verify(&r, json, false);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(czpg_clirun_json(r.out, NULL, "result", v, sizeof(v)));
-	assert_string_equal(v, "PASS");
-	assert_true(czpg_clirun_json(r.out, NULL, "evidence", v, sizeof(v)));
-	assert_string_equal(v, "intermediary_allowed");
-	assert_true(czpg_clirun_json(r.out, NULL, "path", v, sizeof(v)));
-	assert_string_equal(v, "terminated_in_between");
-	assert_true(czpg_clirun_json(r.out, NULL, "pid_match", v, sizeof(v)));
-	assert_string_equal(v, "false");
+	assert_true(czpg_clirun_json_is(r.out, NULL, "result", "PASS"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "evidence", "intermediary_allowed"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "path", "terminated_in_between"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "pid_match", "false"));
 	assert_true(
 	    czpg_clirun_json(r.out, "client_leg", "backend_key_pid", keypid, sizeof(keypid)));
 	assert_true(czpg_clirun_json(r.out, "client_leg", "local", local, sizeof(local)));
-	assert_true(czpg_clirun_json(r.out, "client_leg", "version", v, sizeof(v)));
-	assert_string_equal(v, "TLSv1.3");
+	assert_true(czpg_clirun_json_is(r.out, "client_leg", "version", "TLSv1.3"));
 	assert_true(czpg_clirun_json(r.out, "server_leg", "pid", pid, sizeof(pid)));
 	assert_true(czpg_clirun_json(r.out, "server_leg", "client_addr", addr, sizeof(addr)));
 	assert_true(czpg_clirun_json(r.out, "server_leg", "client_port", port, sizeof(port)));
-	assert_true(czpg_clirun_json(r.out, "server_leg", "ssl", v, sizeof(v)));
-	assert_string_equal(v, "true");
+	assert_true(czpg_clirun_json_is(r.out, "server_leg", "ssl", "true"));
 	assert_string_not_equal(keypid, pid);
 	snprintf(want, sizeof(want), "%s:%s", addr, port);
 	assert_string_not_equal(local, want);
@@ -455,10 +423,8 @@ static void test_readiness_reports_each_role_not_ready(void **state)
 
 	verify(&r, json, true);
 	assert_int_equal(r.exit_code, 1);
-	assert_true(czpg_clirun_json(r.out, NULL, "mode", line, sizeof(line)));
-	assert_string_equal(line, "readiness");
-	assert_true(czpg_clirun_json(r.out, NULL, "ready", line, sizeof(line)));
-	assert_string_equal(line, "0");
+	assert_true(czpg_clirun_json_is(r.out, NULL, "mode", "readiness"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "ready", "0"));
 	assert_non_null(strstr(r.out, "{\"user\":\"" SECOND_ROLE "\",\"ready\":false,\"reason\":"
 				      "\"not ready: no SCRAM-SHA-256-PLUS offered"));
 	czpg_clirun_free(&r);

@@ -335,10 +335,8 @@ static void test_channel_binding_require(void **state)
 	args_add(&a, "--json");
 	run_verify(&r, &a, sb.password);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(czpg_clirun_json(r.out, NULL, "auth_method", line, sizeof(line)));
-	assert_string_equal(line, "SCRAM-SHA-256-PLUS");
-	assert_true(czpg_clirun_json(r.out, NULL, "channel_binding_used", line, sizeof(line)));
-	assert_string_equal(line, "true");
+	assert_true(czpg_clirun_json_is(r.out, NULL, "auth_method", "SCRAM-SHA-256-PLUS"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "channel_binding_used", "true"));
 }
 
 /* With channel binding disabled the session still proves TLS, with plain SCRAM. */
@@ -415,12 +413,9 @@ static void test_plaintext_refused_passes(void **state)
 	args_add(&a, "--json");
 	run_verify(&r, &a, sb.password);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(czpg_clirun_json(r.out, "plaintext", "refused", hba, sizeof(hba)));
-	assert_string_equal(hba, "true");
-	assert_true(czpg_clirun_json(r.out, "plaintext", "verdict", hba, sizeof(hba)));
-	assert_string_equal(hba, "refused");
-	assert_true(czpg_clirun_json(r.out, "plaintext", "refused_by", hba, sizeof(hba)));
-	assert_string_equal(hba, "pg_hba.conf");
+	assert_true(czpg_clirun_json_is(r.out, "plaintext", "refused", "true"));
+	assert_true(czpg_clirun_json_is(r.out, "plaintext", "verdict", "refused"));
+	assert_true(czpg_clirun_json_is(r.out, "plaintext", "refused_by", "pg_hba.conf"));
 }
 
 /*
@@ -464,10 +459,8 @@ static void test_proof_names_its_evidence(void **state)
 		args_add(&a, "--json");
 		run_verify(&r, &a, sb.password);
 		assert_int_equal(r.exit_code, 0);
-		assert_true(czpg_clirun_json(r.out, NULL, "evidence", v, sizeof(v)));
-		assert_string_equal(v, rows[i].evidence);
-		assert_true(czpg_clirun_json(r.out, NULL, "path", v, sizeof(v)));
-		assert_string_equal(v, "direct");
+		assert_true(czpg_clirun_json_is(r.out, NULL, "evidence", rows[i].evidence));
+		assert_true(czpg_clirun_json_is(r.out, NULL, "path", "direct"));
 		/* Both legs, and they name one and the same session. */
 		assert_true(czpg_clirun_json(r.out, "client_leg", "local", local, sizeof(local)));
 		assert_true(czpg_clirun_json(r.out, "client_leg", "backend_key_pid", keypid,
@@ -713,7 +706,7 @@ static void test_name_not_in_certificate(void **state)
 
 static void test_tls12_only_server(void **state)
 {
-	char line[1024], v[32], c[64];
+	char line[1024], c[64];
 	struct args a;
 	struct run r;
 
@@ -742,8 +735,7 @@ static void test_tls12_only_server(void **state)
 	args_add(&a, "--json");
 	run_verify(&r, &a, sb.password);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(czpg_clirun_json(r.out, "pg_stat_ssl", "version", v, sizeof(v)));
-	assert_string_equal(v, "TLSv1.2");
+	assert_true(czpg_clirun_json_is(r.out, "pg_stat_ssl", "version", "TLSv1.2"));
 	assert_true(czpg_clirun_json(r.out, "client_negotiated", "cipher", c, sizeof(c)));
 	assert_true(czpg_clirun_json(r.out, "pg_stat_ssl", "cipher", line, sizeof(line)));
 	assert_string_equal(c, line);

@@ -97,32 +97,19 @@ static int group_teardown(void **state)
 static void readiness(struct czpg_clirun *r, const char *ca, const char *const *users,
 		      const char *extra)
 {
-	const char *args[48];
+	const struct czpg_clirun_target t = {"127.0.0.1", sb.port, NULL, sb.db, ca, sb.password};
+	const char *args[40];
 	size_t k = 0, i;
 
-	args[k++] = "postgres";
-	args[k++] = "tls";
-	args[k++] = "verify";
-	args[k++] = "--host";
-	args[k++] = "127.0.0.1";
-	args[k++] = "--port";
-	args[k++] = port_str;
-	args[k++] = "--dbname";
-	args[k++] = sb.db;
-	args[k++] = "--ca";
-	args[k++] = ca;
-	args[k++] = "--password";
-	args[k++] = sb.password;
-	for (i = 0; users[i] != NULL && k < 44; i++) {
+	for (i = 0; users[i] != NULL && k < 36; i++) {
 		args[k++] = "--user";
 		args[k++] = users[i];
 	}
 	if (extra != NULL)
 		args[k++] = extra;
 	args[k] = NULL;
-	assert_int_equal(czpg_clirun(r, tmpdir, args, RUN_LIMIT_MS), 0);
-	assert_false(r->killed);
-	assert_null(strstr(r->err, "Sanitizer"));
+	assert_int_equal(czpg_clirun_tls(r, tmpdir, "verify", &t, args, RUN_LIMIT_MS), 0);
+	assert_true(czpg_clirun_clean(r));
 	assert_null(strstr(r->err, sb.password));
 	assert_null(strstr(r->out, sb.password));
 }
@@ -168,7 +155,6 @@ static void test_every_reason(void **state)
 static void test_all_ready_exits_zero(void **state)
 {
 	static const char *const users[] = {"cz_test", "cz_ready2", NULL};
-	char v[32];
 	struct czpg_clirun r;
 
 	(void)state;
@@ -181,10 +167,8 @@ static void test_all_ready_exits_zero(void **state)
 
 	readiness(&r, ca_path, users, "--json");
 	assert_int_equal(r.exit_code, 0);
-	assert_true(czpg_clirun_json(r.out, NULL, "result", v, sizeof(v)));
-	assert_string_equal(v, "PASS");
-	assert_true(czpg_clirun_json(r.out, NULL, "ready", v, sizeof(v)));
-	assert_string_equal(v, "2");
+	assert_true(czpg_clirun_json_is(r.out, NULL, "result", "PASS"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "ready", "2"));
 	assert_non_null(
 	    strstr(r.out, "{\"user\":\"cz_ready2\",\"ready\":true,\"reason\":\"ready: "));
 	czpg_clirun_free(&r);

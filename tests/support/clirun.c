@@ -61,6 +61,44 @@ void czpg_clirun_free(struct czpg_clirun *r)
 	r->out = r->err = NULL;
 }
 
+int czpg_clirun_tls(struct czpg_clirun *r, const char *dir, const char *verb,
+		    const struct czpg_clirun_target *t, const char *const *extra, unsigned limit_ms)
+{
+	const char *args[60];
+	char port[16];
+	size_t k = 0, i;
+
+	args[k++] = "postgres";
+	args[k++] = "tls";
+	args[k++] = verb;
+#define CLIRUN_FLAG(flag, value)                                                                   \
+	do {                                                                                       \
+		if ((value) != NULL) {                                                             \
+			args[k++] = (flag);                                                        \
+			args[k++] = (value);                                                       \
+		}                                                                                  \
+	} while (0)
+	snprintf(port, sizeof(port), "%d", t->port);
+	CLIRUN_FLAG("--host", t->host);
+	CLIRUN_FLAG("--port", t->port != 0 ? port : NULL);
+	CLIRUN_FLAG("--user", t->user);
+	CLIRUN_FLAG("--dbname", t->dbname);
+	CLIRUN_FLAG("--ca", t->ca);
+	CLIRUN_FLAG("--password", t->password);
+#undef CLIRUN_FLAG
+	for (i = 0; extra != NULL && extra[i] != NULL && k < sizeof(args) / sizeof(args[0]) - 1;
+	     i++)
+		args[k++] = extra[i];
+	args[k] = NULL;
+	return czpg_clirun(r, dir, args, limit_ms);
+}
+
+bool czpg_clirun_clean(const struct czpg_clirun *r)
+{
+	return !r->killed && r->exit_code >= 0 && strstr(r->err, "Sanitizer") == NULL &&
+	       strstr(r->err, "runtime error") == NULL;
+}
+
 bool czpg_clirun_has_line(const char *text, const char *line)
 {
 	size_t n = strlen(line);
@@ -155,4 +193,20 @@ bool czpg_clirun_json(const char *json, const char *obj, const char *key, char *
 		out[k++] = *p++;
 	out[k] = '\0';
 	return k > 0;
+}
+
+bool czpg_clirun_json_is(const char *json, const char *obj, const char *key, const char *want)
+{
+	char v[2048];
+
+	if (!czpg_clirun_json(json, obj, key, v, sizeof(v))) {
+		printf("JSON has no %s%s%s\n", obj != NULL ? obj : "", obj != NULL ? "." : "", key);
+		return false;
+	}
+	if (strcmp(v, want) != 0) {
+		printf("JSON %s%s%s is \"%s\", not \"%s\"\n", obj != NULL ? obj : "",
+		       obj != NULL ? "." : "", key, v, want);
+		return false;
+	}
+	return true;
 }

@@ -27,6 +27,27 @@ struct czpg_clirun {
 int czpg_clirun(struct czpg_clirun *r, const char *dir, const char *const *args, unsigned limit_ms);
 void czpg_clirun_free(struct czpg_clirun *r); /* NULL-safe */
 
+/* The connection flags of one run; NULL fields (and port 0) are left out. */
+struct czpg_clirun_target {
+	const char *host;
+	int port;
+	const char *user;
+	const char *dbname;
+	const char *ca;
+	const char *password;
+};
+
+/*
+ * `czctl postgres tls VERB` with t's flags, then extra (NULL-terminated,
+ * may be NULL), as czpg_clirun does.  0 or -1.
+ */
+int czpg_clirun_tls(struct czpg_clirun *r, const char *dir, const char *verb,
+		    const struct czpg_clirun_target *t, const char *const *extra,
+		    unsigned limit_ms);
+
+/* The run ended by itself, with no sanitizer or UBSan report on stderr. */
+bool czpg_clirun_clean(const struct czpg_clirun *r);
+
 /* True when text holds line as one whole line. */
 bool czpg_clirun_has_line(const char *text, const char *line);
 
@@ -40,5 +61,8 @@ bool czpg_clirun_line(const char *text, const char *prefix, char *out, size_t ca
  * objects before key.  False when absent.
  */
 bool czpg_clirun_json(const char *json, const char *obj, const char *key, char *out, size_t cap);
+
+/* The value of key (as czpg_clirun_json reads it) is want; false (and says what it is) if not. */
+bool czpg_clirun_json_is(const char *json, const char *obj, const char *key, const char *want);
 
 #endif

@@ -44,6 +44,7 @@
 #include <openssl/ssl.h>
 
 #include "czpg/buf.h"
+#include "loopserve.h"
 #include "czpg/tlsio.h"
 #include "scram_server.h"
 
@@ -700,11 +701,7 @@ int main(int argc, char **argv)
 	    {"password", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
 	};
 	const char *scenario = NULL, *cert = NULL, *key = NULL;
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t slen = sizeof(sin);
-	int port = 0, ch, lfd, fd, one = 1, i;
-	pthread_attr_t attr;
-	pthread_t th;
+	int port = 0, ch, lfd, i;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -746,34 +743,12 @@ int main(int argc, char **argv)
 	if (g_ctx == NULL)
 		return 1;
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 64) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
-		perror("hostile_server: listen");
+	lfd = czpg_loopserve_listen("hostile_server", port);
+	if (lfd < 0) {
 		SSL_CTX_free(g_ctx);
 		return 1;
 	}
-	printf("%u\n", ntohs(sin.sin_port));
-	fflush(stdout);
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE)
-				continue;
-			perror("hostile_server: accept");
-			break;
-		}
-		if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd) != 0)
-			close(fd);
-	}
-	pthread_attr_destroy(&attr);
-	close(lfd);
+	czpg_loopserve_run("hostile_server", lfd, conn_thread);
 	SSL_CTX_free(g_ctx);
 	return 1;
 }

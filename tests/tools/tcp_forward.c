@@ -31,6 +31,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopserve.h"
+
 #define FWD_CHUNK 16384
 #define FWD_IDLE_MS 60000 /* a stuck pair is dropped after this much silence */
 
@@ -118,12 +120,8 @@ int main(int argc, char **argv)
 	    {"upstream-port", required_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t slen = sizeof(sin);
 	const char *uhost = NULL;
-	int port = 0, uport = 0, ch, lfd, fd, one = 1;
-	pthread_attr_t attr;
-	pthread_t th;
+	int port = 0, uport = 0, ch, lfd;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -149,32 +147,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 64) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
-		perror("tcp_forward: listen");
+	lfd = czpg_loopserve_listen("tcp_forward", port);
+	if (lfd < 0)
 		return 1;
-	}
-	printf("%u\n", ntohs(sin.sin_port));
-	fflush(stdout);
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE)
-				continue;
-			perror("tcp_forward: accept");
-			break;
-		}
-		if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd) != 0)
-			close(fd);
-	}
-	pthread_attr_destroy(&attr);
-	close(lfd);
+	czpg_loopserve_run("tcp_forward", lfd, conn_thread);
 	return 1;
 }
