@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 
+#include "czpg/engine.h"
 #include "czpg/errf.h"
 #include "czpg/parse.h"
 
@@ -99,6 +100,8 @@ static int take_sslnegotiation(const struct czpg_connflags *cf, const char *arg,
 int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char *err,
 			size_t errlen)
 {
+	struct czpg_engine_hosts hosts;
+	char why[160];
 	unsigned long v;
 	int rc = 1;
 
@@ -107,6 +110,11 @@ int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char
 	rc = -1;
 	switch (ch) {
 	case CZPG_CONNFLAG_HOST:
+		/* A libpq-style list "db1,db2" is checked here, by the one splitter. */
+		if (czpg_engine_split_hosts(arg, &hosts, why, sizeof(why)) < 0) {
+			czpg_errf(err, errlen, "--host '%s': %s", arg, why);
+			goto out;
+		}
 		*cf->host = arg;
 		break;
 	case CZPG_CONNFLAG_PORT:

@@ -42,7 +42,7 @@ enum czpg_connflag {
  * unknown.  Fields a flag does not set keep the verb's defaults.
  */
 struct czpg_connflags {
-	const char **host;                    /* --host HOST, as given */
+	const char **host;                    /* --host HOST or a list "a,b", as given */
 	unsigned *port;                       /* --port 1-65535 */
 	const char **user;                    /* --user USER, as given */
 	const char **dbname;                  /* --dbname DB, as given */

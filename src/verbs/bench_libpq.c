@@ -69,7 +69,9 @@ static PGconn *libpq_connect_one(struct bench *b, bool tls, char *err, size_t er
 	cb = b->o->channel_binding == CZPG_CB_REQUIRE   ? "require"
 	     : b->o->channel_binding == CZPG_CB_DISABLE ? "disable"
 							: "prefer";
-	keys[n] = "host", vals[n++] = b->o->host;
+	/* The name for verify-full, the address the bench picked for the TCP connect. */
+	keys[n] = "host", vals[n++] = b->host;
+	keys[n] = "hostaddr", vals[n++] = b->hostaddr;
 	keys[n] = "port", vals[n++] = client_of(b)->port;
 	keys[n] = "user", vals[n++] = b->o->user;
 	keys[n] = "dbname", vals[n++] = b->o->dbname != NULL ? b->o->dbname : b->o->user;

@@ -142,7 +142,7 @@ static int native_start(struct bench *b, struct native_conn *nc, char *err, size
 	struct czpg_conn_config cfg = {0};
 	bool tls = nc->k->p->tls;
 
-	cfg.host = b->o->host;
+	cfg.host = b->host;
 	cfg.user = b->o->user;
 	cfg.dbname = b->o->dbname;
 	cfg.application_name = tls ? "czctl bench tls" : "czctl bench plain";

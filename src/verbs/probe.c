@@ -79,8 +79,10 @@ struct task {
 struct target {
 	struct czpg_probe_result *res;
 	size_t index;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	/* Every address of the host; main tries them in order, the rest use the one that answered.
+	 */
+	struct czpg_engine_addrs addrs;
+	struct czpg_engine_route route;
 	struct task tasks[PROBE_MAX_TASKS];
 	size_t ntasks;
 	size_t next;      /* first task not yet started */
@@ -659,6 +661,24 @@ static void task_not_started(struct task *k, const char *err)
 	}
 }
 
+/*
+ * The connect of one task, as libpq connects: the main task tries every
+ * address of the host in order (each with its own connect timeout); every
+ * later task goes to the address that answered it.  Returns the slot or -1.
+ */
+static int connect_task(struct run *r, struct task *k, char *err, size_t errlen)
+{
+	struct target *t = k->t;
+	const struct czpg_engine_endpoint *ep;
+
+	if (k->kind == T_MAIN)
+		return czpg_engine_connect_addrs(r->engine, k->conn, &t->addrs, &t->route,
+						 t->res->target, err, errlen);
+	ep = t->route.answered >= 0 ? &t->route.peer : &t->addrs.addr[0];
+	return czpg_engine_connect(r->engine, k->conn, (const struct sockaddr *)&ep->sa, ep->len,
+				   NULL, 0, t->res->target, err, errlen);
+}
+
 /* 0 (started, or given up), -1 when the engine is full (try again later). */
 static int start_task(struct run *r, struct task *k)
 {
@@ -683,8 +703,7 @@ static int start_task(struct run *r, struct task *k)
 		task_not_started(k, err);
 		goto out;
 	}
-	k->slot = czpg_engine_connect(r->engine, k->conn, (const struct sockaddr *)&t->addr,
-				      t->addrlen, NULL, 0, t->res->target, err, sizeof(err));
+	k->slot = connect_task(r, k, err, sizeof(err));
 	if (k->slot < 0) {
 		czpg_conn_free(k->conn);
 		k->conn = NULL;
@@ -775,7 +794,8 @@ static void start_target(struct run *r, struct target *t, const struct czpg_prob
 	t->start_ns = czpg_engine_now_ns();
 	t->deadline_ns = t->start_ns + (uint64_t)r->timeout_ms * 1000000ull;
 	init_result(t->res, tg, r);
-	if (czpg_engine_resolve(tg->host, tg->port, &t->addr, &t->addrlen, err, sizeof(err)) < 0) {
+	czpg_engine_route_init(&t->route);
+	if (czpg_engine_resolve_all(tg->host, tg->port, &t->addrs, err, sizeof(err)) < 0) {
 		t->res->status = CZPG_PROBE_UNREACHABLE;
 		copy_str(t->res->status_detail, sizeof(t->res->status_detail), err);
 		return;
