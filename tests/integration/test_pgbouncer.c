@@ -2,14 +2,12 @@
  * test_pgbouncer.c - verify through a real PgBouncer (Debian's package),
  * TLS on both legs: the pooler case of the end-to-end rule.
  *
- * The test starts PgBouncer as the sandbox server's owner (setpriv, by uid)
- * on a free
- * loopback port with its own ini: auth_type scram-sha-256 with an auth_file
- * holding the roles' SCRAM secrets (copied from pg_authid through the
- * sandbox's admin connection), client_tls_* serving a certificate of the
- * same CA as the server's (valid for 127.0.0.1, so verify-full succeeds
- * against PgBouncer), and server_tls_sslmode = verify-full towards the
- * server.  What must hold:
+ * The test starts PgBouncer (tests/support/pgbouncer.h) as the sandbox
+ * server's owner on a free loopback port with its own ini: auth_type scram-sha-256 with an
+ * auth_file holding the roles' SCRAM secrets (copied from pg_authid through the sandbox's admin
+ * connection), client_tls_* serving a certificate of the same CA as the server's (valid for
+ * 127.0.0.1, so verify-full succeeds against PgBouncer), and server_tls_sslmode = verify-full
+ * towards the server.  What must hold:
  *   - verify FAILs by default, saying what the server sees: PgBouncer's own
  *     socket as the client, and a backend pid that is not the one PgBouncer
  *     announced in BackendKeyData; the backend and port it names are the
@@ -44,189 +42,42 @@
 
 #include "childproc.h"
 #include "clirun.h"
+#include "pgbouncer.h"
 #include "sandbox.h"
 #include "testcert.h"
 
 #define RUN_LIMIT_MS 60000u
-#define BOUNCER_START_MS 15000u
 #define SECOND_ROLE "cz_app"
 
 static struct czpg_sandbox sb;
-static char tmpdir[512], ca_path[600], log_path[600], err_path[600];
-static struct czpg_child bouncer;
-static int bouncer_port;
-static bool bouncer_started;
+static char tmpdir[512], ca_path[600];
+static struct czpg_pgbouncer bouncer;
 
 /* ---- set-up ---------------------------------------------------------------- */
-
-/* A port the kernel just gave out on 127.0.0.1 (free unless raced; start retries). */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static bool accepts(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)port);
-	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static int write_text(const char *path, const char *text, uid_t owner, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
-		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (chmod(path, mode) < 0 || (geteuid() == 0 && chown(path, owner, (gid_t)-1) < 0)) {
-		fprintf(stderr, "cannot give %s to the server's owner: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* "user" "SCRAM-SHA-256$..." lines for PgBouncer's auth_file, from pg_authid. */
-static int write_auth_file(const char *path, uid_t owner)
-{
-	static const char *const roles[] = {"cz_test", SECOND_ROLE};
-	char sql[200], secret[512], text[1200];
-	size_t i, used = 0;
-
-	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
-		snprintf(sql, sizeof(sql), "SELECT rolpassword FROM pg_authid WHERE rolname = '%s'",
-			 roles[i]);
-		if (czpg_sandbox_query_value(&sb, sql, secret, sizeof(secret)) < 0 ||
-		    strncmp(secret, "SCRAM-SHA-256$", 14) != 0) {
-			fprintf(stderr, "no SCRAM secret for %s\n", roles[i]);
-			return -1;
-		}
-		used += (size_t)snprintf(text + used, sizeof(text) - used, "\"%s\" \"%s\"\n",
-					 roles[i], secret);
-	}
-	return write_text(path, text, owner, 0600);
-}
-
-/* Starts PgBouncer on a free port and waits until it accepts; 0 or -1. */
-static int start_bouncer(const char *dir, uid_t owner)
-{
-	const char *bin =
-	    getenv("CZ_PGBOUNCER") != NULL ? getenv("CZ_PGBOUNCER") : "/usr/sbin/pgbouncer";
-	char ini[600], text[8192], out_path[600], reuid[32], regid[32];
-	char *argv[12];
-	struct timespec pause = {0, 20000000};
-	int try, k;
-	unsigned waited;
-
-	snprintf(ini, sizeof(ini), "%s/pgbouncer.ini", dir);
-	snprintf(out_path, sizeof(out_path), "%s/pgbouncer.out", dir);
-	for (try = 0; try < 5; try++) {
-		bouncer_port = free_port();
-		snprintf(text, sizeof(text),
-			 "[databases]\n"
-			 "%s = host=%s port=%d dbname=%s\n"
-			 "[pgbouncer]\n"
-			 "listen_addr = 127.0.0.1\n"
-			 "listen_port = %d\n"
-			 "unix_socket_dir =\n"
-			 "auth_type = scram-sha-256\n"
-			 "auth_file = %s/userlist.txt\n"
-			 "pool_mode = session\n"
-			 "client_tls_sslmode = require\n"
-			 "client_tls_cert_file = %s/bouncer.crt\n"
-			 "client_tls_key_file = %s/bouncer.key\n"
-			 "client_tls_ca_file = %s\n"
-			 "server_tls_sslmode = verify-full\n"
-			 "server_tls_ca_file = %s\n"
-			 "logfile = %s\n"
-			 "pidfile = %s/pgbouncer.pid\n"
-			 "ignore_startup_parameters = extra_float_digits\n",
-			 sb.db, sb.host, sb.port, sb.db, bouncer_port, dir, dir, dir, ca_path,
-			 ca_path, log_path, dir);
-		if (write_text(ini, text, owner, 0600) < 0)
-			return -1;
-		k = 0;
-		if (geteuid() == 0) {
-			/*
-			 * PgBouncer refuses root: it runs as the server's owner, by
-			 * number (a chroot's postgres may have no name on the host).
-			 */
-			snprintf(reuid, sizeof(reuid), "--reuid=%ld", sb.owner_uid);
-			snprintf(regid, sizeof(regid), "--regid=%ld", sb.owner_gid);
-			argv[k++] = "/usr/bin/setpriv";
-			argv[k++] = reuid;
-			argv[k++] = regid;
-			argv[k++] = "--clear-groups";
-		}
-		argv[k++] = (char *)bin;
-		argv[k++] = ini;
-		argv[k] = NULL;
-		if (czpg_child_start(&bouncer, argv, out_path, err_path) < 0)
-			return -1;
-		bouncer_started = true;
-		for (waited = 0; waited < BOUNCER_START_MS; waited += 20) {
-			if (accepts(bouncer_port))
-				return 0;
-			if (czpg_child_poll(&bouncer, 0))
-				break; /* it exited: a raced port, or a bad configuration */
-			nanosleep(&pause, NULL);
-		}
-		czpg_child_stop(&bouncer);
-		bouncer_started = false;
-	}
-	fprintf(stderr, "PgBouncer (%s) did not start; see %s and %s\n", bin, log_path, err_path);
-	return -1;
-}
 
 static int group_setup(void **state)
 {
 	struct czpg_testcert ca = {0}, server = {0}, bouncer_cert = {0};
 	struct czpg_testcert_opts so = {.cn = "sandbox server", .sans = "IP:127.0.0.1"};
 	struct czpg_testcert_opts bo = {.cn = "pgbouncer", .sans = "IP:127.0.0.1"};
-	char crt[600], key[600], path[700];
-	uid_t owner;
-	gid_t group;
+	char crt[600], key[600], bcrt[600], bkey[600], extra[1600];
+	struct czpg_pgbouncer_opts po = {0};
 	int rc = -1;
 
 	(void)state;
 	if (!czpg_sandbox_from_env(&sb))
 		return -1;
-	if (access(getenv("CZ_PGBOUNCER") != NULL ? getenv("CZ_PGBOUNCER") : "/usr/sbin/pgbouncer",
-		   X_OK) != 0) {
-		fprintf(stderr, "pgbouncer is not installed: run ./dev.sh setup\n");
-		return -1;
-	}
-	owner = (uid_t)sb.owner_uid;
-	group = (gid_t)sb.owner_gid;
 	if (czpg_testcert_tmpdir(tmpdir, sizeof(tmpdir)) < 0)
 		return -1;
-	/* Everything PgBouncer reads belongs to the server's owner, as it runs as them. */
-	if (geteuid() == 0 && (chown(tmpdir, owner, group) < 0 || chmod(tmpdir, 0700) < 0))
+	/* PgBouncer runs as the server's owner: it must read the CA it verifies the server with. */
+	if (geteuid() == 0 && (chown(tmpdir, (uid_t)sb.owner_uid, (gid_t)sb.owner_gid) < 0 ||
+			       chmod(tmpdir, 0700) < 0))
 		return -1;
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", tmpdir);
-	snprintf(log_path, sizeof(log_path), "%s/pgbouncer.log", tmpdir);
-	snprintf(err_path, sizeof(err_path), "%s/pgbouncer.err", tmpdir);
 	snprintf(crt, sizeof(crt), "%s/server.crt", tmpdir);
 	snprintf(key, sizeof(key), "%s/server.key", tmpdir);
+	snprintf(bcrt, sizeof(bcrt), "%s/bouncer.crt", tmpdir);
+	snprintf(bkey, sizeof(bkey), "%s/bouncer.key", tmpdir);
 	if (czpg_sandbox_exec(&sb, "CREATE ROLE " SECOND_ROLE " LOGIN PASSWORD 'cz-test-pw'") < 0 ||
 	    czpg_testcert_make_ca(&ca, NULL) < 0 || czpg_testcert_write(&ca, tmpdir, "ca") < 0 ||
 	    czpg_testcert_make_leaf(&server, &ca, &so) < 0 ||
@@ -235,13 +86,20 @@ static int group_setup(void **state)
 	    czpg_testcert_write(&bouncer_cert, tmpdir, "bouncer") < 0 ||
 	    czpg_sandbox_enable_tls(&sb, crt, key, ca_path, "TLSv1.3", NULL) < 0)
 		goto out;
-	snprintf(path, sizeof(path), "%s/bouncer.key", tmpdir);
-	if (geteuid() == 0 && chown(path, owner, group) < 0)
-		goto out;
-	snprintf(path, sizeof(path), "%s/userlist.txt", tmpdir);
-	if (write_auth_file(path, owner) < 0)
-		goto out;
-	rc = start_bouncer(tmpdir, owner);
+	/* TLS on both legs: verify-full towards the server, with the same CA. */
+	snprintf(extra, sizeof(extra),
+		 "pool_mode = session\n"
+		 "client_tls_ca_file = %s\n"
+		 "server_tls_ca_file = %s\n"
+		 "ignore_startup_parameters = extra_float_digits\n",
+		 ca_path, ca_path);
+	po.cert = bcrt;
+	po.key = bkey;
+	po.client_tls_sslmode = "require";
+	po.server_tls_sslmode = "verify-full";
+	po.users = "cz_test," SECOND_ROLE;
+	po.extra = extra;
+	rc = czpg_pgbouncer_start(&bouncer, &sb, &po);
 out:
 	czpg_testcert_free(&bouncer_cert);
 	czpg_testcert_free(&server);
@@ -252,8 +110,7 @@ out:
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (bouncer_started)
-		czpg_child_stop(&bouncer);
+	czpg_pgbouncer_stop(&bouncer);
 	czpg_sandbox_exec(&sb, "DROP ROLE IF EXISTS " SECOND_ROLE);
 	if (tmpdir[0] != '\0')
 		czpg_testcert_rmdir(tmpdir);
@@ -265,7 +122,7 @@ static int group_teardown(void **state)
 /* verify against PgBouncer with extra flags (NULL-terminated); --user is cz_test unless given. */
 static void verify(struct czpg_clirun *r, const char *const *extra, bool own_user)
 {
-	const struct czpg_clirun_target t = {"127.0.0.1", bouncer_port, own_user ? NULL : sb.user,
+	const struct czpg_clirun_target t = {"127.0.0.1", bouncer.port, own_user ? NULL : sb.user,
 					     sb.db,       ca_path,      sb.password};
 
 	assert_int_equal(czpg_clirun_tls(r, tmpdir, "verify", &t, extra, RUN_LIMIT_MS), 0);
@@ -463,7 +320,7 @@ static void test_plaintext_refused_by_the_pooler(void **state)
 static void test_bouncer_survived(void **state)
 {
 	(void)state;
-	assert_false(czpg_child_poll(&bouncer, 0));
+	assert_true(czpg_pgbouncer_alive(&bouncer));
 }
 
 int main(void)

@@ -287,6 +287,19 @@ out:
 	return rc;
 }
 
+bool czpg_pgbouncer_alive(struct czpg_pgbouncer *pb)
+{
+	int status;
+
+	if (pb->pid <= 0)
+		return false;
+	if (waitpid(pb->pid, &status, WNOHANG) == pb->pid) {
+		pb->pid = 0;
+		return false;
+	}
+	return true;
+}
+
 void czpg_pgbouncer_stop(struct czpg_pgbouncer *pb)
 {
 	char cmd[700];

@@ -43,6 +43,9 @@ struct czpg_pgbouncer {
 int czpg_pgbouncer_start(struct czpg_pgbouncer *pb, const struct czpg_sandbox *sb,
 			 const struct czpg_pgbouncer_opts *o);
 
+/* True while the PgBouncer that czpg_pgbouncer_start started is running. */
+bool czpg_pgbouncer_alive(struct czpg_pgbouncer *pb);
+
 /* Stops it (SIGTERM, then SIGKILL) and removes its directory.  Safe to call twice. */
 void czpg_pgbouncer_stop(struct czpg_pgbouncer *pb);
 
