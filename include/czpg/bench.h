@@ -16,7 +16,9 @@
  * parts plus an assumed network round trip.
  *
  * Connect mode measures connection-per-transaction instead: each unit is
- * connect + TLS handshake + SCRAM + SELECT 1 + Terminate.
+ * connect + TLS handshake + SCRAM + SELECT 1 + Terminate.  With
+ * compare_negotiation both pools are TLS: SSLRequest first ("sslrequest")
+ * against direct TLS ("direct").
  *
  * docs/bench.md describes the method, the JSON schema and the exit codes.
  */
@@ -72,6 +74,8 @@ struct czpg_bench_options {
 	const char *password; /* borrowed */
 	enum czpg_cb_policy channel_binding;
 	int min_tls; /* TLS1_2_VERSION / TLS1_3_VERSION; 0 = 1.3 */
+	/* How the TLS pool starts TLS (czpg/sslneg.h): "postgres" (default) or "direct". */
+	enum czpg_conn_opening sslnegotiation;
 
 	enum czpg_bench_mode mode;
 	enum czpg_bench_client client;
@@ -84,6 +88,12 @@ struct czpg_bench_options {
 	unsigned pool;     /* connections per pool (connect mode: concurrency) */
 	unsigned pipeline; /* queries in flight per connection */
 	bool aa;           /* plaintext against plaintext: the noise floor */
+	/*
+	 * Connect mode: a TLS pool that sends SSLRequest first against one that
+	 * opens with direct TLS (czpg/sslneg.h); the difference per connection is
+	 * the round trip SSLRequest costs, measured.
+	 */
+	bool compare_negotiation;
 
 	unsigned round_ms;     /* target length of one round */
 	unsigned round_units;  /* queries (connections) per round; 0 = calibrate */
@@ -107,8 +117,9 @@ void czpg_bench_options_default(struct czpg_bench_options *o);
 struct czpg_bench_pool_result {
 	char name[16];
 	bool tls;
-	unsigned connections; /* connected (pooled) or made (connect mode, measured) */
-	uint64_t units;       /* measured queries (connect mode: connections) */
+	const char *negotiation; /* TLS pools: "postgres" or "direct" (static); NULL plaintext */
+	unsigned connections;    /* connected (pooled) or made (connect mode, measured) */
+	uint64_t units;          /* measured queries (connect mode: connections) */
 	uint64_t warmup_units;
 	uint64_t errors;       /* queries answered with an ErrorResponse */
 	uint64_t rows;         /* DataRows received in measured rounds */
