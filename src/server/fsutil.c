@@ -83,7 +83,8 @@ static int fs_step(const char *op, const char *path)
 		}
 	}
 	/* stop-each: at step N and at every one after it, so a test can go step by step */
-	if (strcmp(hook.action, "stop-each") == 0 && hook.target != 0 && hook.count >= hook.target) {
+	if (strcmp(hook.action, "stop-each") == 0 && hook.target != 0 &&
+	    hook.count >= hook.target) {
 		raise(SIGSTOP);
 		return 0;
 	}
@@ -147,6 +148,41 @@ static int write_all(int fd, const uint8_t *p, size_t len, const char *path)
 	return 0;
 }
 
+static int sync_dir(const char *dir);
+
+/*
+ * The last two steps of an atomic replacement: rename tmp over path (named
+ * label in messages), then sync dir.  0, or -1 with err; *renamed says
+ * whether the rename happened (the temporary name is then gone).
+ */
+static int rename_durably(const char *tmp, const char *path, const char *label, const char *dir,
+			  bool *renamed, char *err, size_t errlen)
+{
+	*renamed = false;
+	if (fs_step("rename", path) < 0 || rename(tmp, path) < 0) {
+		czpg_errf(err, errlen, "cannot replace %s: %s", label, strerror(errno));
+		return -1;
+	}
+	*renamed = true;
+	if (sync_dir(dir) < 0) {
+		czpg_errf(err, errlen,
+			  "%s was replaced but its directory %s could not be synced to disk: %s",
+			  label, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* After an entry of dir changed (what: "removed", "created"): sync dir, or say why not. */
+static int sync_after(const char *dir, const char *path, const char *what, char *err, size_t errlen)
+{
+	if (sync_dir(dir) == 0)
+		return 0;
+	czpg_errf(err, errlen, "%s was %s but its directory %s could not be synced to disk: %s",
+		  path, what, dir, strerror(errno));
+	return -1;
+}
+
 /* fsync of the directory dir (its entries: a rename or unlink is durable after it). */
 static int sync_dir(const char *dir)
 {
@@ -199,7 +235,7 @@ static int write_atomic(const char *path, bool follow, const void *data, size_t 
 	char *dir = NULL, *tmp = NULL, target[PATH_MAX];
 	const char *base = NULL;
 	int fd = -1, rc = -1;
-	bool have_tmp = false;
+	bool have_tmp = false, renamed;
 
 	if (path == NULL || (data == NULL && len > 0)) {
 		czpg_errf(err, errlen, "cannot write: no path or no data given");
@@ -263,18 +299,8 @@ static int write_atomic(const char *path, bool follow, const void *data, size_t 
 		goto out;
 	}
 	fd = -1;
-	if (fs_step("rename", target) < 0 || rename(tmp, target) < 0) {
-		czpg_errf(err, errlen, "cannot replace %s: %s", path, strerror(errno));
-		goto out;
-	}
-	have_tmp = false;
-	if (sync_dir(dir) < 0) {
-		czpg_errf(err, errlen,
-			  "%s was replaced but its directory %s could not be synced to disk: %s",
-			  path, dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = rename_durably(tmp, target, path, dir, &renamed, err, errlen);
+	have_tmp = !renamed;
 out:
 	if (fd >= 0)
 		close(fd);
@@ -302,7 +328,7 @@ int czpg_fs_symlink_atomic(const char *target, const char *linkpath, char *err, 
 	char *dir = NULL, *tmp = NULL;
 	const char *base = NULL;
 	int rc = -1, tries;
-	bool have_tmp = false;
+	bool have_tmp = false, renamed;
 
 	if (target == NULL || target[0] == '\0' || linkpath == NULL ||
 	    split_path(linkpath, &dir, &base) < 0) {
@@ -349,18 +375,8 @@ int czpg_fs_symlink_atomic(const char *target, const char *linkpath, char *err, 
 			  dir);
 		goto out;
 	}
-	if (fs_step("rename", linkpath) < 0 || rename(tmp, linkpath) < 0) {
-		czpg_errf(err, errlen, "cannot replace %s: %s", linkpath, strerror(errno));
-		goto out;
-	}
-	have_tmp = false;
-	if (sync_dir(dir) < 0) {
-		czpg_errf(err, errlen,
-			  "%s was replaced but its directory %s could not be synced to disk: %s",
-			  linkpath, dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = rename_durably(tmp, linkpath, linkpath, dir, &renamed, err, errlen);
+	have_tmp = !renamed;
 out:
 	if (have_tmp)
 		unlink(tmp);
@@ -388,13 +404,7 @@ int czpg_fs_remove(const char *path, char *err, size_t errlen)
 		czpg_errf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (sync_dir(dir) < 0) {
-		czpg_errf(err, errlen,
-			  "%s was removed but its directory %s could not be synced to disk: %s",
-			  path, dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = sync_after(dir, path, "removed", err, errlen);
 out:
 	free(dir);
 	return rc;
@@ -440,13 +450,7 @@ int czpg_fs_mkdir_owned(const char *path, mode_t mode, long uid, long gid, char 
 		rmdir(path);
 		goto out;
 	}
-	if (sync_dir(dir) < 0) {
-		czpg_errf(err, errlen,
-			  "%s was created but its directory %s could not be synced to disk: %s",
-			  path, dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = sync_after(dir, path, "created", err, errlen);
 out:
 	free(dir);
 	return rc;
@@ -467,13 +471,7 @@ int czpg_fs_rmdir(const char *path, char *err, size_t errlen)
 		czpg_errf(err, errlen, "cannot remove directory %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if (sync_dir(dir) < 0) {
-		czpg_errf(err, errlen,
-			  "%s was removed but its directory %s could not be synced to disk: %s",
-			  path, dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = sync_after(dir, path, "removed", err, errlen);
 out:
 	free(dir);
 	return rc;

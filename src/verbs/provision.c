@@ -109,6 +109,17 @@ void czpg_provision_note(struct czpg_provision_plan *p, const char *fmt, ...)
 	va_end(ap);
 }
 
+void czpg_provision_note_dir_link(struct czpg_provision_plan *p, const char *what, const char *dir)
+{
+	char target[PATH_MAX];
+
+	if (czpg_fs_resolve_link(dir, target, sizeof(target), NULL, 0) == 1)
+		czpg_provision_note(p,
+				    "the %s %s is a symbolic link to %s: the files are written "
+				    "there, the link is kept",
+				    what, dir, target);
+}
+
 char *czpg_provision_path_join(const char *dir, const char *name)
 {
 	char *s = NULL;
@@ -569,14 +580,8 @@ static enum czpg_result plan_include(struct czpg_provision_plan *p, const uint8_
 				  p->db_gid, err, errlen)) != CZPG_RESULT_OK)
 			goto out;
 		rc = CZPG_RESULT_BAD_INPUT;
-	} else if (dinfo.exists) {
-		char target[PATH_MAX];
-
-		if (czpg_fs_resolve_link(r->conf_dir, target, sizeof(target), NULL, 0) == 1)
-			czpg_provision_note(p,
-					    "the conf dir %s is a symbolic link to %s: cz-tls.conf "
-					    "is written there, the link is kept",
-					    r->conf_dir, target);
+	} else {
+		czpg_provision_note_dir_link(p, "conf dir", r->conf_dir);
 	}
 	if (chk.included) {
 		r->include_line = chk.include_line;

@@ -626,15 +626,7 @@ enum czpg_result czpg_provision_plan_certs(struct czpg_provision_plan *p, char *
 	enum czpg_result rc;
 
 	certs_init(&c, p->o.now != 0 ? p->o.now : time(NULL));
-	{
-		char target[PATH_MAX];
-
-		if (czpg_fs_resolve_link(r->cert_dir, target, sizeof(target), NULL, 0) == 1)
-			czpg_provision_note(p,
-					    "the cert dir %s is a symbolic link to %s: the files are "
-					    "written there, the link is kept",
-					    r->cert_dir, target);
-	}
+	czpg_provision_note_dir_link(p, "cert dir", r->cert_dir);
 	read_current_names(p);
 	if ((rc = decide_ca(p, &c, err, errlen)) != CZPG_RESULT_OK ||
 	    (rc = decide_leaf(p, &c, err, errlen)) != CZPG_RESULT_OK ||

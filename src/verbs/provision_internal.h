@@ -155,6 +155,9 @@ enum czpg_result czpg_provision_add_link(struct czpg_provision_plan *p,
 					 enum czpg_provision_role role, const char *path,
 					 const char *target, char *err, size_t errlen);
 
+/* Notes that dir (the "conf dir", the "cert dir") is a symbolic link, when it is one. */
+void czpg_provision_note_dir_link(struct czpg_provision_plan *p, const char *what, const char *dir);
+
 /* Adds a note for the dry run and the apply (symbolic links followed, ...). */
 void czpg_provision_note(struct czpg_provision_plan *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

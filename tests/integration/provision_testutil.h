@@ -122,6 +122,27 @@ static inline int pt_server_view_args(const char *const *args, char **argv, int 
 }
 
 /*
+ * argv of `czctl postgres tls <args...>` with the server's view added
+ * (pt_server_view_args; cert_buf holds its --server-cert-dir), NULL-
+ * terminated.  Returns the czctl path, or NULL when CZCTL is not set.
+ */
+static inline const char *pt_argv(const char *const *args, char **argv, char *cert_buf,
+				  size_t cert_len)
+{
+	const char *czctl = getenv("CZCTL");
+	int n = 0;
+
+	argv[n++] = (char *)czctl;
+	argv[n++] = "postgres";
+	argv[n++] = "tls";
+	for (size_t i = 0; args[i] != NULL && n < PT_MAX_ARGS + 3; i++)
+		argv[n++] = (char *)args[i];
+	n = pt_server_view_args(args, argv, n, cert_buf, cert_len);
+	argv[n] = NULL;
+	return czctl;
+}
+
+/*
  * Runs `czctl postgres tls <args...>` (args NULL-terminated).  env is a
  * NULL-terminated list of "NAME=value" to set in the child (may be NULL);
  * as_uid >= 0 runs it as that user (and its gid as_gid).  tick is called
@@ -130,9 +151,9 @@ static inline int pt_server_view_args(const char *const *args, char **argv, int 
 static inline void pt_czctl(const char *const *args, const char *const *env, long as_uid,
 			    long as_gid, pt_tick_fn tick, void *arg, struct pt_run *r)
 {
-	const char *czctl = getenv("CZCTL");
 	char *argv[PT_MAX_ARGS + 10], server_cert_dir[512];
-	int op[2], ep[2], n = 0, status, open_fds = 2;
+	const char *czctl = pt_argv(args, argv, server_cert_dir, sizeof(server_cert_dir));
+	int op[2], ep[2], status, open_fds = 2;
 	size_t olen = 0, elen = 0;
 	double t0 = pt_now(), last = 0;
 	pid_t pid;
@@ -143,13 +164,6 @@ static inline void pt_czctl(const char *const *args, const char *const *env, lon
 	r->err = calloc(1, 1);
 	if (czctl == NULL || pipe(op) < 0 || pipe(ep) < 0)
 		return;
-	argv[n++] = (char *)czctl;
-	argv[n++] = "postgres";
-	argv[n++] = "tls";
-	for (size_t i = 0; args[i] != NULL && n < PT_MAX_ARGS + 3; i++)
-		argv[n++] = (char *)args[i];
-	n = pt_server_view_args(args, argv, n, server_cert_dir, sizeof(server_cert_dir));
-	argv[n] = NULL;
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -240,9 +254,8 @@ static inline bool pt_czctl_start(const char *const *args, const char *const *en
 				  struct pt_proc *p)
 {
 	static unsigned seq;
-	const char *czctl = getenv("CZCTL");
 	char *argv[PT_MAX_ARGS + 10], server_cert_dir[512];
-	int n = 0;
+	const char *czctl = pt_argv(args, argv, server_cert_dir, sizeof(server_cert_dir));
 
 	memset(p, 0, sizeof(*p));
 	if (czctl == NULL)
@@ -250,13 +263,6 @@ static inline bool pt_czctl_start(const char *const *args, const char *const *en
 	seq++;
 	snprintf(p->out_path, sizeof(p->out_path), "%s/bg-%u.out", dir, seq);
 	snprintf(p->err_path, sizeof(p->err_path), "%s/bg-%u.err", dir, seq);
-	argv[n++] = (char *)czctl;
-	argv[n++] = "postgres";
-	argv[n++] = "tls";
-	for (size_t i = 0; args[i] != NULL && n < PT_MAX_ARGS + 3; i++)
-		argv[n++] = (char *)args[i];
-	n = pt_server_view_args(args, argv, n, server_cert_dir, sizeof(server_cert_dir));
-	argv[n] = NULL;
 	fflush(stdout);
 	fflush(stderr);
 	p->t0 = pt_now();
@@ -420,6 +426,56 @@ static inline bool pt_snap_equal(const struct pt_snap *a, const struct pt_snap *
 		}
 	}
 	return same;
+}
+
+/* ---------------------------------------------------------------- the box */
+
+/* The pg_hba.conf of a box before TLS: the application's plain SCRAM line. */
+#define PT_BASE_HBA                                                                                \
+	"# pg_hba.conf before TLS\n"                                                               \
+	"local   all   all                    trust\n"                                             \
+	"host    all   cz_test   127.0.0.1/32  scram-sha-256\n"
+
+/* A shell command (printf-style) that must succeed; the test fails naming it otherwise. */
+static inline void pt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void pt_sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0) {
+		printf("command failed: %s\n", cmd);
+		abort();
+	}
+}
+
+/*
+ * The stand-in docker (tests/tools/fake_docker.sh) first on PATH: links it
+ * into <sandbox>/fakebin and fills the "PATH=..." and
+ * "CZ_FAKE_DOCKER_LOG=<sandbox>/docker.log" strings for a child's env.
+ * false when CZ_SOURCE_DIR is not set or the link cannot be made.
+ */
+static inline bool pt_fake_docker(const struct czpg_sandbox *sb, char *pathenv, size_t pathlen,
+				  char *logenv, size_t loglen)
+{
+	const char *src = getenv("CZ_SOURCE_DIR");
+	char bindir[512], target[600], link[600];
+
+	if (src == NULL)
+		return false;
+	snprintf(bindir, sizeof(bindir), "%s/fakebin", sb->dir);
+	snprintf(target, sizeof(target), "%s/tests/tools/fake_docker.sh", src);
+	snprintf(link, sizeof(link), "%s/docker", bindir);
+	if ((mkdir(bindir, 0755) < 0 && errno != EEXIST) ||
+	    (symlink(target, link) < 0 && errno != EEXIST))
+		return false;
+	snprintf(pathenv, pathlen, "PATH=%s:%s", bindir,
+		 getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
+	snprintf(logenv, loglen, "CZ_FAKE_DOCKER_LOG=%s/docker.log", sb->dir);
+	return true;
 }
 
 /* Names in dir that an interrupted atomic write leaves (".<name>.tmp-XXXXXX"), comma-separated. */

@@ -24,10 +24,6 @@
 static struct czpg_sandbox sb;
 static char tls_dir[400], hba[512], confd[512], pwenv[256], stopenv[64];
 
-static const char base_hba[] = "# pg_hba.conf before TLS\n"
-			       "local   all   all                    trust\n"
-			       "host    all   cz_test   127.0.0.1/32  scram-sha-256\n";
-
 static void args_for(const char *mode, const char **args)
 {
 	const char *a[] = {"provision",
@@ -71,7 +67,7 @@ static void plaintext_box(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s/cz-tls.conf' && mkdir -p '%s'", tls_dir, confd,
 		 tls_dir);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(czpg_sandbox_set_hba(&sb, base_hba), 0);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, PT_BASE_HBA), 0);
 }
 
 static void race(const char *first_mode, const char *second_mode)

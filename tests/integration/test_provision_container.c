@@ -197,10 +197,7 @@ int main(void)
 	    cmocka_unit_test(test_unloadable_key_is_rolled_back),
 	    cmocka_unit_test(test_unknown_container_changes_nothing),
 	};
-	const char *src = getenv("CZ_SOURCE_DIR");
-	char bindir[512], target[600], link[600];
-
-	if (!czpg_sandbox_from_env(&sb) || src == NULL)
+	if (!czpg_sandbox_from_env(&sb))
 		return 1;
 	snprintf(tls_dir, sizeof(tls_dir), "%s/cz-tls", sb.dir);
 	snprintf(export_ca, sizeof(export_ca), "%s/app/ca.crt", sb.dir);
@@ -215,14 +212,8 @@ int main(void)
 	 */
 	snprintf(uid, sizeof(uid), "%ld", sb.owner_uid >= 0 ? sb.owner_uid : (long)getuid());
 	snprintf(gid, sizeof(gid), "%ld", sb.owner_gid >= 0 ? sb.owner_gid : (long)getgid());
-	snprintf(bindir, sizeof(bindir), "%s/fakebin", sb.dir);
-	snprintf(target, sizeof(target), "%s/tests/tools/fake_docker.sh", src);
-	snprintf(link, sizeof(link), "%s/docker", bindir);
-	if (mkdir(bindir, 0755) < 0 || symlink(target, link) < 0)
+	if (!pt_fake_docker(&sb, pathenv, sizeof(pathenv), logenv, sizeof(logenv)))
 		return 1;
-	snprintf(pathenv, sizeof(pathenv), "PATH=%s:%s", bindir,
-		 getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
 	snprintf(logpath, sizeof(logpath), "%s/docker.log", sb.dir);
-	snprintf(logenv, sizeof(logenv), "CZ_FAKE_DOCKER_LOG=%s", logpath);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

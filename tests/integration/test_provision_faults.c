@@ -46,10 +46,6 @@ static struct czpg_sandbox sb;
 static char tls_dir[400], export_ca[600], export_dir[512], bundle[512], hba[512], confd[512];
 static char pwenv[256], trace[512];
 
-static const char base_hba[] = "# pg_hba.conf before TLS\n"
-			       "local   all   all                    trust\n"
-			       "host    all   cz_test   127.0.0.1/32  scram-sha-256\n";
-
 /* The modes, each from its own saved state. */
 struct mode {
 	const char *name;  /* as the table says it */
@@ -71,19 +67,6 @@ struct tally {
 	    ca_kept;
 	double secs;
 };
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
 
 static void provision(const char *hba_mode, const char *extra, const char *fault, bool traced,
 		      struct pt_run *r)
@@ -118,23 +101,23 @@ static void provision(const char *hba_mode, const char *extra, const char *fault
 /* The files provision manages, saved under sb.dir/state-<tag> (cp -a keeps links and owners). */
 static void save_state(const char *tag)
 {
-	sh("set -e; s='%s/state-%s'; rm -rf \"$s\"; mkdir -p \"$s\"; "
-	   "if [ -d '%s' ]; then cp -a '%s' \"$s/certs\"; fi; "
-	   "if [ -e '%s/cz-tls.conf' ]; then cp -a '%s/cz-tls.conf' \"$s/\"; fi; "
-	   "cp -a '%s' \"$s/pg_hba.conf\"; "
-	   "if [ -e '%s' ]; then cp -a '%s' \"$s/export\"; fi",
-	   sb.dir, tag, tls_dir, tls_dir, confd, confd, hba, export_ca, export_ca);
+	pt_sh("set -e; s='%s/state-%s'; rm -rf \"$s\"; mkdir -p \"$s\"; "
+	      "if [ -d '%s' ]; then cp -a '%s' \"$s/certs\"; fi; "
+	      "if [ -e '%s/cz-tls.conf' ]; then cp -a '%s/cz-tls.conf' \"$s/\"; fi; "
+	      "cp -a '%s' \"$s/pg_hba.conf\"; "
+	      "if [ -e '%s' ]; then cp -a '%s' \"$s/export\"; fi",
+	      sb.dir, tag, tls_dir, tls_dir, confd, confd, hba, export_ca, export_ca);
 }
 
 /* Back to a saved state, and the server restarted on it (which must work too). */
 static void restore_state(const char *tag)
 {
-	sh("set -e; s='%s/state-%s'; rm -rf '%s' '%s'; rm -f '%s/cz-tls.conf'; "
-	   "if [ -d \"$s/certs\" ]; then cp -a \"$s/certs\" '%s'; fi; "
-	   "if [ -e \"$s/cz-tls.conf\" ]; then cp -a \"$s/cz-tls.conf\" '%s/'; fi; "
-	   "cp -a \"$s/pg_hba.conf\" '%s'; "
-	   "if [ -e \"$s/export\" ]; then mkdir -p '%s' && cp -a \"$s/export\" '%s'; fi",
-	   sb.dir, tag, tls_dir, export_dir, confd, tls_dir, confd, hba, export_dir, export_ca);
+	pt_sh("set -e; s='%s/state-%s'; rm -rf '%s' '%s'; rm -f '%s/cz-tls.conf'; "
+	      "if [ -d \"$s/certs\" ]; then cp -a \"$s/certs\" '%s'; fi; "
+	      "if [ -e \"$s/cz-tls.conf\" ]; then cp -a \"$s/cz-tls.conf\" '%s/'; fi; "
+	      "cp -a \"$s/pg_hba.conf\" '%s'; "
+	      "if [ -e \"$s/export\" ]; then mkdir -p '%s' && cp -a \"$s/export\" '%s'; fi",
+	      sb.dir, tag, tls_dir, export_dir, confd, tls_dir, confd, hba, export_dir, export_ca);
 	assert_int_equal(czpg_sandbox_restart(&sb), 0);
 }
 
@@ -377,7 +360,7 @@ static void test_every_fault_point(void **state)
 
 	(void)state;
 	/* The states the modes start from: plaintext, transition, harden. */
-	assert_int_equal(czpg_sandbox_set_hba(&sb, base_hba), 0);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, PT_BASE_HBA), 0);
 	save_state("fresh");
 	provision("transition", NULL, NULL, false, &r);
 	assert_int_equal(r.rc, 0);

@@ -27,23 +27,6 @@
 static struct czpg_sandbox sb;
 static char tls_dir[400], hba[512], confd[512], pgconf[512], pwenv[256];
 
-static const char base_hba[] = "# pg_hba.conf before TLS\n"
-			       "local   all   all                    trust\n"
-			       "host    all   cz_test   127.0.0.1/32  scram-sha-256\n";
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
 static void provision(const char *const *extra, struct pt_run *r)
 {
 	const char *args[48] = {
@@ -79,8 +62,8 @@ static void snapshot(struct pt_snap *s)
 /* The box of the other tests: TLS off, no cert dir, the sandbox's own files. */
 static void plaintext_box(void)
 {
-	sh("rm -rf '%s' && rm -f '%s/cz-tls.conf'", tls_dir, confd);
-	assert_int_equal(czpg_sandbox_set_hba(&sb, base_hba), 0);
+	pt_sh("rm -rf '%s' && rm -f '%s/cz-tls.conf'", tls_dir, confd);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, PT_BASE_HBA), 0);
 	assert_int_equal(czpg_sandbox_restart(&sb), 0);
 }
 
@@ -98,10 +81,10 @@ static void test_symlinked_files(void **state)
 	/* Like Debian: the files live elsewhere; relative links work for host and server alike. */
 	snprintf(etc, sizeof(etc), "%s/etc", sb.dir);
 	snprintf(real_certs, sizeof(real_certs), "%s/real-certs", sb.dir);
-	sh("set -e; mkdir -p '%s' '%s'; cd '%s'; mv pg_hba.conf postgresql.conf conf.d '%s/'; "
-	   "ln -s ../etc/pg_hba.conf pg_hba.conf; ln -s ../etc/postgresql.conf postgresql.conf; "
-	   "ln -s ../etc/conf.d conf.d; cd '%s'; ln -s real-certs cz-tls",
-	   etc, real_certs, sb.data, etc, sb.dir);
+	pt_sh("set -e; mkdir -p '%s' '%s'; cd '%s'; mv pg_hba.conf postgresql.conf conf.d '%s/'; "
+	      "ln -s ../etc/pg_hba.conf pg_hba.conf; ln -s ../etc/postgresql.conf postgresql.conf; "
+	      "ln -s ../etc/conf.d conf.d; cd '%s'; ln -s real-certs cz-tls",
+	      etc, real_certs, sb.data, etc, sb.dir);
 	assert_int_equal(czpg_sandbox_restart(&sb), 0);
 
 	provision(dry, &r);
@@ -148,9 +131,9 @@ static void test_symlinked_files(void **state)
 	PQfinish(c);
 
 	/* Back to the plain layout for the other tests. */
-	sh("set -e; cd '%s'; rm pg_hba.conf postgresql.conf conf.d; mv '%s/pg_hba.conf' "
-	   "'%s/postgresql.conf' '%s/conf.d' .; rm -f '%s'; rm -rf '%s'",
-	   sb.data, etc, etc, etc, tls_dir, real_certs);
+	pt_sh("set -e; cd '%s'; rm pg_hba.conf postgresql.conf conf.d; mv '%s/pg_hba.conf' "
+	      "'%s/postgresql.conf' '%s/conf.d' .; rm -f '%s'; rm -rf '%s'",
+	      sb.data, etc, etc, etc, tls_dir, real_certs);
 	plaintext_box();
 }
 
@@ -259,7 +242,7 @@ static void test_image_layout_without_include_dir(void **state)
 		strlen(cut + strlen("include_dir = 'conf.d'\n")) + 1);
 	assert_int_equal(
 	    czpg_sandbox_write_file(&sb, "postgresql.conf", image, strlen(image), 0600), 0);
-	sh("rm -rf '%s'", confd);
+	pt_sh("rm -rf '%s'", confd);
 	assert_int_equal(czpg_sandbox_restart(&sb), 0);
 	snapshot(&before);
 

@@ -27,10 +27,6 @@
 static struct czpg_sandbox sb;
 static char tls_dir[400], hba[512], confd[512], pgconf[512], port[16], pwenv[256], bundle[512];
 
-static const char base_hba[] = "# pg_hba.conf before TLS\n"
-			       "local   all   all                    trust\n"
-			       "host    all   cz_test   127.0.0.1/32  scram-sha-256\n";
-
 static void snapshot(struct pt_snap *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -66,12 +62,12 @@ static void test_rejected_hba_is_rolled_back(void **state)
 	PGconn *app, *again;
 
 	(void)state;
-	snprintf(bad, sizeof(bad), "%s%s\n", base_hba, sb.pg->hba_rejected_line);
+	snprintf(bad, sizeof(bad), "%s%s\n", PT_BASE_HBA, sb.pg->hba_rejected_line);
 	snprintf(error, sizeof(error), "pg_hba.conf line 4: %s", sb.pg->hba_rejected_error);
-	assert_int_equal(czpg_sandbox_set_hba(&sb, base_hba), 0);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, PT_BASE_HBA), 0);
 	app = pt_connect(&sb, NULL, "disable", NULL);
 	assert_int_equal(PQstatus(app), CONNECTION_OK);
-	/* Pasted, never reloaded: the server still runs on base_hba. */
+	/* Pasted, never reloaded: the server still runs on PT_BASE_HBA. */
 	assert_int_equal(czpg_sandbox_write_file(&sb, "pg_hba.conf", bad, strlen(bad), 0600), 0);
 	snapshot(&before);
 
@@ -108,7 +104,7 @@ static void test_wrong_db_uid_is_refused(void **state)
 	struct pt_run r;
 
 	(void)state;
-	assert_int_equal(czpg_sandbox_set_hba(&sb, base_hba), 0);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, PT_BASE_HBA), 0);
 	provision("--mode", "transition", NULL, &r);
 	assert_int_equal(r.rc, 0);
 	pt_run_free(&r);

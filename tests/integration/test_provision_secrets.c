@@ -28,23 +28,6 @@
 static struct czpg_sandbox sb;
 static char tls_dir[400], hba[512], confd[512], pgconf[512], port[16], pwenv[256];
 
-static const char base_hba[] = "# pg_hba.conf before TLS\n"
-			       "local   all   all                    trust\n"
-			       "host    all   cz_test   127.0.0.1/32  scram-sha-256\n";
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
 /* argv for a local transition apply, then extra (NULL-terminated), into args. */
 static void local_args(const char **args, const char *const *extra)
 {
@@ -64,8 +47,8 @@ static void local_args(const char **args, const char *const *extra)
 
 static void plaintext_box(void)
 {
-	sh("rm -rf '%s' '%s/cz-tls.conf' && mkdir -p '%s'", tls_dir, confd, tls_dir);
-	assert_int_equal(czpg_sandbox_set_hba(&sb, base_hba), 0);
+	pt_sh("rm -rf '%s' '%s/cz-tls.conf' && mkdir -p '%s'", tls_dir, confd, tls_dir);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, PT_BASE_HBA), 0);
 }
 
 /* /proc/<pid>/cmdline with its NULs as spaces. */
@@ -135,7 +118,7 @@ static void make_wrappers(const char *dir, const char *log)
 	static const char *const tools[] = {"pg_ctl", "psql"};
 	size_t i;
 
-	sh("rm -rf '%s' && mkdir -p '%s' && : > '%s' && chmod 0666 '%s'", dir, dir, log, log);
+	pt_sh("rm -rf '%s' && mkdir -p '%s' && : > '%s' && chmod 0666 '%s'", dir, dir, log, log);
 	for (i = 0; i < 2; i++) {
 		char path[700];
 		FILE *f;
@@ -170,11 +153,9 @@ static void assert_no_password_vars(const char *log, const char *tool)
 
 static void test_no_password_in_children(void **state)
 {
-	char wrap[600], log[700], pathenv[4200], logenv[800], dlogenv[800], bindir[600],
-	    target[700], link[700];
+	char wrap[600], log[700], pathenv[4200], logenv[800], dlogenv[800];
 	const char *extra[] = {"--pg-bin", wrap, NULL};
 	const char *env[] = {pwenv, "PGPASSWORD=not-for-children", NULL};
-	const char *src = getenv("CZ_SOURCE_DIR");
 	const char *args[48];
 	struct pt_run r;
 
@@ -193,16 +174,9 @@ static void test_no_password_in_children(void **state)
 	assert_no_password_vars(log, "psql");
 
 	/* A server in a container: docker. */
-	assert_non_null(src);
 	plaintext_box();
-	snprintf(bindir, sizeof(bindir), "%s/fakebin", sb.dir);
-	snprintf(target, sizeof(target), "%s/tests/tools/fake_docker.sh", src);
-	snprintf(link, sizeof(link), "%s/docker", bindir);
-	sh("rm -rf '%s' && mkdir -p '%s' && ln -s '%s' '%s' && : > '%s'", bindir, bindir, target,
-	   link, log);
-	snprintf(pathenv, sizeof(pathenv), "PATH=%s:%s", bindir,
-		 getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
-	snprintf(logenv, sizeof(logenv), "CZ_FAKE_DOCKER_LOG=%s/docker.log", sb.dir);
+	assert_true(pt_fake_docker(&sb, pathenv, sizeof(pathenv), logenv, sizeof(logenv)));
+	pt_sh(": > '%s'", log);
 	snprintf(dlogenv, sizeof(dlogenv), "CZ_FAKE_DOCKER_ENV_LOG=%s", log);
 	{
 		char uid[24], gid[24];
@@ -248,18 +222,25 @@ static void test_no_password_in_children(void **state)
 	assert_no_password_vars(log, "docker exec");
 }
 
+/* A local transition apply on a plaintext box, with extra flags. */
+static void run_local(const char *const *extra, const char *title, struct pt_run *r)
+{
+	const char *env[] = {pwenv, NULL};
+	const char *args[48];
+
+	plaintext_box();
+	local_args(args, extra);
+	pt_czctl(args, env, -1, -1, NULL, NULL, r);
+	pt_show(title, r);
+}
+
 static void test_socket_dir_hint(void **state)
 {
 	const char *extra[] = {"--socket-dir", "/nonexistent/sock", NULL};
-	const char *env[] = {pwenv, NULL};
-	const char *args[48];
 	struct pt_run r;
 
 	(void)state;
-	plaintext_box();
-	local_args(args, extra);
-	pt_czctl(args, env, -1, -1, NULL, NULL, &r);
-	pt_show("provision --socket-dir /nonexistent/sock", &r);
+	run_local(extra, "provision --socket-dir /nonexistent/sock", &r);
 	assert_int_equal(r.rc, 3);
 	assert_non_null(strstr(r.err, "the server's socket is not in /nonexistent/sock: pass "
 				      "--socket-dir"));
@@ -270,15 +251,10 @@ static void test_socket_dir_hint(void **state)
 static void test_unopenable_certificate_hint(void **state)
 {
 	const char *extra[] = {"--server-cert-dir", "/nonexistent/cz-tls", NULL};
-	const char *env[] = {pwenv, NULL};
-	const char *args[48];
 	struct pt_run r;
 
 	(void)state;
-	plaintext_box();
-	local_args(args, extra);
-	pt_czctl(args, env, -1, -1, NULL, NULL, &r);
-	pt_show("provision --server-cert-dir /nonexistent/cz-tls", &r);
+	run_local(extra, "provision --server-cert-dir /nonexistent/cz-tls", &r);
 	assert_int_equal(r.rc, 1);
 	assert_non_null(strstr(r.out, "[FAIL] reload: "));
 	/* The path as the server sees it, and the server's own words -- not the key's owner. */
@@ -297,8 +273,6 @@ static void test_server_binaries_this_host_cannot_run(void **state)
 	const char *server_bin = getenv("CZ_PG_SERVER_BIN");
 	char bin[700];
 	const char *extra[] = {"--pg-bin", bin, NULL};
-	const char *env[] = {pwenv, NULL};
-	const char *args[48];
 	struct pt_run r;
 
 	(void)state;
@@ -308,11 +282,8 @@ static void test_server_binaries_this_host_cannot_run(void **state)
 		       sb.version);
 		skip();
 	}
-	plaintext_box();
 	snprintf(bin, sizeof(bin), "%s%s", sb.server_root, server_bin);
-	local_args(args, extra);
-	pt_czctl(args, env, -1, -1, NULL, NULL, &r);
-	pt_show("provision --pg-bin <the chroot's binaries>", &r);
+	run_local(extra, "provision --pg-bin <the chroot's binaries>", &r);
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.out, "/pg_ctl does not run on this host: "));
 	assert_non_null(strstr(r.out, "using this host's client tools in "));

@@ -45,19 +45,6 @@ static char pwenv[256], root_lock[600];
 static void clean_leftovers(void);
 static int lock_fd = -1;
 
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
 /* Runs a command as the server's owner inside the chroot (pg_sandbox.sh exec): its exit status. */
 static int in_root(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int in_root(const char *fmt, ...)
@@ -94,9 +81,9 @@ static int free_port(void)
 /* SQL as the superuser over the server's socket, as the host sees it. */
 static void psql(int port, const char *sql)
 {
-	sh("'%s/psql' -X -q -h '%s/run/postgresql' -p %d -U postgres -d postgres -v "
-	   "ON_ERROR_STOP=1 -c \"%s\" >/dev/null",
-	   sb.pgbin, sb.server_root, port, sql);
+	pt_sh("'%s/psql' -X -q -h '%s/run/postgresql' -p %d -U postgres -d postgres -v "
+	      "ON_ERROR_STOP=1 -c \"%s\" >/dev/null",
+	      sb.pgbin, sb.server_root, port, sql);
 }
 
 static char *psql_value(int port, const char *sql)
@@ -256,7 +243,7 @@ static void test_official_image_layout(void **state)
 	snprintf(certs, sizeof(certs), "%s/etc/cz-tls-image", sb.server_root);
 	snprintf(pgconf, sizeof(pgconf), "%s/postgresql.conf", data);
 	snprintf(hba, sizeof(hba), "%s/pg_hba.conf", data);
-	sh("rm -rf '%s' '%s' '%s/var/lib/postgresql/image.log'", data, certs, sb.server_root);
+	pt_sh("rm -rf '%s' '%s' '%s/var/lib/postgresql/image.log'", data, certs, sb.server_root);
 	assert_int_equal(in_root("/usr/lib/postgresql/%d/bin/initdb -D /var/lib/postgresql/data -U "
 				 "postgres --auth-local=trust --auth-host=scram-sha-256 "
 				 "--pwfile=%s/superuser.pw -E UTF8",
@@ -265,12 +252,13 @@ static void test_official_image_layout(void **state)
 	/* What the image's entrypoint leaves: listening, a host line, no include_dir. */
 	for (try = 0; try < 20; try++) {
 		image_port = free_port();
-		sh("cd '%s' && grep -v '^port = ' postgresql.conf > pg.tmp && cat pg.tmp > "
-		   "postgresql.conf && rm pg.tmp && printf \"listen_addresses = '127.0.0.1'\\nport "
-		   "= "
-		   "%d\\n\" >> postgresql.conf && echo 'host all all all scram-sha-256' >> "
-		   "pg_hba.conf",
-		   data, image_port);
+		pt_sh("cd '%s' && grep -v '^port = ' postgresql.conf > pg.tmp && cat pg.tmp > "
+		      "postgresql.conf && rm pg.tmp && printf \"listen_addresses = "
+		      "'127.0.0.1'\\nport "
+		      "= "
+		      "%d\\n\" >> postgresql.conf && echo 'host all all all scram-sha-256' >> "
+		      "pg_hba.conf",
+		      data, image_port);
 		if (in_root("/usr/lib/postgresql/%d/bin/pg_ctl -D /var/lib/postgresql/data -l "
 			    "/var/lib/postgresql/image.log -w -t 60 start",
 			    sb.version) == 0)
@@ -398,8 +386,8 @@ static int debian_teardown(void **state)
 		return 0;
 	in_root("pg_dropcluster --stop %d %s", sb.version, cluster);
 	snprintf(etc, sizeof(etc), "%s/etc/postgresql/%d/%s", sb.server_root, sb.version, cluster);
-	sh("rm -rf '%s' '%s/var/lib/postgresql/%d/%s' '%s/etc/cz-tls-%s'", etc, sb.server_root,
-	   sb.version, cluster, sb.server_root, cluster);
+	pt_sh("rm -rf '%s' '%s/var/lib/postgresql/%d/%s' '%s/etc/cz-tls-%s'", etc, sb.server_root,
+	      sb.version, cluster, sb.server_root, cluster);
 	return 0;
 }
 
@@ -420,9 +408,9 @@ static void clean_leftovers(void)
 		    "/usr/lib/postgresql/%d/bin/pg_ctl -D /var/lib/postgresql/data -m immediate "
 		    "-w stop",
 		    sb.version);
-	sh("rm -rf '%s/var/lib/postgresql/data' '%s/var/lib/postgresql/image.log' "
-	   "'%s/etc/cz-tls-image'",
-	   sb.server_root, sb.server_root, sb.server_root);
+	pt_sh("rm -rf '%s/var/lib/postgresql/data' '%s/var/lib/postgresql/image.log' "
+	      "'%s/etc/cz-tls-image'",
+	      sb.server_root, sb.server_root, sb.server_root);
 	snprintf(etc, sizeof(etc), "%s/etc/postgresql/%d", sb.server_root, sb.version);
 	d = opendir(etc);
 	while (d != NULL && (de = readdir(d)) != NULL) {
@@ -435,8 +423,9 @@ static void clean_leftovers(void)
 		if (access(path, F_OK) == 0)
 			continue;
 		in_root("pg_dropcluster --stop %d %s", sb.version, de->d_name);
-		sh("rm -rf '%s/%s' '%s/var/lib/postgresql/%d/%s' '%s/etc/cz-tls-%s'", etc,
-		   de->d_name, sb.server_root, sb.version, de->d_name, sb.server_root, de->d_name);
+		pt_sh("rm -rf '%s/%s' '%s/var/lib/postgresql/%d/%s' '%s/etc/cz-tls-%s'", etc,
+		      de->d_name, sb.server_root, sb.version, de->d_name, sb.server_root,
+		      de->d_name);
 	}
 	if (d != NULL)
 		closedir(d);

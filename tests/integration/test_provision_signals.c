@@ -35,10 +35,6 @@ static char tls_dir[400], hba[512], confd[512], pgconf[512], port[16], pwenv[256
 static char pathenv[4200], logenv[600], uid[24], gid[24];
 static const char *bad_uid = "65534"; /* nobody: not the server's user, not root */
 
-static const char base_hba[] = "# pg_hba.conf before TLS\n"
-			       "local   all   all                    trust\n"
-			       "host    all   cz_test   127.0.0.1/32  scram-sha-256\n";
-
 /* A transition through the stand-in docker, its server key for db_uid. */
 static void provision_args(const char **args, const char *db_uid)
 {
@@ -96,7 +92,7 @@ static void plaintext_box(void)
 		 "'%s/.cz-provision.lock'",
 		 tls_dir, confd, tls_dir, tls_dir);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(czpg_sandbox_set_hba(&sb, base_hba), 0);
+	assert_int_equal(czpg_sandbox_set_hba(&sb, PT_BASE_HBA), 0);
 }
 
 /* The step numbers of a traced rejected apply: the points to stop at. */
@@ -289,9 +285,6 @@ int main(void)
 	    cmocka_unit_test(test_signal_after_commit_finishes),
 	};
 
-	const char *src = getenv("CZ_SOURCE_DIR");
-	char bindir[512], target[600], link[600];
-
 	if (!czpg_sandbox_from_env(&sb))
 		return 1;
 	snprintf(tls_dir, sizeof(tls_dir), "%s/cz-tls", sb.dir);
@@ -303,15 +296,7 @@ int main(void)
 	snprintf(pwenv, sizeof(pwenv), "CZ_PG_VERIFY_PASSWORD=%s", sb.password);
 	snprintf(uid, sizeof(uid), "%ld", sb.owner_uid);
 	snprintf(gid, sizeof(gid), "%ld", sb.owner_gid);
-	if (src == NULL)
+	if (!pt_fake_docker(&sb, pathenv, sizeof(pathenv), logenv, sizeof(logenv)))
 		return 1;
-	snprintf(bindir, sizeof(bindir), "%s/fakebin", sb.dir);
-	snprintf(target, sizeof(target), "%s/tests/tools/fake_docker.sh", src);
-	snprintf(link, sizeof(link), "%s/docker", bindir);
-	if (mkdir(bindir, 0755) < 0 || symlink(target, link) < 0)
-		return 1;
-	snprintf(pathenv, sizeof(pathenv), "PATH=%s:%s", bindir,
-		 getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
-	snprintf(logenv, sizeof(logenv), "CZ_FAKE_DOCKER_LOG=%s/docker.log", sb.dir);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

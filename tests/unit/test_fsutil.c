@@ -410,23 +410,27 @@ static void test_write_through_symlink(void **state)
 	free(link);
 }
 
+/* Where the symbolic link path points ("" when it is none). */
+static void assert_link_to(const char *path, const char *want)
+{
+	char t[256];
+	ssize_t n = readlink(path, t, sizeof(t) - 1);
+
+	t[n > 0 ? n : 0] = '\0';
+	assert_string_equal(t, want);
+}
+
 static void test_symlink_remove_mkdir(void **state)
 {
 	struct fx *f = *state;
-	char *link = path_in(f, "server.crt"), *sub = path_in(f, "conf.d"), err[256], t[64];
+	char *link = path_in(f, "server.crt"), *sub = path_in(f, "conf.d"), err[256];
 	struct stat st;
-	ssize_t n;
 
 	write_plain(link, "a regular file of an earlier layout\n", 0644);
 	assert_int_equal(czpg_fs_symlink_atomic("server-01.crt", link, err, sizeof(err)), 0);
-	n = readlink(link, t, sizeof(t) - 1);
-	assert_true(n > 0);
-	t[n] = '\0';
-	assert_string_equal(t, "server-01.crt");
+	assert_link_to(link, "server-01.crt");
 	assert_int_equal(czpg_fs_symlink_atomic("server-02.crt", link, err, sizeof(err)), 0);
-	n = readlink(link, t, sizeof(t) - 1);
-	t[n > 0 ? n : 0] = '\0';
-	assert_string_equal(t, "server-02.crt");
+	assert_link_to(link, "server-02.crt");
 	assert_int_equal(count_entries(f->dir), 1);
 	/* removing a link removes the link (dangling or not), and a second time is fine */
 	assert_int_equal(czpg_fs_remove(link, err, sizeof(err)), 0);
