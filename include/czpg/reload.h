@@ -171,8 +171,9 @@ int czpg_reload_server_version(const struct czpg_server *s, unsigned *version_nu
 /*
  * Where the server's log ends now (*off), so that what it writes after a
  * reload can be quoted: the local postmaster's stderr (/proc/<pid>/fd/2)
- * when that is a regular file, as with `pg_ctl -l`; -1 when there is none
- * this process can read (a container, the logging collector).
+ * when that is a regular file, as with `pg_ctl -l` or a Debian cluster (a
+ * byte offset); for a container the time, for `docker logs --since`; -1
+ * when there is none this process can read (the logging collector).
  */
 void czpg_reload_log_offset(const struct czpg_server *s, long long *off);
 

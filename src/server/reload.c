@@ -98,8 +98,8 @@ static void scrub_environment(void)
 
 /*
  * Runs argv (execvp) and captures stdout into *out (malloc'd, NUL-terminated)
- * and stderr into errout.  When drop, the child switches to uid/gid first
- * (as root: setgroups, setgid, setuid) and changes to "/".  Returns the exit
+ * and stderr into errout (errout NULL: stderr goes into *out too).  When drop, the child switches
+ * to uid/gid first (as root: setgroups, setgid, setuid) and changes to "/".  Returns the exit
  * status, or -1 with err set when it could not run, timed out or died.
  */
 static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsigned timeout_ms,
@@ -116,7 +116,7 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 
 	*out = NULL;
 	*outlen = 0;
-	if (errout_len > 0)
+	if (errout != NULL && errout_len > 0)
 		errout[0] = '\0';
 	czpg_wbuf_init(&ob, CZPG_RELOAD_MAX_OUTPUT);
 	czpg_wbuf_init(&eb, 64 * 1024);
@@ -143,7 +143,7 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
 		dup2(opipe[1], STDOUT_FILENO);
-		dup2(epipe[1], STDERR_FILENO);
+		dup2(errout == NULL ? opipe[1] : epipe[1], STDERR_FILENO);
 		if (drop && geteuid() == 0) {
 			if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
 				dprintf(STDERR_FILENO, "cannot switch to uid %ld gid %ld: %s\n",
@@ -214,7 +214,8 @@ static int run_capture(char *const argv[], bool drop, uid_t uid, gid_t gid, unsi
 			  (size_t)CZPG_RELOAD_MAX_OUTPUT);
 		goto out;
 	}
-	tidy_output((const char *)eb.data, eb.len, errout, errout_len);
+	if (errout != NULL)
+		tidy_output((const char *)eb.data, eb.len, errout, errout_len);
 	if (!WIFEXITED(status)) {
 		czpg_errf(err, errlen, "%s was killed by signal %d", argv[0],
 			  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -773,37 +774,38 @@ void czpg_reload_log_offset(const struct czpg_server *s, long long *off)
 	struct stat st;
 
 	*off = -1;
-	if (log_path(s, path, sizeof(path)) == 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+	if (s->kind == CZPG_SERVER_CONTAINER)
+		*off = (long long)time(NULL); /* docker logs --since takes Unix time */
+	else if (log_path(s, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
+		 S_ISREG(st.st_mode))
 		*off = (long long)st.st_size;
 }
 
-/* Is this log line worth quoting after a reload (not the routine notices)? */
+/*
+ * Is this log line worth quoting after a reload?  What the reload did to the
+ * configuration, not its routine notices, and not what clients did meanwhile
+ * (a refused login, the served-certificate check hanging up).
+ */
 static bool log_line_matters(const char *l)
 {
 	if (strstr(l, "received SIGHUP") != NULL || strstr(l, "\" changed to \"") != NULL ||
-	    strstr(l, "removed from configuration file") != NULL)
+	    strstr(l, "removed from configuration file") != NULL ||
+	    strstr(l, "connection") != NULL || strstr(l, "from client") != NULL ||
+	    strstr(l, "authentication failed") != NULL)
 		return false;
 	return strstr(l, "FATAL:") != NULL || strstr(l, "ERROR:") != NULL ||
 	       strstr(l, "WARNING:") != NULL || strstr(l, "could not") != NULL ||
-	       strstr(l, "not reloaded") != NULL || strstr(l, "contains errors") != NULL;
+	       strstr(l, "not reloaded") != NULL || strstr(l, "contains errors") != NULL ||
+	       strstr(l, "must be owned") != NULL;
 }
 
-void czpg_reload_log_since(const struct czpg_server *s, long long off, char *out, size_t outlen)
+/* The lines of buf that matter, each from its severity on, quoted, "; "-separated. */
+static void quote_log_lines(char *buf, char *out, size_t outlen)
 {
-	char path[64], *buf = NULL, *line, *save = NULL;
-	int fd = -1, kept = 0;
-	ssize_t n;
-	size_t cap = 64 * 1024, used;
+	char *line, *save = NULL;
+	size_t used;
+	int kept = 0;
 
-	if (outlen > 0)
-		out[0] = '\0';
-	if (off < 0 || log_path(s, path, sizeof(path)) < 0 ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || (buf = malloc(cap + 1)) == NULL)
-		goto out;
-	n = pread(fd, buf, cap, (off_t)off);
-	if (n <= 0)
-		goto out;
-	buf[n] = '\0';
 	for (line = strtok_r(buf, "\n", &save); line != NULL && kept < 4;
 	     line = strtok_r(NULL, "\n", &save)) {
 		const char *from = line, *sev;
@@ -826,6 +828,40 @@ void czpg_reload_log_since(const struct czpg_server *s, long long off, char *out
 		snprintf(out + used, outlen - used, "\"");
 		kept++;
 	}
+}
+
+void czpg_reload_log_since(const struct czpg_server *s, long long off, char *out, size_t outlen)
+{
+	char path[64], *buf = NULL, since[32];
+	int fd = -1;
+	ssize_t n;
+	size_t cap = 64 * 1024, len = 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (off < 0)
+		return;
+	if (s->kind == CZPG_SERVER_CONTAINER) {
+		/* What the container's postmaster wrote since: docker keeps its stderr. */
+		char *argv[] = {(char *)s->docker,    "logs", "--since", since,
+				(char *)s->container, NULL};
+
+		snprintf(since, sizeof(since), "%lld", off);
+		if (run_capture(argv, false, 0, 0, timeout_of(s), &buf, &len, NULL, 0, NULL, 0) ==
+			0 &&
+		    buf != NULL)
+			quote_log_lines(buf, out, outlen);
+		free(buf);
+		return;
+	}
+	if (log_path(s, path, sizeof(path)) < 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    (buf = malloc(cap + 1)) == NULL)
+		goto out;
+	n = pread(fd, buf, cap, (off_t)off);
+	if (n <= 0)
+		goto out;
+	buf[n] = '\0';
+	quote_log_lines(buf, out, outlen);
 out:
 	if (fd >= 0)
 		close(fd);

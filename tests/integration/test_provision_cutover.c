@@ -144,6 +144,27 @@ static void test_nine_step_cutover(void **state)
 	assert_all_pass(r.out, false);
 	assert_non_null(strstr(r.out, "CA new"));
 	pt_run_free(&r);
+	/*
+	 * The server's own version decided the settings: the key-exchange
+	 * groups under the name this version has (ssl_groups from 18), and no
+	 * other name for them.
+	 */
+	{
+		char conf[600], want[128], sql[128], *text;
+
+		snprintf(conf, sizeof(conf), "%s/cz-tls.conf", confd);
+		text = pt_slurp(conf);
+		snprintf(want, sizeof(want), "\n%s = 'prime256v1'\n", sb.pg->groups_setting);
+		assert_non_null(strstr(text, want));
+		assert_null(strstr(text, strcmp(sb.pg->groups_setting, "ssl_groups") == 0
+					     ? "ssl_ecdh_curve ="
+					     : "ssl_groups ="));
+		free(text);
+		snprintf(sql, sizeof(sql), "SELECT setting FROM pg_settings WHERE name = '%s'",
+			 sb.pg->groups_setting);
+		assert_int_equal(czpg_sandbox_query_value(&sb, sql, v, sizeof(v)), 0);
+		assert_string_equal(v, "prime256v1");
+	}
 	assert_int_equal(app.failures, 0);
 	assert_true(app.queries > 0);
 	/* Step 2: the application, still on sslmode=disable, keeps working. */
