@@ -345,9 +345,10 @@ enum czpg_result czpg_provision_apply(struct czpg_provision_plan *p, FILE *out)
 				 "%s after the commit point: the change was carried to its end "
 				 "first; %s",
 				 signal_name(r->interrupted),
-				 r->rolled_back ? "the server rejected it, so it was rolled back and "
-						  "the box is as it was"
-						: "it failed, see above");
+				 r->rolled_back
+				     ? "the server rejected it, so it was rolled back and "
+				       "the box is as it was"
+				     : "it failed, see above");
 		}
 		goto out;
 	}

@@ -574,11 +574,12 @@ static enum czpg_result plan_local_server(struct czpg_provision_plan *p, char *e
 		goto out;
 	} else if (host_tools(p->pgdata, host, sizeof(host))) {
 		/* None of the server's version here (it runs in a container or chroot): ours do. */
-		czpg_provision_note(p,
-				    "no pg_ctl of the server's own version on this host: using the "
-				    "client tools in %s (pg_ctl reload only signals the postmaster, "
-				    "and psql talks to any server version)",
-				    host);
+		czpg_provision_note(
+		    p,
+		    "no pg_ctl of the server's own version on this host: using the "
+		    "client tools in %s (pg_ctl reload only signals the postmaster, "
+		    "and psql talks to any server version)",
+		    host);
 		snprintf(p->pg_bin, sizeof(p->pg_bin), "%s", host);
 		p->srv.pg_bin = p->pg_bin;
 	} else {
