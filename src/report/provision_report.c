@@ -356,7 +356,7 @@ void czpg_provision_print_summary(const struct czpg_provision_record *r, FILE *o
 
 /* ------------------------------------------------------------ JSON */
 
-static size_t czpg_provision_changes(const struct czpg_provision_record *r)
+static size_t changes_of(const struct czpg_provision_record *r)
 {
 	size_t i, n = 0;
 
@@ -442,7 +442,7 @@ void czpg_provision_print_json(const struct czpg_provision_record *r, FILE *out)
 	czpg_json_kv_int(&j, "exit_code", czpg_provision_report_exit_code(r));
 	czpg_json_kv_bool(&j, "applied", r->applied);
 	czpg_json_kv_bool(&j, "nothing_to_change",
-			  r->applied ? r->nothing_to_change : czpg_provision_changes(r) == 0);
+			  r->applied ? r->nothing_to_change : changes_of(r) == 0);
 	czpg_json_kv_string(&j, "interrupted_by",
 			    r->interrupted > 0 ? signame(r->interrupted) : NULL);
 	czpg_json_kv_string(&j, "interruption", r->interrupted > 0 ? r->interrupt_note : NULL);
