@@ -407,6 +407,23 @@ static inline void pt_snap_dir(struct pt_snap *s, const char *dir)
 	}
 }
 
+/*
+ * A snapshot of what provision manages on a box: the cert dir and conf.d
+ * (every file in them), pg_hba.conf, and pgconf and export_ca when not NULL.
+ */
+static inline void pt_snap_box(struct pt_snap *s, const char *tls_dir, const char *confd,
+			       const char *hba, const char *pgconf, const char *export_ca)
+{
+	memset(s, 0, sizeof(*s));
+	pt_snap_dir(s, tls_dir);
+	pt_snap_dir(s, confd);
+	pt_snap_file(s, hba);
+	if (pgconf != NULL)
+		pt_snap_file(s, pgconf);
+	if (export_ca != NULL)
+		pt_snap_file(s, export_ca);
+}
+
 /* True when both snapshots list the same files with the same bytes, modes, owners. */
 static inline bool pt_snap_equal(const struct pt_snap *a, const struct pt_snap *b)
 {
@@ -476,6 +493,44 @@ static inline bool pt_fake_docker(const struct czpg_sandbox *sb, char *pathenv, 
 		 getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
 	snprintf(logenv, loglen, "CZ_FAKE_DOCKER_LOG=%s/docker.log", sb->dir);
 	return true;
+}
+
+/*
+ * The start of a provision of the sandbox's server "in a container" (the
+ * stand-in docker): args gets the flags for 127.0.0.1/localhost, role
+ * cz_test, the container, the files given and the sandbox's port and
+ * database.  Returns the count; the caller appends the rest and the NULL.
+ */
+static inline int pt_container_args(const char **args, const struct czpg_sandbox *sb,
+				    const char *container, const char *hba, const char *pgconf,
+				    const char *tls_dir, const char *port)
+{
+	const char *a[] = {"provision",
+			   "--ip",
+			   "127.0.0.1",
+			   "--dns",
+			   "localhost",
+			   "--allow-cidr",
+			   "127.0.0.1/32",
+			   "--role",
+			   "cz_test",
+			   "--container",
+			   container,
+			   "--hba-path",
+			   hba,
+			   "--postgresql-conf",
+			   pgconf,
+			   "--cert-dir",
+			   tls_dir,
+			   "--verify-port",
+			   port,
+			   "--verify-dbname",
+			   sb->db};
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		args[n++] = a[i];
+	return n;
 }
 
 /* Names in dir that an interrupted atomic write leaves (".<name>.tmp-XXXXXX"), comma-separated. */

@@ -53,10 +53,7 @@ static void args_for(const char *mode, const char **args)
 
 static void snapshot(struct pt_snap *s)
 {
-	memset(s, 0, sizeof(*s));
-	pt_snap_dir(s, tls_dir);
-	pt_snap_dir(s, confd);
-	pt_snap_file(s, hba);
+	pt_snap_box(s, tls_dir, confd, hba, NULL, NULL);
 }
 
 /* A plaintext box with an empty cert dir (the first change is then the journal). */

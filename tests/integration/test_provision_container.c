@@ -21,33 +21,13 @@ static const char *env[] = {pwenv, pathenv, logenv, "CZ_FAKE_DOCKER_CONTAINER=cz
 static void provision_with(const char *container, const char *mode, bool apply, bool own_uid,
 			   const char *const *extra, struct pt_run *r)
 {
-	const char *args[40] = {"provision",
-				"--ip",
-				"127.0.0.1",
-				"--dns",
-				"localhost",
-				"--allow-cidr",
-				"127.0.0.1/32",
-				"--role",
-				"cz_test",
-				"--container",
-				container,
-				"--hba-path",
-				hba,
-				"--postgresql-conf",
-				pgconf,
-				"--cert-dir",
-				tls_dir,
-				"--export-ca",
-				export_ca,
-				"--verify-port",
-				port,
-				"--verify-dbname",
-				sb.db,
-				"--mode",
-				mode};
-	int n = 25;
+	const char *args[48];
+	int n = pt_container_args(args, &sb, container, hba, pgconf, tls_dir, port);
 
+	args[n++] = "--export-ca";
+	args[n++] = export_ca;
+	args[n++] = "--mode";
+	args[n++] = mode;
 	if (own_uid) {
 		args[n++] = "--db-uid";
 		args[n++] = uid;
@@ -71,11 +51,7 @@ static void provision(const char *container, const char *mode, bool apply, bool 
 
 static void snapshot(struct pt_snap *s)
 {
-	memset(s, 0, sizeof(*s));
-	pt_snap_dir(s, tls_dir);
-	pt_snap_dir(s, confd);
-	pt_snap_file(s, hba);
-	pt_snap_file(s, export_ca);
+	pt_snap_box(s, tls_dir, confd, hba, NULL, export_ca);
 }
 
 static void test_dry_run_defaults_to_image_uid(void **state)

@@ -109,12 +109,7 @@ static int verify(const char *host, const char *client, bool plaintext_refused)
 
 static void snapshot(struct pt_snap *s)
 {
-	memset(s, 0, sizeof(*s));
-	pt_snap_dir(s, tls_dir);
-	pt_snap_dir(s, confd);
-	pt_snap_file(s, hba);
-	pt_snap_file(s, export_ca);
-	pt_snap_file(s, pgconf);
+	pt_snap_box(s, tls_dir, confd, hba, pgconf, export_ca);
 }
 
 static void test_nine_step_cutover(void **state)

@@ -19,12 +19,7 @@ static char tls_dir[400], export_ca[512], hba[512], confd[512], pgconf[512], pwe
 
 static void snapshot(struct pt_snap *s)
 {
-	memset(s, 0, sizeof(*s));
-	pt_snap_dir(s, tls_dir);
-	pt_snap_dir(s, confd);
-	pt_snap_file(s, hba);
-	pt_snap_file(s, export_ca);
-	pt_snap_file(s, pgconf);
+	pt_snap_box(s, tls_dir, confd, hba, pgconf, export_ca);
 }
 
 static void run(const char *mode, const char *extra, bool apply, struct pt_run *r)

@@ -52,11 +52,7 @@ static bool is_link(const char *path)
 
 static void snapshot(struct pt_snap *s)
 {
-	memset(s, 0, sizeof(*s));
-	pt_snap_dir(s, tls_dir);
-	pt_snap_dir(s, confd);
-	pt_snap_file(s, hba);
-	pt_snap_file(s, pgconf);
+	pt_snap_box(s, tls_dir, confd, hba, pgconf, NULL);
 }
 
 /* The box of the other tests: TLS off, no cert dir, the sandbox's own files. */

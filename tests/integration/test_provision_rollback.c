@@ -29,11 +29,7 @@ static char tls_dir[400], hba[512], confd[512], pgconf[512], port[16], pwenv[256
 
 static void snapshot(struct pt_snap *s)
 {
-	memset(s, 0, sizeof(*s));
-	pt_snap_dir(s, tls_dir);
-	pt_snap_dir(s, confd);
-	pt_snap_file(s, hba);
-	pt_snap_file(s, pgconf);
+	pt_snap_box(s, tls_dir, confd, hba, pgconf, NULL);
 }
 
 static void provision(const char *extra1, const char *extra2, const char *extra3, struct pt_run *r)

@@ -180,39 +180,20 @@ static void test_no_password_in_children(void **state)
 	snprintf(dlogenv, sizeof(dlogenv), "CZ_FAKE_DOCKER_ENV_LOG=%s", log);
 	{
 		char uid[24], gid[24];
-		const char *cargs[] = {"provision",
-				       "--ip",
-				       "127.0.0.1",
-				       "--dns",
-				       "localhost",
-				       "--allow-cidr",
-				       "127.0.0.1/32",
-				       "--role",
-				       "cz_test",
-				       "--container",
-				       "cz-audit-pg",
-				       "--hba-path",
-				       hba,
-				       "--postgresql-conf",
-				       pgconf,
-				       "--cert-dir",
-				       tls_dir,
-				       "--verify-port",
-				       port,
-				       "--verify-dbname",
-				       sb.db,
-				       "--db-uid",
-				       uid,
-				       "--db-gid",
-				       gid,
-				       "--apply",
-				       NULL};
+		const char *cargs[40];
+		int n = pt_container_args(cargs, &sb, "cz-audit-pg", hba, pgconf, tls_dir, port);
 		const char *cenv[] = {
 		    pwenv,   "PGPASSWORD=not-for-children",          pathenv, logenv,
 		    dlogenv, "CZ_FAKE_DOCKER_CONTAINER=cz-audit-pg", NULL};
 
 		snprintf(uid, sizeof(uid), "%ld", sb.owner_uid);
 		snprintf(gid, sizeof(gid), "%ld", sb.owner_gid);
+		cargs[n++] = "--db-uid";
+		cargs[n++] = uid;
+		cargs[n++] = "--db-gid";
+		cargs[n++] = gid;
+		cargs[n++] = "--apply";
+		cargs[n] = NULL;
 		pt_czctl(cargs, cenv, -1, -1, NULL, NULL, &r);
 		pt_show("provision through docker", &r);
 		assert_int_equal(r.rc, 0);

@@ -38,47 +38,21 @@ static const char *bad_uid = "65534"; /* nobody: not the server's user, not root
 /* A transition through the stand-in docker, its server key for db_uid. */
 static void provision_args(const char **args, const char *db_uid)
 {
-	const char *a[] = {"provision",
-			   "--ip",
-			   "127.0.0.1",
-			   "--dns",
-			   "localhost",
-			   "--allow-cidr",
-			   "127.0.0.1/32",
-			   "--role",
-			   "cz_test",
-			   "--container",
-			   "cz-audit-pg",
-			   "--hba-path",
-			   hba,
-			   "--postgresql-conf",
-			   pgconf,
-			   "--cert-dir",
-			   tls_dir,
-			   "--verify-port",
-			   port,
-			   "--verify-dbname",
-			   sb.db,
-			   "--db-uid",
-			   db_uid,
-			   "--db-gid",
-			   db_uid == bad_uid ? bad_uid : gid,
-			   "--mode",
-			   "transition",
-			   "--apply",
-			   NULL};
-	size_t i;
+	int n = pt_container_args(args, &sb, "cz-audit-pg", hba, pgconf, tls_dir, port);
 
-	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++)
-		args[i] = a[i];
+	args[n++] = "--db-uid";
+	args[n++] = db_uid;
+	args[n++] = "--db-gid";
+	args[n++] = db_uid == bad_uid ? bad_uid : gid;
+	args[n++] = "--mode";
+	args[n++] = "transition";
+	args[n++] = "--apply";
+	args[n] = NULL;
 }
 
 static void snapshot(struct pt_snap *s)
 {
-	memset(s, 0, sizeof(*s));
-	pt_snap_dir(s, tls_dir);
-	pt_snap_dir(s, confd);
-	pt_snap_file(s, hba);
+	pt_snap_box(s, tls_dir, confd, hba, NULL, NULL);
 }
 
 /* A plaintext box, its cert dir and lock file there already (the snapshots compare the rest). */
