@@ -19,8 +19,24 @@ enum czpg_hba_mode {
 	CZPG_HBA_MODE_UNKNOWN,    /* a block whose contents match neither */
 };
 
-/* "none", "transition", "harden", "unknown". */
-const char *czpg_hba_mode_name(enum czpg_hba_mode m);
+/*
+ * "none", "transition", "harden", "unknown".  Inline: a name table the
+ * report layer uses without linking the server library.
+ */
+static inline const char *czpg_hba_mode_name(enum czpg_hba_mode m)
+{
+	switch (m) {
+	case CZPG_HBA_MODE_NONE:
+		return "none";
+	case CZPG_HBA_MODE_TRANSITION:
+		return "transition";
+	case CZPG_HBA_MODE_HARDEN:
+		return "harden";
+	case CZPG_HBA_MODE_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
 /* Parses "transition" / "harden"; returns 0, or -1 for anything else. */
 int czpg_hba_mode_parse(const char *s, enum czpg_hba_mode *out);
 

@@ -37,9 +37,9 @@ int czpg_parse_ip(const char *s, uint8_t addr[16]);
  * buffer too small.
  */
 #define CZPG_IP_TEXT_MAX 46
-int czpg_format_ip(const uint8_t *addr, size_t len, char *out, size_t outlen);
+int czpg_parse_ip_text(const uint8_t *addr, size_t len, char *out, size_t outlen);
 
 /* True when czpg_parse_ip(s) would return 4 or 6. */
-bool czpg_is_ip_literal(const char *s);
+bool czpg_parse_is_ip(const char *s);
 
 #endif

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "czpg/buf.h"
+#include "czpg/certinfo.h"
 
 #define CZPG_PKI_CA_DAYS 3650
 #define CZPG_PKI_LEAF_DAYS 90
@@ -99,31 +100,7 @@ int czpg_pki_load_certs_file(const char *path, STACK_OF(X509) **certs, char *err
 
 /* --- inspection ------------------------------------------------------ */
 
-#define CZPG_PKI_MAX_SANS 8
-
-struct czpg_pki_info {
-	char subject_cn[256]; /* "" when absent */
-	char issuer_cn[256];
-	char serial_hex[96]; /* uppercase hex, no separators */
-	char dns_sans[CZPG_PKI_MAX_SANS][256];
-	size_t n_dns;
-	char ip_sans[CZPG_PKI_MAX_SANS][64]; /* textual (inet_ntop) form */
-	size_t n_ip;
-	size_t n_other_sans; /* SAN entries of other kinds, or beyond the limit */
-	time_t not_before;
-	time_t not_after;
-	long days_left; /* whole days from `now` to notAfter; negative once expired */
-	bool is_ca;     /* basicConstraints CA:TRUE */
-	bool self_signed;
-	char key_type[16]; /* "EC", "RSA", or the OpenSSL name */
-	char curve[32];    /* "prime256v1" for P-256; "" for non-EC */
-	int key_bits;
-	uint8_t sha256[32];   /* SHA-256 of the DER certificate */
-	char fingerprint[96]; /* "AB:CD:..." form of sha256 */
-};
-
-/* Fills *info from cert; now = 0 means time(NULL) (used for days_left). */
-int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *err, size_t errlen);
+/* A certificate's description is czpg_certinfo_read (czpg/certinfo.h). */
 
 /*
  * Check: does the leaf's subjectAltName carry exactly IP:ip and DNS:dns

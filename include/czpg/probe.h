@@ -39,6 +39,7 @@
 #include <stddef.h>
 
 #include "czpg/probe_targets.h"
+#include "czpg/certinfo.h"
 #include "czpg/tlsio.h"
 
 #define CZPG_PROBE_NVERSIONS 4   /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */

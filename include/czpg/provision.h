@@ -169,7 +169,7 @@ struct czpg_provision_file {
 	char *diff; /* REPLACE of a file that is not secret: unified diff, NUL-terminated;
 		       NULL when too large to show */
 	size_t diff_len;
-	struct czpg_pki_info *cert; /* certificate files: what the new one holds (days left
+	struct czpg_cert_info *cert; /* certificate files: what the new one holds (days left
 				       from the real clock); else NULL */
 	/* apply */
 	bool written; /* written and not restored */
@@ -202,7 +202,7 @@ struct czpg_provision_record {
 
 	/* certificates */
 	bool gen_ca, gen_leaf, have_prev, prev_in_bundle;
-	struct czpg_pki_info ca_info, leaf_info;
+	struct czpg_cert_info ca_info, leaf_info;
 	char cert_story[512]; /* one line: what was reused or made, serials, days left */
 
 	/* postgresql.conf: the line of the include_dir that reads conf_dir */

@@ -105,7 +105,7 @@ struct czpg_status_cert {
 	enum czpg_status_file_state state;
 	char error[512];   /* why, when UNREADABLE */
 	char subject[512]; /* RFC 2253 one-line form, printable ASCII */
-	struct czpg_pki_info info;
+	struct czpg_cert_info info;
 };
 
 /* The report.  Read-only for callers; free with czpg_status_report_free. */

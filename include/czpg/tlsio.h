@@ -252,24 +252,4 @@ int czpg_tls_server_end_point(struct czpg_tls *t, uint8_t out[EVP_MAX_MD_SIZE], 
 int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_t *outlen,
 				 char *err, size_t errlen);
 
-/* ---- describing a certificate for humans ---- */
-
-struct czpg_cert_info {
-	char subject_cn[256]; /* "" if the subject has no CN */
-	char subject[512];    /* one line, RFC 2253 */
-	char issuer[512];     /* one line, RFC 2253 */
-	char sans[1024];      /* "DNS:db.example, IP:10.0.0.1" ("" if none); "..." when cut */
-	char key[32];         /* "EC P-256", "RSA 2048", "Ed25519" */
-	char sig_alg[64];     /* "ecdsa-with-SHA256", "sha256WithRSAEncryption", "ED25519" */
-	char not_before[32];  /* "2025-01-31 12:00:00 UTC" */
-	char not_after[32];
-	time_t not_before_t;
-	time_t not_after_t;
-	long days_left;   /* whole days from now until not_after; negative once expired */
-	char serial[128]; /* upper-case hex, no separators */
-};
-
-/* Fills info from cert (every field, "" / 0 when absent).  Returns 0, or -1 if cert is NULL. */
-int czpg_tls_describe_cert(X509 *cert, struct czpg_cert_info *info);
-
 #endif

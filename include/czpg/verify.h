@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "czpg/conn.h"
+#include "czpg/certinfo.h"
 #include "czpg/tlsio.h"
 
 enum czpg_verify_client {

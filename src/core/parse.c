@@ -63,7 +63,7 @@ int czpg_parse_ip(const char *s, uint8_t addr[16])
 	return 0;
 }
 
-int czpg_format_ip(const uint8_t *addr, size_t len, char *out, size_t outlen)
+int czpg_parse_ip_text(const uint8_t *addr, size_t len, char *out, size_t outlen)
 {
 	int family = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
 
@@ -76,7 +76,7 @@ int czpg_format_ip(const uint8_t *addr, size_t len, char *out, size_t outlen)
 	return 0;
 }
 
-bool czpg_is_ip_literal(const char *s)
+bool czpg_parse_is_ip(const char *s)
 {
 	return czpg_parse_ip(s, NULL) != 0;
 }

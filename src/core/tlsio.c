@@ -16,6 +16,7 @@
 #include "czpg/tlsio.h"
 
 #include "czpg/buf.h"
+#include "czpg/certinfo.h"
 #include "czpg/errf.h"
 #include "czpg/parse.h"
 #include <errno.h>
@@ -116,105 +117,6 @@ static const char *version_name(int v)
 		return "the newest TLS";
 	}
 	return "an unknown TLS version";
-}
-
-/* "YYYY-MM-DD HH:MM:SS UTC" for an ASN1_TIME; "?" when unreadable. */
-static void format_time(const ASN1_TIME *at, char *buf, size_t len, time_t *out)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (out != NULL)
-		*out = 0;
-	if (at == NULL || ASN1_TIME_to_tm(at, &tm) != 1) {
-		snprintf(buf, len, "?");
-		return;
-	}
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
-	if (out != NULL)
-		*out = timegm(&tm);
-}
-
-/* Appends s to buf (NUL-terminated, capacity cap); marks a cut with "...". */
-static void append(char *buf, size_t cap, const char *s)
-{
-	size_t used = strlen(buf);
-	size_t n = strlen(s);
-
-	if (used + n + 1 <= cap) {
-		memcpy(buf + used, s, n + 1);
-		return;
-	}
-	if (cap >= 4)
-		memcpy(buf + cap - 4, "...", 4);
-}
-
-/* Copies ASN.1 text into buf, replacing control and non-ASCII bytes with '?'. */
-static void printable_copy(char *buf, size_t cap, const unsigned char *s, size_t n)
-{
-	size_t i;
-
-	if (cap == 0)
-		return;
-	if (n > cap - 1)
-		n = cap - 1;
-	for (i = 0; i < n; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-	buf[n] = '\0';
-}
-
-/* "DNS:a, IP:10.0.0.1" into buf ("" when the certificate has no SAN). */
-static void format_sans(X509 *cert, char *buf, size_t cap)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	int i;
-
-	buf[0] = '\0';
-	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char item[300];
-		char txt[256];
-		const ASN1_STRING *s = NULL;
-		const char *kind = NULL;
-
-		item[0] = '\0';
-		switch (g->type) {
-		case GEN_DNS:
-			kind = "DNS";
-			s = g->d.dNSName;
-			break;
-		case GEN_EMAIL:
-			kind = "email";
-			s = g->d.rfc822Name;
-			break;
-		case GEN_URI:
-			kind = "URI";
-			s = g->d.uniformResourceIdentifier;
-			break;
-		case GEN_IPADD: {
-			const ASN1_OCTET_STRING *ip = g->d.iPAddress;
-			char a[CZPG_IP_TEXT_MAX];
-
-			if (czpg_format_ip(ip->data, (size_t)ip->length, a, sizeof(a)) == 0)
-				snprintf(item, sizeof(item), "IP:%s", a);
-			else
-				snprintf(item, sizeof(item), "IP:<%d bytes>", ip->length);
-			break;
-		}
-		default:
-			snprintf(item, sizeof(item), "othername");
-			break;
-		}
-		if (s != NULL) {
-			printable_copy(txt, sizeof(txt), ASN1_STRING_get0_data(s),
-				       (size_t)ASN1_STRING_length(s));
-			snprintf(item, sizeof(item), "%s:%s", kind, txt);
-		}
-		if (buf[0] != '\0')
-			append(buf, cap, ", ");
-		append(buf, cap, item);
-	}
-	GENERAL_NAMES_free(gens);
 }
 
 /* ---- configuration ---- */
@@ -521,7 +423,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	t->vfy_code = X509_V_OK;
 	if (t->host == NULL || (cfg->ca_file != NULL && t->ca_file == NULL))
 		goto oom;
-	t->is_ip = czpg_is_ip_literal(host);
+	t->is_ip = czpg_parse_is_ip(host);
 
 	t->ssl = SSL_new(cfg->ctx);
 	if (t->ssl == NULL)
@@ -686,8 +588,7 @@ size_t czpg_tls_take_ciphertext(struct czpg_tls *t, void *buf, size_t cap)
 
 static void describe_verify_failure(struct czpg_tls *t)
 {
-	char sans[600];
-	char when[40];
+	struct czpg_cert_info ci;
 	const char *host = t->host;
 	const char *ca = t->ca_file != NULL ? t->ca_file : "the CA file";
 	const char *why = X509_verify_cert_error_string(t->vfy_code);
@@ -701,14 +602,12 @@ static void describe_verify_failure(struct czpg_tls *t)
 	switch (t->vfy_code) {
 	case X509_V_ERR_HOSTNAME_MISMATCH:
 	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		sans[0] = '\0';
-		if (t->vfy_leaf != NULL)
-			format_sans(t->vfy_leaf, sans, sizeof(sans));
-		if (sans[0] != '\0')
+		czpg_certinfo_read(t->vfy_leaf, time(NULL), &ci, NULL, 0);
+		if (ci.sans[0] != '\0')
 			czpg_errf(t->err, sizeof(t->err),
 				  "server certificate for %s does not match: no %s SAN %s "
 				  "(certificate SANs: %s)",
-				  host, t->is_ip ? "IP" : "DNS", host, sans);
+				  host, t->is_ip ? "IP" : "DNS", host, ci.sans);
 		else
 			czpg_errf(
 			    t->err, sizeof(t->err),
@@ -729,24 +628,22 @@ static void describe_verify_failure(struct czpg_tls *t)
 			  why);
 		break;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-		format_time(cert != NULL ? X509_get0_notAfter(cert) : NULL, when, sizeof(when),
-			    NULL);
+		czpg_certinfo_read(cert, time(NULL), &ci, NULL, 0);
 		if (t->vfy_depth == 0)
 			czpg_errf(t->err, sizeof(t->err),
 				  "server certificate for %s expired on %s: renew it on the server",
-				  host, when);
+				  host, ci.not_after);
 		else
 			czpg_errf(t->err, sizeof(t->err),
 				  "CA certificate %s in the chain of %s expired on %s", subj, host,
-				  when);
+				  ci.not_after);
 		break;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		format_time(cert != NULL ? X509_get0_notBefore(cert) : NULL, when, sizeof(when),
-			    NULL);
+		czpg_certinfo_read(cert, time(NULL), &ci, NULL, 0);
 		czpg_errf(t->err, sizeof(t->err),
 			  "%s certificate for %s is not valid until %s: check the clocks of this "
 			  "machine and the server",
-			  t->vfy_depth == 0 ? "server" : "CA", host, when);
+			  t->vfy_depth == 0 ? "server" : "CA", host, ci.not_before);
 		break;
 	default:
 		czpg_errf(t->err, sizeof(t->err),
@@ -998,7 +895,7 @@ const char *czpg_tls_alpn(struct czpg_tls *t)
 	SSL_get0_alpn_selected(t->ssl, &p, &n);
 	if (p == NULL || n == 0)
 		return NULL;
-	printable_copy(t->alpn, sizeof(t->alpn), p, n);
+	czpg_certinfo_printable(t->alpn, sizeof(t->alpn), p, n);
 	return t->alpn;
 }
 
@@ -1097,119 +994,6 @@ int czpg_tls_cert_end_point_hash(X509 *cert, uint8_t out[EVP_MAX_MD_SIZE], size_
 	*outlen = len;
 	rc = 0;
 out:
-	err_reset();
-	return rc;
-}
-
-/* ---- describing a certificate ---- */
-
-static void name_rfc2253(const X509_NAME *name, char *buf, size_t cap)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *p = NULL;
-	long n;
-
-	buf[0] = '\0';
-	if (b == NULL)
-		return;
-	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
-		n = BIO_get_mem_data(b, &p);
-		if (n > 0 && p != NULL)
-			printable_copy(buf, cap, (const unsigned char *)p, (size_t)n);
-	}
-	BIO_free(b);
-}
-
-static void describe_key(X509 *cert, char *buf, size_t cap)
-{
-	EVP_PKEY *pk = X509_get0_pubkey(cert);
-	char group[24];
-	const char *nist = NULL;
-	int id;
-
-	if (pk == NULL) {
-		snprintf(buf, cap, "unknown");
-		return;
-	}
-	id = EVP_PKEY_get_base_id(pk);
-	switch (id) {
-	case EVP_PKEY_EC:
-		if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group,
-						   sizeof(group), NULL) != 1) {
-			snprintf(buf, cap, "EC");
-			break;
-		}
-		nist = EC_curve_nid2nist(OBJ_sn2nid(group));
-		snprintf(buf, cap, "EC %s", nist != NULL ? nist : group);
-		break;
-	case EVP_PKEY_RSA:
-		snprintf(buf, cap, "RSA %d", EVP_PKEY_get_bits(pk));
-		break;
-	case EVP_PKEY_RSA_PSS:
-		snprintf(buf, cap, "RSA-PSS %d", EVP_PKEY_get_bits(pk));
-		break;
-	case EVP_PKEY_ED25519:
-		snprintf(buf, cap, "Ed25519");
-		break;
-	case EVP_PKEY_ED448:
-		snprintf(buf, cap, "Ed448");
-		break;
-	default:
-		snprintf(buf, cap, "%s %d", OBJ_nid2sn(id), EVP_PKEY_get_bits(pk));
-		break;
-	}
-}
-
-int czpg_tls_describe_cert(X509 *cert, struct czpg_cert_info *info)
-{
-	const X509_NAME *subj;
-	int idx;
-	BIGNUM *bn = NULL;
-	char *hex = NULL;
-	int rc = -1;
-
-	memset(info, 0, sizeof(*info));
-	err_reset();
-	if (cert == NULL)
-		goto out;
-	subj = X509_get_subject_name(cert);
-	idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
-	if (idx >= 0) {
-		const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
-		unsigned char *utf8 = NULL;
-		int n = ASN1_STRING_to_UTF8(&utf8, cn);
-
-		if (n >= 0)
-			printable_copy(info->subject_cn, sizeof(info->subject_cn), utf8, (size_t)n);
-		OPENSSL_free(utf8);
-	}
-	name_rfc2253(subj, info->subject, sizeof(info->subject));
-	name_rfc2253(X509_get_issuer_name(cert), info->issuer, sizeof(info->issuer));
-	format_sans(cert, info->sans, sizeof(info->sans));
-	describe_key(cert, info->key, sizeof(info->key));
-	snprintf(info->sig_alg, sizeof(info->sig_alg), "%s",
-		 OBJ_nid2ln(X509_get_signature_nid(cert)));
-	format_time(X509_get0_notBefore(cert), info->not_before, sizeof(info->not_before),
-		    &info->not_before_t);
-	format_time(X509_get0_notAfter(cert), info->not_after, sizeof(info->not_after),
-		    &info->not_after_t);
-	{
-		double secs = difftime(info->not_after_t, time(NULL));
-		long days = (long)(secs / 86400.0);
-
-		/* Whole days, rounded toward minus infinity. */
-		if (secs < 0 && (double)days * 86400.0 != secs)
-			days--;
-		info->days_left = days;
-	}
-	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-	if (hex != NULL)
-		snprintf(info->serial, sizeof(info->serial), "%s", hex);
-	rc = 0;
-out:
-	OPENSSL_free(hex);
-	BN_free(bn);
 	err_reset();
 	return rc;
 }

@@ -68,12 +68,12 @@ static void print_indented(FILE *out, const char *prefix, const char *text, size
 	}
 }
 
-static void print_cert_summary(FILE *out, const struct czpg_pki_info *info)
+static void print_cert_summary(FILE *out, const struct czpg_cert_info *info)
 {
 	size_t i;
 
 	fprintf(out, "      subject CN=%s, issuer CN=%s, %s %s, serial %s, %ld days left\n",
-		info->subject_cn, info->issuer_cn, info->key_type, info->curve, info->serial_hex,
+		info->subject_cn, info->issuer_cn, info->key_type, info->curve, info->serial,
 		info->days_left);
 	if (info->n_ip + info->n_dns > 0) {
 		fprintf(out, "      SANs:");
@@ -327,7 +327,7 @@ void czpg_provision_print_json(const struct czpg_provision_record *r, FILE *out)
 	czpg_json_key(&j, "ca");
 	czpg_json_object_begin(&j);
 	czpg_json_kv_bool(&j, "new", r->gen_ca);
-	czpg_json_kv_string(&j, "serial", r->ca_info.serial_hex);
+	czpg_json_kv_string(&j, "serial", r->ca_info.serial);
 	czpg_json_kv_string(&j, "fingerprint_sha256", r->ca_info.fingerprint);
 	czpg_json_kv_int(&j, "days_left", r->ca_info.days_left);
 	czpg_json_kv_bool(&j, "previous_in_bundle", r->prev_in_bundle);
@@ -335,7 +335,7 @@ void czpg_provision_print_json(const struct czpg_provision_record *r, FILE *out)
 	czpg_json_key(&j, "leaf");
 	czpg_json_object_begin(&j);
 	czpg_json_kv_bool(&j, "new", r->gen_leaf);
-	czpg_json_kv_string(&j, "serial", r->leaf_info.serial_hex);
+	czpg_json_kv_string(&j, "serial", r->leaf_info.serial);
 	czpg_json_kv_string(&j, "fingerprint_sha256", r->leaf_info.fingerprint);
 	czpg_json_kv_int(&j, "days_left", r->leaf_info.days_left);
 	czpg_json_kv_string(&j, "ip", r->ip);

@@ -72,7 +72,7 @@ void czpg_status_format_time(time_t t, char *out, size_t outlen)
 
 /* ------------------------------------------------------------------ text */
 
-static void text_sans(FILE *f, const struct czpg_pki_info *in)
+static void text_sans(FILE *f, const struct czpg_cert_info *in)
 {
 	size_t i;
 	const char *sep = "";
@@ -87,13 +87,13 @@ static void text_sans(FILE *f, const struct czpg_pki_info *in)
 		fprintf(f, "(none)");
 }
 
-static void text_key(FILE *f, const struct czpg_pki_info *in)
+static void text_key(FILE *f, const struct czpg_cert_info *in)
 {
 	fprintf(f, "%s%s%s (%d bits)", in->key_type, in->curve[0] != '\0' ? " " : "", in->curve,
 		in->key_bits);
 }
 
-static void text_days(FILE *f, const struct czpg_pki_info *in)
+static void text_days(FILE *f, const struct czpg_cert_info *in)
 {
 	if (in->days_left < 0)
 		fprintf(f, "expired %ld days ago", -in->days_left);
@@ -121,8 +121,8 @@ static void text_cert(FILE *f, const char *label, const char *file,
 		text_sans(f, &sc->info);
 		fputc('\n', f);
 	}
-	fprintf(f, "  serial     %s\n", sc->info.serial_hex);
-	czpg_status_format_time(sc->info.not_after, when, sizeof(when));
+	fprintf(f, "  serial     %s\n", sc->info.serial);
+	czpg_status_format_time(sc->info.not_after_t, when, sizeof(when));
 	fprintf(f, "  not after  %s (", when);
 	text_days(f, &sc->info);
 	fprintf(f, ")\n  key        ");
@@ -159,9 +159,9 @@ void czpg_status_render_text(FILE *f, const struct czpg_status_report *r, enum c
 			fprintf(f, "  #%zu %s\n", i, b->error);
 			continue;
 		}
-		czpg_status_format_time(b->info.not_after, when, sizeof(when));
-		fprintf(f, "  #%zu %s, serial %s, not after %s (", i, b->subject,
-			b->info.serial_hex, when);
+		czpg_status_format_time(b->info.not_after_t, when, sizeof(when));
+		fprintf(f, "  #%zu %s, serial %s, not after %s (", i, b->subject, b->info.serial,
+			when);
 		text_days(f, &b->info);
 		fprintf(f, ")%s%s\n", (long)i == r->bundle_current ? ", current CA" : "",
 			(long)i == r->bundle_previous ? ", previous CA" : "");
@@ -186,7 +186,7 @@ void czpg_status_render_text(FILE *f, const struct czpg_status_report *r, enum c
 
 static void json_cert(struct czpg_json *j, const char *file, const struct czpg_status_cert *sc)
 {
-	const struct czpg_pki_info *in = &sc->info;
+	const struct czpg_cert_info *in = &sc->info;
 	char when[32];
 	size_t i;
 
@@ -200,12 +200,12 @@ static void json_cert(struct czpg_json *j, const char *file, const struct czpg_s
 		czpg_json_kv_string(j, "subject", sc->subject);
 		czpg_json_kv_string(j, "subject_cn", in->subject_cn);
 		czpg_json_kv_string(j, "issuer_cn", in->issuer_cn);
-		czpg_json_kv_string(j, "serial", in->serial_hex);
-		czpg_status_format_time(in->not_before, when, sizeof(when));
+		czpg_json_kv_string(j, "serial", in->serial);
+		czpg_status_format_time(in->not_before_t, when, sizeof(when));
 		czpg_json_kv_string(j, "not_before", when);
-		czpg_status_format_time(in->not_after, when, sizeof(when));
+		czpg_status_format_time(in->not_after_t, when, sizeof(when));
 		czpg_json_kv_string(j, "not_after", when);
-		czpg_json_kv_int(j, "not_after_unix", (int64_t)in->not_after);
+		czpg_json_kv_int(j, "not_after_unix", (int64_t)in->not_after_t);
 		czpg_json_kv_int(j, "days_left", in->days_left);
 		czpg_json_kv_string(j, "key_type", in->key_type);
 		czpg_json_kv_string(j, "curve", in->curve[0] != '\0' ? in->curve : NULL);
@@ -427,7 +427,7 @@ int czpg_status_render_prometheus(const struct czpg_status_report *r, enum czpg_
 		for (i = 0; i < n; i++) {
 			prom_begin(w, r, "czpg_tls_cert_not_after_seconds");
 			prom_label(w, "cert", pc[i].label);
-			prom_end(w, (long long)pc[i].sc->info.not_after);
+			prom_end(w, (long long)pc[i].sc->info.not_after_t);
 		}
 		prom_family(w, "czpg_tls_cert_days_left",
 			    "Whole days until the certificate expires; negative once expired.");
@@ -439,12 +439,12 @@ int czpg_status_render_prometheus(const struct czpg_status_report *r, enum czpg_
 		prom_family(w, "czpg_tls_cert_info",
 			    "Certificate identity; the value is always 1.");
 		for (i = 0; i < n; i++) {
-			const struct czpg_pki_info *in = &pc[i].sc->info;
+			const struct czpg_cert_info *in = &pc[i].sc->info;
 
 			prom_begin(w, r, "czpg_tls_cert_info");
 			prom_label(w, "cert", pc[i].label);
 			prom_label(w, "subject", pc[i].sc->subject);
-			prom_label(w, "serial", in->serial_hex);
+			prom_label(w, "serial", in->serial);
 			prom_label(w, "key_type", in->key_type);
 			prom_label(w, "curve", in->curve);
 			prom_label(w, "sha256", in->fingerprint);

@@ -248,7 +248,7 @@ static unsigned orig_lineno(const struct czpg_hba_file *orig, const struct czpg_
 /* Network address of c as text, for evaluating a sample connection. */
 static void cidr_addr_text(const struct czpg_hba_cidr *c, char *buf, size_t n)
 {
-	czpg_format_ip(c->addr, czpg_hba_addr_len(c->family), buf, n);
+	czpg_parse_ip_text(c->addr, czpg_hba_addr_len(c->family), buf, n);
 }
 
 /*

@@ -17,21 +17,6 @@
 #include "czpg/parse.h"
 #include "hba_internal.h"
 
-const char *czpg_hba_mode_name(enum czpg_hba_mode m)
-{
-	switch (m) {
-	case CZPG_HBA_MODE_NONE:
-		return "none";
-	case CZPG_HBA_MODE_TRANSITION:
-		return "transition";
-	case CZPG_HBA_MODE_HARDEN:
-		return "harden";
-	case CZPG_HBA_MODE_UNKNOWN:
-		break;
-	}
-	return "unknown";
-}
-
 int czpg_hba_mode_parse(const char *s, enum czpg_hba_mode *out)
 {
 	if (s != NULL && strcmp(s, "transition") == 0) {
@@ -86,7 +71,7 @@ int czpg_hba_cidr_format(const struct czpg_hba_cidr *c, char *buf, size_t len)
 	char a[CZPG_IP_TEXT_MAX];
 	int n;
 
-	if (czpg_format_ip(c->addr, czpg_hba_addr_len(c->family), a, sizeof(a)) < 0)
+	if (czpg_parse_ip_text(c->addr, czpg_hba_addr_len(c->family), a, sizeof(a)) < 0)
 		return -1;
 	n = snprintf(buf, len, "%s/%u", a, c->prefix);
 	return n < 0 || (size_t)n >= len ? -1 : 0;

@@ -60,16 +60,6 @@ static void set_ossl_err(char *err, size_t errlen, const char *fmt, ...)
 	ERR_clear_error();
 }
 
-/* Copies at most dstlen-1 bytes, replacing control and non-ASCII bytes with '?'. */
-static void copy_printable(char *dst, size_t dstlen, const unsigned char *src, size_t srclen)
-{
-	size_t i, n = srclen < dstlen - 1 ? srclen : dstlen - 1;
-
-	for (i = 0; i < n; i++)
-		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? (char)src[i] : '?';
-	dst[n] = '\0';
-}
-
 /* --- input validation ------------------------------------------------ */
 
 int czpg_pki_valid_ip(const char *s, char *err, size_t errlen)
@@ -79,7 +69,7 @@ int czpg_pki_valid_ip(const char *s, char *err, size_t errlen)
 		czpg_errf(err, errlen, "an IP address is required");
 		return -1;
 	}
-	if (czpg_is_ip_literal(s))
+	if (czpg_parse_is_ip(s))
 		return 0;
 	czpg_errf(err, errlen, "'%.80s' is not an IPv4 address or an IPv6 literal", s);
 	return -1;
@@ -643,134 +633,11 @@ int czpg_pki_load_certs_file(const char *path, STACK_OF(X509) **certs, char *err
 
 /* --- inspection ------------------------------------------------------ */
 
-static void name_cn(const X509_NAME *name, char *out, size_t outlen)
-{
-	int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-	unsigned char *utf8 = NULL;
-	int n;
-
-	out[0] = '\0';
-	if (idx < 0)
-		return;
-	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
-	if (n >= 0 && utf8 != NULL)
-		copy_printable(out, outlen, utf8, (size_t)n);
-	OPENSSL_free(utf8);
-}
-
-static int asn1_to_time(const ASN1_TIME *t, time_t *out)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return -1;
-	*out = timegm(&tm);
-	return 0;
-}
-
 /* Textual form of an IP SAN (4 or 16 octets), or -1. */
 static int ip_text(const ASN1_OCTET_STRING *oct, char *out, size_t outlen)
 {
-	int len = ASN1_STRING_length(oct);
-	const unsigned char *p = ASN1_STRING_get0_data(oct);
-
-	return czpg_format_ip(p, (size_t)len, out, outlen);
-}
-
-int czpg_pki_inspect(X509 *cert, time_t now, struct czpg_pki_info *info, char *err, size_t errlen)
-{
-	GENERAL_NAMES *gens = NULL;
-	BIGNUM *bn = NULL;
-	char *hex = NULL;
-	EVP_PKEY *pub;
-	unsigned int mdlen = 0;
-	time_t left;
-	int i, rc = -1;
-
-	ERR_clear_error();
-	memset(info, 0, sizeof(*info));
-	if (cert == NULL) {
-		czpg_errf(err, errlen, "no certificate to inspect");
-		goto out;
-	}
-	name_cn(X509_get_subject_name(cert), info->subject_cn, sizeof(info->subject_cn));
-	name_cn(X509_get_issuer_name(cert), info->issuer_cn, sizeof(info->issuer_cn));
-
-	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-	if (hex == NULL) {
-		set_ossl_err(err, errlen, "cannot read the certificate's serial number");
-		goto out;
-	}
-	copy_printable(info->serial_hex, sizeof(info->serial_hex), (const unsigned char *)hex,
-		       strlen(hex));
-
-	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-
-		if (g->type == GEN_DNS && info->n_dns < CZPG_PKI_MAX_SANS) {
-			copy_printable(info->dns_sans[info->n_dns], sizeof(info->dns_sans[0]),
-				       ASN1_STRING_get0_data(g->d.dNSName),
-				       (size_t)ASN1_STRING_length(g->d.dNSName));
-			info->n_dns++;
-		} else if (g->type == GEN_IPADD && info->n_ip < CZPG_PKI_MAX_SANS &&
-			   ip_text(g->d.iPAddress, info->ip_sans[info->n_ip],
-				   sizeof(info->ip_sans[0])) == 0) {
-			info->n_ip++;
-		} else {
-			info->n_other_sans++;
-		}
-	}
-
-	if (asn1_to_time(X509_get0_notBefore(cert), &info->not_before) < 0 ||
-	    asn1_to_time(X509_get0_notAfter(cert), &info->not_after) < 0) {
-		czpg_errf(err, errlen, "the certificate's validity dates are not readable");
-		goto out;
-	}
-	if (now == 0)
-		now = time(NULL);
-	left = info->not_after - now;
-	/* floor division, so an expired certificate never shows 0 days */
-	info->days_left = (long)(left >= 0 ? left / 86400 : -((-left + 86399) / 86400));
-
-	info->is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
-	info->self_signed = X509_self_signed(cert, 1) == 1;
-
-	pub = X509_get0_pubkey(cert);
-	if (pub == NULL) {
-		set_ossl_err(err, errlen, "the certificate's public key is not readable");
-		goto out;
-	}
-	info->key_bits = EVP_PKEY_get_bits(pub);
-	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC) {
-		snprintf(info->key_type, sizeof(info->key_type), "EC");
-		if (EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME, info->curve,
-						   sizeof(info->curve), NULL) != 1)
-			info->curve[0] = '\0';
-	} else if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA) {
-		snprintf(info->key_type, sizeof(info->key_type), "RSA");
-	} else {
-		const char *tn = EVP_PKEY_get0_type_name(pub);
-
-		snprintf(info->key_type, sizeof(info->key_type), "%s", tn != NULL ? tn : "unknown");
-	}
-
-	if (X509_digest(cert, EVP_sha256(), info->sha256, &mdlen) != 1 || mdlen != 32) {
-		set_ossl_err(err, errlen, "cannot hash the certificate");
-		goto out;
-	}
-	for (i = 0; i < 32; i++)
-		snprintf(info->fingerprint + i * 3, sizeof(info->fingerprint) - (size_t)i * 3,
-			 i < 31 ? "%02X:" : "%02X", info->sha256[i]);
-	rc = 0;
-out:
-	OPENSSL_free(hex);
-	BN_free(bn);
-	GENERAL_NAMES_free(gens);
-	ERR_clear_error();
-	return rc;
+	return czpg_parse_ip_text(ASN1_STRING_get0_data(oct), (size_t)ASN1_STRING_length(oct), out,
+				  outlen);
 }
 
 /* --- checks ---------------------------------------------------------- */
@@ -817,7 +684,7 @@ int czpg_pki_check_leaf_names(X509 *leaf, const char *ip, const char *dns, char 
 				dns_ok = true;
 			else
 				extra = true;
-			copy_printable(text + 4, sizeof(text) - 4, p, n);
+			czpg_certinfo_printable(text + 4, sizeof(text) - 4, p, n);
 			memcpy(text, "DNS:", 4);
 		} else if (g->type == GEN_IPADD) {
 			const unsigned char *p = ASN1_STRING_get0_data(g->d.iPAddress);
@@ -863,8 +730,8 @@ int czpg_pki_check_signed_by(X509 *cert, X509 *ca, char *err, size_t errlen)
 		czpg_errf(err, errlen, "no certificate or no CA to check against");
 		goto out;
 	}
-	name_cn(X509_get_subject_name(cert), sub, sizeof(sub));
-	name_cn(X509_get_subject_name(ca), iss, sizeof(iss));
+	czpg_certinfo_cn(X509_get_subject_name(cert), sub, sizeof(sub));
+	czpg_certinfo_cn(X509_get_subject_name(ca), iss, sizeof(iss));
 	pub = X509_get0_pubkey(ca);
 	if (pub == NULL) {
 		set_ossl_err(err, errlen, "the CA certificate '%s' has no readable public key",
@@ -901,7 +768,7 @@ int czpg_pki_check_key_match(X509 *cert, EVP_PKEY *key, char *err, size_t errlen
 		goto out;
 	}
 	if (X509_check_private_key(cert, key) != 1) {
-		name_cn(X509_get_subject_name(cert), cn, sizeof(cn));
+		czpg_certinfo_cn(X509_get_subject_name(cert), cn, sizeof(cn));
 		czpg_errf(err, errlen, "the private key does not belong to certificate '%s'", cn);
 		rc = 1;
 		goto out;

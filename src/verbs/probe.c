@@ -155,13 +155,14 @@ static void capture_chain(struct target *t, struct czpg_tls *tls)
 	n = czpg_tls_peer_chain_length(tls);
 	res->chain_sent = n;
 	for (i = 0; i < n && i < CZPG_PROBE_MAX_CHAIN; i++)
-		if (czpg_tls_describe_cert(czpg_tls_peer_chain_cert(tls, i), &res->chain[i]) == 0)
+		if (czpg_certinfo_read(czpg_tls_peer_chain_cert(tls, i), time(NULL), &res->chain[i],
+				       NULL, 0) == 0)
 			res->nchain = i + 1;
 	leaf = czpg_tls_peer_certificate(tls);
 	if (leaf == NULL)
 		return;
 	/* The same rule as verify-full (tlsio): SANs only, no partial wildcards. */
-	if (czpg_is_ip_literal(res->host))
+	if (czpg_parse_is_ip(res->host))
 		m = X509_check_ip_asc(leaf, res->host, 0);
 	else
 		m = X509_check_host(leaf, res->host, 0,

@@ -166,7 +166,7 @@ static void describe_file(struct czpg_provision_file *f)
 	if (role_info[f->role].cert) {
 		f->cert = malloc(sizeof(*f->cert));
 		if (f->cert != NULL && (czpg_pki_cert_from_pem(f->data, f->len, &x, NULL, 0) < 0 ||
-					czpg_pki_inspect(x, 0, f->cert, NULL, 0) < 0)) {
+					czpg_certinfo_read(x, time(NULL), f->cert, NULL, 0) < 0)) {
 			free(f->cert);
 			f->cert = NULL;
 		}

@@ -243,7 +243,7 @@ static enum czpg_result wait_and_check(struct czpg_provision_plan *p, const char
 		  "%s; configuration reloaded at %s%s; pg_hba_file_rules and pg_file_settings "
 		  "show no error; %s:%u serves the leaf with serial %s",
 		  how, after, w == 1 ? " (load time unchanged)" : "", r->verify_host,
-		  r->verify_port, r->leaf_info.serial_hex);
+		  r->verify_port, r->leaf_info.serial);
 	return CZPG_RESULT_OK;
 }
 

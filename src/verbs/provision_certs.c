@@ -161,7 +161,7 @@ static enum czpg_result check_ca(struct czpg_provision_plan *p, struct certs *c,
 			  r->cert_dir, e);
 		return CZPG_RESULT_BAD_INPUT;
 	}
-	if (czpg_pki_inspect(c->ca, c->now, &r->ca_info, e, sizeof(e)) < 0) {
+	if (czpg_certinfo_read(c->ca, c->now, &r->ca_info, e, sizeof(e)) < 0) {
 		czpg_errf(err, errlen, "cannot inspect ca.crt: %s", e);
 		return CZPG_RESULT_BAD_INPUT;
 	}
@@ -339,8 +339,8 @@ static enum czpg_result decide_leaf(struct czpg_provision_plan *p, struct certs 
 	}
 	if (r->gen_leaf && (rc = make_leaf(p, c, err, errlen)) != CZPG_RESULT_OK)
 		return rc;
-	if (czpg_pki_inspect(c->ca, c->now, &r->ca_info, e, sizeof(e)) < 0 ||
-	    czpg_pki_inspect(c->leaf, c->now, &r->leaf_info, e, sizeof(e)) < 0) {
+	if (czpg_certinfo_read(c->ca, c->now, &r->ca_info, e, sizeof(e)) < 0 ||
+	    czpg_certinfo_read(c->leaf, c->now, &r->leaf_info, e, sizeof(e)) < 0) {
 		czpg_errf(err, errlen, "cannot inspect the certificates: %s", e);
 		return CZPG_RESULT_ERROR;
 	}
@@ -348,7 +348,7 @@ static enum czpg_result decide_leaf(struct czpg_provision_plan *p, struct certs 
 		char when[64] = "";
 		struct tm tm;
 
-		if (gmtime_r(&r->leaf_info.not_after, &tm) != NULL)
+		if (gmtime_r(&r->leaf_info.not_after_t, &tm) != NULL)
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
 		czpg_errf(err, errlen,
 			  "server.crt in %s expired on %s: run with --rotate-leaf to make a new "
@@ -374,7 +374,7 @@ static enum czpg_result decide_bundle(struct czpg_provision_plan *p, struct cert
 				      size_t errlen)
 {
 	struct czpg_provision_record *r = &p->rec;
-	struct czpg_pki_info prev_info;
+	struct czpg_cert_info prev_info;
 	char e[600];
 
 	if (!r->gen_ca && load_existing(r->cert_dir, "ca-previous.crt", false, &c->prev, NULL,
@@ -385,9 +385,9 @@ static enum czpg_result decide_bundle(struct czpg_provision_plan *p, struct cert
 	if (c->prev != NULL) {
 		r->have_prev = true;
 		memset(&prev_info, 0, sizeof(prev_info));
-		czpg_pki_inspect(c->prev, c->now, &prev_info, e, sizeof(e));
+		czpg_certinfo_read(c->prev, c->now, &prev_info, e, sizeof(e));
 		r->prev_in_bundle = prev_info.days_left >= 0 &&
-				    c->now < r->ca_info.not_before + CZPG_PKI_BACKDATE_SECS +
+				    c->now < r->ca_info.not_before_t + CZPG_PKI_BACKDATE_SECS +
 						 (time_t)CZPG_PROVISION_CA_OVERLAP_DAYS * 86400;
 	}
 	czpg_wbuf_bytes(&c->bundle, c->ca_pem.data, c->ca_pem.len);
@@ -456,8 +456,8 @@ enum czpg_result czpg_provision_plan_certs(struct czpg_provision_plan *p, char *
 	snprintf(r->cert_story, sizeof(r->cert_story),
 		 "CA %s (serial %.16s..., %ld days left); leaf %s (serial %.16s..., %ld days left, "
 		 "SANs IP:%s DNS:%s)%s",
-		 c.ca_story, r->ca_info.serial_hex, r->ca_info.days_left, c.leaf_story,
-		 r->leaf_info.serial_hex, r->leaf_info.days_left, p->o.ip, p->o.dns,
+		 c.ca_story, r->ca_info.serial, r->ca_info.days_left, c.leaf_story,
+		 r->leaf_info.serial, r->leaf_info.days_left, p->o.ip, p->o.dns,
 		 r->prev_in_bundle ? "; previous CA kept in the bundle (overlap window)" : "");
 	rc = add_cert_files(p, &c, err, errlen);
 out:

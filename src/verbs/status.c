@@ -79,7 +79,7 @@ static void fill_cert(struct czpg_status_cert *sc, X509 *cert, time_t now)
 {
 	char why[256];
 
-	if (czpg_pki_inspect(cert, now, &sc->info, why, sizeof(why)) != 0) {
+	if (czpg_certinfo_read(cert, now, &sc->info, why, sizeof(why)) != 0) {
 		sc->state = CZPG_STATUS_FILE_UNREADABLE;
 		set_msg(sc->error, sizeof(sc->error), "%s", why);
 		return;
@@ -130,16 +130,16 @@ static bool cert_missing(struct czpg_status_report *r, enum czpg_status_check_id
 static void check_expiry(struct czpg_status_report *r, enum czpg_status_check_id id,
 			 const struct czpg_status_cert *sc, const char *name, const char *fix)
 {
-	const struct czpg_pki_info *in = &sc->info;
+	const struct czpg_cert_info *in = &sc->info;
 	char when[32];
 	long long left;
 
 	if (cert_missing(r, id, sc, name))
 		return;
-	left = (long long)in->not_after - (long long)r->now;
-	czpg_status_format_time(in->not_after, when, sizeof(when));
-	if (in->not_before > r->now) {
-		czpg_status_format_time(in->not_before, when, sizeof(when));
+	left = (long long)in->not_after_t - (long long)r->now;
+	czpg_status_format_time(in->not_after_t, when, sizeof(when));
+	if (in->not_before_t > r->now) {
+		czpg_status_format_time(in->not_before_t, when, sizeof(when));
 		set_check(r, id, CZPG_STATUS_FAIL,
 			  "%s is not valid before %s; check this machine's clock, or %s", name,
 			  when, fix);

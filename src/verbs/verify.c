@@ -225,7 +225,7 @@ static int run_native_session(const struct czpg_verify_options *opt, struct czpg
 		snprintf(res->client_cipher, sizeof(res->client_cipher), "%s", czpg_tls_cipher(t));
 	}
 	if (t != NULL && (cert = czpg_tls_peer_certificate(t)) != NULL)
-		res->cert_known = czpg_tls_describe_cert(cert, &res->cert) == 0;
+		res->cert_known = czpg_certinfo_read(cert, time(NULL), &res->cert, NULL, 0) == 0;
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s", czpg_conn_auth_method(c));
 	snprintf(res->offered, sizeof(res->offered), "%s", czpg_conn_offered_mechanisms(c));
 	res->plus_offered = strstr(res->offered, "SCRAM-SHA-256-PLUS") != NULL;
@@ -314,7 +314,7 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 		X509 *cert = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
 
 		if (cert != NULL) {
-			res->cert_known = czpg_tls_describe_cert(cert, &res->cert) == 0;
+			res->cert_known = czpg_certinfo_read(cert, time(NULL), &res->cert, NULL, 0) == 0;
 			X509_free(cert);
 		}
 	}

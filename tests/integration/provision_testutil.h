@@ -67,6 +67,56 @@ static inline void pt_append(char **buf, size_t *len, const char *data, size_t n
 	*buf = nb;
 }
 
+static inline bool pt_has_flag(const char *const *args, const char *flag, const char **value)
+{
+	for (size_t i = 0; args[i] != NULL; i++) {
+		if (strcmp(args[i], flag) == 0) {
+			if (value != NULL)
+				*value = args[i + 1];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * czctl runs on the host, and a server in a chroot (17, 18) sees the
+ * sandbox's paths without the chroot's prefix.  Like the operator of such a
+ * box, tell provision what it cannot work out from the host: where the
+ * server sees the certificates (--server-cert-dir) and, when it reaches the
+ * server through its data directory, the host path of the socket (the
+ * configuration names the server's) and client tools the host can run
+ * (--pg-bin).  Nothing for the host's own server, so 15 keeps exercising the
+ * defaults; a flag the test passes itself is left alone.  Appends to argv at
+ * n (room for 6 more) and returns the new count.
+ */
+static inline int pt_server_view_args(const char *const *args, char **argv, int n, char *cert_buf,
+				      size_t cert_len)
+{
+	struct czpg_sandbox sb;
+	const char *cert_dir = NULL;
+	bool local = pt_has_flag(args, "--pgdata", NULL);
+
+	if (strcmp(args[0], "provision") != 0 || !czpg_sandbox_from_env(&sb) ||
+	    sb.server_root[0] == '\0')
+		return n;
+	if (pt_has_flag(args, "--cert-dir", &cert_dir) && cert_dir != NULL &&
+	    !pt_has_flag(args, "--server-cert-dir", NULL) &&
+	    czpg_sandbox_server_path(&sb, cert_dir, cert_buf, cert_len) == 0) {
+		argv[n++] = "--server-cert-dir";
+		argv[n++] = cert_buf;
+	}
+	if (local && !pt_has_flag(args, "--socket-dir", NULL)) {
+		argv[n++] = "--socket-dir";
+		argv[n++] = (char *)sb.sockdir;
+	}
+	if (local && !pt_has_flag(args, "--pg-bin", NULL) && sb.pgbin != NULL) {
+		argv[n++] = "--pg-bin";
+		argv[n++] = (char *)sb.pgbin;
+	}
+	return n;
+}
+
 /*
  * Runs `czctl postgres tls <args...>` (args NULL-terminated).  env is a
  * NULL-terminated list of "NAME=value" to set in the child (may be NULL);
@@ -77,7 +127,7 @@ static inline void pt_czctl(const char *const *args, const char *const *env, lon
 			    long as_gid, pt_tick_fn tick, void *arg, struct pt_run *r)
 {
 	const char *czctl = getenv("CZCTL");
-	char *argv[PT_MAX_ARGS + 4];
+	char *argv[PT_MAX_ARGS + 10], server_cert_dir[512];
 	int op[2], ep[2], n = 0, status, open_fds = 2;
 	size_t olen = 0, elen = 0;
 	double t0 = pt_now(), last = 0;
@@ -94,6 +144,7 @@ static inline void pt_czctl(const char *const *args, const char *const *env, lon
 	argv[n++] = "tls";
 	for (size_t i = 0; args[i] != NULL && n < PT_MAX_ARGS + 3; i++)
 		argv[n++] = (char *)args[i];
+	n = pt_server_view_args(args, argv, n, server_cert_dir, sizeof(server_cert_dir));
 	argv[n] = NULL;
 	fflush(stdout);
 	fflush(stderr);

@@ -85,11 +85,10 @@ done
 
 start_bench stop-immediate --workload audit
 wait_measuring stop-immediate "$bpid"
-if [ "$(id -u)" = 0 ]; then
-	runuser -u postgres -- "$CZ_PG_BIN/pg_ctl" -D "$CZ_PG_DATA" -m immediate -w stop >/dev/null
-else
-	"$CZ_PG_BIN/pg_ctl" -D "$CZ_PG_DATA" -m immediate -w stop >/dev/null
-fi
+# As the server's owner, with the server's own pg_ctl and paths (in its chroot
+# for 17 and 18).
+"$CZ_PG_SANDBOX_SH" exec "$CZ_PG_SANDBOX" "$CZ_PG_SERVER_BIN/pg_ctl" -D "$CZ_PG_SERVER_DATA" \
+	-m immediate -w stop >/dev/null
 wait_bench "$bpid" 20
 expect_partial stop-immediate "$rc" "fail|closed|reset|connect"
 

@@ -1,6 +1,6 @@
 /*
  * test_engine.c - the native client (conn state machine + io_uring engine)
- * against the real PostgreSQL 15 sandbox.
+ * against the real PostgreSQL sandbox (15, 17 or 18).
  *
  * Many connections on one engine at once, half over verify-full TLS with
  * SCRAM-SHA-256-PLUS and half in plaintext with SCRAM-SHA-256, each

@@ -1,5 +1,6 @@
 /*
- * test_probe_sandbox.c - `czctl postgres tls probe` against a real PostgreSQL 15:
+ * test_probe_sandbox.c - `czctl postgres tls probe` against a real PostgreSQL
+ * (15, 17, 18; what differs between them comes from pgversion.h):
  * TLS off, TLS 1.3 only, plaintext refused by pg_hba, TLS 1.2 (and 1.0)
  * allowed, cross-checked with `openssl s_client -starttls postgres`; then a
  * fleet of a few hundred targets on 127.0.0.0/8 (the sandbox on 40 loopback
@@ -147,6 +148,12 @@ static void s_client(const char *extra, char *version, char *cipher, size_t cap)
 	free(out);
 }
 
+/* What pgversion.h says, as the probe reports it. */
+static enum czpg_probe_tri tri(bool yes)
+{
+	return yes ? CZPG_TRI_YES : CZPG_TRI_NO;
+}
+
 static int write_conf(const char *relpath, const char *text)
 {
 	return czpg_sandbox_write_file(&sb, relpath, text, strlen(text), 0644);
@@ -226,7 +233,7 @@ static void test_tls_off_box(void **state)
 static void test_tls13_only_box(void **state)
 {
 	struct czpg_probe_result *r;
-	char version[32], cipher[64];
+	char version[32], cipher[64], sql[128], setting[64];
 
 	(void)state;
 	assert_int_equal(czpg_sandbox_enable_tls(&sb, crt_path, key_path, ca_path, "TLSv1.3", NULL),
@@ -249,10 +256,10 @@ static void test_tls13_only_box(void **state)
 	assert_int_equal(suite(&r->versions[0], "TLS_AES_128_GCM_SHA256"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[0], "TLS_AES_128_CCM_8_SHA256"), CZPG_TRI_NO);
 	assert_int_equal(r->versions[0].server_order, CZPG_TRI_YES); /* ssl_prefer_server_ciphers */
-	/* ssl_ecdh_curve defaults to prime256v1: the one group. */
+	/* The default groups: prime256v1 alone up to 17, X25519 too from 18. */
 	assert_string_equal(r->groups_over, "TLSv1.3");
 	assert_int_equal(group(r, "P-256"), CZPG_TRI_YES);
-	assert_int_equal(group(r, "X25519"), CZPG_TRI_NO);
+	assert_int_equal(group(r, "X25519"), tri(sb.pg->default_x25519));
 	assert_int_equal(group(r, "ffdhe2048"), CZPG_TRI_NO);
 	/* The chain: the leaf, and the CA the server adds from ssl_ca_file. */
 	assert_int_equal(r->nchain, 2);
@@ -271,8 +278,8 @@ static void test_tls13_only_box(void **state)
 	assert_non_null(strstr(r->mechanisms, "SCRAM-SHA-256-PLUS"));
 	assert_int_equal(r->channel_binding, CZPG_TRI_YES);
 	assert_null(find(r, "no-channel-binding"));
-	/* PostgreSQL 15 has no direct TLS: it reads the ClientHello as a bad startup. */
-	assert_int_equal(r->direct_tls, CZPG_TRI_NO);
+	/* Direct TLS from 17; before, the server reads the ClientHello as a bad startup. */
+	assert_int_equal(r->direct_tls, tri(sb.pg->direct_tls));
 	assert_true(r->gssenc_answer == 'G' || r->gssenc_answer == 'N');
 	/* pg_hba still has plain host lines. */
 	assert_int_equal(r->plaintext_accepted, CZPG_TRI_YES);
@@ -287,9 +294,10 @@ static void test_tls13_only_box(void **state)
 	assert_string_equal(cipher, r->tls_cipher);
 	/* What the server paid (docs/probe.md): the first connection, plaintext,
 	 * verify-full, TLS 1.2, 1.1 and 1.0, the five suites, two for the order,
-	 * two for the groups (P-256, then none left), direct TLS, GSSENCRequest. */
+	 * one for each accepted group and one that finds none left (P-256; on 18
+	 * X25519 too), direct TLS, GSSENCRequest. */
 	assert_false(r->deadline_hit);
-	assert_int_equal(r->connections, 17);
+	assert_int_equal(r->connections, 17 + (sb.pg->default_x25519 ? 1 : 0));
 	free(r);
 
 	/* The name and the CA as verify-full sees them. */
@@ -298,6 +306,24 @@ static void test_tls13_only_box(void **state)
 	assert_int_equal(r->ca_verified, CZPG_TRI_NO);
 	expect(r, "ca-unverified", CZPG_SEV_MEDIUM);
 	free(r);
+
+	/*
+	 * The vetted configuration pins the curve with ssl_ecdh_curve: one group
+	 * on every version, on 18 through its alias ssl_groups.
+	 */
+	assert_int_equal(
+	    write_conf("conf.d/zz-probe-curve.conf", "ssl_ecdh_curve = 'prime256v1'\n"), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
+	snprintf(sql, sizeof(sql), "SELECT setting FROM pg_settings WHERE name = '%s'",
+		 sb.pg->groups_setting);
+	assert_int_equal(czpg_sandbox_query_value(&sb, sql, setting, sizeof(setting)), 0);
+	assert_string_equal(setting, "prime256v1");
+	r = probe("127.0.0.1", ca_path, false);
+	assert_int_equal(group(r, "P-256"), CZPG_TRI_YES);
+	assert_int_equal(group(r, "X25519"), CZPG_TRI_NO);
+	free(r);
+	assert_int_equal(write_conf("conf.d/zz-probe-curve.conf", "\n"), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
 }
 
 static void test_cli_output_and_usage(void **state)

@@ -11,13 +11,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <pwd.h>
-
 #include "provision_testutil.h"
 
 static struct czpg_sandbox sb;
 static char tls_dir[400], export_ca[512], hba[512], confd[512], pgconf[512], port[16];
-static char pwenv[256], pathenv[4200], logenv[600], logpath[512], uid[16], gid[16];
+static char pwenv[256], pathenv[4200], logenv[600], logpath[512], uid[24], gid[24];
 static const char *env[] = {pwenv, pathenv, logenv, "CZ_FAKE_DOCKER_CONTAINER=cz-audit-pg", NULL};
 
 static void provision(const char *container, const char *mode, bool apply, bool own_uid,
@@ -146,7 +144,6 @@ int main(void)
 	    cmocka_unit_test(test_unknown_container_changes_nothing),
 	};
 	const char *src = getenv("CZ_SOURCE_DIR");
-	struct passwd *pw = getpwnam("postgres");
 	char bindir[512], target[600], link[600];
 
 	if (!czpg_sandbox_from_env(&sb) || src == NULL)
@@ -158,9 +155,12 @@ int main(void)
 	snprintf(pgconf, sizeof(pgconf), "%s/postgresql.conf", sb.data);
 	snprintf(port, sizeof(port), "%d", sb.port);
 	snprintf(pwenv, sizeof(pwenv), "CZ_PG_VERIFY_PASSWORD=%s", sb.password);
-	/* The server's own uid/gid stand for the image's 999 on this box. */
-	snprintf(uid, sizeof(uid), "%ld", pw != NULL ? (long)pw->pw_uid : (long)getuid());
-	snprintf(gid, sizeof(gid), "%ld", pw != NULL ? (long)pw->pw_gid : (long)getgid());
+	/*
+	 * The server's own uid/gid stand for the image's 999 on this box (the
+	 * chroot's postgres for 17 and 18, which need not be the host's).
+	 */
+	snprintf(uid, sizeof(uid), "%ld", sb.owner_uid >= 0 ? sb.owner_uid : (long)getuid());
+	snprintf(gid, sizeof(gid), "%ld", sb.owner_gid >= 0 ? sb.owner_gid : (long)getgid());
 	snprintf(bindir, sizeof(bindir), "%s/fakebin", sb.dir);
 	snprintf(target, sizeof(target), "%s/tests/tools/fake_docker.sh", src);
 	snprintf(link, sizeof(link), "%s/docker", bindir);

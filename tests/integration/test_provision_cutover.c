@@ -1,6 +1,6 @@
 /*
  * test_provision_cutover.c - the runbook's non-breaking 9-step cutover
- * against a real PostgreSQL 15, as one test: an application connection on
+ * against a real PostgreSQL (15, 17 or 18), as one test: an application connection on
  * plaintext SCRAM keeps running queries from before `provision --mode
  * transition --apply` until after `--mode harden --apply` and a re-run, and
  * never breaks; plaintext still connects after transition and is refused

@@ -1,6 +1,6 @@
 /*
  * test_verify.c - `czctl postgres tls verify` end to end against the real
- * PostgreSQL 15 sandbox with TLS turned on.
+ * PostgreSQL sandbox (15, 17 or 18) with TLS turned on.
  *
  * The test makes its own CA and server leaves (EC P-256) in a temporary
  * directory, installs them into the sandbox, and runs the czctl binary

@@ -6,8 +6,9 @@
 #      listen, getaddrinfo, ..., io_uring_*, PQ*): the core is sans-I/O.
 #   2. libczpg_net.a, libczpg_server.a and libczpg_report.a reference no
 #      libpq symbol (PQ*): only the verbs use libpq, as a cross-check client.
-#   3. The czpg_ functions core, net and server call are defined in their own
-#      layer or below (core; net: net + core; server: server + core).
+#   3. The czpg_ functions core, net, server and report call are defined in
+#      their own layer or below (core; net: net + core; server: server +
+#      core; report: report + core: it prints verb results, calls no verb).
 #   4. No czpg archive has a weak czpg_ symbol (nm types w, W, v, V): every
 #      definition is the one the linker must find, none can be silently
 #      replaced.
@@ -71,6 +72,7 @@ upward() {
 upward "$CZ_LIB_CORE" "$CZ_LIB_CORE"
 upward "$CZ_LIB_NET" "$CZ_LIB_NET" "$CZ_LIB_CORE"
 upward "$CZ_LIB_SERVER" "$CZ_LIB_SERVER" "$CZ_LIB_CORE"
+upward "$CZ_LIB_REPORT" "$CZ_LIB_REPORT" "$CZ_LIB_CORE"
 
 for a in "$CZ_LIB_CORE" "$CZ_LIB_NET" "$CZ_LIB_SERVER" "$CZ_LIB_REPORT" "$CZ_LIB_VERBS" \
 	"$CZ_LIB_CLI"; do
@@ -84,4 +86,4 @@ done
 
 [ $fail -eq 0 ] || exit 1
 echo "archives: core references no I/O or libpq symbol; net, server and report no libpq;" \
-	"no upward calls from core, net or server; no weak czpg_ symbols"
+	"no upward calls from core, net, server or report; no weak czpg_ symbols"

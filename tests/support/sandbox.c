@@ -1,5 +1,8 @@
 /*
- * sandbox.c - helpers for integration tests against the throwaway PostgreSQL.
+ * sandbox.c - helpers for integration tests against the throwaway PostgreSQL
+ * of one major version (tests/sandbox/pg_sandbox.sh): 15 on the host, 17 and
+ * 18 in chroots, whose server sees the sandbox's paths without the chroot's
+ * prefix.
  */
 #include "sandbox.h"
 
@@ -21,9 +24,16 @@ static const char *env_or_null(const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+static long env_long(const char *name, long fallback)
+{
+	const char *v = env_or_null(name);
+
+	return v != NULL ? strtol(v, NULL, 10) : fallback;
+}
+
 bool czpg_sandbox_from_env(struct czpg_sandbox *sb)
 {
-	const char *port;
+	const char *port, *root;
 
 	memset(sb, 0, sizeof(*sb));
 	sb->dir = env_or_null("CZ_PG_SANDBOX");
@@ -37,15 +47,53 @@ bool czpg_sandbox_from_env(struct czpg_sandbox *sb)
 	sb->trust_user = env_or_null("CZ_PG_TRUST_USER");
 	sb->pgbin = env_or_null("CZ_PG_BIN");
 	sb->script = env_or_null("CZ_PG_SANDBOX_SH");
+	sb->server_data = env_or_null("CZ_PG_SERVER_DATA");
+	root = env_or_null("CZ_PG_SERVER_ROOT");
+	sb->server_root = root != NULL ? root : "";
+	sb->version = (int)env_long("CZ_PG_VERSION", 0);
+	sb->owner_uid = env_long("CZ_PG_OWNER_UID", -1);
+	sb->owner_gid = env_long("CZ_PG_OWNER_GID", -1);
 	if (sb->dir == NULL || sb->data == NULL || sb->host == NULL || port == NULL ||
 	    sb->sockdir == NULL || sb->user == NULL || sb->password == NULL || sb->db == NULL ||
-	    sb->script == NULL) {
+	    sb->script == NULL || sb->server_data == NULL || sb->version == 0) {
 		fprintf(stderr, "no PostgreSQL sandbox in the environment "
 				"(run under tests/sandbox/with_sandbox.sh)\n");
 		return false;
 	}
+	sb->pg = czpg_pgversion_lookup(sb->version);
+	if (sb->pg == NULL) {
+		fprintf(stderr,
+			"the sandbox runs PostgreSQL %d, which tests/support/pgversion.c "
+			"has no expectations for\n",
+			sb->version);
+		return false;
+	}
 	sb->port = atoi(port);
 	return true;
+}
+
+int czpg_sandbox_server_path(const struct czpg_sandbox *sb, const char *host_path, char *out,
+			     size_t outlen)
+{
+	size_t n = strlen(sb->server_root);
+	const char *rest = host_path;
+	int rc = -1;
+
+	if (n > 0) {
+		if (strncmp(host_path, sb->server_root, n) != 0 || host_path[n] != '/') {
+			fprintf(stderr, "sandbox: %s is outside the server's root %s\n", host_path,
+				sb->server_root);
+			goto out;
+		}
+		rest = host_path + n;
+	}
+	if ((size_t)snprintf(out, outlen, "%s", rest) >= outlen) {
+		fprintf(stderr, "sandbox: %s is too long\n", host_path);
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
 }
 
 static PGconn *admin_connect(const struct czpg_sandbox *sb)
@@ -134,8 +182,8 @@ int czpg_sandbox_restart(const struct czpg_sandbox *sb)
 	return run_script(sb, "restart");
 }
 
-int czpg_sandbox_write_file(const struct czpg_sandbox *sb, const char *relpath,
-			    const char *content, size_t len, int mode)
+int czpg_sandbox_write_file(const struct czpg_sandbox *sb, const char *relpath, const char *content,
+			    size_t len, int mode)
 {
 	char path[4096], tmp[4200];
 	struct stat st;

@@ -1,7 +1,8 @@
 /*
  * sandbox.h - what integration tests know about the throwaway PostgreSQL
- * started for them by tests/sandbox/with_sandbox.sh (CZ_PG_* variables), and
- * small helpers to reconfigure it.
+ * started for them by tests/sandbox/with_sandbox.sh (CZ_PG_* variables): its
+ * version and what to expect of it (pgversion.h), where its files are for
+ * the host and for the server, and small helpers to reconfigure it.
  */
 #ifndef CZPG_TEST_SANDBOX_H
 #define CZPG_TEST_SANDBOX_H
@@ -9,22 +10,43 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "pgversion.h"
+
 struct czpg_sandbox {
-	const char *dir;      /* sandbox root (owned by the postgres user when root) */
-	const char *data;     /* PGDATA */
-	const char *host;     /* 127.0.0.1 */
+	/* Host paths: what the tests and czctl (which run on the host) use. */
+	const char *dir;  /* sandbox root (owned by the postgres user when root) */
+	const char *data; /* PGDATA */
+	const char *host; /* 127.0.0.1 */
 	int port;
 	const char *sockdir;  /* Unix socket directory (superuser `postgres`, trust) */
 	const char *user;     /* SCRAM role */
 	const char *password; /* its password */
 	const char *db;
 	const char *trust_user; /* trusted from 127.0.0.1/32 */
-	const char *pgbin;
-	const char *script;   /* pg_sandbox.sh */
+	const char *pgbin;      /* client tools the host can run (its PostgreSQL 15) */
+	const char *script;     /* pg_sandbox.sh */
+	/* The server: its major version, what to expect of it, and its view. */
+	int version;
+	const struct czpg_pgversion *pg;
+	const char *server_root; /* "" when the server sees the host's paths, else its chroot */
+	const char *server_data; /* PGDATA as the server sees it */
+	long owner_uid;          /* the server's user (the chroot's postgres for 17 and 18) */
+	long owner_gid;
 };
 
-/* Fills sb from the environment; returns false (and says why) if absent. */
+/*
+ * Fills sb from the environment; returns false (and says why) if absent or
+ * of a version pgversion.c does not know.
+ */
 bool czpg_sandbox_from_env(struct czpg_sandbox *sb);
+
+/*
+ * The path the server sees for host_path, a path inside the sandbox: the
+ * same path for the host's own server, the part under the chroot for 17 and
+ * 18.  0, or -1 (message on stderr) when the server cannot see host_path.
+ */
+int czpg_sandbox_server_path(const struct czpg_sandbox *sb, const char *host_path, char *out,
+			     size_t outlen);
 
 /* Runs SQL as the superuser over the Unix socket; 0 or -1 (message on stderr). */
 int czpg_sandbox_exec(const struct czpg_sandbox *sb, const char *sql);
@@ -40,8 +62,8 @@ int czpg_sandbox_restart(const struct czpg_sandbox *sb);
  * Writes content to <data>/<relpath> owned by the server's user with mode
  * (a key file needs 0600); 0 or -1.
  */
-int czpg_sandbox_write_file(const struct czpg_sandbox *sb, const char *relpath,
-			    const char *content, size_t len, int mode);
+int czpg_sandbox_write_file(const struct czpg_sandbox *sb, const char *relpath, const char *content,
+			    size_t len, int mode);
 /* Copies a file into <data>/<relpath> the same way. */
 int czpg_sandbox_copy_file(const struct czpg_sandbox *sb, const char *src, const char *relpath,
 			   int mode);

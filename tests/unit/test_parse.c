@@ -154,8 +154,8 @@ static void expect_ip(const char *s, int family, const uint8_t *bytes, const cha
 	assert_memory_equal(addr, bytes, n);
 	for (i = n; i < 16; i++)
 		assert_int_equal(addr[i], 0); /* the rest zeroed */
-	assert_true(czpg_is_ip_literal(s));
-	assert_int_equal(czpg_format_ip(addr, n, out, sizeof(out)), 0);
+	assert_true(czpg_parse_is_ip(s));
+	assert_int_equal(czpg_parse_ip_text(addr, n, out, sizeof(out)), 0);
 	assert_string_equal(out, text);
 }
 
@@ -168,7 +168,7 @@ static void expect_not_ip(const char *s)
 	assert_int_equal(czpg_parse_ip(s, addr), 0);
 	for (i = 0; i < 16; i++)
 		assert_int_equal(addr[i], 0);
-	assert_false(czpg_is_ip_literal(s));
+	assert_false(czpg_parse_is_ip(s));
 	assert_int_equal(czpg_parse_ip(s, NULL), 0); /* addr may be NULL */
 }
 
@@ -246,28 +246,28 @@ static void test_format_ip_errors(void **state)
 	char small[8];
 
 	(void)state;
-	assert_int_equal(czpg_format_ip(v6, 16, out, sizeof(out)), 0);
+	assert_int_equal(czpg_parse_ip_text(v6, 16, out, sizeof(out)), 0);
 	assert_string_equal(out, "fe80::1");
 	/* Lengths other than 4 and 16. */
 	strcpy(out, "stale");
-	assert_int_equal(czpg_format_ip(v4, 5, out, sizeof(out)), -1);
+	assert_int_equal(czpg_parse_ip_text(v4, 5, out, sizeof(out)), -1);
 	assert_string_equal(out, "");
-	assert_int_equal(czpg_format_ip(v4, 0, out, sizeof(out)), -1);
+	assert_int_equal(czpg_parse_ip_text(v4, 0, out, sizeof(out)), -1);
 	/* A buffer too small: an empty string, never a cut address. */
-	assert_int_equal(czpg_format_ip(v4, 4, small, sizeof(small)), -1);
+	assert_int_equal(czpg_parse_ip_text(v4, 4, small, sizeof(small)), -1);
 	assert_string_equal(small, "");
-	assert_int_equal(czpg_format_ip(v4, 4, out, strlen("192.168.0.1") + 1), 0);
+	assert_int_equal(czpg_parse_ip_text(v4, 4, out, strlen("192.168.0.1") + 1), 0);
 	assert_string_equal(out, "192.168.0.1");
 	/* NULLs. */
-	assert_int_equal(czpg_format_ip(NULL, 4, out, sizeof(out)), -1);
+	assert_int_equal(czpg_parse_ip_text(NULL, 4, out, sizeof(out)), -1);
 	assert_string_equal(out, "");
-	assert_int_equal(czpg_format_ip(v4, 4, NULL, 16), -1);
+	assert_int_equal(czpg_parse_ip_text(v4, 4, NULL, 16), -1);
 	/* The longest text form fits CZPG_IP_TEXT_MAX. */
 	{
 		static const uint8_t m[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 					      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-		assert_int_equal(czpg_format_ip(m, 16, out, sizeof(out)), 0);
+		assert_int_equal(czpg_parse_ip_text(m, 16, out, sizeof(out)), 0);
 		assert_string_equal(out, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
 	}
 }

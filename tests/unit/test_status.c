@@ -210,7 +210,7 @@ static void test_healthy_80_days(void **state)
 	assert_int_equal(r->leaf.info.days_left, 80);
 	assert_string_equal(r->leaf.info.key_type, "EC");
 	assert_string_equal(r->leaf.info.curve, "prime256v1");
-	assert_int_equal(r->leaf.info.not_after, asn1_unix(X509_get0_notAfter(f->leaf.cert)));
+	assert_int_equal(r->leaf.info.not_after_t, asn1_unix(X509_get0_notAfter(f->leaf.cert)));
 	assert_true(r->ca.info.is_ca);
 	assert_int_equal(r->ca.info.days_left,
 			 floor_days(asn1_unix(X509_get0_notAfter(f->ca.cert)), r->now));

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/sslerr.h>
 
+#include "czpg/certinfo.h"
 #include "czpg/tlsio.h"
 #include "testcert.h"
 
@@ -455,7 +456,7 @@ static void test_expired_and_not_yet_valid(void **state)
 	char err[512], want[512];
 
 	assert_int_equal(czpg_testcert_make_leaf(&leaf, &g.ca1, &expired), 0);
-	assert_int_equal(czpg_tls_describe_cert(leaf.cert, &info), 0);
+	assert_int_equal(czpg_certinfo_read(leaf.cert, time(NULL), &info, NULL, 0), 0);
 	assert_int_equal(try_connect(g.ca1_path, "db.example", &leaf, err, sizeof(err)),
 			 CZPG_TLS_ERROR);
 	snprintf(want, sizeof(want),
@@ -466,7 +467,7 @@ static void test_expired_and_not_yet_valid(void **state)
 	czpg_testcert_free(&leaf);
 
 	assert_int_equal(czpg_testcert_make_leaf(&leaf, &g.ca1, &future), 0);
-	assert_int_equal(czpg_tls_describe_cert(leaf.cert, &info), 0);
+	assert_int_equal(czpg_certinfo_read(leaf.cert, time(NULL), &info, NULL, 0), 0);
 	assert_int_equal(try_connect(g.ca1_path, "db.example", &leaf, err, sizeof(err)),
 			 CZPG_TLS_ERROR);
 	snprintf(want, sizeof(want),
@@ -1057,60 +1058,6 @@ static void test_error_queue_isolated(void **state)
 
 /* ---- describing certificates ---- */
 
-static void test_describe_cert(void **state)
-{
-	struct czpg_testcert leaf, rsa, ed, p384;
-	struct czpg_testcert_opts o = {.cn = "db.example", .sans = "DNS:db.example,IP:10.0.0.1"};
-	struct czpg_testcert_opts ro = {.key = CZPG_TESTCERT_RSA2048};
-	struct czpg_testcert_opts eo = {.key = CZPG_TESTCERT_ED25519};
-	struct czpg_testcert_opts po = {.key = CZPG_TESTCERT_EC_P384,
-					.digest = CZPG_TESTCERT_SHA384};
-	struct czpg_cert_info info;
-	BIGNUM *bn;
-	char *hex;
-
-	assert_int_equal(czpg_testcert_make_leaf(&leaf, &g.ca1, &o), 0);
-	assert_int_equal(czpg_tls_describe_cert(leaf.cert, &info), 0);
-	assert_string_equal(info.subject_cn, "db.example");
-	assert_string_equal(info.subject, "CN=db.example,O=czpg tests");
-	assert_string_equal(info.issuer, "CN=czpg test CA,O=czpg tests");
-	assert_string_equal(info.sans, "DNS:db.example, IP:10.0.0.1");
-	assert_string_equal(info.key, "EC P-256");
-	assert_string_equal(info.sig_alg, "ecdsa-with-SHA256");
-	/* Default validity: 30 days ahead. */
-	assert_true(info.days_left == 29 || info.days_left == 30);
-	assert_true(info.not_after_t - info.not_before_t == 30L * 86400 + 3600);
-	assert_int_equal(strlen(info.not_after), strlen("2025-01-31 12:00:00 UTC"));
-	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf.cert), NULL);
-	hex = BN_bn2hex(bn);
-	assert_string_equal(info.serial, hex);
-	OPENSSL_free(hex);
-	BN_free(bn);
-
-	assert_int_equal(czpg_testcert_make_ca(&rsa, &ro), 0);
-	assert_int_equal(czpg_tls_describe_cert(rsa.cert, &info), 0);
-	assert_string_equal(info.key, "RSA 2048");
-	assert_string_equal(info.sig_alg, "sha256WithRSAEncryption");
-	assert_string_equal(info.sans, "");
-
-	assert_int_equal(czpg_testcert_make_ca(&ed, &eo), 0);
-	assert_int_equal(czpg_tls_describe_cert(ed.cert, &info), 0);
-	assert_string_equal(info.key, "Ed25519");
-	assert_string_equal(info.sig_alg, "ED25519");
-
-	assert_int_equal(czpg_testcert_make_ca(&p384, &po), 0);
-	assert_int_equal(czpg_tls_describe_cert(p384.cert, &info), 0);
-	assert_string_equal(info.key, "EC P-384");
-	assert_string_equal(info.sig_alg, "ecdsa-with-SHA384");
-
-	assert_int_equal(czpg_tls_describe_cert(NULL, &info), -1);
-	ASSERT_QUEUE_EMPTY();
-	czpg_testcert_free(&leaf);
-	czpg_testcert_free(&rsa);
-	czpg_testcert_free(&ed);
-	czpg_testcert_free(&p384);
-}
-
 static void test_testcert_files(void **state)
 {
 	struct czpg_testcert leaf;
@@ -1158,7 +1105,6 @@ int main(void)
 	    cmocka_unit_test(test_binding_rsa_sha1_raised),
 	    cmocka_unit_test(test_binding_ed25519_refused),
 	    cmocka_unit_test(test_error_queue_isolated),
-	    cmocka_unit_test(test_describe_cert),
 	    cmocka_unit_test(test_testcert_files),
 	};
 
