@@ -275,6 +275,7 @@ struct czpg_bench_sweep {
 	struct czpg_bench_options opts[CZPG_BENCH_MAX_POINTS]; /* each point's own options */
 	struct czpg_bench_result *points;                      /* n results */
 	int rc[CZPG_BENCH_MAX_POINTS];
+	enum czpg_result outcome[CZPG_BENCH_MAX_POINTS]; /* each point's (czpg_bench_outcome) */
 	struct czpg_bench_lifetime_fit fit;
 };
 

@@ -871,8 +871,7 @@ void czpg_bench_sweep_print(FILE *out, const struct czpg_bench_options *opt,
 		axis_value(sw, i, v, sizeof(v));
 		fprintf(out, "=== point %zu of %zu: --%s %s ===\n", i + 1, sw->n,
 			sw->axis == CZPG_BENCH_AXIS_RTT ? "rtt" : "conn-lifetime", v);
-		czpg_bench_print(out, &sw->opts[i], &sw->points[i],
-				 czpg_bench_outcome(&sw->opts[i], &sw->points[i], sw->rc[i]));
+		czpg_bench_print(out, &sw->opts[i], &sw->points[i], sw->outcome[i]);
 		fputc('\n', out);
 	}
 	fprintf(out, "sweep of --%s: %s, %s, pool %u x pipeline %u%s\n",
@@ -991,8 +990,7 @@ void czpg_bench_sweep_print_json(FILE *out, const struct czpg_bench_options *opt
 	czpg_json_key(&j, "runs");
 	czpg_json_array_begin(&j);
 	for (i = 0; i < sw->n; i++)
-		json_run(&j, &sw->opts[i], &sw->points[i],
-			 czpg_bench_outcome(&sw->opts[i], &sw->points[i], sw->rc[i]), true);
+		json_run(&j, &sw->opts[i], &sw->points[i], sw->outcome[i], true);
 	czpg_json_array_end(&j);
 	czpg_json_key(&j, "result");
 	czpg_json_object_begin(&j);

@@ -95,6 +95,7 @@ int czpg_bench_sweep_run(const struct czpg_bench_options *opt, struct czpg_bench
 					i + 1, n, o->conn_lifetime);
 		}
 		sw->rc[i] = czpg_bench_run(o, &sw->points[i]);
+		sw->outcome[i] = czpg_bench_outcome(o, &sw->points[i], sw->rc[i]);
 		sw->n = i + 1;
 		if (sw->rc[i] < 0) {
 			rc = -1;
@@ -126,7 +127,7 @@ enum czpg_result czpg_bench_sweep_outcome(const struct czpg_bench_sweep *sw)
 	if (sw->n == 0)
 		return CZPG_RESULT_ERROR;
 	for (i = 0; i < sw->n; i++)
-		if (czpg_bench_outcome(&sw->opts[i], &sw->points[i], sw->rc[i]) != CZPG_RESULT_OK)
+		if (sw->outcome[i] != CZPG_RESULT_OK)
 			return CZPG_RESULT_ERROR;
 	return CZPG_RESULT_OK;
 }

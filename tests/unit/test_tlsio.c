@@ -914,6 +914,116 @@ static void test_feed_limit(void **state)
 	session_close(&x);
 }
 
+/* ---- czpg's own TLS 1.3 records against OpenSSL's (tlsrec.c) ---- */
+
+/*
+ * The server asks for a key update: our client follows (its next records
+ * from the server open under the new key) and answers with its own, which
+ * OpenSSL accepts: its next record from us opens too.
+ */
+static void test_own_records_key_update(void **state)
+{
+	struct session x;
+	uint8_t buf[64];
+	size_t n;
+	int last;
+
+	session_open(&x, WHOLE);
+	assert_true(czpg_tls_own_records(x.c));
+	assert_int_equal(SSL_key_update(x.s.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+	srv_write(&x.s, "under the new key");
+	n = client_read_all(x.c, &x.s, WHOLE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 17);
+	assert_memory_equal(buf, "under the new key", 17);
+	assert_int_equal(czpg_tls_write(x.c, "ack", 3), 3);
+	c2s(x.c, &x.s);
+	assert_int_equal(srv_read_all(&x.s, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "ack", 3);
+	/* and the server keeps talking */
+	srv_write(&x.s, "again");
+	n = client_read_all(x.c, &x.s, BYTEWISE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 5);
+	session_close(&x);
+}
+
+/* With OpenSSL's records asked for, nothing changes but who seals them. */
+static void test_openssl_records_knob(void **state)
+{
+	struct czpg_testcert leaf;
+	struct czpg_tls_config *cfg = cfg_with_ca(g.ca1_path);
+	struct czpg_tls *c;
+	struct srv s;
+	uint8_t buf[64];
+	size_t n;
+	int last;
+
+	make_leaf(&leaf, &g.ca1, "DNS:db.example");
+	czpg_tls_config_set_openssl_records(cfg, true);
+	c = client(cfg, "db.example");
+	srv_start(&s, &leaf, 0, 0);
+	assert_int_equal(handshake(c, &s, WHOLE), CZPG_TLS_OK);
+	assert_false(czpg_tls_own_records(c));
+	assert_int_equal(czpg_tls_write(c, "ping", 4), 4);
+	c2s(c, &s);
+	assert_int_equal(srv_read_all(&s, buf, sizeof(buf)), 4);
+	srv_write(&s, "pong");
+	n = client_read_all(c, &s, WHOLE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 4);
+	czpg_tls_free(c);
+	srv_stop(&s);
+	czpg_tls_config_free(cfg);
+	czpg_testcert_free(&leaf);
+}
+
+/* A record changed on the way fails the read, saying so, and leaves the queue empty. */
+static void test_own_records_tampered(void **state)
+{
+	struct session x;
+	uint8_t buf[64], *bytes;
+	size_t n;
+
+	session_open(&x, WHOLE);
+	srv_write(&x.s, "intact?");
+	n = srv_output(&x.s, &bytes);
+	bytes[n - 3] ^= 0x40;
+	assert_int_equal(czpg_tls_feed_ciphertext(x.c, bytes, n), 0);
+	assert_int_equal(czpg_tls_read(x.c, buf, sizeof(buf)), CZPG_TLS_ERROR);
+	ASSERT_QUEUE_EMPTY();
+	assert_string_equal(czpg_tls_error(x.c),
+			    "TLS read with db.example failed: decryption failed or bad record mac");
+	assert_int_equal(czpg_tls_read(x.c, buf, sizeof(buf)), CZPG_TLS_ERROR);
+	free(bytes);
+	session_close(&x);
+}
+
+/*
+ * A fatal alert from the server (OpenSSL's answer to a record of ours it
+ * cannot open) ends the connection with the alert's name.
+ */
+static void test_own_records_fatal_alert(void **state)
+{
+	struct session x;
+	uint8_t buf[64];
+	size_t n;
+	int last;
+
+	session_open(&x, WHOLE);
+	assert_int_equal(czpg_tls_write(x.c, "garbled", 7), 7);
+	{
+		uint8_t rec[64];
+		size_t m = czpg_tls_take_ciphertext(x.c, rec, sizeof(rec));
+
+		rec[m - 1] ^= 0x01; /* the last byte of the tag */
+		assert_int_equal(BIO_write(x.s.in, rec, (int)m), (int)m);
+	}
+	assert_int_equal(srv_read_all(&x.s, buf, sizeof(buf)), 0);
+	n = client_read_all(x.c, &x.s, WHOLE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 0);
+	assert_int_equal(last, CZPG_TLS_ERROR);
+	assert_non_null(strstr(czpg_tls_error(x.c), "the server sent alert 20 (bad record mac)"));
+	session_close(&x);
+}
+
 /* ---- channel binding ---- */
 
 static void check_binding(enum czpg_testcert_key ca_key, enum czpg_testcert_digest dg,
@@ -1099,6 +1209,10 @@ int main(void)
 	    cmocka_unit_test(test_close_notify),
 	    cmocka_unit_test(test_eof_without_close_notify),
 	    cmocka_unit_test(test_feed_limit),
+	    cmocka_unit_test(test_own_records_key_update),
+	    cmocka_unit_test(test_openssl_records_knob),
+	    cmocka_unit_test(test_own_records_tampered),
+	    cmocka_unit_test(test_own_records_fatal_alert),
 	    cmocka_unit_test(test_binding_ecdsa_sha256),
 	    cmocka_unit_test(test_binding_rsa_sha256),
 	    cmocka_unit_test(test_binding_ecdsa_sha384),
