@@ -391,10 +391,10 @@ int czpg_cmd_bench(int argc, char **argv)
 			baseline_path = optarg;
 			break;
 		case O_MAXREG:
-			if (czpg_parse_double(optarg, -100, 100000, &d) < 0)
+			if (czpg_parse_double(optarg, -1000, 100000, &d) < 0)
 				return czpg_cli_usage_error(
 				    VERB,
-				    "--max-regression '%s' is not percentage points (-100 to "
+				    "--max-regression '%s' is not percentage points (-1000 to "
 				    "100000)",
 				    optarg);
 			opt.max_regression = d / 100.0;

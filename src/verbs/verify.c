@@ -9,7 +9,6 @@
  */
 #include "czpg/verify.h"
 
-#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,8 @@
 
 #include "czpg/engine.h"
 #include "czpg/pgwire.h"
+
+#include "pqload.h"
 
 #define SSL_ROW_QUERY                                                                              \
 	"SELECT ssl, version, cipher, bits FROM pg_catalog.pg_stat_ssl "                           \
@@ -257,6 +258,14 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 	PGconn *pc = NULL;
 	PGresult *r = NULL;
 	int k = 0;
+	char err[200];
+	/* libpq is loaded for this path only (pqload.h): the native path never maps it. */
+	const struct czpg_pqload *pq = czpg_pqload_open(err, sizeof(err));
+
+	if (pq == NULL) {
+		fail_with(res, NULL, "%s", err);
+		return;
+	}
 
 	snprintf(port, sizeof(port), "%u", opt->port);
 	snprintf(timeout, sizeof(timeout), "%u", (opt->timeout_ms + 999) / 1000);
@@ -279,13 +288,13 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 		keys[k] = "password", vals[k++] = opt->password;
 	keys[k] = NULL, vals[k] = NULL;
 
-	pc = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(pc) != CONNECTION_OK) {
+	pc = pq->PQconnectdbParams(keys, vals, 0);
+	if (pq->PQstatus(pc) != CONNECTION_OK) {
 		char msg[600], raw[600];
 		size_t n;
 
 		/* libpq ends its message with a newline: keep the FAIL line one line. */
-		snprintf(raw, sizeof(raw), "%s", PQerrorMessage(pc));
+		snprintf(raw, sizeof(raw), "%s", pq->PQerrorMessage(pc));
 		n = strlen(raw);
 		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == ' '))
 			raw[--n] = '\0';
@@ -294,47 +303,52 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 			  "libpq could not connect with sslmode=verify-full: %s", msg);
 		goto out;
 	}
-	res->tls_done = PQsslInUse(pc) == 1;
+	res->tls_done = pq->PQsslInUse(pc) == 1;
 	snprintf(res->client_version, sizeof(res->client_version), "%s",
-		 PQsslAttribute(pc, "protocol") != NULL ? PQsslAttribute(pc, "protocol") : "");
+		 pq->PQsslAttribute(pc, "protocol") != NULL ? pq->PQsslAttribute(pc, "protocol")
+							    : "");
 	snprintf(res->client_cipher, sizeof(res->client_cipher), "%s",
-		 PQsslAttribute(pc, "cipher") != NULL ? PQsslAttribute(pc, "cipher") : "");
+		 pq->PQsslAttribute(pc, "cipher") != NULL ? pq->PQsslAttribute(pc, "cipher") : "");
 	res->authenticated = true;
 	/* libpq does not say which mechanism it used; only require pins it. */
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s",
 		 opt->channel_binding == CZPG_CB_REQUIRE ? "SCRAM-SHA-256-PLUS"
-		 : PQconnectionUsedPassword(pc)          ? "SCRAM (libpq does not report which)"
+		 : pq->PQconnectionUsedPassword(pc)      ? "SCRAM (libpq does not report which)"
 							 : "trust");
-	res->backend_pid = (unsigned)PQbackendPID(pc);
-	if (PQparameterStatus(pc, "server_version") != NULL)
-		czpg_pgwire_sanitize(PQparameterStatus(pc, "server_version"),
+	res->backend_pid = (unsigned)pq->PQbackendPID(pc);
+	if (pq->PQparameterStatus(pc, "server_version") != NULL)
+		czpg_pgwire_sanitize(pq->PQparameterStatus(pc, "server_version"),
 				     res->server_version_str, sizeof(res->server_version_str));
 	{
-		SSL *ssl = PQgetssl(pc);
+		SSL *ssl = pq->PQgetssl(pc);
 		X509 *cert = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
 
 		if (cert != NULL) {
-			res->cert_known = czpg_certinfo_read(cert, time(NULL), &res->cert, NULL, 0) == 0;
+			res->cert_known =
+			    czpg_certinfo_read(cert, time(NULL), &res->cert, NULL, 0) == 0;
 			X509_free(cert);
 		}
 	}
-	r = PQexec(pc, SSL_ROW_QUERY);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 4) {
+	r = pq->PQexec(pc, SSL_ROW_QUERY);
+	if (pq->PQresultStatus(r) != PGRES_TUPLES_OK || pq->PQntuples(r) != 1 ||
+	    pq->PQnfields(r) != 4) {
 		char msg[400];
 
-		czpg_pgwire_sanitize(PQerrorMessage(pc), msg, sizeof(msg));
+		czpg_pgwire_sanitize(pq->PQerrorMessage(pc), msg, sizeof(msg));
 		fail_with(res, "the verifying user must be able to read pg_stat_ssl",
 			  "reading pg_stat_ssl through libpq failed: %s", msg);
 		goto out;
 	}
 	res->server_row = true;
-	res->server_ssl = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-	czpg_pgwire_sanitize(PQgetvalue(r, 0, 1), res->server_version, sizeof(res->server_version));
-	czpg_pgwire_sanitize(PQgetvalue(r, 0, 2), res->server_cipher, sizeof(res->server_cipher));
-	res->server_bits = atoi(PQgetvalue(r, 0, 3));
+	res->server_ssl = strcmp(pq->PQgetvalue(r, 0, 0), "t") == 0;
+	czpg_pgwire_sanitize(pq->PQgetvalue(r, 0, 1), res->server_version,
+			     sizeof(res->server_version));
+	czpg_pgwire_sanitize(pq->PQgetvalue(r, 0, 2), res->server_cipher,
+			     sizeof(res->server_cipher));
+	res->server_bits = atoi(pq->PQgetvalue(r, 0, 3));
 out:
-	PQclear(r);
-	PQfinish(pc);
+	pq->PQclear(r);
+	pq->PQfinish(pc);
 }
 
 struct plain_ctx {

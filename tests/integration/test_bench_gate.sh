@@ -4,7 +4,7 @@
 # cannot make queries twice as fast -- and a gate whose threshold sits inside
 # too few pairs must come out inconclusive (4) rather than a verdict.  The
 # regression gate against a baseline file of an earlier run: a regression
-# of at most 1000 points passes (0), of at most -100 fails (1), a baseline
+# of at most 1000 points passes (0), of at most -1000 fails (1), a baseline
 # of another pool size is refused before connecting (2), one of another
 # server once connected (2), both naming the difference.
 set -uo pipefail
@@ -67,7 +67,7 @@ grep -q -- "--max-overhead" "$out/help.txt" && grep -q -- "--max-regression" "$o
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --help"; }
 
 # The regression gate against a baseline file.
-expect baseline 0
+expect baseline 0 --duration 2
 jq -e '.pairs.count >= 10 and .config.rtt_ms == 0 and .schema == "czctl.bench/2"' "$out/baseline.json" >/dev/null &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: baseline run"; }
 expect regression-pass 0 --baseline "$out/baseline.json" --max-regression 1000 --max-duration 8
@@ -76,7 +76,7 @@ jq -e --arg b "$out/baseline.json" '.regression.decision == "below" and .regress
 	and ((.regression.diff_pp - (.overhead.pct - .regression.baseline_pct)) | fabs) < 1e-6' \
 	"$out/regression-pass.json" >/dev/null && pass=$((pass + 1)) ||
 	{ fail=$((fail + 1)); echo "FAIL: regression-pass"; jq -c .regression "$out/regression-pass.json"; }
-expect regression-fail 1 --baseline "$out/baseline.json" --max-regression -100 --max-duration 8
+expect regression-fail 1 --baseline "$out/baseline.json" --max-regression -1000 --max-duration 8
 jq -e '.regression.decision == "above"' "$out/regression-fail.json" >/dev/null &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: regression-fail decision"; }
 # Another pool size: refused before connecting, naming it.
