@@ -94,6 +94,17 @@ struct czpg_paired_result {
 	double batch_hi;
 	double lag1; /* lag-1 autocorrelation of d: near 0 when pairs are independent */
 
+	/*
+	 * A robust estimate: exp(10% trimmed mean of d) - 1, with its block
+	 * bootstrap interval.  A neighbour's burst of work hits one round of a
+	 * pair, not both, so on a shared machine d has long tails on both
+	 * sides; ABBA keeps them symmetric, so trimming them estimates the same
+	 * overhead with less noise.
+	 */
+	double trim;
+	double trim_lo;
+	double trim_hi;
+
 	/* spread of the per-pair overheads a_i / b_i - 1 (fractions) */
 	double pair_min;
 	double pair_p05;

@@ -254,6 +254,10 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		fprintf(out, "; lag-1 autocorrelation %+.2f; widest [%+.2f%%, %+.2f%%]\n", s->lag1,
 			wlo * 100, whi * 100);
 		fprintf(out,
+			"robust (10%% trimmed mean of the pairs): %+.2f%%  95%% CI [%+.2f%%, "
+			"%+.2f%%]\n",
+			s->trim * 100, s->trim_lo * 100, s->trim_hi * 100);
+		fprintf(out,
 			"per-pair spread: p05 %+.2f%%  median %+.2f%%  p95 %+.2f%%  (min %+.2f%%, "
 			"max %+.2f%%)\n",
 			s->pair_p05 * 100, s->pair_p50 * 100, s->pair_p95 * 100, s->pair_min * 100,
@@ -446,6 +450,9 @@ static void json_paired(struct czpg_json *j, const struct czpg_paired_result *s)
 	czpg_json_kv_double(j, "widest_lo_pct", wlo * 100);
 	czpg_json_kv_double(j, "widest_hi_pct", whi * 100);
 	czpg_json_kv_double(j, "lag1_autocorrelation", s->lag1);
+	czpg_json_kv_double(j, "trimmed_pct", s->trim * 100);
+	czpg_json_kv_double(j, "trimmed_lo_pct", s->trim_lo * 100);
+	czpg_json_kv_double(j, "trimmed_hi_pct", s->trim_hi * 100);
 	czpg_json_kv_double(j, "mean_log_ratio", s->mean_d);
 	czpg_json_kv_double(j, "sd_log_ratio", s->sd_d);
 	czpg_json_kv_double(j, "pair_p05_pct", s->pair_p05 * 100);
