@@ -203,6 +203,7 @@ struct czpg_bench_result {
 	struct czpg_bench_pool_result pools[2]; /* [0] TLS (A/A: plain-a), [1] plaintext */
 	char tls_version[32];
 	char tls_cipher[64];
+	char tls_records[16]; /* who seals the TLS records: "czpg", "openssl", or "libpq" */
 	char auth_method[32];
 	char server_version[64];
 	bool server_local; /* backends' /proc entries readable: server CPU known */

@@ -175,9 +175,10 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 			opt->conn_lifetime);
 	fmt_mask(res->client_cpu_mask, cm, sizeof(cm));
 	fmt_mask(A->server_cpu_mask | B->server_cpu_mask, sm, sizeof(sm));
-	fprintf(out, "server %s:%u  %s%s%s  auth %s  server %s\n", opt->host, opt->port,
+	fprintf(out, "server %s:%u  %s%s%s%s%s  auth %s  server %s\n", opt->host, opt->port,
 		res->tls_version[0] != '\0' ? res->tls_version : (opt->aa ? "no TLS (A/A)" : "-"),
 		res->tls_cipher[0] != '\0' ? " / " : "", res->tls_cipher,
+		res->tls_records[0] != '\0' ? ", records by " : "", res->tls_records,
 		res->auth_method[0] != '\0' ? res->auth_method : "-",
 		res->server_version[0] != '\0' ? res->server_version : "?");
 	fprintf(out, "client ran on CPU %s%s; server backends on CPU %s%s%s\n", cm,
@@ -591,6 +592,7 @@ static void json_run(struct czpg_json *j, const struct czpg_bench_options *opt,
 	czpg_json_kv_string(j, "auth_method", res->auth_method[0] ? res->auth_method : NULL);
 	czpg_json_kv_string(j, "server_version",
 			    res->server_version[0] ? res->server_version : NULL);
+	czpg_json_kv_string(j, "tls_records", res->tls_records[0] ? res->tls_records : NULL);
 	czpg_json_kv_uint(j, "scram_cache_hits", res->scram_cache_hits);
 	czpg_json_kv_uint(j, "scram_cache_misses", res->scram_cache_misses);
 	czpg_json_object_end(j);
@@ -838,12 +840,17 @@ static void axis_value(const struct czpg_bench_sweep *sw, size_t i, char *out, s
 		snprintf(out, cap, "%u", sw->opts[i].conn_lifetime);
 }
 
-/* The derived figure of point i at its own RTT, or NaN. */
+/*
+ * The derived figure of point i at its own RTT, or NaN (a lifetime sweep's
+ * points derive nothing: recycled backends leave the server's CPU unknown).
+ */
 static double point_derived(const struct czpg_bench_sweep *sw, size_t i)
 {
 	const struct czpg_bench_result *r = &sw->points[i];
 	size_t k;
 
+	if (sw->axis != CZPG_BENCH_AXIS_RTT)
+		return NAN;
 	for (k = 0; k < r->nderived; k++)
 		if (r->derived[k].rtt_ms == sw->opts[i].rtt_ms)
 			return r->derived[k].overhead;
@@ -1021,7 +1028,7 @@ int czpg_bench_sweep_write_svg(const char *path, const struct czpg_bench_options
 {
 	double ymin = 0, ymax = RUNBOOK_CLAIM_PCT * 1.5, lo, hi, x, y, y0, y1, dv, step, t;
 	double pw = SW_W - SW_L - SW_R, ph = SW_H - SW_T - SW_B;
-	char v[32], prev[64];
+	char v[32];
 	FILE *f = NULL;
 	size_t i;
 	int rc = -1;
@@ -1093,7 +1100,6 @@ int czpg_bench_sweep_write_svg(const char *path, const struct czpg_bench_options
 		sw->axis == CZPG_BENCH_AXIS_RTT ? "emulated round trip (ms)"
 						: "queries per connection (--conn-lifetime)");
 	/* derived: a grey polyline through the points that have one */
-	prev[0] = '\0';
 	fprintf(f, "<polyline fill=\"none\" stroke=\"#999\" stroke-width=\"2\" "
 		   "data-series=\"derived\" points=\"");
 	for (i = 0; i < sw->n; i++) {
@@ -1131,7 +1137,6 @@ int czpg_bench_sweep_write_svg(const char *path, const struct czpg_bench_options
 		SW_T + 28, SW_L + 16, SW_T + 28, SW_L + 20, SW_T + 32);
 #undef SX
 #undef SY
-	(void)prev;
 	fprintf(f, "</svg>\n");
 	if (fclose(f) != 0) {
 		f = NULL;

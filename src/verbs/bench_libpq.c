@@ -217,6 +217,7 @@ static const char *libpq_session(const struct bench_conn *k, struct czpg_bench_r
 
 		snprintf(res->tls_version, sizeof(res->tls_version), "%s", v ? v : "");
 		snprintf(res->tls_cipher, sizeof(res->tls_cipher), "%s", c ? c : "");
+		snprintf(res->tls_records, sizeof(res->tls_records), "libpq");
 	}
 	snprintf(res->auth_method, sizeof(res->auth_method), "libpq");
 	return libpq->PQparameterStatus(lc->pq, "server_version");

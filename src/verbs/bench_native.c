@@ -399,6 +399,8 @@ static const char *native_session(const struct bench_conn *k, struct czpg_bench_
 	if (t != NULL) {
 		snprintf(res->tls_version, sizeof(res->tls_version), "%s", czpg_tls_version(t));
 		snprintf(res->tls_cipher, sizeof(res->tls_cipher), "%s", czpg_tls_cipher(t));
+		snprintf(res->tls_records, sizeof(res->tls_records), "%s",
+			 czpg_tls_own_records(t) ? "czpg" : "openssl");
 	}
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s", czpg_conn_auth_method(nc->c));
 	return czpg_conn_parameter(nc->c, "server_version");

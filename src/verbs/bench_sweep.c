@@ -5,7 +5,7 @@
  * measurements.  For a lifetime sweep it also splits what TLS adds into its
  * two parts by least squares over the points: added time per query =
  * per_query + per_connection / lifetime (docs/bench.md, "Connection
- * lifetime").
+ * lifetime"), weighting each point by how precisely it was measured.
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "czpg/bench.h"
+#include "czpg/stats.h"
 
 enum czpg_bench_axis czpg_bench_sweep_axis(const struct czpg_bench_options *opt)
 {
@@ -40,27 +41,39 @@ static double added_per_query_us(const struct czpg_bench_options *o,
 	       (double)pl->units;
 }
 
-/* Least squares of y on x = 1 / lifetime (0 for a connection that lives on). */
+/*
+ * Weighted least squares of y (added us per query) on x = 1 / lifetime (0
+ * for a connection that lives on), each point weighted by the inverse
+ * square of its standard error (from its widest 95% interval), so that a
+ * noisy point pulls the fit less than a precise one.
+ */
 static void fit_lifetime(struct czpg_bench_sweep *sw)
 {
-	double sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, x, y, n = 0, den;
+	double sw0 = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, syy = 0, x, y, w, se, lo, hi, den, n = 0;
+	const struct czpg_bench_result *r;
 	size_t i;
 
 	memset(&sw->fit, 0, sizeof(sw->fit));
 	for (i = 0; i < sw->n; i++) {
-		y = added_per_query_us(&sw->opts[i], &sw->points[i]);
-		if (sw->rc[i] < 0 || isnan(y))
+		r = &sw->points[i];
+		y = added_per_query_us(&sw->opts[i], r);
+		if (sw->rc[i] < 0 || isnan(y) || r->stats.overhead == 0)
 			continue;
+		czpg_stats_widest(&r->stats, &lo, &hi);
+		/* the interval in us: the overhead's, scaled as y is */
+		se = (hi - lo) / (2 * 1.96) * fabs(y / r->stats.overhead);
+		w = 1.0 / (se > 1e-9 ? se * se : 1e-18);
 		x = sw->opts[i].conn_lifetime == 0 ? 0 : 1.0 / sw->opts[i].conn_lifetime;
-		sx += x, sy += y, sxx += x * x, sxy += x * y, syy += y * y, n++;
+		sw0 += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y,
+		    syy += w * y * y, n++;
 	}
-	den = n * sxx - sx * sx;
+	den = sw0 * sxx - sx * sx;
 	if (n < 2 || den <= 0)
 		return;
-	sw->fit.per_connection_us = (n * sxy - sx * sy) / den;
-	sw->fit.per_query_us = (sy - sw->fit.per_connection_us * sx) / n;
-	x = n * syy - sy * sy;
-	sw->fit.r2 = x > 0 ? (n * sxy - sx * sy) * (n * sxy - sx * sy) / (den * x) : 1.0;
+	sw->fit.per_connection_us = (sw0 * sxy - sx * sy) / den;
+	sw->fit.per_query_us = (sy - sw->fit.per_connection_us * sx) / sw0;
+	x = sw0 * syy - sy * sy;
+	sw->fit.r2 = x > 0 ? (sw0 * sxy - sx * sy) * (sw0 * sxy - sx * sy) / (den * x) : 1.0;
 	sw->fit.have = true;
 }
 
