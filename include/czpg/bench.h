@@ -367,5 +367,12 @@ int czpg_bench_write_svg(const char *path, const struct czpg_bench_options *opt,
 
 /* "select1", "audit" or "sql" (static storage). */
 const char *czpg_bench_workload_name(enum czpg_bench_workload w);
+/* The names the JSON report uses (static storage): "pooled" | "connect", "closed" | "open",
+ * "native" | "libpq", "simple" | "extended", and which two pools ran ("TLS vs plaintext", ...). */
+const char *czpg_bench_mode_name(const struct czpg_bench_options *o);
+const char *czpg_bench_shape_name(const struct czpg_bench_options *o);
+const char *czpg_bench_client_name(const struct czpg_bench_options *o);
+const char *czpg_bench_protocol_name(const struct czpg_bench_options *o);
+const char *czpg_bench_pools_name(const struct czpg_bench_options *o);
 
 #endif

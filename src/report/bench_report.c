@@ -24,14 +24,24 @@
 #include "czpg/json.h"
 #include "czpg/svgplot.h"
 
-static const char *mode_name(const struct czpg_bench_options *o)
+const char *czpg_bench_mode_name(const struct czpg_bench_options *o)
 {
 	return o->mode == CZPG_BENCH_CONNECT ? "connect" : "pooled";
 }
 
-static const char *shape_name(const struct czpg_bench_options *o)
+const char *czpg_bench_shape_name(const struct czpg_bench_options *o)
 {
 	return o->shape == CZPG_BENCH_OPEN ? "open" : "closed";
+}
+
+const char *czpg_bench_client_name(const struct czpg_bench_options *o)
+{
+	return o->client == CZPG_BENCH_LIBPQ ? "libpq" : "native";
+}
+
+const char *czpg_bench_protocol_name(const struct czpg_bench_options *o)
+{
+	return o->protocol == CZPG_BENCH_EXTENDED ? "extended" : "simple";
 }
 
 static const char *unit_name(const struct czpg_bench_options *o)
@@ -81,7 +91,7 @@ static double delay_late_sd_us(const struct czpg_bench_pool_result *p)
 	return v > 0 ? sqrt(v) / 1e3 : 0;
 }
 
-static const char *pools_name(const struct czpg_bench_options *o)
+const char *czpg_bench_pools_name(const struct czpg_bench_options *o)
 {
 	return !o->aa      ? "TLS vs plaintext"
 	       : o->aa_tls ? "A/A (TLS vs TLS)"
@@ -154,7 +164,7 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		opt->workload == CZPG_BENCH_SQL && opt->sql_name != NULL
 		    ? opt->sql_name
 		    : czpg_bench_workload_name(opt->workload),
-		mode_name(opt),
+		czpg_bench_mode_name(opt),
 		opt->mode == CZPG_BENCH_POOLED
 		    ? (opt->shape == CZPG_BENCH_OPEN ? " open loop" : " closed loop")
 		    : " (connection per transaction)",
@@ -530,12 +540,11 @@ static void json_run(struct czpg_json *j, const struct czpg_bench_options *opt,
 	czpg_json_kv_uint(j, "port", opt->port);
 	czpg_json_kv_string(j, "user", opt->user);
 	czpg_json_kv_string(j, "dbname", opt->dbname != NULL ? opt->dbname : opt->user);
-	czpg_json_kv_string(j, "mode", mode_name(opt));
-	czpg_json_kv_string(j, "shape", shape_name(opt));
+	czpg_json_kv_string(j, "mode", czpg_bench_mode_name(opt));
+	czpg_json_kv_string(j, "shape", czpg_bench_shape_name(opt));
 	czpg_json_kv_double(j, "rate", opt->shape == CZPG_BENCH_OPEN ? opt->rate : NAN);
-	czpg_json_kv_string(j, "client", opt->client == CZPG_BENCH_LIBPQ ? "libpq" : "native");
-	czpg_json_kv_string(j, "protocol",
-			    opt->protocol == CZPG_BENCH_EXTENDED ? "extended" : "simple");
+	czpg_json_kv_string(j, "client", czpg_bench_client_name(opt));
+	czpg_json_kv_string(j, "protocol", czpg_bench_protocol_name(opt));
 	czpg_json_kv_string(j, "workload", czpg_bench_workload_name(opt->workload));
 	czpg_json_kv_string(j, "sql_file", opt->workload == CZPG_BENCH_SQL ? opt->sql_name : NULL);
 	czpg_json_kv_uint(j, "pool", opt->pool);
@@ -730,6 +739,17 @@ void czpg_bench_print_json(FILE *out, const struct czpg_bench_options *opt,
 	czpg_json_finish(&j);
 }
 
+/* Ends the document and closes f (whatever happens); 0, or -1 with a sentence in err. */
+static int svg_finish(FILE *f, const char *path, char *err, size_t errlen)
+{
+	fprintf(f, "</svg>\n");
+	if (fclose(f) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* Appends doc without its XML declaration, wrapped in a translated group. */
 static int embed(FILE *f, const struct czpg_wbuf *doc, double dy)
 {
@@ -800,14 +820,8 @@ int czpg_bench_write_svg(const char *path, const struct czpg_bench_options *opt,
 		snprintf(err, errlen, "cannot write %s", path);
 		goto out;
 	}
-	fprintf(f, "</svg>\n");
-	if (fclose(f) != 0) {
-		f = NULL;
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-		goto out;
-	}
+	rc = svg_finish(f, path, err, errlen);
 	f = NULL;
-	rc = 0;
 out:
 	if (f != NULL)
 		fclose(f);
@@ -889,8 +903,9 @@ void czpg_bench_sweep_print(FILE *out, const struct czpg_bench_options *opt,
 		fputc('\n', out);
 	}
 	fprintf(out, "sweep of --%s: %s, %s, pool %u x pipeline %u%s\n",
-		sw->axis == CZPG_BENCH_AXIS_RTT ? "rtt" : "conn-lifetime", pools_name(opt),
-		czpg_bench_workload_name(opt->workload), opt->pool, opt->pipeline,
+		sw->axis == CZPG_BENCH_AXIS_RTT ? "rtt" : "conn-lifetime",
+		czpg_bench_pools_name(opt), czpg_bench_workload_name(opt->workload), opt->pool,
+		opt->pipeline,
 		sw->axis == CZPG_BENCH_AXIS_RTT
 		    ? "; each point measured through its emulated RTT"
 		    : (opt->rtt_ms > 0 ? "; measured through the emulated RTT" : ""));
@@ -955,7 +970,7 @@ void czpg_bench_sweep_print_json(FILE *out, const struct czpg_bench_options *opt
 	czpg_json_kv_string(&j, "schema", "czctl.bench-sweep/1");
 	czpg_json_kv_string(&j, "czctl_version", CZPG_VERSION);
 	czpg_json_kv_string(&j, "axis", axis_key(sw->axis));
-	czpg_json_kv_string(&j, "pools", pools_name(opt));
+	czpg_json_kv_string(&j, "pools", czpg_bench_pools_name(opt));
 	czpg_json_kv_string(&j, "workload", czpg_bench_workload_name(opt->workload));
 	czpg_json_kv_double(&j, "runbook_claim_pct", RUNBOOK_CLAIM_PCT);
 	czpg_json_key(&j, "points");
@@ -1069,7 +1084,7 @@ int czpg_bench_sweep_write_svg(const char *path, const struct czpg_bench_options
 		"pool %u)</text>\n",
 		SW_L,
 		sw->axis == CZPG_BENCH_AXIS_RTT ? "the emulated round trip" : "connection lifetime",
-		pools_name(opt), czpg_bench_workload_name(opt->workload), opt->pool);
+		czpg_bench_pools_name(opt), czpg_bench_workload_name(opt->workload), opt->pool);
 	fprintf(f,
 		"<text x=\"%.0f\" y=\"42\" fill=\"#555\">measured (95%% interval, widest) and "
 		"derived from measured parts; dashed: the runbook's %.1f%%</text>\n",
@@ -1137,14 +1152,8 @@ int czpg_bench_sweep_write_svg(const char *path, const struct czpg_bench_options
 		SW_T + 28, SW_L + 16, SW_T + 28, SW_L + 20, SW_T + 32);
 #undef SX
 #undef SY
-	fprintf(f, "</svg>\n");
-	if (fclose(f) != 0) {
-		f = NULL;
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-		goto out;
-	}
+	rc = svg_finish(f, path, err, errlen);
 	f = NULL;
-	rc = 0;
 out:
 	if (f != NULL)
 		fclose(f);

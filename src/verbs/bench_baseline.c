@@ -593,28 +593,6 @@ void czpg_bench_baseline_free(struct czpg_bench_baseline *base)
 	base->npairs = 0;
 }
 
-static const char *mode_of(const struct czpg_bench_options *o)
-{
-	return o->mode == CZPG_BENCH_CONNECT ? "connect" : "pooled";
-}
-
-static const char *client_of(const struct czpg_bench_options *o)
-{
-	return o->client == CZPG_BENCH_LIBPQ ? "libpq" : "native";
-}
-
-static const char *protocol_of(const struct czpg_bench_options *o)
-{
-	return o->protocol == CZPG_BENCH_EXTENDED ? "extended" : "simple";
-}
-
-static const char *pools_of(bool aa, bool aa_tls)
-{
-	return !aa      ? "TLS against plaintext"
-	       : aa_tls ? "TLS against TLS"
-			: "plaintext against plaintext";
-}
-
 /* Compares one text setting; 0, or -1 with the difference named. */
 static int differs_str(const char *what, const char *base, const char *ours, char *why,
 		       size_t whylen)
@@ -637,26 +615,27 @@ static int differs_num(const char *what, double base, double ours, char *why, si
 int czpg_bench_baseline_compare(const struct czpg_bench_baseline *base,
 				const struct czpg_bench_options *opt, char *why, size_t whylen)
 {
+	struct czpg_bench_options base_pools = {.aa = base->aa, .aa_tls = base->aa_tls};
 	const char *sql =
 	    opt->workload == CZPG_BENCH_SQL && opt->sql_name != NULL ? opt->sql_name : "";
-	const char *shape = opt->shape == CZPG_BENCH_OPEN ? "open" : "closed";
 
 	if (differs_str("--workload", base->workload, czpg_bench_workload_name(opt->workload), why,
 			whylen) < 0 ||
 	    differs_str("--sql", base->sql_file, sql, why, whylen) < 0 ||
-	    differs_str("the mode", base->mode, mode_of(opt), why, whylen) < 0 ||
-	    differs_str("the loop", base->shape, shape, why, whylen) < 0 ||
+	    differs_str("the mode", base->mode, czpg_bench_mode_name(opt), why, whylen) < 0 ||
+	    differs_str("the loop", base->shape, czpg_bench_shape_name(opt), why, whylen) < 0 ||
 	    (opt->shape == CZPG_BENCH_OPEN &&
 	     differs_num("--rate", base->rate, opt->rate, why, whylen) < 0) ||
-	    differs_str("--client", base->client, client_of(opt), why, whylen) < 0 ||
-	    differs_str("--protocol", base->protocol, protocol_of(opt), why, whylen) < 0 ||
+	    differs_str("--client", base->client, czpg_bench_client_name(opt), why, whylen) < 0 ||
+	    differs_str("--protocol", base->protocol, czpg_bench_protocol_name(opt), why, whylen) <
+		0 ||
 	    differs_num("--pool", base->pool, opt->pool, why, whylen) < 0 ||
 	    differs_num("--pipeline", base->pipeline, opt->pipeline, why, whylen) < 0 ||
 	    differs_num("--rtt", base->rtt_ms, opt->rtt_ms, why, whylen) < 0 ||
 	    differs_num("--conn-lifetime", base->conn_lifetime, opt->conn_lifetime, why, whylen) <
 		0 ||
-	    differs_str("the pools", pools_of(base->aa, base->aa_tls),
-			pools_of(opt->aa, opt->aa_tls), why, whylen) < 0)
+	    differs_str("the pools", czpg_bench_pools_name(&base_pools), czpg_bench_pools_name(opt),
+			why, whylen) < 0)
 		return -1;
 	return 0;
 }

@@ -4,12 +4,8 @@
 # the JSON must be complete and consistent: no errors, both pools did the
 # same work, counts add up, the interval exists.
 set -uo pipefail
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-here=$(cd "$(dirname "$0")" && pwd)
-ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-pass=0 fail=0
+# shellcheck source=../support/bench_test.sh
+source "$(dirname "$0")/../support/bench_test.sh"
 
 bench() {
 	timeout 60 "$CZCTL" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" \
@@ -17,15 +13,8 @@ bench() {
 		--pool 3 --json "$@"
 }
 
-check() { # name, jq expression that must be true, file
-	if jq -e "$2" "$3" >/dev/null; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		echo "FAIL: $1: $2"
-		jq -c '{result, pools: [.pools[] | {name, units, errors, rows, rounds}], pairs: .pairs.count, method}' "$3"
-	fi
-}
+# What a failed check shows of the report.
+CHECK_DUMP='{result, pools: [.pools[] | {name, units, errors, rows, rounds}], pairs: .pairs.count, method}'
 
 # The invariants every successful run must meet.
 common() { # name file
@@ -102,5 +91,4 @@ svg="$out/chart.svg"
 bench --duration 0.5 --svg "$svg" >/dev/null 2>&1
 if grep -q 'data-series="tls"' "$svg" && grep -q '</svg>' "$svg"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: --svg"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -8,13 +8,8 @@
 # of another pool size is refused before connecting (2), one of another
 # server once connected (2), both naming the difference.
 set -uo pipefail
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-here=$(cd "$(dirname "$0")" && pwd)
-ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
-pass=0 fail=0
+# shellcheck source=../support/bench_test.sh
+source "$(dirname "$0")/../support/bench_test.sh"
 
 bench() {
 	timeout 60 "$CZCTL" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" \
@@ -103,5 +98,4 @@ expect sql 0 --sql "$out/q.sql" --protocol extended
 jq -e '.config.workload == "sql" and ([.pools[] | .rows == .units and .errors == 0] | all)' "$out/sql.json" >/dev/null &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --sql rows"; }
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

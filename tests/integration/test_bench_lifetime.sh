@@ -6,13 +6,8 @@
 # session count, read before and after); with the extended protocol the
 # statements are prepared again on every new connection (no errors).
 set -uo pipefail
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-here=$(cd "$(dirname "$0")" && pwd)
-ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
-pass=0 fail=0
+# shellcheck source=../support/bench_test.sh
+source "$(dirname "$0")/../support/bench_test.sh"
 
 sessions() {
 	"$CZ_PG_BIN/psql" -X -At -h "$CZ_PG_SOCKDIR" -p "$CZ_PG_PORT" -U postgres -d postgres -c \
@@ -70,5 +65,4 @@ for args in "--connect --conn-lifetime 5" "--client libpq --conn-lifetime 5" "--
 	[ "$rc" = 2 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: '$args' exit $rc, expected 2"; }
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -6,28 +6,16 @@
 # RTT, next to the derived figure for the same RTT; and a two-point sweep
 # (--rtt 0,1) gives one run per point, the sweep's summary and its chart.
 set -uo pipefail
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-here=$(cd "$(dirname "$0")" && pwd)
-ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
-pass=0 fail=0
+# shellcheck source=../support/bench_test.sh
+source "$(dirname "$0")/../support/bench_test.sh"
 
 bench() {
 	timeout 60 "$CZCTL" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" \
 		--user "$CZ_PG_USER" --ca "$ca" --duration 1 --round-ms 60 --warmup 1 --pool 2 "$@"
 }
 
-check() { # name, jq expression that must be true, file
-	if jq -e "$2" "$3" >/dev/null; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		echo "FAIL: $1: $2"
-		jq -c '{result, config: {rtt_ms: .config.rtt_ms}, pools: [.pools[]? | {name, units, errors, latency_us, delay}], pairs: .pairs.count}' "$3"
-	fi
-}
+# What a failed check shows of the report.
+CHECK_DUMP='{result, config: {rtt_ms: .config.rtt_ms}, pools: [.pools[]? | {name, units, errors, latency_us, delay}], pairs: .pairs.count}'
 
 f="$out/rtt1.json"
 bench --rtt 1 --json >"$f" 2>"$out/rtt1.err"
@@ -73,5 +61,4 @@ else
 		fail=$((fail + 1)); echo "FAIL: sweep chart"; fi
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
