@@ -4,7 +4,8 @@
 #   ./dev.sh setup   install the Debian packages the project needs (skips apt
 #                    entirely when they are all present; needs root otherwise)
 #                    and build the PostgreSQL 17 and 18 chroots the suite runs
-#                    against (once; reused until missing or incomplete)
+#                    against (once; reused until missing or incomplete), and
+#                    node-postgres for the independent-client test
 #   ./dev.sh build   setup + the normal build (-Werror) into build/
 #   ./dev.sh test    setup + the whole suite: normal build and ASan+UBSan
 #                    build, every unit test and the integration suite against
@@ -21,7 +22,13 @@ root=$(pwd)
 
 PACKAGES=(build-essential cmake pkg-config git libssl-dev openssl libpq-dev
 	liburing-dev libcmocka-dev postgresql-15 postgresql-client-15 clang
-	libclang-rt-14-dev ca-certificates jq python3 clang-format debootstrap)
+	libclang-rt-14-dev ca-certificates jq python3 clang-format debootstrap
+	pgbouncer nodejs)
+# node-postgres, the independent client of test_node_pg: channel binding
+# (enableChannelBinding) needs pg 8.14 or later.  Installed outside the
+# checkout, next to the chroots.
+NODE_PG_DIR=${CZ_NODE_PG_DIR:-/var/cache/czpg/node-pg}
+NODE_PG_SPEC='pg@>=8.14.0 <9'
 # The PostgreSQL major versions the integration suite runs against
 # (docs/versions.md): 15 from the host, the others from chroots.
 PG_VERSIONS=${CZ_PG_VERSIONS:-15 17 18}
@@ -35,10 +42,35 @@ log() { printf '==> %s\n' "$*"; }
 
 setup() {
 	install_packages
+	install_node_pg
 	local v
 	for v in $(printf '%s\n' $PG_VERSIONS $ASAN_PG_VERSIONS | sort -un); do
 		bash tests/sandbox/pg_root.sh ensure "$v"
 	done
+}
+
+# npm comes with some builds of nodejs and is Debian's own package otherwise.
+install_node_pg() {
+	local have
+	have=$(node -e "console.log(require('$NODE_PG_DIR/node_modules/pg/package.json').version)" \
+		2>/dev/null || true)
+	case "$have" in
+	8.1[4-9].* | 8.[2-9][0-9].*)
+		log "node-postgres $have present"
+		return 0
+		;;
+	esac
+	if ! command -v npm >/dev/null; then
+		[ "$(id -u)" = 0 ] || {
+			echo "dev.sh: npm is missing; run ./dev.sh setup as root" >&2
+			exit 1
+		}
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm \
+			>/dev/null
+	fi
+	log "installing node-postgres ($NODE_PG_SPEC) into $NODE_PG_DIR"
+	mkdir -p "$NODE_PG_DIR"
+	npm install --silent --no-audit --no-fund --prefix "$NODE_PG_DIR" "$NODE_PG_SPEC" >/dev/null
 }
 
 install_packages() {

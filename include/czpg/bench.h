@@ -28,7 +28,9 @@
  * overhead minus a comparable earlier run's (bench_baseline.c).
  *
  * Connect mode measures connection-per-transaction instead: each unit is
- * connect + TLS handshake + SCRAM + SELECT 1 + Terminate.
+ * connect + TLS handshake + SCRAM + SELECT 1 + Terminate.  With
+ * compare_negotiation both pools are TLS: SSLRequest first ("sslrequest")
+ * against direct TLS ("direct").
  *
  * docs/bench.md describes the method, the JSON schema and the exit codes.
  */
@@ -89,6 +91,8 @@ struct czpg_bench_options {
 	const char *password; /* borrowed */
 	enum czpg_cb_policy channel_binding;
 	int min_tls; /* TLS1_2_VERSION / TLS1_3_VERSION; 0 = 1.3 */
+	/* How the TLS pool starts TLS (czpg/sslneg.h): "postgres" (default) or "direct". */
+	enum czpg_conn_opening sslnegotiation;
 
 	enum czpg_bench_mode mode;
 	enum czpg_bench_client client;
@@ -104,6 +108,12 @@ struct czpg_bench_options {
 	bool aa_tls;   /* with aa: TLS against TLS */
 	double rtt_ms; /* emulated network round trip (native client); 0 = none */
 	unsigned conn_lifetime; /* queries per connection before it reconnects; 0 = never */
+	/*
+	 * Connect mode: a TLS pool that sends SSLRequest first against one that
+	 * opens with direct TLS (czpg/sslneg.h); the difference per connection is
+	 * the round trip SSLRequest costs, measured.
+	 */
+	bool compare_negotiation;
 
 	unsigned round_ms;     /* target length of one round */
 	unsigned round_units;  /* queries (connections) per round; 0 = calibrate */
@@ -137,8 +147,9 @@ void czpg_bench_options_default(struct czpg_bench_options *o);
 struct czpg_bench_pool_result {
 	char name[16];
 	bool tls;
-	unsigned connections; /* connected (pooled) or made (connect mode, measured) */
-	uint64_t units;       /* measured queries (connect mode: connections) */
+	const char *negotiation; /* TLS pools: "postgres" or "direct" (static); NULL plaintext */
+	unsigned connections;    /* connected (pooled) or made (connect mode, measured) */
+	uint64_t units;          /* measured queries (connect mode: connections) */
 	uint64_t warmup_units;
 	uint64_t errors;       /* queries answered with an ErrorResponse */
 	uint64_t rows;         /* DataRows received in measured rounds */

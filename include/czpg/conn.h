@@ -70,7 +70,9 @@ enum czpg_conn_goal {
  *   DIRECT_TLS: sends the TLS ClientHello at once, without SSLRequest
  *     (PostgreSQL 17, sslnegotiation=direct).  Needs use_tls and a tls config
  *     offering ALPN "postgresql" (czpg_tls_config_set_alpn); the rest of the
- *     flow (goal, startup) is as over SSLRequest.
+ *     flow (goal, startup) is as over SSLRequest, except that past the TLS
+ *     goal the server must have selected ALPN "postgresql": otherwise the
+ *     connection fails in the TLS phase and sends no startup.
  */
 enum czpg_conn_opening {
 	CZPG_OPEN_DEFAULT = 0,    /* SSLRequest with use_tls, else StartupMessage */
@@ -221,6 +223,15 @@ const char *czpg_conn_offered_mechanisms(const struct czpg_conn *c);
 int czpg_conn_auth_request(const struct czpg_conn *c);
 /* SQLSTATE of a server ErrorResponse that failed startup ("" if none). */
 const char *czpg_conn_startup_sqlstate(const struct czpg_conn *c);
+/* The message (field M, sanitised) of that ErrorResponse ("" if none). */
+const char *czpg_conn_startup_message(const struct czpg_conn *c);
+/*
+ * The field types that ErrorResponse carried, in the order S V C M D H P W F
+ * L R ("" if none): PostgreSQL's backend sends "SVCMFLR" at least (it always
+ * names its source file, line and routine); PgBouncer answers for itself
+ * with "SCM".
+ */
+const char *czpg_conn_startup_fields(const struct czpg_conn *c);
 uint32_t czpg_conn_backend_pid(const struct czpg_conn *c);
 /* A ParameterStatus value the server sent, or NULL. */
 const char *czpg_conn_parameter(const struct czpg_conn *c, const char *name);

@@ -64,6 +64,110 @@ uint64_t czpg_engine_now_ns(void);
 int czpg_engine_resolve(const char *host, unsigned port, struct sockaddr_storage *out,
 			socklen_t *outlen, char *err, size_t errlen);
 
+/* ---- addresses and the connect path ------------------------------------
+ *
+ * As libpq does: a --host may be a comma-separated list of names, each name
+ * may resolve to several addresses, and every address is tried in order,
+ * each with its own connect timeout, until one accepts the TCP connection.
+ * What was tried, and which address answered, is kept for the report.
+ */
+
+#define CZPG_ENGINE_MAX_HOSTS 8  /* names in one --host list */
+#define CZPG_ENGINE_HOST_MAX 256 /* a name's bytes, NUL included (DNS: 253) */
+#define CZPG_ENGINE_MAX_ADDRS 16 /* addresses kept per name; more are dropped */
+#define CZPG_ENGINE_IP_TEXT 46   /* INET6_ADDRSTRLEN */
+/* "[" + an IPv6 address + "]:65535" and the NUL. */
+#define CZPG_ENGINE_ADDR_TEXT (CZPG_ENGINE_IP_TEXT + 9)
+#define CZPG_ENGINE_ATTEMPT_ERR 96 /* one attempt's error: strerror() or a timeout */
+
+/* A libpq-style host list, split: "db1,db2" -> {"db1", "db2"}. */
+struct czpg_engine_hosts {
+	char name[CZPG_ENGINE_MAX_HOSTS][CZPG_ENGINE_HOST_MAX];
+	size_t n;
+};
+
+/*
+ * One end of a TCP connection.  An IPv4-mapped IPv6 address
+ * (::ffff:127.0.0.1) is shown in its IPv4 form, as PostgreSQL's
+ * pg_stat_activity.client_addr shows a client that came over IPv4.
+ */
+struct czpg_engine_endpoint {
+	struct sockaddr_storage sa;
+	socklen_t len;                    /* 0 = unknown */
+	char ip[CZPG_ENGINE_IP_TEXT];     /* "127.0.0.1", "::1" */
+	unsigned port;                    /* host byte order */
+	char text[CZPG_ENGINE_ADDR_TEXT]; /* "127.0.0.1:5432", "[::1]:5432" */
+};
+
+/* The addresses one name resolved to, in the resolver's order (RFC 6724). */
+struct czpg_engine_addrs {
+	struct czpg_engine_endpoint addr[CZPG_ENGINE_MAX_ADDRS];
+	size_t n;
+};
+
+/* One connect attempt: the address and why it did not answer ("" if it did). */
+struct czpg_engine_attempt {
+	char addr[CZPG_ENGINE_ADDR_TEXT];
+	char error[CZPG_ENGINE_ATTEMPT_ERR];
+};
+
+/*
+ * What a connection's connect path did, owned by the caller and filled by
+ * the engine: every attempt in order (a caller that walks a host list may
+ * add its own, e.g. a name that did not resolve), the one that answered,
+ * and the answering socket's local and peer address (getsockname and
+ * getpeername right after the connect completed).
+ */
+struct czpg_engine_route {
+	struct czpg_engine_attempt tried[CZPG_ENGINE_MAX_ADDRS];
+	size_t ntried;
+	size_t nlost; /* attempts made beyond tried[]: counted, not kept */
+	int answered; /* index into tried; -1 while no address has answered */
+	struct czpg_engine_endpoint local;
+	struct czpg_engine_endpoint peer;
+};
+
+/* An empty route: nothing tried, nothing answered. */
+void czpg_engine_route_init(struct czpg_engine_route *r);
+
+/* Appends an attempt (addr, error) to r; attempts past the array are counted in nlost. */
+void czpg_engine_route_add(struct czpg_engine_route *r, const char *addr, const char *error);
+
+/*
+ * The failed attempts as one clause, "[::1]:5432: Connection refused;
+ * 127.0.0.1:5432: timed out after 10000 ms", into out (cut with "..." when
+ * it does not fit).  Returns the number of failed attempts.
+ */
+size_t czpg_engine_route_describe(const struct czpg_engine_route *r, char *out, size_t cap);
+
+/*
+ * Splits a comma-separated host list as libpq's host= does.  Every element
+ * must be a non-empty name of fewer than CZPG_ENGINE_HOST_MAX bytes, at most
+ * CZPG_ENGINE_MAX_HOSTS of them.  0, or -1 with a sentence in err.
+ */
+int czpg_engine_split_hosts(const char *list, struct czpg_engine_hosts *out, char *err,
+			    size_t errlen);
+
+/*
+ * Resolves one name (or IP literal) and port to every address it has, in
+ * getaddrinfo's order, as libpq does (no AI_ADDRCONFIG: a loopback-only
+ * ::1 counts).  Blocks; call before the loop runs.  0 with out->n >= 1, or
+ * -1 with a sentence in err.
+ */
+int czpg_engine_resolve_all(const char *host, unsigned port, struct czpg_engine_addrs *out,
+			    char *err, size_t errlen);
+
+/* The local and peer address of a connected socket (either may be NULL).  0 or -1. */
+int czpg_engine_endpoints_of(int fd, struct czpg_engine_endpoint *local,
+			     struct czpg_engine_endpoint *peer);
+
+/*
+ * Fills an endpoint from a socket address (len bytes).  Returns 0, or -1
+ * when the family is neither IPv4 nor IPv6.
+ */
+int czpg_engine_endpoint_set(struct czpg_engine_endpoint *ep, const struct sockaddr *sa,
+			     socklen_t len);
+
 /* Creates the ring.  NULL with a sentence in err (e.g. io_uring unavailable). */
 struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *err, size_t errlen);
 /* Closes every socket and frees the engine (not the connections).  NULL-safe. */
@@ -79,6 +183,35 @@ void czpg_engine_free(struct czpg_engine *e);
 int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct sockaddr *addr,
 			socklen_t addrlen, const struct sockaddr *src, socklen_t srclen,
 			const char *label, char *err, size_t errlen);
+
+/*
+ * Starts connecting c to each address of addrs in order: when one refuses,
+ * is unreachable or does not answer within the connect timeout, the next is
+ * tried with a new socket (the connection's queued first message waits); the
+ * first that accepts carries the connection.  addrs and route are borrowed
+ * until the slot is released; route (may be NULL) records every attempt, the
+ * address that answered and the socket's local and peer address.  When no
+ * address answers, the connection fails with one sentence naming label and
+ * listing each address with its error.  Returns the slot, or -1 with a
+ * sentence in err (empty list, no free slot, no socket for any address).
+ */
+int czpg_engine_connect_addrs(struct czpg_engine *e, struct czpg_conn *c,
+			      const struct czpg_engine_addrs *addrs,
+			      struct czpg_engine_route *route, const char *label, char *err,
+			      size_t errlen);
+
+/*
+ * Before any connection is made (blocks): opens a TCP connection to each
+ * address of addrs in order, each given timeout_ms, and closes the first
+ * that is accepted without sending a byte (PostgreSQL logs nothing for
+ * that).  For a verb that then opens many connections to one address (the
+ * bench's pools): it learns once which address answers.  The attempts go to
+ * route (which is not reset: a host list's names add up).  Returns the
+ * index in addrs of the address that answered, or -1 with the list of
+ * attempts in err.
+ */
+int czpg_engine_dial(const struct czpg_engine_addrs *addrs, uint32_t timeout_ms,
+		     struct czpg_engine_route *route, char *err, size_t errlen);
 
 /*
  * Tells the engine that the caller queued output on slot's connection

@@ -13,11 +13,17 @@
  *   versions  TLS 1.3, 1.2, 1.1, 1.0, each alone (1.0/1.1 at OpenSSL
  *             security level 0, which OpenSSL 3 needs to offer them).
  *   suites    for each accepted version, every cipher suite alone;
- *   order     two accepted suites offered in both orders (server preference);
+ *   order     the accepted suites offered in different orders: whether the
+ *             server or the client order decides, and the server's ranking
+ *             of every accepted suite (src/verbs/probe_order.h);
  *   groups    every key-exchange group alone (over 1.3, else 1.2);
  *   verify    with a CA file: a verify-full handshake, as libpq would do;
  *   direct    a TLS ClientHello straight away with ALPN "postgresql"
  *             (PostgreSQL 17 sslnegotiation=direct);
+ *   admin     StartupMessage for database "pgbouncer" (over TLS when
+ *             offered): PgBouncer's admin console refuses a user it does not
+ *             know as an admin with its own "not allowed"; PostgreSQL asks
+ *             for authentication like for any database;
  *   gssenc    GSSENCRequest: the answer 'G' or 'N'.
  * Checks that depend on another wait for it (suites for a version once it is
  * accepted, order once its suites are known).  Session resumption is not
@@ -65,6 +71,23 @@ enum czpg_probe_status {
 	CZPG_PROBE_ERROR,          /* something else stopped the probe (detail says) */
 };
 
+/* Who answers on the port, from how it refuses startups (czpg_probe_assess). */
+enum czpg_probe_server {
+	CZPG_PROBE_SERVER_UNKNOWN = 0, /* nothing the probe saw tells */
+	CZPG_PROBE_SERVER_POSTGRESQL,  /* errors only PostgreSQL's backend sends */
+	CZPG_PROBE_SERVER_PGBOUNCER,   /* PgBouncer answering for itself */
+};
+
+/*
+ * A startup the server refused with an ErrorResponse: what tells who
+ * refused it (czpg_conn_startup_message / _fields).
+ */
+struct czpg_probe_refusal {
+	char sqlstate[6];  /* "" when the startup was not refused with an error */
+	char message[256]; /* field M, sanitised */
+	char fields[24];   /* the field types sent: "SVCMFLR", "SCM" ... */
+};
+
 /* A check's outcome: not run (or inconclusive), no, yes. */
 enum czpg_probe_tri {
 	CZPG_TRI_UNKNOWN = 0,
@@ -86,8 +109,18 @@ struct czpg_probe_version {
 	char detail[256]; /* why refused / not known */
 	size_t nsuites;   /* suites tried alone (0: not enumerated) */
 	struct czpg_probe_suite suites[CZPG_PROBE_MAX_SUITES];
-	enum czpg_probe_tri server_order; /* YES: the server's preference wins */
-	char order_detail[160];
+	/*
+	 * The server's preference among the accepted suites (src/verbs/probe_order.h):
+	 * server_order YES when its own order decides (preference[] is that
+	 * order, its first choice first), NO when it takes the client's first
+	 * choice ("client order": preference[] is empty), UNKNOWN when not
+	 * found out.
+	 */
+	enum czpg_probe_tri server_order;
+	size_t npreference;
+	const char *preference[CZPG_PROBE_MAX_SUITES]; /* static storage */
+	bool preference_complete;                      /* every accepted suite is ranked */
+	char order_detail[240];
 };
 
 struct czpg_probe_group {
@@ -155,6 +188,17 @@ struct czpg_probe_result {
 	enum czpg_probe_tri direct_tls;
 	char direct_alpn[32];
 	char direct_detail[256];
+
+	/* How startups were refused: plaintext, over TLS, and for database "pgbouncer". */
+	struct czpg_probe_refusal plaintext_refusal, tls_refusal, admin_refusal;
+	enum czpg_probe_tri admin_auth; /* "pgbouncer" startup: YES asked to authenticate */
+
+	/* Derived by czpg_probe_assess from the above (probe_findings.h). */
+	enum czpg_probe_server server;
+	char server_evidence[512];
+	/* The server version the evidence supports ("17 or later"); "" = not known. */
+	char server_version[48];
+	char server_version_evidence[240];
 
 	char gssenc_answer; /* 'G', 'N', other, 0 = not known */
 	char gssenc_detail[256];

@@ -30,6 +30,10 @@ void czpg_probe_assess(struct czpg_probe_result *res);
  */
 bool czpg_probe_suite_is_weak(const char *suite, char *why, size_t whylen);
 
+/* The finding with identifier id in res ("pgbouncer", "tls12-accepted" ...), or NULL. */
+const struct czpg_probe_finding *czpg_probe_finding(const struct czpg_probe_result *res,
+						    const char *id);
+
 /* What one result concluded: ERROR not probed, FAIL a medium/high finding, else OK. */
 enum czpg_result czpg_probe_outcome(const struct czpg_probe_result *res);
 

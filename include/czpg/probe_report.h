@@ -22,6 +22,8 @@
 const char *czpg_probe_severity_name(enum czpg_probe_severity s); /* "info" ... "high" */
 const char *czpg_probe_status_name(enum czpg_probe_status s);     /* "probed", "closed" ... */
 const char *czpg_probe_tri_name(enum czpg_probe_tri t);           /* "unknown", "no", "yes" */
+/* "PostgreSQL", "PgBouncer", "not identified". */
+const char *czpg_probe_server_name(enum czpg_probe_server s);
 /* What an authentication request code asks for: "an MD5 password", "SASL (SCRAM)" ... */
 const char *czpg_probe_auth_name(int code);
 

@@ -19,6 +19,9 @@
  *   hba_block          the managed pg_hba block is readable and in a known
  *                      mode (and in the expected one, when one is given)
  *
+ * With the data directory, it also reports the server version its
+ * PG_VERSION file names (what the server's files are, not what runs).
+ *
  * Rendering: human text, JSON (RFC 8259) and the Prometheus text exposition
  * format (version 0.0.4), the last for node_exporter's textfile collector.
  */
@@ -67,6 +70,8 @@ struct czpg_status_opts {
 	long db_uid;
 	long db_gid;
 	time_t now; /* 0 = time(NULL) */
+	/* The server's data directory: its PG_VERSION is the version reported; NULL = not known. */
+	const char *pgdata;
 };
 
 enum czpg_status_check_id {
@@ -127,6 +132,13 @@ struct czpg_status_report {
 	size_t n_bundle;
 	/* index into bundle of ca.crt / ca-previous.crt, or -1 */
 	long bundle_current, bundle_previous;
+
+	/*
+	 * The server's major version, from PG_VERSION in opts.pgdata ("15");
+	 * "" when not known, and server_version_detail says why.
+	 */
+	char server_version[16];
+	char server_version_detail[PATH_MAX + 96];
 
 	bool hba_checked; /* --hba-path given */
 	char hba_path[PATH_MAX];

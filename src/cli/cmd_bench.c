@@ -40,6 +40,9 @@ static void bench_usage(FILE *out)
 		"                           or a prompt on a terminal\n"
 		"  --channel-binding MODE   disable | prefer (default) | require\n"
 		"  --min-tls 1.2|1.3        (default 1.3)\n"
+		"  --sslnegotiation MODE    how the TLS pool starts TLS: postgres (default,\n"
+		"                           SSLRequest first) or direct (ALPN postgresql at\n"
+		"                           once, PostgreSQL 17+)\n"
 		"  --timeout SECONDS        connect phases, and how long a silent server is\n"
 		"                           tolerated mid-bench (default 10)\n"
 		"workload\n"
@@ -55,6 +58,9 @@ static void bench_usage(FILE *out)
 		"                           the scheduled send time (default: closed loop)\n"
 		"  --connect                connection per transaction: connect, TLS, SCRAM,\n"
 		"                           SELECT 1, Terminate; --pool is the concurrency\n"
+		"  --compare-negotiation    with --connect: SSLRequest first against direct TLS,\n"
+		"                           both TLS; the difference per connection is the\n"
+		"                           round trip SSLRequest costs (PostgreSQL 17+)\n"
 		"  --client native|libpq    the io_uring engine (default) or libpq\n"
 		"  --aa                     plaintext against plaintext: the noise floor\n"
 		"  --aa-tls                 TLS against TLS: the noise floor with TLS\n"
@@ -211,6 +217,7 @@ int czpg_cmd_bench(int argc, char **argv)
 		O_PIPELINE,
 		O_RATE,
 		O_CONNECT,
+		O_COMPARE_NEG,
 		O_CLIENT,
 		O_AA,
 		O_DURATION,
@@ -241,6 +248,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	    {"pipeline", required_argument, NULL, O_PIPELINE},
 	    {"rate", required_argument, NULL, O_RATE},
 	    {"connect", no_argument, NULL, O_CONNECT},
+	    {"compare-negotiation", no_argument, NULL, O_COMPARE_NEG},
 	    {"client", required_argument, NULL, O_CLIENT},
 	    {"aa", no_argument, NULL, O_AA},
 	    {"duration", required_argument, NULL, O_DURATION},
@@ -340,6 +348,9 @@ int czpg_cmd_bench(int argc, char **argv)
 			break;
 		case O_CONNECT:
 			opt.mode = CZPG_BENCH_CONNECT;
+			break;
+		case O_COMPARE_NEG:
+			opt.compare_negotiation = true;
 			break;
 		case O_CLIENT:
 			if (strcmp(optarg, "native") == 0)
@@ -512,6 +523,12 @@ int czpg_cmd_bench(int argc, char **argv)
 				  "no --rate, --pipeline, --sql, --workload or "
 				  "--protocol");
 	}
+	if (opt.compare_negotiation &&
+	    (opt.mode != CZPG_BENCH_CONNECT || opt.aa || opt.sslnegotiation != CZPG_OPEN_DEFAULT))
+		return czpg_cli_usage_error(
+		    VERB,
+		    "--compare-negotiation compares SSLRequest with direct TLS per connection: "
+		    "it needs --connect and takes no --aa or --sslnegotiation");
 	if (opt.client == CZPG_BENCH_LIBPQ && opt.pipeline != 1)
 		return czpg_cli_usage_error(VERB, "--client libpq runs with --pipeline 1 (one "
 						  "query in flight per connection)");

@@ -29,6 +29,8 @@ static void status_usage(FILE *out)
 		"\n"
 		"  --cert-dir DIR           the certificate directory (ca.crt, server.crt, ...)\n"
 		"  --hba-path FILE          also report the managed pg_hba.conf block's mode\n"
+		"  --pgdata DIR             the server's data directory: report the version\n"
+		"                           its PG_VERSION names (else: not known)\n"
 		"  --expect-hba-mode MODE   none | transition | harden: fail on any other mode\n"
 		"  --warn-days N            fail when the leaf or CA expires within N days\n"
 		"                           (default 30; 0 fails only once expired)\n"
@@ -69,6 +71,7 @@ int czpg_cmd_status(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"cert-dir", required_argument, NULL, 'd'},
 	    {"hba-path", required_argument, NULL, 'H'},
+	    {"pgdata", required_argument, NULL, 'D'},
 	    {"expect-hba-mode", required_argument, NULL, 'E'},
 	    {"warn-days", required_argument, NULL, 'w'},
 	    {"db-uid", required_argument, NULL, 'u'},
@@ -101,6 +104,9 @@ int czpg_cmd_status(int argc, char **argv)
 			break;
 		case 'H':
 			opt.hba_path = optarg;
+			break;
+		case 'D':
+			opt.pgdata = optarg;
 			break;
 		case 'E':
 			if (strcmp(optarg, "none") != 0 && strcmp(optarg, "transition") != 0 &&

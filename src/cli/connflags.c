@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 
+#include "czpg/engine.h"
 #include "czpg/errf.h"
 #include "czpg/parse.h"
 
@@ -23,6 +24,7 @@ static const struct option connflag_table[CZPG_CONNFLAGS_COUNT] = {
     {"channel-binding", required_argument, NULL, CZPG_CONNFLAG_CHANNEL_BINDING},
     {"min-tls", required_argument, NULL, CZPG_CONNFLAG_MIN_TLS},
     {"timeout", required_argument, NULL, CZPG_CONNFLAG_TIMEOUT},
+    {"sslnegotiation", required_argument, NULL, CZPG_CONNFLAG_SSLNEGOTIATION},
 };
 
 /* Whether cf binds the flag with code ch. */
@@ -47,6 +49,8 @@ static int binds(const struct czpg_connflags *cf, int ch)
 		return cf->min_tls != NULL;
 	case CZPG_CONNFLAG_TIMEOUT:
 		return cf->timeout_ms != NULL;
+	case CZPG_CONNFLAG_SSLNEGOTIATION:
+		return cf->sslnegotiation != NULL;
 	default:
 		return 0;
 	}
@@ -78,9 +82,26 @@ out:
 	return rc;
 }
 
+/* libpq's sslnegotiation values: postgres (SSLRequest first) or direct (TLS at once). */
+static int take_sslnegotiation(const struct czpg_connflags *cf, const char *arg, char *err,
+			       size_t errlen)
+{
+	if (strcmp(arg, "postgres") == 0) {
+		*cf->sslnegotiation = CZPG_OPEN_DEFAULT;
+	} else if (strcmp(arg, "direct") == 0) {
+		*cf->sslnegotiation = CZPG_OPEN_DIRECT_TLS;
+	} else {
+		czpg_errf(err, errlen, "--sslnegotiation '%s' is not postgres or direct", arg);
+		return -1;
+	}
+	return 0;
+}
+
 int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char *err,
 			size_t errlen)
 {
+	struct czpg_engine_hosts hosts;
+	char why[160];
 	unsigned long v;
 	int rc = 1;
 
@@ -89,6 +110,11 @@ int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char
 	rc = -1;
 	switch (ch) {
 	case CZPG_CONNFLAG_HOST:
+		/* A libpq-style list "db1,db2" is checked here, by the one splitter. */
+		if (czpg_engine_split_hosts(arg, &hosts, why, sizeof(why)) < 0) {
+			czpg_errf(err, errlen, "--host '%s': %s", arg, why);
+			goto out;
+		}
 		*cf->host = arg;
 		break;
 	case CZPG_CONNFLAG_PORT:
@@ -141,6 +167,10 @@ int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char
 			goto out;
 		}
 		*cf->timeout_ms = (unsigned)v * 1000u;
+		break;
+	case CZPG_CONNFLAG_SSLNEGOTIATION:
+		if (take_sslnegotiation(cf, arg, err, errlen) < 0)
+			goto out;
 		break;
 	default:
 		rc = 1;

@@ -1,7 +1,7 @@
 /*
  * connflags.h - the connection flags verify, probe and bench share (private
  * to src/cli): --host --port --user --dbname --ca --password
- * --channel-binding --min-tls --timeout.
+ * --channel-binding --min-tls --timeout --sslnegotiation.
  *
  * One place for their names, value rules and error sentences.  A verb binds
  * the flags it takes to its own option fields (struct czpg_connflags), builds
@@ -30,10 +30,11 @@ enum czpg_connflag {
 	CZPG_CONNFLAG_CHANNEL_BINDING,
 	CZPG_CONNFLAG_MIN_TLS,
 	CZPG_CONNFLAG_TIMEOUT,
+	CZPG_CONNFLAG_SSLNEGOTIATION,
 };
 
 /* How many shared flags there are (entries czpg_connflags_options may add). */
-#define CZPG_CONNFLAGS_COUNT 9
+#define CZPG_CONNFLAGS_COUNT 10
 
 /*
  * Where each flag's value goes.  NULL: the verb does not take that flag; it
@@ -41,7 +42,7 @@ enum czpg_connflag {
  * unknown.  Fields a flag does not set keep the verb's defaults.
  */
 struct czpg_connflags {
-	const char **host;                    /* --host HOST, as given */
+	const char **host;                    /* --host HOST or a list "a,b", as given */
 	unsigned *port;                       /* --port 1-65535 */
 	const char **user;                    /* --user USER, as given */
 	const char **dbname;                  /* --dbname DB, as given */
@@ -51,6 +52,8 @@ struct czpg_connflags {
 	enum czpg_cb_policy *channel_binding; /* --channel-binding disable|prefer|require */
 	int *min_tls;                         /* --min-tls 1.2|1.3: TLS1_2/1_3_VERSION */
 	unsigned *timeout_ms;                 /* --timeout SECONDS (1-3600), in ms */
+	/* --sslnegotiation postgres|direct (libpq's name and values): how TLS starts */
+	enum czpg_conn_opening *sslnegotiation; /* CZPG_OPEN_DEFAULT / CZPG_OPEN_DIRECT_TLS */
 };
 
 /*
@@ -60,17 +63,17 @@ struct czpg_connflags {
 #define CZPG_CONNFLAGS_ERR_MAX (PATH_MAX + 128)
 
 /*
- * The binding of all nine flags (verify, bench): to the fields of the
+ * The binding of all ten flags (verify, bench): to the fields of the
  * verb's options struct opt that carry the same names (host, port, user,
- * dbname, ca_file, channel_binding, min_tls, timeout_ms), and --password to
- * the char * pw.
+ * dbname, ca_file, channel_binding, min_tls, timeout_ms, sslnegotiation),
+ * and --password to the char * pw.
  */
 #define CZPG_CONNFLAGS_ALL(opt, pw)                                                                \
 	{                                                                                          \
 		.host = &(opt).host, .port = &(opt).port, .user = &(opt).user,                     \
 		.dbname = &(opt).dbname, .ca_file = &(opt).ca_file, .password = &(pw),             \
 		.channel_binding = &(opt).channel_binding, .min_tls = &(opt).min_tls,              \
-		.timeout_ms = &(opt).timeout_ms,                                                   \
+		.timeout_ms = &(opt).timeout_ms, .sslnegotiation = &(opt).sslnegotiation,          \
 	}
 
 /* What czpg_connflags_check requires (bits). */

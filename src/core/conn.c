@@ -74,6 +74,8 @@ struct czpg_conn {
 	char auth_method[32];
 	char offered[160];
 	char startup_sqlstate[6];
+	char startup_message[256]; /* its M field, sanitised */
+	char startup_fields[24];   /* the field types it carried */
 	uint32_t backend_pid;
 	uint32_t backend_secret;
 	struct conn_param params[CONN_MAX_PARAMS];
@@ -530,6 +532,33 @@ static void handle_auth(struct czpg_conn *c, const struct czpg_pgwire_msg *m, ui
 
 /* ---- incoming messages ------------------------------------------------- */
 
+/*
+ * Keeps what tells who refused the startup: the message, and which fields
+ * the ErrorResponse had (PostgreSQL's backend always names the source file,
+ * line and routine; a pooler answering for itself does not).
+ */
+static void record_startup_error(struct czpg_conn *c, const struct czpg_pgwire_error *e)
+{
+	const struct {
+		char type;
+		const char *value;
+	} f[] = {
+	    {'S', e->severity}, {'V', e->severity_nonlocal},
+	    {'C', e->sqlstate}, {'M', e->message},
+	    {'D', e->detail},   {'H', e->hint},
+	    {'P', e->position}, {'W', e->where},
+	    {'F', e->file},     {'L', e->line},
+	    {'R', e->routine},
+	};
+	size_t i, n = 0;
+
+	czpg_pgwire_sanitize(e->message, c->startup_message, sizeof(c->startup_message));
+	for (i = 0; i < sizeof(f) / sizeof(f[0]) && n + 1 < sizeof(c->startup_fields); i++)
+		if (f[i].value != NULL)
+			c->startup_fields[n++] = f[i].type;
+	c->startup_fields[n] = '\0';
+}
+
 static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
 {
 	struct czpg_pgwire_error e;
@@ -541,6 +570,7 @@ static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_m
 	}
 	if (e.sqlstate != NULL)
 		czpg_pgwire_sanitize(e.sqlstate, c->startup_sqlstate, sizeof(c->startup_sqlstate));
+	record_startup_error(c, &e);
 	czpg_pgwire_error_format(&e, line, sizeof(line));
 	fail(c, "the server refused the connection: %s", line);
 }
@@ -874,6 +904,29 @@ static void handle_gssenc_answer(struct czpg_conn *c, const uint8_t *data, uint6
 	}
 }
 
+/*
+ * Direct TLS carries a session only when the server selected ALPN
+ * "postgresql" (PostgreSQL 17, as libpq 17 insists): a TLS server that
+ * ignores ALPN is not proof of PostgreSQL, and no startup (nor password)
+ * goes to it.  True when the connection failed for that.
+ */
+static bool refuse_direct_without_alpn(struct czpg_conn *c)
+{
+	const char *alpn;
+
+	if (c->opening != CZPG_OPEN_DIRECT_TLS)
+		return false;
+	alpn = czpg_tls_alpn(c->tls);
+	if (alpn != NULL && strcmp(alpn, "postgresql") == 0)
+		return false;
+	fail(c,
+	     "the server %s completed a direct TLS handshake without selecting ALPN "
+	     "\"postgresql\" (%s%s%s): a TLS server that ignores ALPN is not proof of PostgreSQL",
+	     c->host, alpn != NULL ? "it selected \"" : "it selected none",
+	     alpn != NULL ? alpn : "", alpn != NULL ? "\"" : "");
+	return true;
+}
+
 static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 {
 	uint8_t buf[CONN_TLS_READ_CHUNK];
@@ -900,6 +953,8 @@ static void tls_progress(struct czpg_conn *c, uint64_t now_ns)
 			fail(c, "%s", czpg_tls_error(c->tls));
 			return;
 		}
+		if (c->goal != CZPG_GOAL_TLS && refuse_direct_without_alpn(c))
+			return;
 		if (c->goal == CZPG_GOAL_TLS) {
 			set_phase(c, CZPG_PHASE_DONE, now_ns);
 			emit_simple(c, CZPG_EV_GOAL);
@@ -1142,6 +1197,16 @@ int czpg_conn_auth_request(const struct czpg_conn *c)
 const char *czpg_conn_startup_sqlstate(const struct czpg_conn *c)
 {
 	return c->startup_sqlstate;
+}
+
+const char *czpg_conn_startup_message(const struct czpg_conn *c)
+{
+	return c->startup_message;
+}
+
+const char *czpg_conn_startup_fields(const struct czpg_conn *c)
+{
+	return c->startup_fields;
 }
 
 uint32_t czpg_conn_backend_pid(const struct czpg_conn *c)

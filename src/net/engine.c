@@ -16,6 +16,7 @@
  */
 #include "czpg/engine.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
 #include <netdb.h>
@@ -69,6 +70,11 @@ struct slot {
 	char label[ENGINE_LABEL_MAX];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	/* Address fallback (czpg_engine_connect_addrs); addrs NULL: one address. */
+	const struct czpg_engine_addrs *addrs;
+	size_t addr_next;                /* the next address to try */
+	struct czpg_engine_route *route; /* NULL: not recorded */
+	int attempt;                     /* this attempt's index in route->tried, -1 if none */
 };
 
 struct czpg_engine {
@@ -265,6 +271,16 @@ void czpg_engine_wake(struct czpg_engine *e, int slot)
 		mark_dirty(e, (unsigned)slot);
 }
 
+static int open_tcp_socket(int family)
+{
+	int one = 1, fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+
+	/* Protocol messages are small and latency-bound: no Nagle delay. */
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
 int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct sockaddr *addr,
 			socklen_t addrlen, const struct sockaddr *src, socklen_t srclen,
 			const char *label, char *err, size_t errlen)
@@ -272,7 +288,7 @@ int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct
 	struct io_uring_sqe *sqe;
 	struct slot *s;
 	unsigned idx;
-	int one = 1, fd;
+	int fd;
 
 	if (e->nfree == 0) {
 		czpg_errf(err, errlen, "no free connection slot (limit %u)", e->nslots);
@@ -283,14 +299,12 @@ int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct
 			  label != NULL ? label : "the server");
 		return -1;
 	}
-	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	fd = open_tcp_socket(addr->sa_family);
 	if (fd < 0) {
 		czpg_errf(err, errlen, "cannot create a socket for %s: %s",
 			  label != NULL ? label : "the server", strerror(errno));
 		return -1;
 	}
-	/* Protocol messages are small and latency-bound: no Nagle delay. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (src != NULL && bind(fd, src, srclen) < 0) {
 		czpg_errf(err, errlen, "cannot bind the source address for %s: %s",
 			  label != NULL ? label : "the connection", strerror(errno));
@@ -319,6 +333,10 @@ int czpg_engine_connect(struct czpg_engine *e, struct czpg_conn *c, const struct
 		return -1;
 	}
 	czpg_errf(s->label, sizeof(s->label), "%s", label != NULL ? label : "server");
+	s->addrs = NULL;
+	s->addr_next = 0;
+	s->route = NULL;
+	s->attempt = -1;
 	memcpy(&s->addr, addr, addrlen);
 	s->addrlen = addrlen;
 	s->connect_deadline = czpg_engine_now_ns() + e->connect_timeout_ns;
@@ -556,6 +574,120 @@ static void arm_timer(struct czpg_engine *e)
 	e->timer_armed = true;
 }
 
+/* ---- the connect path: address fallback and endpoints ------------------ */
+
+/* Notes why this slot's current attempt did not answer. */
+static void attempt_failed(struct slot *s, const char *why)
+{
+	if (s->route != NULL && s->attempt >= 0)
+		czpg_errf(s->route->tried[s->attempt].error,
+			  sizeof(s->route->tried[s->attempt].error), "%s", why);
+}
+
+/* Starts recording one attempt at the address ep. */
+static void attempt_begin(struct slot *s, const struct czpg_engine_endpoint *ep)
+{
+	s->attempt = -1;
+	if (s->route == NULL)
+		return;
+	czpg_engine_route_add(s->route, ep->text, "");
+	if (s->route->nlost == 0)
+		s->attempt = (int)s->route->ntried - 1;
+}
+
+/* TCP is up: records which address answered and both ends of the socket. */
+static void connect_answered(struct slot *s)
+{
+	if (s->route == NULL)
+		return;
+	s->route->answered = s->attempt;
+	czpg_engine_endpoints_of(s->fd, &s->route->local, &s->route->peer);
+}
+
+/*
+ * The last address failed too: one sentence with the label and, when there
+ * were several addresses, each with its error.
+ */
+static void fail_all_addresses(struct slot *s, const char *what, const char *why)
+{
+	char msg[CZPG_CONN_ERR_MAX], list[CZPG_CONN_ERR_MAX];
+
+	s->broken = true;
+	if (czpg_conn_finished(s->conn))
+		return; /* it ended first (a cancelled connect): nothing to report */
+	if (s->addrs == NULL || s->addrs->n < 2 || s->route == NULL) {
+		czpg_errf(msg, sizeof(msg), "%s %s: %s", what, s->label, why);
+	} else {
+		czpg_engine_route_describe(s->route, list, sizeof(list));
+		czpg_errf(msg, sizeof(msg), "%s %s at any of its %zu addresses: %s", what, s->label,
+			  s->addrs->n, list);
+	}
+	czpg_conn_fail_transport(s->conn, msg);
+}
+
+static void connect_failed(struct slot *s, const char *why)
+{
+	fail_all_addresses(s, "could not connect to", why);
+}
+
+static void connect_timed_out(struct slot *s, const char *why)
+{
+	char msg[ENGINE_MSG_MAX];
+
+	if (s->addrs != NULL && s->addrs->n > 1) {
+		fail_all_addresses(s, "could not connect to", why);
+		return;
+	}
+	s->broken = true;
+	czpg_errf(msg, sizeof(msg), "timed out connecting to %s", s->label);
+	czpg_conn_fail_transport(s->conn, msg);
+}
+
+/*
+ * The current attempt failed (why): moves the slot on to its next address
+ * with a fresh socket.  False when there is none left: the caller fails the
+ * connection.  A connect still in flight (a timeout) is cancelled; the
+ * generation changes so that its late completion is dropped.
+ */
+static bool connect_next(struct czpg_engine *e, unsigned idx, const char *why, uint64_t now)
+{
+	struct slot *s = &e->slots[idx];
+	const struct czpg_engine_endpoint *ep;
+	struct io_uring_sqe *sqe;
+	int fd;
+
+	attempt_failed(s, why);
+	if (s->shut || czpg_conn_finished(s->conn))
+		return false; /* the connection ended while connecting: no next address */
+	while (s->addrs != NULL && s->addr_next < s->addrs->n) {
+		ep = &s->addrs->addr[s->addr_next++];
+		attempt_begin(s, ep);
+		fd = open_tcp_socket(ep->sa.ss_family);
+		if (fd < 0) {
+			attempt_failed(s, strerror(errno));
+			continue;
+		}
+		if (s->connect_inflight) {
+			sqe = get_sqe(e);
+			io_uring_prep_cancel64(sqe, pack(idx, s->gen, OP_CONNECT), 0);
+			io_uring_sqe_set_data64(sqe, 0);
+			s->connect_inflight = false;
+		}
+		close(s->fd);
+		s->fd = fd;
+		s->gen++;
+		memcpy(&s->addr, &ep->sa, ep->len);
+		s->addrlen = ep->len;
+		s->connect_deadline = now + e->connect_timeout_ns;
+		sqe = get_sqe(e);
+		io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&s->addr, s->addrlen);
+		io_uring_sqe_set_data64(sqe, pack(idx, s->gen, OP_CONNECT));
+		s->connect_inflight = true;
+		return true;
+	}
+	return false;
+}
+
 static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t now)
 {
 	unsigned idx = (unsigned)(data >> 4) & 0x0fffffffu;
@@ -576,9 +708,11 @@ static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t n
 	case OP_CONNECT:
 		s->connect_inflight = false;
 		if (res < 0) {
-			transport_failed(s, "could not connect to", -res);
+			if (!connect_next(e, idx, strerror(-res), now))
+				connect_failed(s, strerror(-res));
 			break;
 		}
+		connect_answered(s);
 		if (e->delayed) {
 			delay_connected(e, idx, 2, now);
 			break;
@@ -637,11 +771,12 @@ static void tick_all(struct czpg_engine *e, uint64_t now)
 			continue;
 		if (!s->connected) {
 			if (now >= s->connect_deadline && s->connect_inflight) {
-				char msg[ENGINE_MSG_MAX];
+				char why[64];
 
-				czpg_errf(msg, sizeof(msg), "timed out connecting to %s", s->label);
-				czpg_conn_fail_transport(s->conn, msg);
-				s->broken = true;
+				czpg_errf(why, sizeof(why), "timed out after %llu ms",
+					  (unsigned long long)(e->connect_timeout_ns / 1000000u));
+				if (!connect_next(e, i, why, now))
+					connect_timed_out(s, why);
 				mark_dirty(e, i);
 			}
 			continue;
@@ -738,4 +873,311 @@ size_t czpg_engine_active(const struct czpg_engine *e)
 const struct czpg_engine_stats *czpg_engine_stats(const struct czpg_engine *e)
 {
 	return &e->stats;
+}
+
+/* ---- addresses: host lists, resolution, endpoints, dialling ------------ */
+
+void czpg_engine_route_init(struct czpg_engine_route *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->answered = -1;
+}
+
+void czpg_engine_route_add(struct czpg_engine_route *r, const char *addr, const char *error)
+{
+	struct czpg_engine_attempt *a;
+
+	if (r->ntried == CZPG_ENGINE_MAX_ADDRS) {
+		r->nlost++;
+		return;
+	}
+	a = &r->tried[r->ntried++];
+	czpg_errf(a->addr, sizeof(a->addr), "%s", addr);
+	czpg_errf(a->error, sizeof(a->error), "%s", error != NULL ? error : "");
+}
+
+size_t czpg_engine_route_describe(const struct czpg_engine_route *r, char *out, size_t cap)
+{
+	size_t i, nfailed = 0, used = 0;
+	int n;
+
+	if (cap == 0)
+		return 0;
+	out[0] = '\0';
+	for (i = 0; i < r->ntried; i++) {
+		if ((int)i == r->answered || r->tried[i].error[0] == '\0')
+			continue;
+		n = snprintf(out + used, cap - used, "%s%s: %s", nfailed > 0 ? "; " : "",
+			     r->tried[i].addr, r->tried[i].error);
+		nfailed++;
+		if (n < 0 || (size_t)n >= cap - used) {
+			/* Cut: say so, as czpg_errf does. */
+			if (cap > 4)
+				memcpy(out + cap - 4, "...", 4);
+			used = cap - 1;
+			break;
+		}
+		used += (size_t)n;
+	}
+	if (r->nlost > 0 && used < cap - 1)
+		czpg_errf(out + used, cap - used, "; %zu more address(es) not shown", r->nlost);
+	return nfailed + r->nlost;
+}
+
+int czpg_engine_split_hosts(const char *list, struct czpg_engine_hosts *out, char *err,
+			    size_t errlen)
+{
+	const char *p = list, *comma;
+	size_t len;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (list == NULL || list[0] == '\0') {
+		czpg_errf(err, errlen, "no host given");
+		goto out;
+	}
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (len == 0) {
+			czpg_errf(err, errlen, "the host list \"%s\" has an empty name", list);
+			goto out;
+		}
+		if (len >= CZPG_ENGINE_HOST_MAX) {
+			czpg_errf(err, errlen, "a host name in the list is longer than %d bytes",
+				  CZPG_ENGINE_HOST_MAX - 1);
+			goto out;
+		}
+		if (out->n == CZPG_ENGINE_MAX_HOSTS) {
+			czpg_errf(err, errlen, "the host list has more than %d names",
+				  CZPG_ENGINE_MAX_HOSTS);
+			goto out;
+		}
+		memcpy(out->name[out->n], p, len);
+		out->name[out->n++][len] = '\0';
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int czpg_engine_endpoint_set(struct czpg_engine_endpoint *ep, const struct sockaddr *sa,
+			     socklen_t len)
+{
+	struct sockaddr_in v4 = {.sin_family = AF_INET};
+	const struct sockaddr_in6 *in6;
+	const void *bytes;
+	int rc = -1;
+
+	memset(ep, 0, sizeof(*ep));
+	if (len > sizeof(ep->sa))
+		goto out;
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		in6 = (const struct sockaddr_in6 *)sa;
+		/* ::ffff:a.b.c.d is an IPv4 client: say it as the server does. */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			memcpy(&v4.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+			v4.sin_port = in6->sin6_port;
+			sa = (const struct sockaddr *)&v4;
+			len = sizeof(v4);
+		}
+	}
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		bytes = &((const struct sockaddr_in *)sa)->sin_addr;
+		ep->port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		bytes = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		ep->port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	} else {
+		goto out;
+	}
+	if (inet_ntop(sa->sa_family, bytes, ep->ip, sizeof(ep->ip)) == NULL)
+		goto out;
+	memcpy(&ep->sa, sa, len);
+	ep->len = len;
+	czpg_errf(ep->text, sizeof(ep->text), sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		  ep->ip, ep->port);
+	rc = 0;
+out:
+	return rc;
+}
+
+int czpg_engine_endpoints_of(int fd, struct czpg_engine_endpoint *local,
+			     struct czpg_engine_endpoint *peer)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int rc = 0;
+
+	if (local != NULL) {
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+		    czpg_engine_endpoint_set(local, (struct sockaddr *)&ss, len) < 0)
+			rc = -1;
+	}
+	if (peer != NULL) {
+		len = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
+		    czpg_engine_endpoint_set(peer, (struct sockaddr *)&ss, len) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+int czpg_engine_resolve_all(const char *host, unsigned port, struct czpg_engine_addrs *out,
+			    char *err, size_t errlen)
+{
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	char portstr[16];
+	int rc = -1, g;
+
+	memset(out, 0, sizeof(*out));
+	if (port == 0 || port > 65535) {
+		czpg_errf(err, errlen, "port %u is out of range (1-65535)", port);
+		goto out;
+	}
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	/* libpq's hints: every family, stream sockets, no AI_ADDRCONFIG. */
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	g = getaddrinfo(host, portstr, &hints, &res);
+	if (g != 0 || res == NULL) {
+		czpg_errf(err, errlen, "cannot resolve host \"%s\": %s", host,
+			  g != 0 ? gai_strerror(g) : "no address");
+		goto out;
+	}
+	for (ai = res; ai != NULL && out->n < CZPG_ENGINE_MAX_ADDRS; ai = ai->ai_next)
+		if (czpg_engine_endpoint_set(&out->addr[out->n], ai->ai_addr, ai->ai_addrlen) == 0)
+			out->n++;
+	if (out->n == 0) {
+		czpg_errf(err, errlen, "host \"%s\" has no IPv4 or IPv6 address", host);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return rc;
+}
+
+int czpg_engine_connect_addrs(struct czpg_engine *e, struct czpg_conn *c,
+			      const struct czpg_engine_addrs *addrs,
+			      struct czpg_engine_route *route, const char *label, char *err,
+			      size_t errlen)
+{
+	char why[CZPG_ENGINE_ATTEMPT_ERR];
+	size_t i;
+	int slot = -1;
+
+	if (addrs == NULL || addrs->n == 0) {
+		czpg_errf(err, errlen, "no address to connect to for %s",
+			  label != NULL ? label : "the server");
+		goto out;
+	}
+	/* The first address a socket can be made for starts the slot. */
+	for (i = 0; i < addrs->n && slot < 0; i++) {
+		slot = czpg_engine_connect(e, c, (const struct sockaddr *)&addrs->addr[i].sa,
+					   addrs->addr[i].len, NULL, 0, label, err, errlen);
+		if (slot < 0 && e->nfree == 0)
+			goto out; /* no slot: trying other addresses will not help */
+		if (slot < 0 && route != NULL) {
+			czpg_errf(why, sizeof(why), "%s", strerror(errno));
+			czpg_engine_route_add(route, addrs->addr[i].text, why);
+		}
+	}
+	if (slot < 0)
+		goto out;
+	e->slots[slot].addrs = addrs;
+	e->slots[slot].addr_next = i;
+	e->slots[slot].route = route;
+	attempt_begin(&e->slots[slot], &addrs->addr[i - 1]);
+out:
+	return slot;
+}
+
+/* One blocking connect to ep within timeout_ms: 0, or -1 with why. */
+static int dial_one(struct io_uring *ring, const struct czpg_engine_endpoint *ep,
+		    uint32_t timeout_ms, char *why, size_t whylen)
+{
+	struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
+				       .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int fd, i, res = -ECANCELED, rc = -1;
+
+	fd = open_tcp_socket(ep->sa.ss_family);
+	if (fd < 0) {
+		czpg_errf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	/* The connect and a linked timeout that cancels it: two completions. */
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&ep->sa, ep->len);
+	io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
+	io_uring_sqe_set_data64(sqe, 1);
+	sqe = io_uring_get_sqe(ring);
+	io_uring_prep_link_timeout(sqe, &ts, 0);
+	io_uring_sqe_set_data64(sqe, 2);
+	io_uring_submit(ring);
+	for (i = 0; i < 2; i++) {
+		if (io_uring_wait_cqe(ring, &cqe) < 0)
+			break;
+		if (cqe->user_data == 1)
+			res = cqe->res;
+		io_uring_cqe_seen(ring, cqe);
+	}
+	if (res == 0)
+		rc = 0;
+	else if (res == -ECANCELED || res == -ETIME)
+		czpg_errf(why, whylen, "timed out after %u ms", timeout_ms);
+	else
+		czpg_errf(why, whylen, "%s", strerror(-res));
+	close(fd);
+	return rc;
+}
+
+int czpg_engine_dial(const struct czpg_engine_addrs *addrs, uint32_t timeout_ms,
+		     struct czpg_engine_route *route, char *err, size_t errlen)
+{
+	struct czpg_engine_route own;
+	struct io_uring ring;
+	char why[CZPG_ENGINE_ATTEMPT_ERR], list[CZPG_CONN_ERR_MAX];
+	size_t i;
+	int rc = -1, r;
+
+	if (route == NULL) {
+		czpg_engine_route_init(&own);
+		route = &own;
+	}
+	if (addrs == NULL || addrs->n == 0) {
+		czpg_errf(err, errlen, "no address to connect to");
+		return -1;
+	}
+	r = io_uring_queue_init(4, &ring, 0);
+	if (r < 0) {
+		czpg_errf(err, errlen, "cannot create an io_uring ring: %s", strerror(-r));
+		return -1;
+	}
+	if (timeout_ms == 0)
+		timeout_ms = 10000;
+	for (i = 0; i < addrs->n && rc < 0; i++) {
+		why[0] = '\0';
+		if (dial_one(&ring, &addrs->addr[i], timeout_ms, why, sizeof(why)) == 0) {
+			rc = (int)i;
+			czpg_engine_route_add(route, addrs->addr[i].text, "");
+			route->answered = route->nlost == 0 ? (int)route->ntried - 1 : -1;
+			route->peer = addrs->addr[i];
+		} else {
+			czpg_engine_route_add(route, addrs->addr[i].text, why);
+		}
+	}
+	io_uring_queue_exit(&ring);
+	if (rc < 0) {
+		czpg_engine_route_describe(route, list, sizeof(list));
+		czpg_errf(err, errlen, "could not connect to any address: %s", list);
+	}
+	return rc;
 }

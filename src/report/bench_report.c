@@ -148,6 +148,25 @@ static void row(FILE *out, const char *label, double a, double b, int decimals)
 	fprintf(out, "  %-28s %14s %14s\n", label, sa, sb);
 }
 
+/* What pool a is compared with pool b for: "TLS", "A/A", "SSLRequest". */
+static const char *comparison_name(const struct czpg_bench_options *o)
+{
+	return o->aa ? "A/A" : o->compare_negotiation ? "SSLRequest" : "TLS";
+}
+
+/* How the TLS pool(s) start TLS, when it is not the default SSLRequest. */
+static void print_negotiation(FILE *out, const struct czpg_bench_options *opt,
+			      const struct czpg_bench_result *res)
+{
+	if (opt->compare_negotiation)
+		fprintf(out,
+			"negotiation: %s sends SSLRequest first, %s opens with direct TLS (ALPN "
+			"postgresql); both offer the same ClientHello\n",
+			res->pools[0].name, res->pools[1].name);
+	else if (opt->sslnegotiation == CZPG_OPEN_DIRECT_TLS)
+		fprintf(out, "negotiation: direct TLS (ALPN postgresql, no SSLRequest)\n");
+}
+
 void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		      const struct czpg_bench_result *res, enum czpg_result outcome)
 {
@@ -155,6 +174,10 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 	const struct czpg_paired_result *s = &res->stats;
 	char cm[200], sm[200], x[32];
 	size_t i;
+
+	/* Nothing was measured (a pool never connected): the error line says it all. */
+	if (!res->ran && res->npairs == 0 && res->error[0] != '\0')
+		return;
 
 	fprintf(out,
 		"czctl postgres tls bench: %s%s, %s%s, %s client, pool %u x pipeline %u, %s "
@@ -175,6 +198,7 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 			"rate %.0f queries/s over the pool; latency counts from the scheduled "
 			"send time\n",
 			opt->rate);
+	print_negotiation(out, opt, res);
 	if (opt->rtt_ms > 0)
 		fprintf(out,
 			"emulated network round trip %.3f ms: every chunk held %.3f ms each way "
@@ -251,7 +275,7 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 		fprintf(out,
 			"%s overhead (%s, %s): %+.2f%%  95%% CI [%+.2f%%, %+.2f%%] (bootstrap, %zu "
 			"pairs; t interval [%+.2f%%, %+.2f%%])\n",
-			opt->aa ? "A/A" : "TLS",
+			comparison_name(opt),
 			strcmp(metric_name(opt), "mean_latency") == 0
 			    ? "mean latency at a fixed rate"
 			    : "time for the same work",
@@ -294,8 +318,13 @@ void czpg_bench_print(FILE *out, const struct czpg_bench_options *opt,
 			"added per %s (%s - %s, us): client CPU %s, server CPU %s, latency mean "
 			"%s, p50 %s\n",
 			unit_name(opt), A->name, B->name, c1, c2, c3, c4);
+		if (opt->compare_negotiation)
+			fprintf(out,
+				"SSLRequest round trip, measured: %s us per connection (mean), %s "
+				"us (p50)\n",
+				c3, c4);
 	}
-	if (res->nderived > 0 && !opt->aa) {
+	if (res->nderived > 0 && !opt->aa && !opt->compare_negotiation) {
 		fprintf(out, "derived, NOT measured (measured parts + an assumed network round "
 			     "trip):\n");
 		for (i = 0; i < res->nderived; i++) {
@@ -391,6 +420,7 @@ static void json_pool(struct czpg_json *j, const struct czpg_bench_options *opt,
 	czpg_json_object_begin(j);
 	czpg_json_kv_string(j, "name", p->name);
 	czpg_json_kv_bool(j, "tls", p->tls);
+	czpg_json_kv_string(j, "negotiation", p->negotiation);
 	czpg_json_kv_uint(j, "connections", p->connections);
 	czpg_json_kv_uint(j, "units", p->units);
 	czpg_json_kv_uint(j, "warmup_units", p->warmup_units);
@@ -436,6 +466,21 @@ static void json_pool(struct czpg_json *j, const struct czpg_bench_options *opt,
 		czpg_json_uint(j, p->backend_pids[i]);
 	czpg_json_array_end(j);
 	json_mask(j, "server_cpus", p->server_cpu_mask);
+	czpg_json_object_end(j);
+}
+
+/* --compare-negotiation: what SSLRequest adds to one connection, measured (else null). */
+static void json_sslrequest_cost(struct czpg_json *j, const struct czpg_bench_options *opt,
+				 const struct czpg_bench_result *res)
+{
+	czpg_json_key(j, "sslrequest_cost_us");
+	if (!opt->compare_negotiation) {
+		czpg_json_null(j);
+		return;
+	}
+	czpg_json_object_begin(j);
+	czpg_json_kv_double(j, "latency_mean", res->add_latency_mean_us);
+	czpg_json_kv_double(j, "latency_p50", res->add_latency_p50_us);
 	czpg_json_object_end(j);
 }
 
@@ -553,6 +598,11 @@ static void json_run(struct czpg_json *j, const struct czpg_bench_options *opt,
 	czpg_json_kv_bool(j, "aa_tls", opt->aa && opt->aa_tls);
 	czpg_json_kv_double(j, "rtt_ms", opt->rtt_ms);
 	czpg_json_kv_uint(j, "conn_lifetime", opt->conn_lifetime);
+	czpg_json_kv_string(j, "sslnegotiation",
+			    opt->compare_negotiation                      ? "compare"
+			    : opt->sslnegotiation == CZPG_OPEN_DIRECT_TLS ? "direct"
+									  : "postgres");
+	czpg_json_kv_bool(j, "compare_negotiation", opt->compare_negotiation);
 	czpg_json_kv_string(j, "channel_binding",
 			    opt->channel_binding == CZPG_CB_REQUIRE   ? "require"
 			    : opt->channel_binding == CZPG_CB_DISABLE ? "disable"
@@ -687,6 +737,7 @@ static void json_run(struct czpg_json *j, const struct czpg_bench_options *opt,
 	czpg_json_kv_double(j, "latency_mean", res->add_latency_mean_us);
 	czpg_json_kv_double(j, "latency_p50", res->add_latency_p50_us);
 	czpg_json_object_end(j);
+	json_sslrequest_cost(j, opt, res);
 
 	czpg_json_key(j, "derived");
 	czpg_json_object_begin(j);

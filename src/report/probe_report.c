@@ -49,6 +49,19 @@ const char *czpg_probe_status_name(enum czpg_probe_status s)
 	return "unknown";
 }
 
+const char *czpg_probe_server_name(enum czpg_probe_server s)
+{
+	switch (s) {
+	case CZPG_PROBE_SERVER_POSTGRESQL:
+		return "PostgreSQL";
+	case CZPG_PROBE_SERVER_PGBOUNCER:
+		return "PgBouncer";
+	case CZPG_PROBE_SERVER_UNKNOWN:
+		break;
+	}
+	return "not identified";
+}
+
 const char *czpg_probe_tri_name(enum czpg_probe_tri t)
 {
 	return t == CZPG_TRI_YES ? "yes" : t == CZPG_TRI_NO ? "no" : "unknown";
@@ -99,6 +112,26 @@ static const char *answer_text(char a)
 	}
 }
 
+/* The server's order among the accepted suites, as a numbered list. */
+static void print_order(FILE *out, const struct czpg_probe_version *v)
+{
+	size_t i;
+
+	if (v->server_order == CZPG_TRI_NO)
+		fprintf(out, "           order: client order (%s)\n", v->order_detail);
+	else if (v->server_order == CZPG_TRI_YES)
+		fprintf(out, "           order: the server's preference%s%s%s\n",
+			v->preference_complete ? "" : " (incomplete: ",
+			v->preference_complete ? "" : v->order_detail,
+			v->preference_complete ? "" : ")");
+	else
+		fprintf(out, "           order: not determined%s%s%s\n",
+			v->order_detail[0] != '\0' ? " (" : "", v->order_detail,
+			v->order_detail[0] != '\0' ? ")" : "");
+	for (i = 0; v->server_order == CZPG_TRI_YES && i < v->npreference; i++)
+		fprintf(out, "             %2zu. %s\n", i + 1, v->preference[i]);
+}
+
 static void print_version(FILE *out, const struct czpg_probe_version *v)
 {
 	size_t i;
@@ -126,12 +159,7 @@ static void print_version(FILE *out, const struct czpg_probe_version *v)
 	fprintf(out, "           suites accepted: %s\n", acc[0] != '\0' ? acc : "none");
 	if (ref[0] != '\0')
 		fprintf(out, "           suites not determined: %s\n", ref);
-	fprintf(out, "           server preference order: %s%s%s%s\n",
-		v->server_order == CZPG_TRI_YES  ? "yes"
-		: v->server_order == CZPG_TRI_NO ? "no"
-						 : "not determined",
-		v->order_detail[0] != '\0' ? " (" : "", v->order_detail,
-		v->order_detail[0] != '\0' ? ")" : "");
+	print_order(out, v);
 }
 
 void czpg_probe_print(FILE *out, const struct czpg_probe_result *res)
@@ -147,6 +175,11 @@ void czpg_probe_print(FILE *out, const struct czpg_probe_result *res)
 			res->status_detail[0] != '\0' ? res->status_detail : "no detail");
 		return;
 	}
+	fprintf(out, "Server: %s (%s)\n", czpg_probe_server_name(res->server),
+		res->server_evidence);
+	fprintf(out, "Server version: %s (%s)\n",
+		res->server_version[0] != '\0' ? res->server_version : "not known",
+		res->server_version_evidence);
 	fprintf(out, "SSLRequest answer: %s\n", answer_text(res->ssl_answer));
 	if (res->tls_ok)
 		fprintf(out, "Default negotiation: %s / %s / %s\n", res->tls_version,
@@ -259,6 +292,68 @@ static void json_str_or_null(struct czpg_json *j, const char *key, const char *s
 	czpg_json_kv_string(j, key, s != NULL && s[0] != '\0' ? s : NULL);
 }
 
+/* "order", "preference", "preference_complete", "server_order", "order_detail". */
+static void json_order(struct czpg_json *j, const struct czpg_probe_version *v)
+{
+	size_t k;
+
+	czpg_json_kv_string(j, "order",
+			    v->server_order == CZPG_TRI_YES  ? "server"
+			    : v->server_order == CZPG_TRI_NO ? "client"
+							     : NULL);
+	czpg_json_key(j, "preference");
+	if (v->server_order != CZPG_TRI_YES) {
+		czpg_json_null(j);
+	} else {
+		czpg_json_array_begin(j);
+		for (k = 0; k < v->npreference; k++)
+			czpg_json_string(j, v->preference[k]);
+		czpg_json_array_end(j);
+	}
+	czpg_json_kv_bool(j, "preference_complete", v->preference_complete);
+	json_tri(j, "server_order", v->server_order);
+	json_str_or_null(j, "order_detail", v->order_detail);
+}
+
+static void json_refusal(struct czpg_json *j, const char *key, const struct czpg_probe_refusal *f)
+{
+	czpg_json_key(j, key);
+	if (f->sqlstate[0] == '\0') {
+		czpg_json_null(j);
+		return;
+	}
+	czpg_json_object_begin(j);
+	czpg_json_kv_string(j, "sqlstate", f->sqlstate);
+	czpg_json_kv_string(j, "message", f->message);
+	czpg_json_kv_string(j, "fields", f->fields);
+	czpg_json_object_end(j);
+}
+
+/* "server", "server_version" and the startup refusals they rest on. */
+static void json_identity(struct czpg_json *j, const struct czpg_probe_result *res)
+{
+	czpg_json_key(j, "server");
+	czpg_json_object_begin(j);
+	czpg_json_kv_string(j, "kind",
+			    res->server == CZPG_PROBE_SERVER_PGBOUNCER    ? "pgbouncer"
+			    : res->server == CZPG_PROBE_SERVER_POSTGRESQL ? "postgresql"
+									  : NULL);
+	json_str_or_null(j, "evidence", res->server_evidence);
+	czpg_json_object_end(j);
+	czpg_json_key(j, "server_version");
+	czpg_json_object_begin(j);
+	json_str_or_null(j, "version", res->server_version);
+	json_str_or_null(j, "evidence", res->server_version_evidence);
+	czpg_json_object_end(j);
+	czpg_json_key(j, "refusals");
+	czpg_json_object_begin(j);
+	json_refusal(j, "plaintext", &res->plaintext_refusal);
+	json_refusal(j, "tls", &res->tls_refusal);
+	json_refusal(j, "admin_db", &res->admin_refusal);
+	czpg_json_object_end(j);
+	json_tri(j, "admin_db_auth", res->admin_auth);
+}
+
 void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res, enum czpg_result outcome)
 {
 	struct czpg_json j;
@@ -317,8 +412,7 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res, enum 
 			}
 			czpg_json_array_end(&j);
 		}
-		json_tri(&j, "server_order", v->server_order);
-		json_str_or_null(&j, "order_detail", v->order_detail);
+		json_order(&j, v);
 		czpg_json_object_end(&j);
 	}
 	czpg_json_array_end(&j);
@@ -399,6 +493,8 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res, enum 
 	json_tri(&j, "channel_binding", res->channel_binding);
 	json_str_or_null(&j, "detail", res->auth_detail);
 	czpg_json_object_end(&j);
+
+	json_identity(&j, res);
 
 	czpg_json_key(&j, "direct_tls");
 	czpg_json_object_begin(&j);

@@ -169,6 +169,11 @@ void czpg_status_render_text(FILE *f, const struct czpg_status_report *r, enum c
 	if (r->hba_checked)
 		fprintf(f, "%-8s %s: %s\n", "pg_hba", r->hba_path,
 			r->hba_known ? czpg_hba_mode_name(r->hba_mode) : "not read");
+	if (r->server_version[0] != '\0')
+		fprintf(f, "%-8s PostgreSQL %s (%s)\n", "server", r->server_version,
+			r->server_version_detail);
+	else
+		fprintf(f, "%-8s version %s\n", "server", r->server_version_detail);
 	fputc('\n', f);
 	for (i = 0; i < CZPG_STATUS_NCHECKS; i++)
 		czpg_report_line(f, tags[r->checks[i].result], "%s: %s",
@@ -282,6 +287,12 @@ void czpg_status_render_json(FILE *f, const struct czpg_status_report *r, enum c
 		czpg_json_int(&j, r->bundle_previous);
 	else
 		czpg_json_null(&j);
+	czpg_json_object_end(&j);
+
+	czpg_json_key(&j, "server_version");
+	czpg_json_object_begin(&j);
+	czpg_json_kv_string(&j, "version", r->server_version[0] != '\0' ? r->server_version : NULL);
+	czpg_json_kv_string(&j, "detail", r->server_version_detail);
 	czpg_json_object_end(&j);
 
 	czpg_json_key(&j, "hba");

@@ -23,6 +23,7 @@
 #include "czpg/engine.h"
 #include "czpg/pgwire.h"
 #include "czpg/scram.h"
+#include "czpg/sslneg.h"
 #include "czpg/tlsio.h"
 
 #include "bench_client.h"
@@ -250,18 +251,103 @@ static void derive(struct bench *b)
 /* ------------------------------------------------------------------------
  * Setting up the pools.
  */
+
+/*
+ * What pool pi is: TLS or not, how TLS starts, and its name in the report.
+ * A/A: two plaintext pools; a negotiation comparison: SSLRequest first (a)
+ * against direct TLS (b); otherwise TLS (a, as --sslnegotiation says)
+ * against plaintext (b).
+ */
+static void pool_role(const struct czpg_bench_options *o, unsigned pi, struct bench_pool *p)
+{
+	const char *name;
+
+	p->tls = o->aa ? o->aa_tls : (pi == 0 || o->compare_negotiation);
+	p->opening = o->compare_negotiation ? (pi == 0 ? CZPG_OPEN_DEFAULT : CZPG_OPEN_DIRECT_TLS)
+		     : p->tls               ? o->sslnegotiation
+					    : CZPG_OPEN_DEFAULT;
+	if (o->aa && o->aa_tls)
+		name = pi == 0 ? "tls-a" : "tls-b";
+	else if (o->aa)
+		name = pi == 0 ? "plain-a" : "plain-b";
+	else if (o->compare_negotiation)
+		name = pi == 0 ? "sslrequest" : "direct";
+	else
+		name = pi == 0 ? "tls" : "plain";
+	snprintf(p->r->name, sizeof(p->r->name), "%s", name);
+	p->r->tls = p->tls;
+	p->r->negotiation = p->tls ? czpg_sslneg_name(p->opening) : NULL;
+}
+
+/*
+ * ALPN for direct TLS (in a comparison, both pools offer it: the two
+ * ClientHellos differ only in when they are sent).  0 or -1.
+ */
+static int setup_negotiation(struct bench *b)
+{
+	const struct czpg_bench_options *o = b->o;
+	char err[512];
+
+	if (czpg_sslneg_configure(b->tcfg,
+				  o->compare_negotiation ? CZPG_OPEN_DIRECT_TLS : o->sslnegotiation,
+				  err, sizeof(err)) < 0) {
+		czpg_bench_fail(b, "%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Which name and address the pools use, found once before they connect so
+ * that every connection measures the same path: as libpq walks --host, the
+ * first name with an address that accepts a TCP connection, each address
+ * tried in order with its own connect timeout.  0, or -1 (the bench fails
+ * with each address and its error).
+ */
+static int pick_address(struct bench *b)
+{
+	const struct czpg_bench_options *o = b->o;
+	struct czpg_engine_hosts hosts;
+	struct czpg_engine_addrs addrs;
+	struct czpg_engine_route route;
+	char err[512], list[1024];
+	size_t i;
+	int idx;
+
+	if (czpg_engine_split_hosts(o->host, &hosts, err, sizeof(err)) < 0) {
+		czpg_bench_fail(b, "%s", err);
+		return -1;
+	}
+	czpg_engine_route_init(&route);
+	for (i = 0; i < hosts.n; i++) {
+		if (czpg_engine_resolve_all(hosts.name[i], o->port, &addrs, err, sizeof(err)) < 0) {
+			czpg_engine_route_add(&route, hosts.name[i], err);
+			continue;
+		}
+		idx = czpg_engine_dial(&addrs, o->timeout_ms, &route, err, sizeof(err));
+		if (idx < 0)
+			continue;
+		snprintf(b->host, sizeof(b->host), "%s", hosts.name[i]);
+		snprintf(b->hostaddr, sizeof(b->hostaddr), "%s", addrs.addr[idx].ip);
+		memcpy(&b->addr, &addrs.addr[idx].sa, addrs.addr[idx].len);
+		b->addrlen = addrs.addr[idx].len;
+		snprintf(b->label, sizeof(b->label),
+			 strchr(b->host, ':') != NULL ? "[%s]:%u" : "%s:%u", b->host, o->port);
+		return 0;
+	}
+	czpg_engine_route_describe(&route, list, sizeof(list));
+	czpg_bench_fail(b, "could not connect to %s (port %u): %s", o->host, o->port, list);
+	return -1;
+}
+
 static int setup(struct bench *b)
 {
 	const struct czpg_bench_options *o = b->o;
 	char err[512];
 	unsigned pi, i;
 
-	snprintf(b->label, sizeof(b->label), strchr(o->host, ':') != NULL ? "[%s]:%u" : "%s:%u",
-		 o->host, o->port);
-	if (czpg_engine_resolve(o->host, o->port, &b->addr, &b->addrlen, err, sizeof(err)) < 0) {
-		czpg_bench_fail(b, "%s", err);
+	if (pick_address(b) < 0)
 		return -1;
-	}
 	b->tcfg = czpg_tls_config_new(err, sizeof(err));
 	if (b->tcfg == NULL) {
 		czpg_bench_fail(b, "%s", err);
@@ -273,6 +359,8 @@ static int setup(struct bench *b)
 		czpg_bench_fail(b, "%s", czpg_tls_config_error(b->tcfg));
 		return -1;
 	}
+	if (setup_negotiation(b) < 0)
+		return -1;
 	b->cache = czpg_scram_cache_new(4);
 	if (b->cache == NULL) {
 		czpg_bench_fail(b, "out of memory");
@@ -283,10 +371,7 @@ static int setup(struct bench *b)
 	for (pi = 0; pi < 2; pi++) {
 		struct bench_pool *p = &b->pools[pi];
 
-		p->tls = o->aa ? o->aa_tls : pi == 0;
-		snprintf(p->r->name, sizeof(p->r->name), "%s%s", p->tls ? "tls" : "plain",
-			 o->aa ? (pi == 0 ? "-a" : "-b") : "");
-		p->r->tls = p->tls;
+		pool_role(o, pi, p);
 		p->r->server_cpu_known = true;
 		czpg_hist_init(&p->r->hist);
 		if (o->mode != CZPG_BENCH_POOLED)

@@ -16,7 +16,10 @@
 
 #include <openssl/ssl.h>
 
+#include "czpg/sslneg.h"
+
 #include "bench_client.h"
+#include "bench_refusal.h"
 #include "bench_rounds.h"
 #include "pqload.h"
 
@@ -60,8 +63,8 @@ static void quiet_notice(void *arg, const char *message)
 static PGconn *libpq_connect_one(struct bench *b, bool tls, char *err, size_t errlen)
 {
 	const char *keys[16], *vals[16];
-	char timeout[16];
-	const char *cb;
+	char timeout[16], note[200];
+	const char *cb, *neg = NULL;
 	PGconn *pq;
 	int n = 0;
 
@@ -69,7 +72,9 @@ static PGconn *libpq_connect_one(struct bench *b, bool tls, char *err, size_t er
 	cb = b->o->channel_binding == CZPG_CB_REQUIRE   ? "require"
 	     : b->o->channel_binding == CZPG_CB_DISABLE ? "disable"
 							: "prefer";
-	keys[n] = "host", vals[n++] = b->o->host;
+	/* The name for verify-full, the address the bench picked for the TCP connect. */
+	keys[n] = "host", vals[n++] = b->host;
+	keys[n] = "hostaddr", vals[n++] = b->hostaddr;
 	keys[n] = "port", vals[n++] = client_of(b)->port;
 	keys[n] = "user", vals[n++] = b->o->user;
 	keys[n] = "dbname", vals[n++] = b->o->dbname != NULL ? b->o->dbname : b->o->user;
@@ -79,6 +84,11 @@ static PGconn *libpq_connect_one(struct bench *b, bool tls, char *err, size_t er
 		keys[n] = "channel_binding", vals[n++] = cb;
 		keys[n] = "ssl_min_protocol_version",
 		vals[n++] = b->o->min_tls == TLS1_2_VERSION ? "TLSv1.2" : "TLSv1.3";
+		/* Only a libpq that has the keyword gets it (setup refused the rest). */
+		if (czpg_sslneg_libpq(b->o->sslnegotiation, libpq->PQlibVersion(), &neg, note,
+				      sizeof(note)) == 0 &&
+		    neg != NULL)
+			keys[n] = "sslnegotiation", vals[n++] = neg;
 	}
 	keys[n] = "connect_timeout", vals[n++] = timeout;
 	keys[n] = "application_name",
@@ -103,11 +113,12 @@ static PGconn *libpq_connect_one(struct bench *b, bool tls, char *err, size_t er
 static int libpq_open(struct bench *b)
 {
 	struct libpq_client *lp;
-	char err[200];
+	const char *neg;
+	char note[200];
 
-	libpq = czpg_pqload_open(err, sizeof(err));
+	libpq = czpg_pqload_open(note, sizeof(note));
 	if (libpq == NULL) {
-		czpg_bench_fail(b, "%s", err);
+		czpg_bench_fail(b, "%s", note);
 		return -1;
 	}
 	lp = calloc(1, sizeof(*lp));
@@ -117,6 +128,12 @@ static int libpq_open(struct bench *b)
 		return -1;
 	}
 	b->client = lp;
+	/* Only a negotiation this libpq has: direct before libpq 17 is refused, not dropped. */
+	if (czpg_sslneg_libpq(b->o->sslnegotiation, libpq->PQlibVersion(), &neg, note,
+			      sizeof(note)) < 0) {
+		czpg_bench_fail(b, "%s", note);
+		return -1;
+	}
 	snprintf(lp->port, sizeof(lp->port), "%u", b->o->port);
 	lp->pfds = calloc(b->o->pool + 1, sizeof(*lp->pfds));
 	lp->pfd_conn = calloc(b->o->pool + 1, sizeof(*lp->pfd_conn));
@@ -145,7 +162,13 @@ static int libpq_connect(struct bench *b)
 			p->conns[i].cs = lc;
 			lc->pq = libpq_connect_one(b, p->tls, err, sizeof(err));
 			if (lc->pq == NULL) {
-				czpg_bench_fail(b, "%s pool: %s", p->r->name, err);
+				char why[1024];
+
+				if (czpg_bench_refusal(p->r->name, p->tls, NULL, err, why,
+						       sizeof(why)))
+					czpg_bench_fail(b, "%s", why);
+				else
+					czpg_bench_fail(b, "%s pool: %s", p->r->name, err);
 				return -1;
 			}
 			p->r->backend_pids[p->r->npids++] = (uint32_t)libpq->PQbackendPID(lc->pq);

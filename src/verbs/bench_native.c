@@ -18,8 +18,11 @@
 #include "czpg/engine.h"
 #include "czpg/tlsio.h"
 
+#include "czpg/sslneg.h"
+
 #include "bench_client.h"
 #include "bench_host.h"
+#include "bench_refusal.h"
 #include "bench_rounds.h"
 
 /* A replaced connection, until the engine releases its slot. */
@@ -110,6 +113,24 @@ static void reconnected(struct bench *b, struct native_conn *nc)
 		czpg_bench_rounds_conn_ready(b, k);
 }
 
+/* Why a connection failed: a pool pg_hba.conf refuses, direct TLS, or the connection's words. */
+static void fail_connection(struct bench *b, struct native_conn *nc)
+{
+	const struct bench_pool *p = nc->k->p;
+	const char *hint = NULL;
+	char why[CZPG_CONN_ERR_MAX + 400];
+
+	if (czpg_bench_refusal(p->r->name, p->tls, czpg_conn_startup_sqlstate(nc->c),
+			       czpg_conn_startup_message(nc->c), why, sizeof(why)))
+		czpg_bench_fail(b, "%s", why);
+	else if (czpg_sslneg_explain(nc->c, p->opening, why, sizeof(why), &hint))
+		czpg_bench_fail(b, "connection %u of the %s pool failed: %s (%s)", nc->k->index,
+				p->r->name, why, hint);
+	else
+		czpg_bench_fail(b, "connection %u of the %s pool failed: %s", nc->k->index,
+				p->r->name, czpg_conn_error(nc->c));
+}
+
 static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void *user)
 {
 	struct native_conn *nc = user;
@@ -157,8 +178,7 @@ static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void
 		break;
 	case CZPG_EV_FAILED:
 		nc->failed = true;
-		czpg_bench_fail(b, "connection %u of the %s pool failed: %s", k->index,
-				k->p->r->name, czpg_conn_error(nc->c));
+		fail_connection(b, nc);
 		break;
 	default:
 		break;
@@ -171,7 +191,7 @@ static int native_start(struct bench *b, struct native_conn *nc, char *err, size
 	struct czpg_conn_config cfg = {0};
 	bool tls = nc->k->p->tls;
 
-	cfg.host = b->o->host;
+	cfg.host = b->host;
 	cfg.user = b->o->user;
 	cfg.dbname = b->o->dbname;
 	cfg.application_name = tls ? "czctl bench tls" : "czctl bench plain";
@@ -179,6 +199,7 @@ static int native_start(struct bench *b, struct native_conn *nc, char *err, size
 	cfg.use_tls = tls;
 	cfg.tls = b->tcfg;
 	cfg.channel_binding = tls ? b->o->channel_binding : CZPG_CB_DISABLE;
+	cfg.opening = nc->k->p->opening;
 	cfg.scram_cache = b->cache;
 	cfg.goal = CZPG_GOAL_SESSION;
 	cfg.phase_timeout_ms = b->o->timeout_ms;

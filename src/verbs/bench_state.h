@@ -46,7 +46,8 @@ struct bench_pool {
 	struct bench *b;
 	struct czpg_bench_pool_result *r;
 	bool tls;
-	struct bench_conn *conns; /* pooled */
+	enum czpg_conn_opening opening; /* TLS pools: SSLRequest first or direct TLS */
+	struct bench_conn *conns;       /* pooled */
 	unsigned n;
 	/* the round in progress */
 	uint64_t to_issue;
@@ -74,6 +75,10 @@ struct bench {
 	 * uses these, and creating them checks the CA file for either. */
 	struct czpg_tls_config *tcfg;
 	struct czpg_scram_cache *cache;
+	/* Where every connection goes: the name of --host (a list's first that
+	 * answered) and its address that accepted a TCP connection. */
+	char host[256];
+	char hostaddr[64]; /* that address as an IP literal (libpq's hostaddr) */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char label[300]; /* "host:port" in errors */

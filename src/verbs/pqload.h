@@ -30,7 +30,9 @@ struct czpg_pqload {
 	__typeof__(PQgetResult) *PQgetResult;
 	__typeof__(PQgetssl) *PQgetssl;
 	__typeof__(PQgetvalue) *PQgetvalue;
+	__typeof__(PQhost) *PQhost;
 	__typeof__(PQisBusy) *PQisBusy;
+	__typeof__(PQlibVersion) *PQlibVersion;
 	__typeof__(PQnfields) *PQnfields;
 	__typeof__(PQntuples) *PQntuples;
 	__typeof__(PQparameterStatus) *PQparameterStatus;

@@ -37,9 +37,10 @@
 #include "czpg/pgwire.h"
 #include "czpg/probe_findings.h"
 #include "czpg/probe_report.h"
+#include "probe_order.h"
 #include "probe_suites.h"
 
-#define PROBE_MAX_TASKS 160
+#define PROBE_MAX_TASKS 256
 #define PROBE_DEFAULT_TIMEOUT_MS 10000u
 #define PROBE_DEFAULT_CONCURRENCY 64u
 #define PROBE_MAX_SLOTS 8192u
@@ -55,7 +56,8 @@ enum task_kind {
 	T_VERSION, /* vi */
 	T_SUITE,   /* vi, idx = index into the version's suites[] */
 	T_GROUP,   /* idx = bit mask of group table entries offered; vi = version used */
-	T_ORDER,   /* vi, idx = 0 (a:b) or 1 (b:a) */
+	T_RANK,    /* vi, idx = enum czpg_probe_offer (probe_order.h) */
+	T_ADMIN,   /* startup for database "pgbouncer" (over TLS when offered) */
 	T_NKINDS,
 };
 
@@ -65,7 +67,8 @@ struct task {
 	enum task_kind kind;
 	int vi;
 	int idx;
-	struct czpg_tls_config *cfg; /* borrowed from the run's suites */
+	struct czpg_tls_config *cfg; /* borrowed from the run's suites, unless cfg_owned */
+	bool cfg_owned;
 	struct czpg_conn *conn;
 	int slot;
 	bool started;
@@ -76,8 +79,10 @@ struct task {
 struct target {
 	struct czpg_probe_result *res;
 	size_t index;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	/* Every address of the host; main tries them in order, the rest use the one that answered.
+	 */
+	struct czpg_engine_addrs addrs;
+	struct czpg_engine_route route;
 	struct task tasks[PROBE_MAX_TASKS];
 	size_t ntasks;
 	size_t next;      /* first task not yet started */
@@ -89,9 +94,7 @@ struct target {
 	bool version_done[CZPG_PROBE_NVERSIONS];
 	unsigned suites_pending[CZPG_PROBE_NVERSIONS];
 	bool suites_spawned[CZPG_PROBE_NVERSIONS];
-	int order_a[CZPG_PROBE_NVERSIONS], order_b[CZPG_PROBE_NVERSIONS];
-	char order_got[CZPG_PROBE_NVERSIONS][2][64];
-	unsigned order_pending[CZPG_PROBE_NVERSIONS];
+	struct czpg_probe_order order[CZPG_PROBE_NVERSIONS];
 	bool groups_spawned;
 	int group_vi;
 	bool expired; /* deadline passed: nothing new starts */
@@ -226,6 +229,14 @@ static void classify_main(struct target *t, struct czpg_conn *c)
 	}
 }
 
+/* How c's startup was refused, if it was refused with an ErrorResponse. */
+static void record_refusal(struct czpg_probe_refusal *f, struct czpg_conn *c)
+{
+	copy_str(f->sqlstate, sizeof(f->sqlstate), czpg_conn_startup_sqlstate(c));
+	copy_str(f->message, sizeof(f->message), czpg_conn_startup_message(c));
+	copy_str(f->fields, sizeof(f->fields), czpg_conn_startup_fields(c));
+}
+
 static void record_auth(struct czpg_probe_result *res, struct czpg_conn *c)
 {
 	if (czpg_conn_phase(c) == CZPG_PHASE_DONE && czpg_conn_auth_request(c) >= 0) {
@@ -240,6 +251,7 @@ static void record_auth(struct czpg_probe_result *res, struct czpg_conn *c)
 	} else if (czpg_conn_startup_sqlstate(c)[0] != '\0' ||
 		   czpg_conn_failed_phase(c) == CZPG_PHASE_STARTUP) {
 		copy_str(res->auth_detail, sizeof(res->auth_detail), czpg_conn_error(c));
+		record_refusal(&res->tls_refusal, c);
 	}
 }
 
@@ -272,58 +284,48 @@ static void spawn_suites(struct run *r, struct target *t, int vi)
 	}
 }
 
-/* The first two accepted suites of version vi, offered in both orders. */
+/*
+ * One offer of version vi's ranking (probe_order.h) as a connection.  When
+ * none can be made, the ranking ends with what it has.
+ */
+static void add_rank_task(struct run *r, struct target *t, int vi, enum czpg_probe_offer which)
+{
+	struct czpg_probe_order *o = &t->order[vi];
+	struct czpg_tls_config *cfg = NULL;
+	struct task *k = NULL;
+	char list[CZPG_PROBE_MAX_SUITES * 40];
+	bool owned = false;
+
+	if (czpg_probe_order_list(o, which, list, sizeof(list)) == 0)
+		cfg = czpg_probe_suites_for_list(&r->suites, vi, list, &owned);
+	if (cfg != NULL)
+		k = add_task(t, T_RANK, vi, (int)which, cfg);
+	if (k == NULL) {
+		if (owned)
+			czpg_tls_config_free(cfg);
+		czpg_probe_order_cut(o);
+	} else {
+		k->cfg_owned = owned;
+	}
+	czpg_probe_order_conclude(o, &t->res->versions[vi]);
+}
+
+/* Every suite of version vi is known: rank the accepted ones. */
 static void spawn_order(struct run *r, struct target *t, int vi)
 {
 	struct czpg_probe_version *v = &t->res->versions[vi];
-	int a = -1, b = -1, dir;
-	size_t i;
+	const char *accepted[CZPG_PROBE_MAX_SUITES];
+	size_t i, n = 0;
 
-	for (i = 0; i < v->nsuites; i++) {
-		if (v->suites[i].accepted != CZPG_TRI_YES)
-			continue;
-		if (a < 0)
-			a = (int)i;
-		else if (b < 0)
-			b = (int)i;
-	}
-	if (b < 0) {
-		snprintf(v->order_detail, sizeof(v->order_detail),
-			 "fewer than two suites accepted");
+	for (i = 0; i < v->nsuites; i++)
+		if (v->suites[i].accepted == CZPG_TRI_YES)
+			accepted[n++] = v->suites[i].name;
+	czpg_probe_order_init(&t->order[vi], accepted, n);
+	czpg_probe_order_conclude(&t->order[vi], v);
+	if (t->order[vi].state != CZPG_PROBE_ORDER_RUNNING)
 		return;
-	}
-	t->order_a[vi] = a;
-	t->order_b[vi] = b;
-	for (dir = 0; dir < 2; dir++) {
-		struct czpg_tls_config *cfg = czpg_probe_suites_for_order(
-		    &r->suites, vi, v->suites[a].name, v->suites[b].name, dir);
-
-		if (cfg != NULL && add_task(t, T_ORDER, vi, dir, cfg) != NULL)
-			t->order_pending[vi]++;
-	}
-}
-
-/* Both orders answered: does the server's preference win? */
-static void conclude_order(struct target *t, int vi)
-{
-	struct czpg_probe_version *v = &t->res->versions[vi];
-	const char *g0 = t->order_got[vi][0], *g1 = t->order_got[vi][1];
-	const char *a = v->suites[t->order_a[vi]].name;
-	const char *b = v->suites[t->order_b[vi]].name;
-
-	if (g0[0] == '\0' || g1[0] == '\0') {
-		v->server_order = CZPG_TRI_UNKNOWN;
-		snprintf(v->order_detail, sizeof(v->order_detail),
-			 "a handshake offering %s and %s failed", a, b);
-	} else if (strcmp(g0, g1) == 0) {
-		v->server_order = CZPG_TRI_YES;
-		snprintf(v->order_detail, sizeof(v->order_detail),
-			 "%s chosen whichever the client offered first", g0);
-	} else {
-		v->server_order = CZPG_TRI_NO;
-		snprintf(v->order_detail, sizeof(v->order_detail),
-			 "the client's first choice wins (%s / %s)", g0, g1);
-	}
+	add_rank_task(r, t, vi, CZPG_PROBE_OFFER_FORWARD);
+	add_rank_task(r, t, vi, CZPG_PROBE_OFFER_REVERSE);
 }
 
 /* The result entry of group table entry gi, or NULL. */
@@ -398,6 +400,7 @@ static void spawn_after_gate(struct run *r, struct target *t)
 		if (!r->opt->quick) {
 			add_task(t, T_GSSENC, -1, 0, NULL);
 			add_task(t, T_DIRECT, -1, 0, r->suites.direct);
+			add_task(t, T_ADMIN, -1, 0, NULL);
 		}
 		return;
 	}
@@ -434,6 +437,7 @@ static void spawn_after_gate(struct run *r, struct target *t)
 	if (!r->opt->quick) {
 		add_task(t, T_GSSENC, -1, 0, NULL);
 		add_task(t, T_DIRECT, -1, 0, r->suites.direct);
+		add_task(t, T_ADMIN, -1, 0, res->tls_ok ? r->suites.main : NULL);
 	}
 }
 
@@ -477,7 +481,20 @@ static void record_plain(struct run *r, struct task *k, const struct seen *s)
 		    res->plaintext_sqlstate[0] != '\0' ? CZPG_TRI_NO : CZPG_TRI_UNKNOWN;
 		copy_str(res->plaintext_detail, sizeof(res->plaintext_detail),
 			 czpg_conn_error(s->c));
+		record_refusal(&res->plaintext_refusal, s->c);
 	}
+}
+
+static void record_admin(struct run *r, struct task *k, const struct seen *s)
+{
+	struct czpg_probe_result *res = k->t->res;
+
+	(void)r;
+	if (s->done)
+		res->admin_auth = CZPG_TRI_YES;
+	else if (czpg_conn_startup_sqlstate(s->c)[0] != '\0')
+		res->admin_auth = CZPG_TRI_NO;
+	record_refusal(&res->admin_refusal, s->c);
 }
 
 static void record_gssenc(struct run *r, struct task *k, const struct seen *s)
@@ -582,15 +599,15 @@ static void record_group(struct run *r, struct task *k, const struct seen *s)
 	}
 }
 
-static void record_order(struct run *r, struct task *k, const struct seen *s)
+static void record_rank(struct run *r, struct task *k, const struct seen *s)
 {
 	struct target *t = k->t;
+	struct czpg_probe_order *o = &t->order[k->vi];
 
-	(void)r;
-	copy_str(t->order_got[k->vi][k->idx], sizeof(t->order_got[0][0]),
-		 s->hs ? czpg_tls_cipher(s->tls) : "");
-	if (t->order_pending[k->vi] > 0 && --t->order_pending[k->vi] == 0)
-		conclude_order(t, k->vi);
+	if (czpg_probe_order_record(o, (enum czpg_probe_offer)k->idx,
+				    s->hs ? czpg_tls_cipher(s->tls) : NULL))
+		add_rank_task(r, t, k->vi, CZPG_PROBE_OFFER_NEXT);
+	czpg_probe_order_conclude(o, &t->res->versions[k->vi]);
 }
 
 /* How each kind of task connects, and what records its result. */
@@ -607,7 +624,8 @@ static const struct task_def {
     [T_VERSION] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_version},
     [T_SUITE] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_suite},
     [T_GROUP] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_group},
-    [T_ORDER] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_order},
+    [T_RANK] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_TLS, record_rank},
+    [T_ADMIN] = {CZPG_OPEN_DEFAULT, CZPG_GOAL_AUTH_REQUEST, record_admin},
 };
 
 /* ---- the engine ------------------------------------------------------------ */
@@ -626,6 +644,11 @@ static void on_release(struct czpg_conn *c, void *user)
 	k->conn = NULL;
 	k->t->running--;
 	czpg_conn_free(c);
+	if (k->cfg_owned) {
+		czpg_tls_config_free(k->cfg);
+		k->cfg = NULL;
+		k->cfg_owned = false;
+	}
 }
 
 /* A task that cannot start stays unknown; main's failure is the target's. */
@@ -638,6 +661,24 @@ static void task_not_started(struct task *k, const char *err)
 	}
 }
 
+/*
+ * The connect of one task, as libpq connects: the main task tries every
+ * address of the host in order (each with its own connect timeout); every
+ * later task goes to the address that answered it.  Returns the slot or -1.
+ */
+static int connect_task(struct run *r, struct task *k, char *err, size_t errlen)
+{
+	struct target *t = k->t;
+	const struct czpg_engine_endpoint *ep;
+
+	if (k->kind == T_MAIN)
+		return czpg_engine_connect_addrs(r->engine, k->conn, &t->addrs, &t->route,
+						 t->res->target, err, errlen);
+	ep = t->route.answered >= 0 ? &t->route.peer : &t->addrs.addr[0];
+	return czpg_engine_connect(r->engine, k->conn, (const struct sockaddr *)&ep->sa, ep->len,
+				   NULL, 0, t->res->target, err, errlen);
+}
+
 /* 0 (started, or given up), -1 when the engine is full (try again later). */
 static int start_task(struct run *r, struct task *k)
 {
@@ -648,7 +689,7 @@ static int start_task(struct run *r, struct task *k)
 
 	cc.host = t->res->host;
 	cc.user = r->user;
-	cc.dbname = r->user;
+	cc.dbname = k->kind == T_ADMIN ? "pgbouncer" : r->user;
 	cc.application_name = "czctl-probe";
 	cc.phase_timeout_ms = r->timeout_ms;
 	cc.user_data = k;
@@ -662,8 +703,7 @@ static int start_task(struct run *r, struct task *k)
 		task_not_started(k, err);
 		goto out;
 	}
-	k->slot = czpg_engine_connect(r->engine, k->conn, (const struct sockaddr *)&t->addr,
-				      t->addrlen, NULL, 0, t->res->target, err, sizeof(err));
+	k->slot = connect_task(r, k, err, sizeof(err));
 	if (k->slot < 0) {
 		czpg_conn_free(k->conn);
 		k->conn = NULL;
@@ -754,7 +794,8 @@ static void start_target(struct run *r, struct target *t, const struct czpg_prob
 	t->start_ns = czpg_engine_now_ns();
 	t->deadline_ns = t->start_ns + (uint64_t)r->timeout_ms * 1000000ull;
 	init_result(t->res, tg, r);
-	if (czpg_engine_resolve(tg->host, tg->port, &t->addr, &t->addrlen, err, sizeof(err)) < 0) {
+	czpg_engine_route_init(&t->route);
+	if (czpg_engine_resolve_all(tg->host, tg->port, &t->addrs, err, sizeof(err)) < 0) {
 		t->res->status = CZPG_PROBE_UNREACHABLE;
 		copy_str(t->res->status_detail, sizeof(t->res->status_detail), err);
 		return;
@@ -762,8 +803,30 @@ static void start_target(struct run *r, struct target *t, const struct czpg_prob
 	add_task(t, T_MAIN, -1, 0, r->suites.main);
 }
 
+/* Configurations the run did not keep, of tasks that never ran (or whatever is left). */
+static void free_owned_configs(struct target *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ntasks; i++)
+		if (t->tasks[i].cfg_owned && t->tasks[i].conn == NULL) {
+			czpg_tls_config_free(t->tasks[i].cfg);
+			t->tasks[i].cfg = NULL;
+			t->tasks[i].cfg_owned = false;
+		}
+}
+
 static void finish_target(struct run *r, struct target *t)
 {
+	int vi;
+
+	/* A ranking the deadline cut keeps what it found. */
+	for (vi = 0; vi < CZPG_PROBE_NVERSIONS; vi++)
+		if (t->order[vi].state == CZPG_PROBE_ORDER_RUNNING) {
+			czpg_probe_order_cut(&t->order[vi]);
+			czpg_probe_order_conclude(&t->order[vi], &t->res->versions[vi]);
+		}
+	free_owned_configs(t);
 	t->res->elapsed_ms = (double)(czpg_engine_now_ns() - t->start_ns) / 1e6;
 	czpg_probe_assess(t->res);
 	t->active = false;
@@ -869,6 +932,7 @@ out:
 					czpg_conn_free(slots[i].tasks[k].conn);
 					slots[i].tasks[k].conn = NULL;
 				}
+			free_owned_configs(&slots[i]);
 		}
 	}
 	czpg_engine_free(r.engine);

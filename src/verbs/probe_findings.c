@@ -39,6 +39,161 @@ bool czpg_probe_suite_is_weak(const char *suite, char *why, size_t whylen)
 	return true;
 }
 
+/* ---- who answers, and which version ------------------------------------------ */
+
+/*
+ * PgBouncer's own startup refusals (PgBouncer 1.x, src/client.c and
+ * src/objects.c): SQLSTATE 08P01 and one of these messages, in an
+ * ErrorResponse that names no source location.
+ */
+static const char *const pgbouncer_messages[] = {
+    "SSL required",
+    "not allowed",
+    "no such database",
+    "no such user",
+    "client sent partial pkt in startup phase",
+    "bad packet header",
+    "unsupported startup parameter",
+    "no more connections allowed",
+    "pgbouncer cannot connect to server",
+    "server login has been failing",
+};
+
+/* The ErrorResponse named its source file, line and routine, as PostgreSQL's backend does. */
+static bool has_source_location(const struct czpg_probe_refusal *f)
+{
+	return strchr(f->fields, 'F') != NULL && strchr(f->fields, 'L') != NULL &&
+	       strchr(f->fields, 'R') != NULL;
+}
+
+static bool from_pgbouncer(const struct czpg_probe_refusal *f)
+{
+	size_t i, n;
+
+	if (strcmp(f->sqlstate, "08P01") != 0 || f->fields[0] == '\0' || has_source_location(f))
+		return false;
+	for (i = 0; i < sizeof(pgbouncer_messages) / sizeof(pgbouncer_messages[0]); i++) {
+		n = strlen(pgbouncer_messages[i]);
+		if (strncmp(f->message, pgbouncer_messages[i], n) == 0 &&
+		    (f->message[n] == '\0' || f->message[n] == ':' || f->message[n] == ' '))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Who refused the startups: PgBouncer when one refusal is PgBouncer's own
+ * (it answers before any server is involved, so a PostgreSQL error after it
+ * would be one it passed on); PostgreSQL when a refusal names its source
+ * location; else unknown.
+ */
+static void identify_server(struct czpg_probe_result *r)
+{
+	const struct {
+		const struct czpg_probe_refusal *f;
+		const char *what;
+	} seen[] = {
+	    {&r->plaintext_refusal, "the plaintext startup"},
+	    {&r->tls_refusal, "the startup over TLS"},
+	    {&r->admin_refusal, "the startup for database \"pgbouncer\""},
+	};
+	char list[400] = "";
+	size_t i;
+
+	r->server = CZPG_PROBE_SERVER_UNKNOWN;
+	r->server_evidence[0] = '\0';
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
+		if (from_pgbouncer(seen[i].f)) {
+			char item[128];
+
+			czpg_errf(item, sizeof(item), "%s got \"%s\"", seen[i].what,
+				  seen[i].f->message);
+			czpg_probe_list_add(list, sizeof(list), item);
+		}
+	if (list[0] != '\0') {
+		r->server = CZPG_PROBE_SERVER_PGBOUNCER;
+		czpg_errf(r->server_evidence, sizeof(r->server_evidence),
+			  "PgBouncer's own refusals (SQLSTATE 08P01, without the source location "
+			  "PostgreSQL's backend sends): %s",
+			  list);
+		return;
+	}
+	for (i = 0; i < sizeof(seen) / sizeof(seen[0]); i++)
+		if (seen[i].f->sqlstate[0] != '\0' && has_source_location(seen[i].f)) {
+			r->server = CZPG_PROBE_SERVER_POSTGRESQL;
+			czpg_errf(r->server_evidence, sizeof(r->server_evidence),
+				  "%s was refused (SQLSTATE %s) with the source file, line and "
+				  "routine PostgreSQL's backend names in every error",
+				  seen[i].what, seen[i].f->sqlstate);
+			return;
+		}
+	czpg_errf(r->server_evidence, sizeof(r->server_evidence),
+		  "no startup was refused in a way that tells PostgreSQL from a pooler");
+}
+
+/* The server version the probe's evidence supports (it never sees server_version). */
+static void infer_version(struct czpg_probe_result *r)
+{
+	r->server_version[0] = '\0';
+	if (r->server == CZPG_PROBE_SERVER_PGBOUNCER) {
+		czpg_errf(r->server_version_evidence, sizeof(r->server_version_evidence),
+			  "PgBouncer answers, and the probe does not reach the server "
+			  "behind it");
+	} else if (r->direct_tls == CZPG_TRI_YES && strcmp(r->direct_alpn, "postgresql") == 0) {
+		snprintf(r->server_version, sizeof(r->server_version), "17 or later");
+		czpg_errf(r->server_version_evidence, sizeof(r->server_version_evidence),
+			  "it accepts direct TLS and selects ALPN \"postgresql\", which "
+			  "PostgreSQL does from 17");
+	} else if (r->direct_tls == CZPG_TRI_NO && r->ssl_answer == 'S' && r->tls_ok) {
+		snprintf(r->server_version, sizeof(r->server_version), "before 17");
+		czpg_errf(r->server_version_evidence, sizeof(r->server_version_evidence),
+			  "it refuses direct TLS while it offers TLS after SSLRequest (PostgreSQL "
+			  "accepts both from 17)%s",
+			  r->server == CZPG_PROBE_SERVER_POSTGRESQL
+			      ? ""
+			      : ", unless a pooler answers for it");
+	} else {
+		czpg_errf(r->server_version_evidence, sizeof(r->server_version_evidence),
+			  "the probe sends no password, so it never sees the "
+			  "server_version parameter, and nothing else it saw tells");
+	}
+}
+
+/* ---- findings ------------------------------------------------------------------ */
+
+/* What to change, in the settings of whoever answers (PostgreSQL's or PgBouncer's). */
+struct advice {
+	const char *tls_off, *plaintext, *tls12, *old_tls, *ciphers;
+	const char *renew, *rotate, *name, *no_plus;
+};
+
+static const struct advice postgresql_advice = {
+    .tls_off = "turn ssl on",
+    .plaintext = "use hostssl lines only in pg_hba.conf",
+    .tls12 = "set ssl_min_protocol_version = 'TLSv1.3' once every client supports it",
+    .old_tls = "raise ssl_min_protocol_version",
+    .ciphers = "restrict ssl_ciphers to ECDHE with AES-GCM or ChaCha20-Poly1305",
+    .renew = "renew it",
+    .rotate = "rotate it",
+    .name = "",
+    .no_plus = "",
+};
+
+static const struct advice pgbouncer_advice = {
+    .tls_off = "set client_tls_sslmode = require with client_tls_key_file and "
+	       "client_tls_cert_file in pgbouncer.ini",
+    .plaintext = "set client_tls_sslmode = require (or verify-full) in pgbouncer.ini",
+    .tls12 = "set client_tls_protocols = tlsv1.3 in pgbouncer.ini once every client supports it",
+    .old_tls = "set client_tls_protocols = secure (TLS 1.2 and 1.3) or tlsv1.3 in pgbouncer.ini",
+    .ciphers = "restrict client_tls_ciphers in pgbouncer.ini to ECDHE with AES-GCM or "
+	       "ChaCha20-Poly1305",
+    .renew = "renew client_tls_cert_file (and client_tls_key_file) and reload PgBouncer",
+    .rotate = "rotate client_tls_cert_file (and client_tls_key_file) and reload PgBouncer",
+    .name = "; issue PgBouncer's client_tls_cert_file for this name",
+    .no_plus = ": PgBouncer does not offer it to its clients, so a client that requires "
+	       "channel binding cannot connect through the pooler",
+};
+
 static void add_finding(struct czpg_probe_result *r, enum czpg_probe_severity sev, const char *id,
 			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void add_finding(struct czpg_probe_result *r, enum czpg_probe_severity sev, const char *id,
@@ -61,6 +216,7 @@ static void add_finding(struct czpg_probe_result *r, enum czpg_probe_severity se
 
 void czpg_probe_assess(struct czpg_probe_result *r)
 {
+	const struct advice *adv;
 	size_t i, k;
 	char weak[300], why[64];
 
@@ -72,17 +228,27 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 			    czpg_probe_suite_is_weak(r->versions[i].suites[k].name, NULL, 0);
 	if (r->status != CZPG_PROBE_PROBED)
 		return;
+	identify_server(r);
+	infer_version(r);
+	adv = r->server == CZPG_PROBE_SERVER_PGBOUNCER ? &pgbouncer_advice : &postgresql_advice;
 
+	if (r->server == CZPG_PROBE_SERVER_PGBOUNCER)
+		add_finding(r, CZPG_SEV_INFO, "pgbouncer",
+			    "PgBouncer answers on this port, not PostgreSQL (%s): the TLS reported "
+			    "here is PgBouncer's client side, set by the client_tls_* settings in "
+			    "pgbouncer.ini; probe the PostgreSQL server behind it on its own port",
+			    r->server_evidence);
 	if (r->ssl_answer == 'N')
 		add_finding(
 		    r, CZPG_SEV_HIGH, "tls-off",
 		    "the server refuses TLS (it answered 'N' to SSLRequest): connections to "
-		    "it can only be plaintext; turn ssl on");
+		    "it can only be plaintext; %s",
+		    adv->tls_off);
 	if (r->plaintext_accepted == CZPG_TRI_YES)
 		add_finding(r, CZPG_SEV_HIGH, "plaintext-accepted",
 			    "a plaintext startup for user \"%s\" is accepted: the server asks for "
-			    "%s instead of refusing it; use hostssl lines only in pg_hba.conf",
-			    r->user, czpg_probe_auth_name(r->plaintext_auth));
+			    "%s instead of refusing it; %s",
+			    r->user, czpg_probe_auth_name(r->plaintext_auth), adv->plaintext);
 
 	for (i = 0; i < CZPG_PROBE_NVERSIONS; i++) {
 		const struct czpg_probe_version *v = &r->versions[i];
@@ -90,16 +256,14 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 		if (v->accepted != CZPG_TRI_YES)
 			continue;
 		if (v->version == TLS1_2_VERSION)
-			add_finding(r, CZPG_SEV_MEDIUM, "tls12-accepted",
-				    "TLS 1.2 is accepted; set ssl_min_protocol_version = 'TLSv1.3' "
-				    "once every client supports it");
+			add_finding(r, CZPG_SEV_MEDIUM, "tls12-accepted", "TLS 1.2 is accepted; %s",
+				    adv->tls12);
 		else if (v->version == TLS1_1_VERSION || v->version == TLS1_VERSION)
-			add_finding(r, CZPG_SEV_HIGH,
-				    v->version == TLS1_VERSION ? "tls10-accepted"
-							       : "tls11-accepted",
-				    "%s is accepted (deprecated by RFC 8996); raise "
-				    "ssl_min_protocol_version",
-				    v->version == TLS1_VERSION ? "TLS 1.0" : "TLS 1.1");
+			add_finding(
+			    r, CZPG_SEV_HIGH,
+			    v->version == TLS1_VERSION ? "tls10-accepted" : "tls11-accepted",
+			    "%s is accepted (deprecated by RFC 8996); %s",
+			    v->version == TLS1_VERSION ? "TLS 1.0" : "TLS 1.1", adv->old_tls);
 		weak[0] = '\0';
 		for (k = 0; k < v->nsuites; k++)
 			if (v->suites[k].accepted == CZPG_TRI_YES &&
@@ -118,9 +282,8 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 		}
 		if (weak[0] != '\0')
 			add_finding(r, CZPG_SEV_HIGH, "weak-suites",
-				    "%s accepts weak cipher suites: %s; restrict ssl_ciphers to "
-				    "ECDHE with AES-GCM or ChaCha20-Poly1305",
-				    v->name, weak);
+				    "%s accepts weak cipher suites: %s; %s", v->name, weak,
+				    adv->ciphers);
 	}
 	if (r->ssl_answer == 'S' && !r->tls_ok) {
 		bool any = false;
@@ -138,18 +301,18 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 
 		if (leaf->days_left < 0)
 			add_finding(r, CZPG_SEV_HIGH, "cert-expired",
-				    "the server certificate expired on %s; renew it",
-				    leaf->not_after);
+				    "the server certificate expired on %s; %s", leaf->not_after,
+				    adv->renew);
 		else if (leaf->days_left < 30)
-			add_finding(
-			    r, CZPG_SEV_MEDIUM, "cert-expiring",
-			    "the server certificate expires in %ld day(s), on %s; rotate it",
-			    leaf->days_left, leaf->not_after);
+			add_finding(r, CZPG_SEV_MEDIUM, "cert-expiring",
+				    "the server certificate expires in %ld day(s), on %s; %s",
+				    leaf->days_left, leaf->not_after, adv->rotate);
 		if (r->host_match == CZPG_TRI_NO)
 			add_finding(r, CZPG_SEV_HIGH, "name-mismatch",
 				    "the certificate does not match %s as verify-full checks it "
-				    "(SANs: %s): clients using verify-full will refuse it",
-				    r->host, leaf->sans[0] != '\0' ? leaf->sans : "none");
+				    "(SANs: %s): clients using verify-full will refuse it%s",
+				    r->host, leaf->sans[0] != '\0' ? leaf->sans : "none",
+				    adv->name);
 		if (r->ca_given && r->ca_verified == CZPG_TRI_NO)
 			add_finding(
 			    r, CZPG_SEV_MEDIUM, "ca-unverified",
@@ -169,8 +332,8 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 	if (r->tls_ok && r->tls_auth == CZPG_PGWIRE_AUTH_SASL && r->channel_binding == CZPG_TRI_NO)
 		add_finding(r, CZPG_SEV_LOW, "no-channel-binding",
 			    "SCRAM-SHA-256-PLUS is not offered over TLS (offered: %s): channel "
-			    "binding is impossible",
-			    r->mechanisms[0] != '\0' ? r->mechanisms : "nothing");
+			    "binding is impossible%s",
+			    r->mechanisms[0] != '\0' ? r->mechanisms : "nothing", adv->no_plus);
 	else if (r->tls_ok && r->tls_auth >= 0 && r->tls_auth != CZPG_PGWIRE_AUTH_SASL)
 		add_finding(r, CZPG_SEV_LOW, "no-channel-binding",
 			    "over TLS the server asks user \"%s\" for %s, not SCRAM: channel "
@@ -187,6 +350,17 @@ void czpg_probe_assess(struct czpg_probe_result *r)
 	if (r->deadline_hit)
 		add_finding(r, CZPG_SEV_INFO, "incomplete",
 			    "some checks did not finish before the per-target deadline");
+}
+
+const struct czpg_probe_finding *czpg_probe_finding(const struct czpg_probe_result *res,
+						    const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < res->nfindings; i++)
+		if (strcmp(res->findings[i].id, id) == 0)
+			return &res->findings[i];
+	return NULL;
 }
 
 enum czpg_result czpg_probe_outcome(const struct czpg_probe_result *res)

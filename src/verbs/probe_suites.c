@@ -10,6 +10,7 @@
  */
 #include "probe_suites.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,12 @@ static const struct {
 _Static_assert(N_TLS12_SUITES <= CZPG_PROBE_MAX_SUITES, "suite table larger than a result holds");
 _Static_assert(N_GROUPS <= CZPG_PROBE_MAX_GROUPS && N_GROUPS < 16, "group table too large");
 
-#define N_ORDER ((size_t)CZPG_PROBE_NVERSIONS * CZPG_PROBE_MAX_SUITES * CZPG_PROBE_MAX_SUITES * 2)
+/* One kept suite list: the configuration offering it over version vi. */
+struct czpg_probe_suites_list {
+	char *list; /* NULL: a free slot */
+	int vi;
+	struct czpg_tls_config *cfg;
+};
 
 const char *czpg_probe_suites_version_name(int vi)
 {
@@ -272,10 +278,12 @@ void czpg_probe_suites_free(struct czpg_probe_suites *s)
 			czpg_tls_config_free(s->group[i]);
 		free(s->group);
 	}
-	if (s->order != NULL) {
-		for (i = 0; i < N_ORDER; i++)
-			czpg_tls_config_free(s->order[i]);
-		free(s->order);
+	if (s->lists != NULL) {
+		for (i = 0; i < CZPG_PROBE_SUITES_MAX_LISTS; i++) {
+			free(s->lists[i].list);
+			czpg_tls_config_free(s->lists[i].cfg);
+		}
+		free(s->lists);
 	}
 	memset(s, 0, sizeof(*s));
 }
@@ -360,56 +368,60 @@ out:
 	return c;
 }
 
-/* Index of a suite name in version vi's table, -1 when absent. */
-static int table_index(int vi, const char *name)
+/* FNV-1a over the list and the version: where the list's slot search starts. */
+static size_t list_hash(int vi, const char *list)
 {
-	size_t i, n = czpg_probe_suites_count(vi);
+	uint64_t h = 14695981039346656037ull ^ (uint64_t)vi;
 
-	for (i = 0; i < n; i++)
-		if (strcmp(czpg_probe_suites_name(vi, i), name) == 0)
-			return (int)i;
-	return -1;
+	for (; *list != '\0'; list++)
+		h = (h ^ (unsigned char)*list) * 1099511628211ull;
+	return (size_t)h & (CZPG_PROBE_SUITES_MAX_LISTS - 1);
 }
 
-/* The slot of (vi, a, b, dir) in s->order. */
-static size_t order_index(int vi, int a, int b, int dir)
+/* A new configuration offering exactly list over version vi, or NULL. */
+static struct czpg_tls_config *make_list_config(struct czpg_probe_suites *s, int vi,
+						const char *list)
 {
-	return (((size_t)vi * CZPG_PROBE_MAX_SUITES + (size_t)a) * CZPG_PROBE_MAX_SUITES +
-		(size_t)b) *
-		   2 +
-	       (size_t)dir;
-}
-
-struct czpg_tls_config *czpg_probe_suites_for_order(struct czpg_probe_suites *s, int vi,
-						    const char *a, const char *b, int dir)
-{
-	int ta = table_index(vi, a), tb = table_index(vi, b);
 	int v = version_table[vi].version;
-	struct czpg_tls_config *c = NULL;
-	char list[200];
-	size_t k;
+	struct czpg_tls_config *c = cfg_base(s, v, v, true);
 
-	if (ta < 0 || tb < 0)
-		goto out;
-	if (s->order == NULL) {
-		s->order = calloc(N_ORDER, sizeof(*s->order));
-		if (s->order == NULL)
-			goto out;
-	}
-	k = order_index(vi, ta, tb, dir);
-	c = s->order[k];
-	if (c != NULL)
-		goto out;
-	c = cfg_base(s, v, v, true);
-	if (c == NULL)
-		goto out;
-	snprintf(list, sizeof(list), "%s:%s", dir == 0 ? a : b, dir == 0 ? b : a);
-	if (offer_suites(c, vi, list) < 0) {
+	if (c != NULL && offer_suites(c, vi, list) < 0) {
 		czpg_tls_config_free(c);
 		c = NULL;
+	}
+	return c;
+}
+
+struct czpg_tls_config *czpg_probe_suites_for_list(struct czpg_probe_suites *s, int vi,
+						   const char *list, bool *owned)
+{
+	struct czpg_probe_suites_list *e = NULL;
+	struct czpg_tls_config *c = NULL;
+	size_t k, i;
+
+	*owned = false;
+	if (s->lists == NULL)
+		s->lists = calloc(CZPG_PROBE_SUITES_MAX_LISTS, sizeof(*s->lists));
+	/* Kept lists fill at most three quarters of the table: probing stays short. */
+	for (k = list_hash(vi, list), i = 0; s->lists != NULL && i < CZPG_PROBE_SUITES_MAX_LISTS;
+	     i++, k = (k + 1) & (CZPG_PROBE_SUITES_MAX_LISTS - 1)) {
+		e = &s->lists[k];
+		if (e->list == NULL)
+			break;
+		if (e->vi == vi && strcmp(e->list, list) == 0)
+			return e->cfg;
+	}
+	c = make_list_config(s, vi, list);
+	if (c == NULL)
+		goto out;
+	if (e == NULL || e->list != NULL || s->nlists >= CZPG_PROBE_SUITES_MAX_LISTS / 4 * 3 ||
+	    (e->list = strdup(list)) == NULL) {
+		*owned = true;
 		goto out;
 	}
-	s->order[k] = c;
+	e->vi = vi;
+	e->cfg = c;
+	s->nlists++;
 out:
 	return c;
 }

@@ -8,9 +8,12 @@
  * and the key-exchange groups.
  *
  * Configurations: one czpg_tls_config per thing offered (a version with all
- * its suites, one suite alone, a set of groups, two suites in one order),
- * made on first use and shared by every target of a run: a fleet of
- * thousands of boxes builds each at most once.
+ * its suites, one suite alone, a set of groups, a list of suites in one
+ * order), made on first use and shared by every target of a run: a fleet of
+ * thousands of boxes builds each at most once.  Lists depend on what each
+ * server accepts and prefers, so they are kept up to a cap
+ * (CZPG_PROBE_SUITES_MAX_LISTS); past it a list's configuration belongs to
+ * the one connection that asked for it.
  */
 #ifndef CZPG_PROBE_SUITES_H
 #define CZPG_PROBE_SUITES_H
@@ -61,10 +64,14 @@ struct czpg_probe_suites {
 	struct czpg_tls_config *version[CZPG_PROBE_NVERSIONS];
 	struct czpg_tls_config *suite[CZPG_PROBE_NVERSIONS][CZPG_PROBE_MAX_SUITES];
 	bool suite_unusable[CZPG_PROBE_NVERSIONS][CZPG_PROBE_MAX_SUITES];
-	struct czpg_tls_config **group; /* [vi == 0 ? 0 : 1][mask] */
-	struct czpg_tls_config **order; /* [vi][a][b][dir] */
+	struct czpg_tls_config **group;       /* [vi == 0 ? 0 : 1][mask] */
+	struct czpg_probe_suites_list *lists; /* open addressing, CZPG_PROBE_SUITES_MAX_LISTS */
+	size_t nlists;
 	char err[512];
 };
+
+/* Suite lists whose configuration is kept for the run (a power of two). */
+#define CZPG_PROBE_SUITES_MAX_LISTS 4096u
 
 /*
  * Zeroes s and makes main, direct and (with ca_file) verify.  0, or -1 with
@@ -83,11 +90,12 @@ struct czpg_tls_config *czpg_probe_suites_for_suite(struct czpg_probe_suites *s,
 struct czpg_tls_config *czpg_probe_suites_for_groups(struct czpg_probe_suites *s, int vi,
 						     unsigned mask);
 /*
- * Version vi offering the suites named a and b only: a first when dir is 0,
- * b first when it is 1.  NULL when either is not in the table or this
- * OpenSSL cannot offer them.
+ * Version vi offering exactly the suites of list (OpenSSL names separated by
+ * ':', in that order: the order the client prefers).  *owned tells who frees
+ * it: false, the run (s); true, the caller (czpg_tls_config_free), because
+ * the run keeps no more lists.  NULL when this OpenSSL cannot offer them.
  */
-struct czpg_tls_config *czpg_probe_suites_for_order(struct czpg_probe_suites *s, int vi,
-						    const char *a, const char *b, int dir);
+struct czpg_tls_config *czpg_probe_suites_for_list(struct czpg_probe_suites *s, int vi,
+						   const char *list, bool *owned);
 
 #endif

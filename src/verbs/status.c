@@ -484,6 +484,52 @@ static int load_bundle(struct czpg_status_report *r, const char *path, STACK_OF(
 	return 0;
 }
 
+/*
+ * The major version PG_VERSION in pgdata names (initdb writes it: "15\n";
+ * "9.6" before 10), or why it is not known.
+ */
+static void read_server_version(struct czpg_status_report *r, const char *pgdata)
+{
+	char path[PATH_MAX], why[PATH_MAX + 64];
+	uint8_t *text = NULL;
+	size_t len = 0, n;
+	int rc;
+
+	r->server_version[0] = '\0';
+	if (pgdata == NULL) {
+		set_msg(r->server_version_detail, sizeof(r->server_version_detail),
+			"not known: no --pgdata given");
+		return;
+	}
+	if (join(path, sizeof(path), pgdata, "PG_VERSION") < 0) {
+		set_msg(r->server_version_detail, sizeof(r->server_version_detail),
+			"not known: the --pgdata path is too long");
+		return;
+	}
+	rc = czpg_fs_read_file(path, 64, &text, &len, why, sizeof(why));
+	if (rc > 0)
+		set_msg(r->server_version_detail, sizeof(r->server_version_detail),
+			"not known: %s does not exist (is --pgdata a data directory?)", path);
+	else if (rc < 0)
+		set_msg(r->server_version_detail, sizeof(r->server_version_detail), "not known: %s",
+			why);
+	if (rc != 0)
+		goto out;
+	n = strspn((const char *)text, "0123456789.");
+	if (n == 0 || n >= sizeof(r->server_version) ||
+	    (text[n] != '\0' && text[n] != '\n' && text[n] != '\r')) {
+		set_msg(r->server_version_detail, sizeof(r->server_version_detail),
+			"not known: %s does not hold a version number", path);
+		goto out;
+	}
+	memcpy(r->server_version, text, n);
+	r->server_version[n] = '\0';
+	set_msg(r->server_version_detail, sizeof(r->server_version_detail), "PG_VERSION in %s",
+		pgdata);
+out:
+	free(text);
+}
+
 int czpg_status_collect(const struct czpg_status_opts *o, struct czpg_status_report **out,
 			char *err, size_t errlen)
 {
@@ -522,6 +568,7 @@ int czpg_status_collect(const struct czpg_status_opts *o, struct czpg_status_rep
 	r->db_uid = (uid_t)-1;
 	r->db_gid = (gid_t)-1;
 	set_msg(r->cert_dir, sizeof(r->cert_dir), "%s", o->cert_dir);
+	read_server_version(r, o->pgdata);
 	rc = 0;
 
 	if (strlen(o->cert_dir) + 32 >= sizeof(path)) {

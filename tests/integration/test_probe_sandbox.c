@@ -2,7 +2,9 @@
  * test_probe_sandbox.c - `czctl postgres tls probe` against a real PostgreSQL
  * (15, 17, 18; what differs between them comes from pgversion.h):
  * TLS off, TLS 1.3 only, plaintext refused by pg_hba, TLS 1.2 (and 1.0)
- * allowed, cross-checked with `openssl s_client -starttls postgres`; then a
+ * allowed, cross-checked with `openssl s_client -starttls postgres`, the
+ * server's suite preference against s_client offering the accepted suites
+ * in several orders; then a
  * fleet of a few hundred targets on 127.0.0.0/8 (the sandbox on 40 loopback
  * addresses, closed ports, listeners that never answer, and one that answers
  * like an HTTP server).
@@ -56,19 +58,9 @@ static struct czpg_probe_result *probe(const char *host, const char *ca, bool qu
 	return r;
 }
 
-static const struct czpg_probe_finding *find(const struct czpg_probe_result *r, const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < r->nfindings; i++)
-		if (strcmp(r->findings[i].id, id) == 0)
-			return &r->findings[i];
-	return NULL;
-}
-
 static void expect(const struct czpg_probe_result *r, const char *id, enum czpg_probe_severity sev)
 {
-	const struct czpg_probe_finding *f = find(r, id);
+	const struct czpg_probe_finding *f = czpg_probe_finding(r, id);
 
 	if (f == NULL) {
 		czpg_probe_print(stderr, r);
@@ -247,8 +239,8 @@ static void test_tls13_only_box(void **state)
 	assert_int_equal(r->versions[1].accepted, CZPG_TRI_NO);
 	assert_int_equal(r->versions[2].accepted, CZPG_TRI_NO);
 	assert_int_equal(r->versions[3].accepted, CZPG_TRI_NO);
-	assert_null(find(r, "tls12-accepted"));
-	assert_null(find(r, "tls10-accepted"));
+	assert_null(czpg_probe_finding(r, "tls12-accepted"));
+	assert_null(czpg_probe_finding(r, "tls10-accepted"));
 	/* OpenSSL's default 1.3 suites are on, the CCM ones are not. */
 	assert_int_equal(r->versions[0].nsuites, 5);
 	assert_int_equal(suite(&r->versions[0], "TLS_AES_256_GCM_SHA384"), CZPG_TRI_YES);
@@ -277,27 +269,39 @@ static void test_tls13_only_box(void **state)
 	assert_int_equal(r->tls_auth, CZPG_PGWIRE_AUTH_SASL);
 	assert_non_null(strstr(r->mechanisms, "SCRAM-SHA-256-PLUS"));
 	assert_int_equal(r->channel_binding, CZPG_TRI_YES);
-	assert_null(find(r, "no-channel-binding"));
+	assert_null(czpg_probe_finding(r, "no-channel-binding"));
 	/* Direct TLS from 17; before, the server reads the ClientHello as a bad startup. */
 	assert_int_equal(r->direct_tls, tri(sb.pg->direct_tls));
 	assert_true(r->gssenc_answer == 'G' || r->gssenc_answer == 'N');
 	/* pg_hba still has plain host lines. */
 	assert_int_equal(r->plaintext_accepted, CZPG_TRI_YES);
 	expect(r, "plaintext-accepted", CZPG_SEV_HIGH);
-	assert_null(find(r, "cert-expiring"));
-	assert_null(find(r, "name-mismatch"));
-	assert_null(find(r, "ca-unverified"));
+	assert_null(czpg_probe_finding(r, "cert-expiring"));
+	assert_null(czpg_probe_finding(r, "name-mismatch"));
+	assert_null(czpg_probe_finding(r, "ca-unverified"));
 
 	/* What openssl s_client negotiates is what the probe reports. */
 	s_client("", version, cipher, sizeof(cipher));
 	assert_string_equal(version, r->tls_version);
 	assert_string_equal(cipher, r->tls_cipher);
 	/* What the server paid (docs/probe.md): the first connection, plaintext,
-	 * verify-full, TLS 1.2, 1.1 and 1.0, the five suites, two for the order,
-	 * one for each accepted group and one that finds none left (P-256; on 18
-	 * X25519 too), direct TLS, GSSENCRequest. */
+	 * verify-full, TLS 1.2, 1.1 and 1.0, the five suites, three for the order
+	 * of the three accepted (all of them in both orders, then the two left),
+	 * one per accepted group and one more (none left), direct TLS,
+	 * GSSENCRequest, the startup for database "pgbouncer". */
 	assert_false(r->deadline_hit);
-	assert_int_equal(r->connections, 17 + (sb.pg->default_x25519 ? 1 : 0));
+	assert_int_equal(r->connections, 19 + (sb.pg->default_x25519 ? 1 : 0));
+	/* Without a password, the version comes from direct TLS: 17+, or before. */
+	assert_string_equal(r->server_version, sb.pg->direct_tls ? "17 or later" : "before 17");
+	/* Nothing was refused: PostgreSQL or a pooler, the probe cannot tell. */
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_UNKNOWN);
+	assert_null(czpg_probe_finding(r, "pgbouncer"));
+	/* OpenSSL's default TLS 1.3 order, which the server applies as its own. */
+	assert_true(r->versions[0].preference_complete);
+	assert_int_equal(r->versions[0].npreference, 3);
+	assert_string_equal(r->versions[0].preference[0], "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(r->versions[0].preference[1], "TLS_CHACHA20_POLY1305_SHA256");
+	assert_string_equal(r->versions[0].preference[2], "TLS_AES_128_GCM_SHA256");
 	free(r);
 
 	/* The name and the CA as verify-full sees them. */
@@ -379,7 +383,12 @@ static void test_plaintext_refused_box(void **state)
 	assert_int_equal(r->plaintext_accepted, CZPG_TRI_NO);
 	assert_string_equal(r->plaintext_sqlstate, "28000");
 	assert_non_null(strstr(r->plaintext_detail, "pg_hba.conf rejects"));
-	assert_null(find(r, "plaintext-accepted"));
+	/* PostgreSQL's own refusal: its source location names the server. */
+	assert_int_equal(r->server, CZPG_PROBE_SERVER_POSTGRESQL);
+	assert_non_null(strstr(r->plaintext_refusal.fields, "FLR"));
+	assert_string_equal(r->server_version, sb.pg->direct_tls ? "17 or later" : "before 17");
+	assert_null(strstr(r->server_version_evidence, "unless a pooler"));
+	assert_null(czpg_probe_finding(r, "plaintext-accepted"));
 	/* Over TLS the same user still gets SCRAM. */
 	assert_non_null(strstr(r->mechanisms, "SCRAM-SHA-256-PLUS"));
 	/* TLS 1.3 only, verified, 90 days, channel binding: nothing above low. */
@@ -409,7 +418,7 @@ static void test_tls12_box(void **state)
 	assert_int_equal(r->versions[2].accepted, CZPG_TRI_NO);
 	assert_int_equal(r->versions[3].accepted, CZPG_TRI_NO);
 	expect(r, "tls12-accepted", CZPG_SEV_MEDIUM);
-	assert_null(find(r, "tls11-accepted"));
+	assert_null(czpg_probe_finding(r, "tls11-accepted"));
 	/* An EC certificate: only ECDSA suites are tried for 1.2. */
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES256-GCM-SHA384"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-CHACHA20-POLY1305"), CZPG_TRI_YES);
@@ -438,7 +447,7 @@ static void test_tls12_box(void **state)
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES256-GCM-SHA384"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES128-GCM-SHA256"), CZPG_TRI_NO);
 	assert_int_equal(suite(&r->versions[1], "ECDHE-ECDSA-AES128-SHA"), CZPG_TRI_NO);
-	assert_null(find(r, "weak-suites"));
+	assert_null(czpg_probe_finding(r, "weak-suites"));
 	expect(r, "ca-not-checked", CZPG_SEV_INFO);
 	free(r);
 
@@ -456,6 +465,115 @@ static void test_tls12_box(void **state)
 	assert_int_equal(suite(&r->versions[3], "ECDHE-ECDSA-AES128-SHA"), CZPG_TRI_YES);
 	assert_int_equal(suite(&r->versions[3], "ECDHE-ECDSA-AES128-GCM-SHA256"),
 			 (enum czpg_probe_tri) - 1); /* not a TLS 1.0 suite */
+	free(r);
+	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", "\n"), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
+}
+
+/* The suite `openssl s_client` gets over TLS 1.2 offering exactly list, in its order. */
+static void s_client12(const char *list, char *cipher, size_t cap)
+{
+	char extra[1200], version[32];
+
+	snprintf(extra, sizeof(extra), "-tls1_2 -cipher '%s'", list);
+	s_client(extra, version, cipher, cap);
+	assert_string_equal(version, "TLSv1.2");
+}
+
+/* The ':'-joined list of the n names of set, starting at `rotate`, reversed when asked. */
+static void join(const char *const *set, size_t n, size_t rotate, bool reversed, char *out,
+		 size_t cap)
+{
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		size_t k = (rotate + (reversed ? n - i : i)) % n;
+
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", i > 0 ? ":" : "", set[k]);
+	}
+}
+
+/*
+ * TLS 1.2 with a server order that is neither OpenSSL's nor the probe's
+ * table order (AES128 first, as in the issue): the probe ranks every
+ * accepted suite, and `openssl s_client` offering the accepted suites in
+ * several orders (every rotation, forward and reversed) always gets the
+ * probe's first choice; offering what is left once the first k are taken
+ * away gets the probe's choice k + 1.  With ssl_prefer_server_ciphers off
+ * the probe says "client order" and s_client gets its own first suite.
+ */
+static void test_tls12_order(void **state)
+{
+	static const char *const server_order[] = {
+	    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305",
+	    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-SHA256"};
+	const size_t n = sizeof(server_order) / sizeof(server_order[0]);
+	const struct czpg_probe_version *v;
+	struct czpg_probe_result *r;
+	char conf[600], list[600], cipher[64];
+	size_t i, k;
+	int rev;
+
+	(void)state;
+	assert_int_equal(czpg_sandbox_enable_tls(&sb, crt_path, key_path, ca_path, "TLSv1.2", NULL),
+			 0);
+	join(server_order, n, 0, false, list, sizeof(list));
+	snprintf(conf, sizeof(conf), "ssl_ciphers = '%s'\n", list);
+	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", conf), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
+	r = probe("127.0.0.1", NULL, false);
+	v = &r->versions[1];
+	assert_int_equal(v->accepted, CZPG_TRI_YES);
+	assert_int_equal(v->server_order, CZPG_TRI_YES);
+	if (!v->preference_complete || v->npreference != n)
+		czpg_probe_print(stderr, r);
+	assert_true(v->preference_complete);
+	assert_int_equal(v->npreference, n);
+	for (i = 0; i < n; i++)
+		assert_string_equal(v->preference[i], server_order[i]);
+
+	/* The probe's ranking against s_client, offering the accepted suites in every rotation. */
+	for (k = 0; k < n; k++)
+		for (rev = 0; rev < 2; rev++) {
+			join(server_order, n, k, rev == 1, list, sizeof(list));
+			s_client12(list, cipher, sizeof(cipher));
+			assert_string_equal(cipher, v->preference[0]);
+		}
+	/* Take the first k choices away: the next one is picked, whatever the order. */
+	for (k = 1; k < n; k++)
+		for (rev = 0; rev < 2; rev++) {
+			join(v->preference + k, n - k, 0, rev == 1, list, sizeof(list));
+			s_client12(list, cipher, sizeof(cipher));
+			assert_string_equal(cipher, v->preference[k]);
+		}
+	/* TLS 1.3 is ranked too (OpenSSL's default suites, in the server's order). */
+	assert_int_equal(r->versions[0].server_order, CZPG_TRI_YES);
+	assert_true(r->versions[0].preference_complete);
+	s_client("-tls1_3 -ciphersuites "
+		 "'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384'",
+		 list, cipher, sizeof(cipher));
+	assert_string_equal(cipher, r->versions[0].preference[0]);
+	free(r);
+
+	/* The client's order wins: the probe says so, and ranks nothing. */
+	join(server_order, n, 0, false, list, sizeof(list));
+	snprintf(conf, sizeof(conf), "ssl_ciphers = '%s'\nssl_prefer_server_ciphers = off\n", list);
+	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", conf), 0);
+	assert_int_equal(czpg_sandbox_reload(&sb), 0);
+	r = probe("127.0.0.1", NULL, false);
+	v = &r->versions[1];
+	if (v->server_order != CZPG_TRI_NO)
+		czpg_probe_print(stderr, r);
+	assert_int_equal(v->server_order, CZPG_TRI_NO);
+	assert_int_equal(v->npreference, 0);
+	assert_non_null(strstr(v->order_detail, "client's first choice wins"));
+	for (k = 0; k < n; k++) {
+		join(server_order, n, k, k % 2 == 1, list, sizeof(list));
+		s_client12(list, cipher, sizeof(cipher));
+		assert_int_equal(strncmp(list, cipher, strlen(cipher)), 0);
+		assert_int_equal(list[strlen(cipher)], ':');
+	}
 	free(r);
 	assert_int_equal(write_conf("conf.d/zz-probe-ciphers.conf", "\n"), 0);
 	assert_int_equal(czpg_sandbox_reload(&sb), 0);
@@ -666,6 +784,7 @@ int main(void)
 	    cmocka_unit_test(test_cli_output_and_usage),
 	    cmocka_unit_test(test_plaintext_refused_box),
 	    cmocka_unit_test(test_tls12_box),
+	    cmocka_unit_test(test_tls12_order),
 	    cmocka_unit_test(test_fleet),
 	};
 

@@ -11,9 +11,11 @@
  *   - directly, `verify --channel-binding require` PASSes with
  *     SCRAM-SHA-256-PLUS;
  *   - through the relay without channel binding, SCRAM authentication
- *     succeeds: the relay is invisible to the password exchange (verify may
- *     still FAIL on the pg_stat_ssl comparison, and does when the two legs
- *     negotiate different ciphers);
+ *     succeeds: the relay is invisible to the password exchange; verify
+ *     FAILs all the same, on the end-to-end rule: the server's row names
+ *     the relay's own socket, not this client's (and, when the two legs
+ *     negotiate different ciphers, says so too); --allow-intermediary
+ *     turns that into a PASS that reports both legs;
  *   - through the relay with channel binding (require, or prefer, since the
  *     server offers SCRAM-SHA-256-PLUS), the server rejects the exchange:
  *     the client bound to the relay's certificate, the server to its own;
@@ -277,11 +279,11 @@ static void test_direct_require_passes_libpq(void **state)
 /*
  * Without channel binding the relay is invisible to SCRAM: the password
  * exchange succeeds and the session reaches the pg_stat_ssl query.  Both
- * legs negotiate the same TLS 1.3 cipher here, so the row matches what the
- * client negotiated and verify cannot tell: it PASSes.  That is the gap
- * channel binding closes.
+ * legs negotiate the same TLS 1.3 cipher here, so the cipher comparison
+ * cannot tell; the server's own row can: its client endpoint is the relay's
+ * socket, not this client's, so verify FAILs on the end-to-end rule.
  */
-static void test_relay_without_binding_authenticates(void **state)
+static void test_relay_without_binding_fails_on_endpoints(void **state)
 {
 	struct result r;
 
@@ -292,12 +294,32 @@ static void test_relay_without_binding_authenticates(void **state)
 	assert_non_null(strstr(r.out, "authentication: SCRAM-SHA-256; server offered "
 				      "SCRAM-SHA-256-PLUS,SCRAM-SHA-256"));
 	assert_non_null(strstr(r.out, "pg_stat_ssl: ssl=true"));
-	assert_int_equal(r.code, 0);
-	assert_non_null(strstr(r.out, "[PASS] TLS proven\n"));
+	assert_fail_with(&r, "the server's session belongs to 127.0.0.1:");
+	assert_fail_with(&r, "without channel binding they cannot be told apart");
+	assert_null(strstr(r.out, "[PASS]"));
 	result_free(&r);
 }
 
-/* When the legs differ (the relay forces ChaCha20 upstream), pg_stat_ssl gives it away. */
+/* The relay is known and accepted: PASS, with both legs and a warning. */
+static void test_relay_allowed_shows_both_legs(void **state)
+{
+	struct result r;
+
+	(void)state;
+	verify(&r, relay_ports[RELAY_PLAIN], "--channel-binding", "disable", "--allow-intermediary",
+	       NULL);
+	assert_int_equal(r.code, 0);
+	assert_non_null(strstr(r.out, "[PASS] TLS on both legs of a pooler or proxy (not end to "
+				      "end; --allow-intermediary)\n"));
+	assert_non_null(strstr(r.out, "\nclient leg: this socket 127.0.0.1:"));
+	assert_non_null(strstr(r.out, "\nserver leg: pg_backend_pid() "));
+	assert_non_null(strstr(r.out, "\n[WARN] not proven end to end (--allow-intermediary): "
+				      "the server's session belongs to"));
+	assert_null(strstr(r.out, "[PASS] TLS proven\n"));
+	result_free(&r);
+}
+
+/* When the legs differ (the relay forces ChaCha20 upstream), the FAIL says that too. */
 static void test_relay_with_other_cipher_is_caught_by_pg_stat_ssl(void **state)
 {
 	struct result r;
@@ -305,7 +327,8 @@ static void test_relay_with_other_cipher_is_caught_by_pg_stat_ssl(void **state)
 	(void)state;
 	verify(&r, relay_ports[RELAY_OTHER_CIPHER], "--channel-binding", "disable", NULL);
 	assert_non_null(strstr(r.out, "authentication: SCRAM-SHA-256;"));
-	assert_fail_with(&r, "client and server disagree");
+	assert_fail_with(&r, "the legs negotiated different TLS");
+	assert_fail_with(&r, "TLS_CHACHA20_POLY1305_SHA256), so TLS is terminated in between");
 	assert_non_null(strstr(r.out, "cipher=TLS_CHACHA20_POLY1305_SHA256"));
 	result_free(&r);
 }
@@ -408,7 +431,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_direct_require_passes),
 	    cmocka_unit_test(test_direct_require_passes_libpq),
-	    cmocka_unit_test(test_relay_without_binding_authenticates),
+	    cmocka_unit_test(test_relay_without_binding_fails_on_endpoints),
+	    cmocka_unit_test(test_relay_allowed_shows_both_legs),
 	    cmocka_unit_test(test_relay_with_other_cipher_is_caught_by_pg_stat_ssl),
 	    cmocka_unit_test(test_relay_require_is_rejected_by_server),
 	    cmocka_unit_test(test_relay_require_is_rejected_by_server_json),

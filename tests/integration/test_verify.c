@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clirun.h"
 #include "sandbox.h"
 #include "testcert.h"
 
@@ -151,39 +152,6 @@ static void show(const char *what, const struct run *r)
 	       r->err);
 }
 
-/* True when text holds line as one whole line. */
-static bool has_line(const char *text, const char *line)
-{
-	size_t n = strlen(line);
-	const char *p = text;
-
-	while ((p = strstr(p, line)) != NULL) {
-		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
-/* The first line of text that starts with prefix, copied into out; false if none. */
-static bool line_with_prefix(const char *text, const char *prefix, char *out, size_t cap)
-{
-	const char *p = text;
-	size_t n = strlen(prefix);
-
-	while (p != NULL && *p != '\0') {
-		const char *end = strchr(p, '\n');
-		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-
-		if (len >= n && strncmp(p, prefix, n) == 0) {
-			snprintf(out, cap, "%.*s", (int)len, p);
-			return true;
-		}
-		p = end != NULL ? end + 1 : NULL;
-	}
-	return false;
-}
-
 static size_t count_lines(const char *text)
 {
 	size_t n = 0;
@@ -192,80 +160,6 @@ static size_t count_lines(const char *text)
 		if (*text == '\n')
 			n++;
 	return n;
-}
-
-/*
- * A small reader for the flat JSON czctl prints: the value of key inside the
- * object named obj (NULL = the top level), as text (strings unescaped for
- * \" and \\ only; literals as written).  Returns false when absent.
- */
-static bool json_get(const char *json, const char *obj, const char *key, char *out, size_t cap)
-{
-	char pat[128];
-	const char *p = json, *end = NULL;
-	size_t k = 0;
-
-	if (obj != NULL) {
-		snprintf(pat, sizeof(pat), "\"%s\":{", obj);
-		p = strstr(json, pat);
-		if (p == NULL)
-			return false;
-		p += strlen(pat);
-		end = strchr(p, '}');
-		if (end == NULL)
-			return false;
-	}
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	/* At the top level, skip matches inside nested objects. */
-	for (;;) {
-		const char *q = strstr(p, pat);
-
-		if (q == NULL || (end != NULL && q >= end))
-			return false;
-		if (obj != NULL) {
-			p = q;
-			break;
-		}
-		{
-			int depth = 0;
-			const char *s;
-			bool in_str = false;
-
-			for (s = json; s < q; s++) {
-				if (in_str) {
-					if (*s == '\\')
-						s++;
-					else if (*s == '"')
-						in_str = false;
-				} else if (*s == '"') {
-					in_str = true;
-				} else if (*s == '{') {
-					depth++;
-				} else if (*s == '}') {
-					depth--;
-				}
-			}
-			if (depth == 1 && !in_str) {
-				p = q;
-				break;
-			}
-		}
-		p = q + 1;
-	}
-	p += strlen(pat);
-	if (*p == '"') {
-		for (p++; *p != '\0' && *p != '"' && k + 1 < cap; p++) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			out[k++] = *p;
-		}
-		out[k] = '\0';
-		return *p == '"';
-	}
-	while (*p != '\0' && *p != ',' && *p != '}' && k + 1 < cap)
-		out[k++] = *p++;
-	out[k] = '\0';
-	return k > 0;
 }
 
 static char *slurp(const char *path)
@@ -362,12 +256,13 @@ static void assert_runbook_pass(const struct run *r)
 {
 	char server_line[256];
 
-	assert_true(has_line(r->out, "[PASS] TLS proven"));
-	assert_true(has_line(r->out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
-	assert_true(has_line(
+	assert_true(czpg_clirun_has_line(r->out, "[PASS] TLS proven"));
+	assert_true(
+	    czpg_clirun_has_line(r->out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
+	assert_true(czpg_clirun_has_line(
 	    r->out, "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
 	/* Exactly one pg_stat_ssl line, and no FAIL anywhere. */
-	assert_true(line_with_prefix(r->out, "pg_stat_ssl:", server_line, sizeof(server_line)));
+	assert_true(czpg_clirun_line(r->out, "pg_stat_ssl:", server_line, sizeof(server_line)));
 	assert_null(strstr(r->out, "[FAIL]"));
 	assert_string_equal(r->err, "");
 }
@@ -431,7 +326,7 @@ static void test_channel_binding_require(void **state)
 	show("channel binding require", &r);
 	assert_int_equal(r.exit_code, 0);
 	assert_runbook_pass(&r);
-	assert_true(line_with_prefix(r.out, "authentication: ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "authentication: ", line, sizeof(line)));
 	assert_non_null(
 	    strstr(line, "authentication: SCRAM-SHA-256-PLUS (channel binding in use)"));
 	assert_non_null(strstr(line, "server offered SCRAM-SHA-256-PLUS"));
@@ -440,10 +335,8 @@ static void test_channel_binding_require(void **state)
 	args_add(&a, "--json");
 	run_verify(&r, &a, sb.password);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(json_get(r.out, NULL, "auth_method", line, sizeof(line)));
-	assert_string_equal(line, "SCRAM-SHA-256-PLUS");
-	assert_true(json_get(r.out, NULL, "channel_binding_used", line, sizeof(line)));
-	assert_string_equal(line, "true");
+	assert_true(czpg_clirun_json_is(r.out, NULL, "auth_method", "SCRAM-SHA-256-PLUS"));
+	assert_true(czpg_clirun_json_is(r.out, NULL, "channel_binding_used", "true"));
 }
 
 /* With channel binding disabled the session still proves TLS, with plain SCRAM. */
@@ -461,7 +354,7 @@ static void test_channel_binding_disable(void **state)
 	show("channel binding disable", &r);
 	assert_int_equal(r.exit_code, 0);
 	assert_runbook_pass(&r);
-	assert_true(line_with_prefix(r.out, "authentication: ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "authentication: ", line, sizeof(line)));
 	assert_non_null(strstr(line, "authentication: SCRAM-SHA-256;"));
 }
 
@@ -478,13 +371,14 @@ static void test_plaintext_accepted_fails(void **state)
 	run_verify(&r, &a, sb.password);
 	show("plaintext accepted", &r);
 	assert_int_equal(r.exit_code, 1);
-	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
 	assert_non_null(strstr(line, "plaintext is accepted"));
-	assert_true(line_with_prefix(r.out, "[FAIL] plaintext not refused", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "[FAIL] plaintext not refused", line, sizeof(line)));
 	/* TLS itself was still proven: the report shows both ends. */
-	assert_true(has_line(r.out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
 	assert_true(
-	    has_line(r.out, "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
+	    czpg_clirun_has_line(r.out, "client negotiated: TLS 1.3 / TLS_AES_256_GCM_SHA384"));
+	assert_true(czpg_clirun_has_line(
+	    r.out, "pg_stat_ssl: ssl=true version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"));
 	assert_null(strstr(r.out, "[PASS] TLS proven"));
 }
 
@@ -507,15 +401,131 @@ static void test_plaintext_refused_passes(void **state)
 	show("plaintext refused", &r);
 	assert_int_equal(r.exit_code, 0);
 	assert_runbook_pass(&r);
-	assert_true(line_with_prefix(r.out, "[PASS] plaintext refused: ", hba, sizeof(hba)));
+	/* Said with what refused it: pg_hba.conf, by its SQLSTATE 28000 rejection. */
+	assert_true(czpg_clirun_line(r.out,
+				     "[PASS] plaintext refused by pg_hba.conf: the server "
+				     "rejected the unencrypted startup before authentication: ",
+				     hba, sizeof(hba)));
+	assert_non_null(strstr(hba, "SQLSTATE 28000"));
 	assert_null(strstr(r.out, "plaintext not refused"));
 
-	/* JSON: plaintext.refused is true. */
+	/* JSON: plaintext.refused is true, and says by what. */
 	args_add(&a, "--json");
 	run_verify(&r, &a, sb.password);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(json_get(r.out, "plaintext", "refused", hba, sizeof(hba)));
-	assert_string_equal(hba, "true");
+	assert_true(czpg_clirun_json_is(r.out, "plaintext", "refused", "true"));
+	assert_true(czpg_clirun_json_is(r.out, "plaintext", "verdict", "refused"));
+	assert_true(czpg_clirun_json_is(r.out, "plaintext", "refused_by", "pg_hba.conf"));
+}
+
+/*
+ * The end-to-end rule on a direct connection: the server's row names this
+ * socket's own address and the pid BackendKeyData announced, and the report
+ * says which evidence proved the session.  Checked for both clients, with
+ * and without channel binding.
+ */
+static void test_proof_names_its_evidence(void **state)
+{
+	static const struct {
+		const char *cb, *client, *evidence, *proof;
+	} rows[] = {
+	    {"prefer", "native", "channel_binding", "proof: channel binding: SCRAM-SHA-256-PLUS "},
+	    {"disable", "native", "endpoints_and_pid", "proof: same endpoints and pid: "},
+	    {"require", "libpq", "channel_binding", "proof: channel binding: SCRAM-SHA-256-PLUS "},
+	    {"disable", "libpq", "endpoints_and_pid", "proof: same endpoints and pid: "},
+	};
+	char v[256], local[64], addr[64], port[16], pid[16], keypid[16], want[80];
+	struct args a;
+	struct run r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		args_base(&a, "127.0.0.1", ca_path);
+		args_add(&a, "--channel-binding");
+		args_add(&a, rows[i].cb);
+		args_add(&a, "--client");
+		args_add(&a, rows[i].client);
+		run_verify(&r, &a, sb.password);
+		show("proof", &r);
+		assert_int_equal(r.exit_code, 0);
+		assert_runbook_pass(&r);
+		assert_true(czpg_clirun_line(r.out, rows[i].proof, v, sizeof(v)));
+		assert_true(
+		    czpg_clirun_line(r.out, "client leg: this socket 127.0.0.1:", v, sizeof(v)));
+		assert_true(czpg_clirun_line(r.out, "server leg: pg_backend_pid() ", v, sizeof(v)));
+		assert_null(strstr(r.out, "[WARN]"));
+
+		args_add(&a, "--json");
+		run_verify(&r, &a, sb.password);
+		assert_int_equal(r.exit_code, 0);
+		assert_true(czpg_clirun_json_is(r.out, NULL, "evidence", rows[i].evidence));
+		assert_true(czpg_clirun_json_is(r.out, NULL, "path", "direct"));
+		/* Both legs, and they name one and the same session. */
+		assert_true(czpg_clirun_json(r.out, "client_leg", "local", local, sizeof(local)));
+		assert_true(czpg_clirun_json(r.out, "client_leg", "backend_key_pid", keypid,
+					     sizeof(keypid)));
+		assert_true(
+		    czpg_clirun_json(r.out, "server_leg", "client_addr", addr, sizeof(addr)));
+		assert_true(
+		    czpg_clirun_json(r.out, "server_leg", "client_port", port, sizeof(port)));
+		assert_true(czpg_clirun_json(r.out, "server_leg", "pid", pid, sizeof(pid)));
+		snprintf(want, sizeof(want), "%s:%s", addr, port);
+		assert_string_equal(local, want);
+		assert_string_equal(pid, keypid);
+		assert_int_not_equal(atoi(pid), 0);
+		assert_true(czpg_clirun_json(r.out, "connect", "address", v, sizeof(v)));
+		snprintf(want, sizeof(want), "127.0.0.1:%s", port_str);
+		assert_string_equal(v, want);
+	}
+}
+
+/*
+ * A --host list, as libpq takes it: names in order, the first that answers
+ * is verified (with its own name: the certificate has DNS:localhost), and
+ * the report says which address answered after which failed.
+ */
+static void test_host_list(void **state)
+{
+	char line[512], want[300];
+	struct args a;
+	struct run r;
+	int client;
+
+	(void)state;
+	for (client = 0; client < 2; client++) {
+		/* 127.0.0.2 is loopback with nothing listening on the port. */
+		args_base(&a, "127.0.0.2,localhost", ca_path);
+		if (client == 1) {
+			args_add(&a, "--client");
+			args_add(&a, "libpq");
+		}
+		run_verify(&r, &a, sb.password);
+		show("host list", &r);
+		assert_int_equal(r.exit_code, 0);
+		assert_runbook_pass(&r);
+		assert_true(czpg_clirun_line(r.out, "connected to: ", line, sizeof(line)));
+		snprintf(want, sizeof(want), "connected to: 127.0.0.1:%s (localhost)", port_str);
+		assert_memory_equal(line, want, strlen(want));
+		if (client == 0) {
+			snprintf(want, sizeof(want), " after 127.0.0.2:%s: Connection refused",
+				 port_str);
+			assert_non_null(strstr(line, want));
+		}
+	}
+
+	/* No name answers: one FAIL listing every address with its error. */
+	args_base(&a, "127.0.0.2,127.0.0.3", ca_path);
+	run_verify(&r, &a, sb.password);
+	show("host list, nothing answers", &r);
+	assert_int_equal(r.exit_code, 1);
+	assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
+	snprintf(want, sizeof(want),
+		 "[FAIL] could not connect to any host of 127.0.0.2,127.0.0.3 (port %s): "
+		 "127.0.0.2:%s: Connection refused; 127.0.0.3:%s: Connection refused",
+		 port_str, port_str, port_str);
+	assert_string_equal(line, want);
+	assert_null(strstr(r.out, "[PASS]"));
 }
 
 /* The fields both clients must agree on, from one --json report. */
@@ -526,18 +536,22 @@ struct report {
 
 static void parse_report(const char *json, struct report *p)
 {
-	assert_true(json_get(json, NULL, "result", p->result, sizeof(p->result)));
-	assert_true(json_get(json, NULL, "client", p->client, sizeof(p->client)));
-	assert_true(json_get(json, "client_negotiated", "version", p->version, sizeof(p->version)));
-	assert_true(json_get(json, "client_negotiated", "cipher", p->cipher, sizeof(p->cipher)));
-	assert_true(json_get(json, "pg_stat_ssl", "ssl", p->srv_ssl, sizeof(p->srv_ssl)));
+	assert_true(czpg_clirun_json(json, NULL, "result", p->result, sizeof(p->result)));
+	assert_true(czpg_clirun_json(json, NULL, "client", p->client, sizeof(p->client)));
 	assert_true(
-	    json_get(json, "pg_stat_ssl", "version", p->srv_version, sizeof(p->srv_version)));
-	assert_true(json_get(json, "pg_stat_ssl", "cipher", p->srv_cipher, sizeof(p->srv_cipher)));
-	assert_true(json_get(json, "pg_stat_ssl", "bits", p->srv_bits, sizeof(p->srv_bits)));
-	assert_true(json_get(json, "pg_stat_ssl", "pid", p->srv_pid, sizeof(p->srv_pid)));
+	    czpg_clirun_json(json, "client_negotiated", "version", p->version, sizeof(p->version)));
 	assert_true(
-	    json_get(json, "certificate", "serial", p->cert_serial, sizeof(p->cert_serial)));
+	    czpg_clirun_json(json, "client_negotiated", "cipher", p->cipher, sizeof(p->cipher)));
+	assert_true(czpg_clirun_json(json, "pg_stat_ssl", "ssl", p->srv_ssl, sizeof(p->srv_ssl)));
+	assert_true(czpg_clirun_json(json, "pg_stat_ssl", "version", p->srv_version,
+				     sizeof(p->srv_version)));
+	assert_true(
+	    czpg_clirun_json(json, "pg_stat_ssl", "cipher", p->srv_cipher, sizeof(p->srv_cipher)));
+	assert_true(
+	    czpg_clirun_json(json, "pg_stat_ssl", "bits", p->srv_bits, sizeof(p->srv_bits)));
+	assert_true(czpg_clirun_json(json, "pg_stat_ssl", "pid", p->srv_pid, sizeof(p->srv_pid)));
+	assert_true(czpg_clirun_json(json, "certificate", "serial", p->cert_serial,
+				     sizeof(p->cert_serial)));
 }
 
 static void test_native_and_libpq_agree(void **state)
@@ -623,7 +637,7 @@ static void test_bad_password(void **state)
 		run_verify(&r, &a, wrong);
 		show("bad password", &r);
 		assert_int_equal(r.exit_code, 1);
-		assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+		assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
 		assert_non_null(strstr(line, "password authentication failed"));
 		assert_null(strstr(r.out, "[PASS]"));
 		assert_null(strstr(r.out, wrong));
@@ -642,11 +656,11 @@ static void test_wrong_ca(void **state)
 	run_verify(&r, &a, sb.password);
 	show("wrong CA", &r);
 	assert_int_equal(r.exit_code, 1);
-	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
 	/* It names the CA file it checked against, and says the chain is the problem. */
 	assert_non_null(strstr(line, other_ca_path));
 	assert_non_null(strstr(line, "not signed by a CA"));
-	assert_true(line_with_prefix(r.out, "hint: ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "hint: ", line, sizeof(line)));
 	assert_non_null(strstr(line, "--ca"));
 	/* No handshake, so no negotiated line and no server row. */
 	assert_null(strstr(r.out, "client negotiated:"));
@@ -667,10 +681,10 @@ static void test_name_not_in_certificate(void **state)
 	run_verify(&r, &a, sb.password);
 	show("name mismatch", &r);
 	assert_int_equal(r.exit_code, 1);
-	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
 	assert_non_null(strstr(line, "does not match"));
 	assert_non_null(strstr(line, "127.0.0.1"));
-	assert_true(line_with_prefix(r.out, "hint: ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "hint: ", line, sizeof(line)));
 	assert_non_null(strstr(line, "SAN"));
 
 	/* libpq refuses it too. */
@@ -679,7 +693,7 @@ static void test_name_not_in_certificate(void **state)
 	run_verify(&r, &a, sb.password);
 	show("name mismatch (libpq)", &r);
 	assert_int_equal(r.exit_code, 1);
-	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
 	assert_non_null(strstr(line, "does not match"));
 
 	/* The name that IS in the certificate passes against the same server. */
@@ -692,7 +706,7 @@ static void test_name_not_in_certificate(void **state)
 
 static void test_tls12_only_server(void **state)
 {
-	char line[1024], v[32], c[64];
+	char line[1024], c[64];
 	struct args a;
 	struct run r;
 
@@ -704,7 +718,7 @@ static void test_tls12_only_server(void **state)
 	run_verify(&r, &a, sb.password);
 	show("TLS 1.2 server, default --min-tls", &r);
 	assert_int_equal(r.exit_code, 1);
-	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
 	/* It names the version the client required and the server lacks. */
 	assert_non_null(strstr(line, "TLS 1.3"));
 	assert_null(strstr(r.out, "[PASS]"));
@@ -716,15 +730,14 @@ static void test_tls12_only_server(void **state)
 	run_verify(&r, &a, sb.password);
 	show("TLS 1.2 server, --min-tls 1.2", &r);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(has_line(r.out, "[PASS] TLS proven"));
-	assert_true(line_with_prefix(r.out, "client negotiated: TLS 1.2 / ", line, sizeof(line)));
+	assert_true(czpg_clirun_has_line(r.out, "[PASS] TLS proven"));
+	assert_true(czpg_clirun_line(r.out, "client negotiated: TLS 1.2 / ", line, sizeof(line)));
 	args_add(&a, "--json");
 	run_verify(&r, &a, sb.password);
 	assert_int_equal(r.exit_code, 0);
-	assert_true(json_get(r.out, "pg_stat_ssl", "version", v, sizeof(v)));
-	assert_string_equal(v, "TLSv1.2");
-	assert_true(json_get(r.out, "client_negotiated", "cipher", c, sizeof(c)));
-	assert_true(json_get(r.out, "pg_stat_ssl", "cipher", line, sizeof(line)));
+	assert_true(czpg_clirun_json_is(r.out, "pg_stat_ssl", "version", "TLSv1.2"));
+	assert_true(czpg_clirun_json(r.out, "client_negotiated", "cipher", c, sizeof(c)));
+	assert_true(czpg_clirun_json(r.out, "pg_stat_ssl", "cipher", line, sizeof(line)));
 	assert_string_equal(c, line);
 	/* A TLS 1.2 suite, not a TLS 1.3 one. */
 	assert_null(strstr(c, "TLS_AES"));
@@ -795,6 +808,10 @@ static void test_bad_input(void **state)
 	args_add(&a, "--client");
 	args_add(&a, "odbc");
 	expect_usage_error(&a, "'odbc'");
+
+	/* A host list with an empty name is refused before anything connects. */
+	args_base(&a, "127.0.0.1,,localhost", ca_path);
+	expect_usage_error(&a, "empty name");
 }
 
 /*
@@ -839,12 +856,12 @@ static void test_password_never_printed(void **state)
 			show("password never printed", &r);
 			assert_int_equal(r.exit_code, rows[i].exit_code);
 			if (rows[i].json) {
-				assert_true(
-				    json_get(r.out, NULL, "result", verdict, sizeof(verdict)));
+				assert_true(czpg_clirun_json(r.out, NULL, "result", verdict,
+							     sizeof(verdict)));
 				assert_string_equal(verdict,
 						    rows[i].exit_code == 0 ? "PASS" : "FAIL");
 			} else {
-				assert_true(has_line(r.out, "[PASS] TLS proven"));
+				assert_true(czpg_clirun_has_line(r.out, "[PASS] TLS proven"));
 				assert_null(strstr(r.out, "[FAIL]"));
 			}
 			assert_null(strstr(r.out, sb.password));
@@ -894,7 +911,7 @@ static void test_nothing_listening(void **state)
 	run_verify(&r, &a, sb.password);
 	show("nothing listening", &r);
 	assert_int_equal(r.exit_code, 1);
-	assert_true(line_with_prefix(r.out, "[FAIL] ", line, sizeof(line)));
+	assert_true(czpg_clirun_line(r.out, "[FAIL] ", line, sizeof(line)));
 	assert_non_null(strstr(line, "could not connect"));
 }
 
@@ -908,6 +925,8 @@ int main(void)
 	    cmocka_unit_test(test_channel_binding_disable),
 	    cmocka_unit_test(test_plaintext_accepted_fails),
 	    cmocka_unit_test_teardown(test_plaintext_refused_passes, restore_server),
+	    cmocka_unit_test(test_proof_names_its_evidence),
+	    cmocka_unit_test(test_host_list),
 	    cmocka_unit_test(test_native_and_libpq_agree),
 	    cmocka_unit_test(test_libpq_runbook_lines),
 	    cmocka_unit_test(test_bad_password),

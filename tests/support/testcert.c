@@ -320,3 +320,65 @@ fail:
 	SSL_CTX_free(ctx);
 	return NULL;
 }
+
+SSL *czpg_testcert_mem_server(SSL_CTX *ctx, BIO **in, BIO **out)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	*in = BIO_new(BIO_s_mem());
+	*out = BIO_new(BIO_s_mem());
+	if (ssl == NULL || *in == NULL || *out == NULL) {
+		fail("memory server");
+		SSL_free(ssl);
+		BIO_free(*in);
+		BIO_free(*out);
+		return NULL;
+	}
+	BIO_set_mem_eof_return(*in, -1);
+	BIO_set_mem_eof_return(*out, -1);
+	SSL_set_bio(ssl, *in, *out);
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+static int select_postgresql(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+			     const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char pg[] = "\x0apostgresql";
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, pg, sizeof(pg) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+void czpg_testcert_select_alpn_postgresql(SSL_CTX *ctx)
+{
+	SSL_CTX_set_alpn_select_cb(ctx, select_postgresql, NULL);
+}
+
+int czpg_testcert_server_files(struct czpg_testcert_files *f,
+			       const struct czpg_testcert_opts *leaf_opts)
+{
+	struct czpg_testcert ca = {0}, leaf = {0};
+	int rc = -1;
+
+	memset(f, 0, sizeof(*f));
+	if (czpg_testcert_tmpdir(f->dir, sizeof(f->dir)) < 0)
+		return -1;
+	if (czpg_testcert_make_ca(&ca, NULL) < 0 ||
+	    czpg_testcert_make_leaf(&leaf, &ca, leaf_opts) < 0 ||
+	    czpg_testcert_write(&ca, f->dir, "ca") < 0 ||
+	    czpg_testcert_write(&leaf, f->dir, "server") < 0)
+		goto out;
+	snprintf(f->ca, sizeof(f->ca), "%s/ca.crt", f->dir);
+	snprintf(f->crt, sizeof(f->crt), "%s/server.crt", f->dir);
+	snprintf(f->key, sizeof(f->key), "%s/server.key", f->dir);
+	rc = 0;
+out:
+	czpg_testcert_free(&ca);
+	czpg_testcert_free(&leaf);
+	return rc;
+}

@@ -95,4 +95,29 @@ void czpg_testcert_rmdir(const char *dir);
 SSL_CTX *czpg_testcert_server_ctx(const struct czpg_testcert *leaf, X509 *const *chain,
 				  size_t nchain, int min_version, int max_version);
 
+/*
+ * A server of ctx over two memory BIOs: the client's ciphertext goes in with
+ * BIO_write(*in), the server's comes out with BIO_read(*out); both read
+ * "retry" when empty.  SSL_free frees the BIOs too.  NULL on failure.
+ */
+SSL *czpg_testcert_mem_server(SSL_CTX *ctx, BIO **in, BIO **out);
+
+/*
+ * Makes ctx select ALPN "postgresql" when a client offers it and refuse a
+ * client that offers ALPN without it, as PostgreSQL 17 does (RFC 7301).
+ */
+void czpg_testcert_select_alpn_postgresql(SSL_CTX *ctx);
+
+/* A CA and a server leaf signed by it, as files in a fresh directory. */
+struct czpg_testcert_files {
+	char dir[256]; /* czpg_testcert_tmpdir; remove with czpg_testcert_rmdir */
+	char ca[512];  /* dir/ca.crt */
+	char crt[512]; /* dir/server.crt */
+	char key[512]; /* dir/server.key (0600) */
+};
+
+/* Makes f: a new CA (defaults) and a leaf with leaf_opts (may be NULL), written as PEM. */
+int czpg_testcert_server_files(struct czpg_testcert_files *f,
+			       const struct czpg_testcert_opts *leaf_opts);
+
 #endif

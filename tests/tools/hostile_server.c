@@ -13,15 +13,22 @@
  * (RFC 5802/7677, channel binding tls-server-end-point per RFC 5929), up to
  * the point where the scenario misbehaves.
  *
+ * `direct-alpn` also takes a connection that opens with the TLS ClientHello
+ * (PostgreSQL 17's direct TLS) and selects ALPN "postgresql" for it, then
+ * goes on as `good`; `direct-ignores-alpn` takes it too but selects no ALPN,
+ * as a TLS server that is not PostgreSQL would, and would go on as `good`.
+ *
  * `good` completes everything, offers SCRAM-SHA-256-PLUS and answers the
  * pg_stat_ssl query of `czctl postgres tls verify` with the TLS version and
- * cipher it negotiated, so a test can show the client reaches PASS against
- * this very program before it counts any FAIL.
+ * cipher it negotiated, its BackendKeyData pid and the client's own address,
+ * so a test can show the client reaches PASS against this very program
+ * before it counts any FAIL.
  *
  * Each connection runs on its own thread with blocking sockets.  A stall
  * reads and discards whatever the client sends until it goes away (or a
  * minute passes); a close sends FIN (no RST) and waits for the client's.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -42,8 +49,10 @@
 #include <openssl/ssl.h>
 
 #include "czpg/buf.h"
+#include "loopserve.h"
 #include "czpg/tlsio.h"
 #include "scram_server.h"
+#include "testcert.h"
 
 #define MAX_CLIENT_MSG 65536u
 #define STALL_LIMIT_S 60
@@ -77,8 +86,10 @@ enum scenario {
 	SC_CLOSE_SASL,
 	SC_CLOSE_PARAMS,
 	SC_CLOSE_QUERY,
-	SC_DRIP_QUERY,       /* answers the query with a NoticeResponse every 250 ms, forever */
-	SC_TLS_CLOSE_NOTIFY, /* a close_notify alert in answer to the ClientHello */
+	SC_DRIP_QUERY,          /* answers the query with a NoticeResponse every 250 ms, forever */
+	SC_TLS_CLOSE_NOTIFY,    /* a close_notify alert in answer to the ClientHello */
+	SC_DIRECT_ALPN,         /* direct TLS too, selecting ALPN "postgresql" (PostgreSQL 17) */
+	SC_DIRECT_IGNORES_ALPN, /* direct TLS too, selecting no ALPN */
 	SC_COUNT
 };
 
@@ -113,6 +124,8 @@ static const char *const scenario_names[SC_COUNT] = {
     [SC_CLOSE_QUERY] = "close-query",
     [SC_DRIP_QUERY] = "drip-query",
     [SC_TLS_CLOSE_NOTIFY] = "tls-close-notify",
+    [SC_DIRECT_ALPN] = "direct-alpn",
+    [SC_DIRECT_IGNORES_ALPN] = "direct-ignores-alpn",
 };
 
 /* Shared, read-only once the accept loop runs. */
@@ -293,26 +306,42 @@ static void put_value(struct czpg_wbuf *w, const char *v)
 	czpg_wbuf_bytes(w, v, strlen(v));
 }
 
-/* The row pg_stat_ssl would give for this session: what was negotiated. */
-static void put_ssl_row(struct czpg_wbuf *w, SSL *ssl)
+/*
+ * The row verify's query (pg_stat_ssl joined with pg_stat_activity) would
+ * give for this session: what was negotiated, the pid BackendKeyData
+ * announced, and the client's own address as this socket sees it.
+ */
+static void put_ssl_row(struct czpg_wbuf *w, struct peer *p)
 {
-	char bits[16];
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	char bits[16], addr[INET_ADDRSTRLEN] = "", port[16] = "";
 	size_t m;
 
-	snprintf(bits, sizeof(bits), "%d", SSL_get_cipher_bits(ssl, NULL));
+	snprintf(bits, sizeof(bits), "%d", SSL_get_cipher_bits(p->ssl, NULL));
+	if (getpeername(p->fd, (struct sockaddr *)&sin, &slen) == 0 && sin.sin_family == AF_INET) {
+		inet_ntop(AF_INET, &sin.sin_addr, addr, sizeof(addr));
+		snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
+	}
 	m = msg_begin(w, 'T');
-	czpg_wbuf_u16(w, 4);
+	czpg_wbuf_u16(w, 7);
 	put_field(w, "ssl", 16, 1);
 	put_field(w, "version", 25, -1);
 	put_field(w, "cipher", 25, -1);
 	put_field(w, "bits", 23, 4);
+	put_field(w, "pid", 23, 4);
+	put_field(w, "host", 25, -1);
+	put_field(w, "client_port", 23, 4);
 	msg_end(w, m);
 	m = msg_begin(w, 'D');
-	czpg_wbuf_u16(w, 4);
+	czpg_wbuf_u16(w, 7);
 	put_value(w, "t");
-	put_value(w, SSL_get_version(ssl));
-	put_value(w, SSL_get_cipher_name(ssl));
+	put_value(w, SSL_get_version(p->ssl));
+	put_value(w, SSL_get_cipher_name(p->ssl));
 	put_value(w, bits);
+	put_value(w, "4242");
+	put_value(w, addr);
+	put_value(w, port);
 	msg_end(w, m);
 	m = msg_begin(w, 'C');
 	czpg_wbuf_cstr(w, "SELECT 1");
@@ -400,6 +429,10 @@ static void serve(struct peer *p)
 	srv.cb_data = g_cb_data;
 	srv.cb_len = g_cb_len;
 
+	/* Direct TLS: the first byte is a TLS handshake record, not a length. */
+	if ((g_scenario == SC_DIRECT_ALPN || g_scenario == SC_DIRECT_IGNORES_ALPN) &&
+	    recv(p->fd, first, 1, MSG_PEEK) == 1 && first[0] == 0x16)
+		goto handshake;
 	/* SSLRequest: length 8, code 80877103. */
 	if (peer_read_exact(p, first, 8) < 0)
 		goto out;
@@ -457,6 +490,7 @@ static void serve(struct peer *p)
 			close_gently(p);
 		goto out;
 	}
+handshake:
 	p->ssl = SSL_new(g_ctx);
 	if (p->ssl == NULL || SSL_set_fd(p->ssl, p->fd) != 1)
 		goto out;
@@ -594,7 +628,7 @@ static void serve(struct peer *p)
 	}
 	if (type != 'Q')
 		goto out;
-	put_ssl_row(&w, p->ssl);
+	put_ssl_row(&w, p);
 	if (send_buf(p, &w) < 0)
 		goto out;
 	/* Terminate, then close_notify or EOF. */
@@ -654,6 +688,8 @@ static SSL_CTX *make_ctx(const char *cert_file, const char *key_file)
 	if (g_scenario == SC_TLS12_ONLY && SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1)
 		goto fail;
 	SSL_CTX_set_num_tickets(ctx, 0);
+	if (g_scenario == SC_DIRECT_ALPN)
+		czpg_testcert_select_alpn_postgresql(ctx);
 	/* The channel binding data the server side sees: its own certificate. */
 	f = fopen(cert_file, "r");
 	if (f == NULL || (cert = PEM_read_X509(f, NULL, NULL, NULL)) == NULL)
@@ -682,11 +718,7 @@ int main(int argc, char **argv)
 	    {"password", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
 	};
 	const char *scenario = NULL, *cert = NULL, *key = NULL;
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t slen = sizeof(sin);
-	int port = 0, ch, lfd, fd, one = 1, i;
-	pthread_attr_t attr;
-	pthread_t th;
+	int port = 0, ch, lfd, i;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -728,34 +760,12 @@ int main(int argc, char **argv)
 	if (g_ctx == NULL)
 		return 1;
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 64) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
-		perror("hostile_server: listen");
+	lfd = czpg_loopserve_listen("hostile_server", port);
+	if (lfd < 0) {
 		SSL_CTX_free(g_ctx);
 		return 1;
 	}
-	printf("%u\n", ntohs(sin.sin_port));
-	fflush(stdout);
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE)
-				continue;
-			perror("hostile_server: accept");
-			break;
-		}
-		if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd) != 0)
-			close(fd);
-	}
-	pthread_attr_destroy(&attr);
-	close(lfd);
+	czpg_loopserve_run("hostile_server", lfd, conn_thread);
 	SSL_CTX_free(g_ctx);
 	return 1;
 }

@@ -49,6 +49,7 @@
 #include <openssl/x509v3.h>
 
 #include "czpg/buf.h"
+#include "loopserve.h"
 
 #define RELAY_CHUNK 16384
 #define RELAY_IO_TIMEOUT_MS 30000
@@ -352,11 +353,7 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *cert = NULL, *key = NULL, *ca = NULL, *suites = NULL;
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t slen = sizeof(sin);
-	int port = 0, uport = 0, ch, lfd, fd, one = 1;
-	pthread_attr_t attr;
-	pthread_t th;
+	int port = 0, uport = 0, ch, lfd;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -414,33 +411,10 @@ int main(int argc, char **argv)
 	SSL_CTX_set_num_tickets(g_server_ctx, 0);
 	SSL_CTX_set_verify(g_client_ctx, ca != NULL ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 64) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sin, &slen) < 0) {
-		perror("tls_relay: listen");
+	lfd = czpg_loopserve_listen("tls_relay", port);
+	if (lfd < 0)
 		return 1;
-	}
-	printf("%u\n", ntohs(sin.sin_port));
-	fflush(stdout);
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (;;) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE)
-				continue;
-			perror("tls_relay: accept");
-			break;
-		}
-		if (pthread_create(&th, &attr, conn_thread, (void *)(intptr_t)fd) != 0)
-			close(fd);
-	}
-	pthread_attr_destroy(&attr);
-	close(lfd);
+	czpg_loopserve_run("tls_relay", lfd, conn_thread);
 	SSL_CTX_free(g_server_ctx);
 	SSL_CTX_free(g_client_ctx);
 	return 1;

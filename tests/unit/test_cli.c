@@ -29,6 +29,7 @@ struct fields {
 	enum czpg_cb_policy channel_binding;
 	int min_tls;
 	unsigned timeout_ms;
+	enum czpg_conn_opening sslnegotiation;
 };
 
 static void fields_init(struct fields *f)
@@ -40,7 +41,7 @@ static void fields_init(struct fields *f)
 	f->timeout_ms = 10000;
 }
 
-/* verify's and bench's binding: all nine flags. */
+/* verify's and bench's binding: all ten flags. */
 static struct czpg_connflags bind_all(struct fields *f)
 {
 	struct czpg_connflags cf = CZPG_CONNFLAGS_ALL(*f, f->password);
@@ -121,7 +122,7 @@ static void test_table_lists_own_then_bound_flags(void **state)
 	assert_string_equal(t[5].name, "ca");
 	assert_int_equal(t[2].has_arg, required_argument);
 	assert_int_equal(t[6].val, 0);
-	/* Exactly own + terminator + all nine fit; one entry fewer does not. */
+	/* Exactly own + terminator + all ten fit; one entry fewer does not. */
 	cf = bind_all(&f);
 	assert_int_equal(czpg_connflags_options(&cf, own, t, 3 + CZPG_CONNFLAGS_COUNT), 0);
 	assert_null(t[2 + CZPG_CONNFLAGS_COUNT].name);
@@ -137,9 +138,9 @@ static void test_every_flag_stored(void **state)
 	     a4[] = "--user", a5[] = "app", a6[] = "--dbname", a7[] = "appdb", a8[] = "--ca",
 	     a9[] = "ca.crt", a10[] = "--password", a11[] = "s3cret", a12[] = "--channel-binding",
 	     a13[] = "require", a14[] = "--min-tls", a15[] = "1.2", a16[] = "--timeout",
-	     a17[] = "3600", a18[] = "--json";
-	char *argv[] = {a0,  a1,  a2,  a3,  a4,  a5,  a6,  a7,  a8,  a9,
-			a10, a11, a12, a13, a14, a15, a16, a17, a18, NULL};
+	     a17[] = "3600", a18[] = "--json", a19[] = "--sslnegotiation", a20[] = "direct";
+	char *argv[] = {a0,  a1,  a2,  a3,  a4,  a5,  a6,  a7,  a8,  a9,  a10,
+			a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, NULL};
 	struct fields f;
 	struct czpg_connflags cf;
 	char err[256];
@@ -160,6 +161,7 @@ static void test_every_flag_stored(void **state)
 	assert_int_equal(f.channel_binding, CZPG_CB_REQUIRE);
 	assert_int_equal(f.min_tls, TLS1_2_VERSION);
 	assert_int_equal(f.timeout_ms, 3600000u);
+	assert_int_equal(f.sslnegotiation, CZPG_OPEN_DIRECT_TLS);
 }
 
 static void test_defaults_kept_when_not_given(void **state)
@@ -180,6 +182,7 @@ static void test_defaults_kept_when_not_given(void **state)
 	assert_int_equal(f.channel_binding, CZPG_CB_PREFER);
 	assert_int_equal(f.min_tls, TLS1_3_VERSION);
 	assert_int_equal(f.timeout_ms, 1234);
+	assert_int_equal(f.sslnegotiation, CZPG_OPEN_DEFAULT);
 	assert_null(f.user);
 	assert_null(f.password);
 }
@@ -200,6 +203,8 @@ static void expect_bad(const char *flag, const char *value, const char *sentence
 		ch = CZPG_CONNFLAG_TIMEOUT;
 	else if (strcmp(flag, "--min-tls") == 0)
 		ch = CZPG_CONNFLAG_MIN_TLS;
+	else if (strcmp(flag, "--sslnegotiation") == 0)
+		ch = CZPG_CONNFLAG_SSLNEGOTIATION;
 	else
 		ch = CZPG_CONNFLAG_CHANNEL_BINDING;
 	assert_int_equal(czpg_connflags_take(&cf, ch, (char *)value, err, sizeof(err)), -1);
@@ -208,6 +213,7 @@ static void expect_bad(const char *flag, const char *value, const char *sentence
 	assert_int_equal(f.timeout_ms, 10000);
 	assert_int_equal(f.min_tls, TLS1_3_VERSION);
 	assert_int_equal(f.channel_binding, CZPG_CB_PREFER);
+	assert_int_equal(f.sslnegotiation, CZPG_OPEN_DEFAULT);
 }
 
 static void test_bad_values(void **state)
@@ -228,6 +234,11 @@ static void test_bad_values(void **state)
 		   "--channel-binding 'Require' is not one of disable, prefer, require");
 	expect_bad("--channel-binding", "",
 		   "--channel-binding '' is not one of disable, prefer, require");
+	/* libpq's values only: not "require", not "Direct". */
+	expect_bad("--sslnegotiation", "require",
+		   "--sslnegotiation 'require' is not postgres or direct");
+	expect_bad("--sslnegotiation", "Direct",
+		   "--sslnegotiation 'Direct' is not postgres or direct");
 }
 
 static void test_bounds_accepted(void **state)
@@ -256,16 +267,23 @@ static void test_bounds_accepted(void **state)
 	assert_int_equal(czpg_connflags_take(&cf, CZPG_CONNFLAG_MIN_TLS, "1.3", err, sizeof(err)),
 			 0);
 	assert_int_equal(f.min_tls, TLS1_3_VERSION);
+	assert_int_equal(
+	    czpg_connflags_take(&cf, CZPG_CONNFLAG_SSLNEGOTIATION, "direct", err, sizeof(err)), 0);
+	assert_int_equal(f.sslnegotiation, CZPG_OPEN_DIRECT_TLS);
+	assert_int_equal(
+	    czpg_connflags_take(&cf, CZPG_CONNFLAG_SSLNEGOTIATION, "postgres", err, sizeof(err)),
+	    0);
+	assert_int_equal(f.sslnegotiation, CZPG_OPEN_DEFAULT);
 	/* A code that is not a shared flag belongs to the verb. */
 	assert_int_equal(czpg_connflags_take(&cf, 'j', NULL, err, sizeof(err)), 1);
 	assert_int_equal(czpg_connflags_take(&cf, '?', NULL, err, sizeof(err)), 1);
 }
 
-/* probe binds four flags: the other five are unknown to it, as before. */
+/* probe binds four flags: the other six are unknown to it, as before. */
 static void test_unbound_flags_are_unknown(void **state)
 {
-	static const char *const others[] = {"--dbname", "--password", "--channel-binding",
-					     "--min-tls", "--timeout"};
+	static const char *const others[] = {"--dbname",  "--password", "--channel-binding",
+					     "--min-tls", "--timeout",  "--sslnegotiation"};
 	struct fields f;
 	struct czpg_connflags cf;
 	char err[64], a0[] = "probe", a2[] = "x", a1[32];

@@ -26,6 +26,8 @@ static void test_names(void **state)
 	assert_string_equal(czpg_probe_status_name(CZPG_PROBE_NO_ANSWER), "no-answer");
 	assert_string_equal(czpg_probe_status_name(CZPG_PROBE_NOT_POSTGRESQL), "not-postgresql");
 	assert_string_equal(czpg_probe_tri_name(CZPG_TRI_UNKNOWN), "unknown");
+	assert_string_equal(czpg_probe_server_name(CZPG_PROBE_SERVER_PGBOUNCER), "PgBouncer");
+	assert_string_equal(czpg_probe_server_name(CZPG_PROBE_SERVER_UNKNOWN), "not identified");
 }
 
 /* ---- one target --------------------------------------------------------------- */
@@ -91,6 +93,82 @@ static void test_json_and_human_output(void **state)
 	out = capture(czpg_probe_print, r);
 	assert_non_null(strstr(out, "not-postgresql"));
 	assert_non_null(strstr(out, "could not probe: answered 0x48"));
+	free(out);
+	free(r);
+}
+
+/* The order as a numbered list (server), one line (client), or why not known. */
+static void test_order_and_identity_output(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+	struct czpg_probe_version *v;
+	char *out;
+
+	(void)state;
+	assert_non_null(r);
+	good_result(r);
+	v = &r->versions[1];
+	v->accepted = CZPG_TRI_YES;
+	v->nsuites = 2;
+	v->suites[0].name = "ECDHE-ECDSA-AES256-GCM-SHA384";
+	v->suites[0].accepted = CZPG_TRI_YES;
+	v->suites[1].name = "ECDHE-ECDSA-AES128-GCM-SHA256";
+	v->suites[1].accepted = CZPG_TRI_YES;
+	v->server_order = CZPG_TRI_YES;
+	v->npreference = 2;
+	v->preference[0] = "ECDHE-ECDSA-AES128-GCM-SHA256";
+	v->preference[1] = "ECDHE-ECDSA-AES256-GCM-SHA384";
+	v->preference_complete = true;
+	snprintf(r->plaintext_refusal.sqlstate, sizeof(r->plaintext_refusal.sqlstate), "08P01");
+	snprintf(r->plaintext_refusal.message, sizeof(r->plaintext_refusal.message),
+		 "SSL required");
+	snprintf(r->plaintext_refusal.fields, sizeof(r->plaintext_refusal.fields), "SCM");
+	czpg_probe_assess(r);
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "order: the server's preference\n"
+				    "              1. ECDHE-ECDSA-AES128-GCM-SHA256\n"
+				    "              2. ECDHE-ECDSA-AES256-GCM-SHA384\n"));
+	assert_non_null(strstr(out, "Server: PgBouncer (PgBouncer's own refusals"));
+	assert_non_null(strstr(out, "Server version: not known (PgBouncer answers"));
+	free(out);
+	out = capture(print_json, r);
+	assert_non_null(
+	    strstr(out, "\"order\":\"server\",\"preference\":["
+			"\"ECDHE-ECDSA-AES128-GCM-SHA256\",\"ECDHE-ECDSA-AES256-GCM-SHA384\"],"
+			"\"preference_complete\":true,\"server_order\":true"));
+	assert_non_null(strstr(out, "\"server\":{\"kind\":\"pgbouncer\""));
+	assert_non_null(strstr(out, "\"plaintext\":{\"sqlstate\":\"08P01\",\"message\":\"SSL "
+				    "required\",\"fields\":\"SCM\"}"));
+	assert_non_null(strstr(out, "\"server_version\":{\"version\":null"));
+	free(out);
+
+	/* Cut short: what was ranked, marked incomplete. */
+	v->preference_complete = false;
+	v->npreference = 1;
+	snprintf(v->order_detail, sizeof(v->order_detail), "cut by the per-target deadline");
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "order: the server's preference (incomplete: cut by the "
+				    "per-target deadline)\n              1. "
+				    "ECDHE-ECDSA-AES128-GCM-SHA256\n  TLSv1.1"));
+	free(out);
+
+	/* Client order: one line, no list; in JSON a null preference. */
+	v->server_order = CZPG_TRI_NO;
+	v->npreference = 0;
+	snprintf(v->order_detail, sizeof(v->order_detail), "the client's first choice wins");
+	out = capture(czpg_probe_print, r);
+	assert_non_null(
+	    strstr(out, "order: client order (the client's first choice wins)\n  TLSv1.1"));
+	free(out);
+	out = capture(print_json, r);
+	assert_non_null(strstr(out, "\"order\":\"client\",\"preference\":null"));
+	free(out);
+
+	v->server_order = CZPG_TRI_UNKNOWN;
+	snprintf(v->order_detail, sizeof(v->order_detail), "one suite accepted: nothing to order");
+	out = capture(czpg_probe_print, r);
+	assert_non_null(
+	    strstr(out, "order: not determined (one suite accepted: nothing to order)"));
 	free(out);
 	free(r);
 }
@@ -195,6 +273,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_json_and_human_output),
+	    cmocka_unit_test(test_order_and_identity_output),
 	    cmocka_unit_test(test_fleet_rows_and_summary),
 	};
 

@@ -101,7 +101,8 @@ static void test_worth_trying(void **state)
 static void test_configurations(void **state)
 {
 	struct czpg_probe_suites *s = calloc(1, sizeof(*s));
-	struct czpg_tls_config *c;
+	struct czpg_tls_config *c, *other, *leak;
+	bool owned;
 	size_t i;
 	int vi;
 
@@ -128,17 +129,44 @@ static void test_configurations(void **state)
 	/* The same mask over TLS 1.2 is another configuration. */
 	assert_ptr_not_equal(czpg_probe_suites_for_groups(s, 1, 3), c);
 
-	c = czpg_probe_suites_for_order(s, 0, "TLS_AES_256_GCM_SHA384",
-					"TLS_CHACHA20_POLY1305_SHA256", 0);
+	/* A list in one order is kept for the run; the other order is another offer. */
+	c = czpg_probe_suites_for_list(s, 0, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
+				       &owned);
 	assert_non_null(c);
-	assert_ptr_equal(czpg_probe_suites_for_order(s, 0, "TLS_AES_256_GCM_SHA384",
-						     "TLS_CHACHA20_POLY1305_SHA256", 0),
+	assert_false(owned);
+	assert_ptr_equal(czpg_probe_suites_for_list(
+			     s, 0, "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", &owned),
 			 c);
-	assert_ptr_not_equal(czpg_probe_suites_for_order(s, 0, "TLS_AES_256_GCM_SHA384",
-							 "TLS_CHACHA20_POLY1305_SHA256", 1),
-			     c);
-	/* A name the table does not have cannot be ordered. */
-	assert_null(czpg_probe_suites_for_order(s, 0, "TLS_AES_256_GCM_SHA384", "NOT-A-SUITE", 0));
+	assert_false(owned);
+	other = czpg_probe_suites_for_list(
+	    s, 0, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384", &owned);
+	assert_non_null(other);
+	assert_ptr_not_equal(other, c);
+	/* The same text over another version is another configuration. */
+	other = czpg_probe_suites_for_list(
+	    s, 1, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384", &owned);
+	assert_non_null(other);
+	assert_ptr_not_equal(
+	    other,
+	    czpg_probe_suites_for_list(
+		s, 1, "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256", &owned));
+	assert_int_equal(s->nlists, 4);
+	/* Nothing OpenSSL can offer: no configuration. */
+	assert_null(czpg_probe_suites_for_list(s, 1, "NOT-A-SUITE", &owned));
+	/* Past the cap the caller owns what it gets, and the run keeps no more. */
+	s->nlists = CZPG_PROBE_SUITES_MAX_LISTS / 4 * 3;
+	c = czpg_probe_suites_for_list(s, 0, "TLS_AES_128_GCM_SHA256", &owned);
+	assert_non_null(c);
+	assert_true(owned);
+	leak = czpg_probe_suites_for_list(s, 0, "TLS_AES_128_GCM_SHA256", &owned);
+	assert_ptr_not_equal(leak, c);
+	assert_true(owned);
+	czpg_tls_config_free(c);
+	czpg_tls_config_free(leak);
+	/* The kept ones are still found. */
+	assert_non_null(czpg_probe_suites_for_list(
+	    s, 0, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384", &owned));
+	assert_false(owned);
 	czpg_probe_suites_free(s);
 	assert_null(s->main);
 	czpg_probe_suites_free(s); /* twice is harmless */

@@ -1128,6 +1128,76 @@ static void test_json(void **state)
 
 /* ------------------------------------------------------------ Prometheus */
 
+/* The text report of r (a fresh string). */
+static char *text_of(const struct czpg_status_report *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	assert_non_null(m);
+	czpg_status_print_text(m, r);
+	fclose(m);
+	return buf;
+}
+
+/* The server version: PG_VERSION of --pgdata, or why it is not known. */
+static void test_server_version(void **state)
+{
+	struct fx *f = *state;
+	struct czpg_status_opts o = opts_for(f->dir);
+	struct czpg_status_report *r;
+	struct jv *doc;
+	char data[512], want[700], *text;
+
+	make_set(f, 0, 80 * DAY + 3600);
+	r = collect(&o);
+	assert_string_equal(r->server_version, "");
+	assert_string_equal(r->server_version_detail, "not known: no --pgdata given");
+	text = text_of(r);
+	assert_contains(text, "\nserver   version not known: no --pgdata given\n");
+	free(text);
+	doc = json_of(r);
+	assert_int_equal(jget(jget(doc, "server_version"), "version")->t, J_NULL);
+	jfree(doc);
+	czpg_status_report_free(r);
+
+	path_in(data, sizeof(data), f->dir, "data");
+	assert_int_equal(mkdir(data, 0700), 0);
+	o.pgdata = data;
+	r = collect(&o);
+	assert_contains(r->server_version_detail, "PG_VERSION");
+	assert_contains(r->server_version_detail, "does not exist");
+	czpg_status_report_free(r);
+
+	write_in(data, "PG_VERSION", "17\n");
+	r = collect(&o);
+	assert_string_equal(r->server_version, "17");
+	snprintf(want, sizeof(want), "PG_VERSION in %s", data);
+	assert_string_equal(r->server_version_detail, want);
+	text = text_of(r);
+	snprintf(want, sizeof(want), "\nserver   PostgreSQL 17 (PG_VERSION in %s)\n", data);
+	assert_contains(text, want);
+	free(text);
+	doc = json_of(r);
+	assert_string_equal(jstr(jget(doc, "server_version"), "version"), "17");
+	jfree(doc);
+	/* The version is a fact reported, not a check: the outcome does not change. */
+	assert_int_equal(czpg_status_outcome(r), CZPG_RESULT_OK);
+	czpg_status_report_free(r);
+
+	write_in(data, "PG_VERSION", "9.6\n");
+	r = collect(&o);
+	assert_string_equal(r->server_version, "9.6");
+	czpg_status_report_free(r);
+
+	write_in(data, "PG_VERSION", "\x1b[2Jowned\n");
+	r = collect(&o);
+	assert_string_equal(r->server_version, "");
+	assert_contains(r->server_version_detail, "does not hold a version number");
+	czpg_status_report_free(r);
+}
+
 static void test_prom_label_escape(void **state)
 {
 	struct czpg_wbuf w;
@@ -1632,6 +1702,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_options),
 	    cmocka_unit_test_setup_teardown(test_hba_modes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_version, setup, teardown),
 	    cmocka_unit_test(test_prom_label_escape),
 	    cmocka_unit_test_setup_teardown(test_prometheus_exact, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cli_exit_codes, setup, teardown),

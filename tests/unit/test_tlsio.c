@@ -84,16 +84,8 @@ static void srv_start(struct srv *s, const struct czpg_testcert *leaf, int min, 
 	s->ctx = czpg_testcert_server_ctx(leaf, NULL, 0, min, max);
 	assert_non_null(s->ctx);
 	SSL_CTX_set_session_ticket_cb(s->ctx, count_ticket, NULL, NULL);
-	s->ssl = SSL_new(s->ctx);
-	s->in = BIO_new(BIO_s_mem());
-	s->out = BIO_new(BIO_s_mem());
+	s->ssl = czpg_testcert_mem_server(s->ctx, &s->in, &s->out);
 	assert_non_null(s->ssl);
-	assert_non_null(s->in);
-	assert_non_null(s->out);
-	BIO_set_mem_eof_return(s->in, -1);
-	BIO_set_mem_eof_return(s->out, -1);
-	SSL_set_bio(s->ssl, s->in, s->out);
-	SSL_set_accept_state(s->ssl);
 }
 
 static void srv_stop(struct srv *s)
