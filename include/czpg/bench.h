@@ -187,7 +187,8 @@ struct czpg_bench_baseline {
 	char workload[16];
 	char sql_file[256];
 	char mode[16], shape[16], client[16], protocol[16];
-	double rate; /* NaN when closed */
+	char sslnegotiation[16]; /* "postgres" when the report predates the setting */
+	double rate;             /* NaN when closed */
 	unsigned pool, pipeline, conn_lifetime;
 	bool aa, aa_tls;
 	double rtt_ms;
