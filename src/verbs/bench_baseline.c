@@ -495,6 +495,10 @@ int czpg_bench_baseline_parse(const char *json, size_t len, const char *label,
 	copy_str(out->shape, sizeof(out->shape), jstr(jget(&d, cfg, "shape")));
 	copy_str(out->client, sizeof(out->client), jstr(jget(&d, cfg, "client")));
 	copy_str(out->protocol, sizeof(out->protocol), jstr(jget(&d, cfg, "protocol")));
+	copy_str(out->sslnegotiation, sizeof(out->sslnegotiation),
+		 jstr(jget(&d, cfg, "sslnegotiation")) != NULL
+		     ? jstr(jget(&d, cfg, "sslnegotiation"))
+		     : "postgres");
 	out->rate = jnum(jget(&d, cfg, "rate"), NAN);
 	out->pool = jcount(jget(&d, cfg, "pool"));
 	out->pipeline = jcount(jget(&d, cfg, "pipeline"));
@@ -593,6 +597,14 @@ void czpg_bench_baseline_free(struct czpg_bench_baseline *base)
 	base->npairs = 0;
 }
 
+/* The --sslnegotiation a report's config names for opt. */
+static const char *negotiation_of(const struct czpg_bench_options *opt)
+{
+	if (opt->compare_negotiation)
+		return "compare";
+	return opt->sslnegotiation == CZPG_OPEN_DIRECT_TLS ? "direct" : "postgres";
+}
+
 /* Compares one text setting; 0, or -1 with the difference named. */
 static int differs_str(const char *what, const char *base, const char *ours, char *why,
 		       size_t whylen)
@@ -629,6 +641,8 @@ int czpg_bench_baseline_compare(const struct czpg_bench_baseline *base,
 	    differs_str("--client", base->client, czpg_bench_client_name(opt), why, whylen) < 0 ||
 	    differs_str("--protocol", base->protocol, czpg_bench_protocol_name(opt), why, whylen) <
 		0 ||
+	    differs_str("--sslnegotiation", base->sslnegotiation, negotiation_of(opt), why,
+			whylen) < 0 ||
 	    differs_num("--pool", base->pool, opt->pool, why, whylen) < 0 ||
 	    differs_num("--pipeline", base->pipeline, opt->pipeline, why, whylen) < 0 ||
 	    differs_num("--rtt", base->rtt_ms, opt->rtt_ms, why, whylen) < 0 ||
