@@ -13,14 +13,15 @@
 # (connection), start-up, connection set-up and the report cancelling out.
 #
 #   queries, plaintext   pgbench -n -c P -j 1 -t N/P -M simple -f select1.sql sslmode=disable
-#                        czctl bench --aa     --pool P --round-units N/4 --warmup 0 --min-pairs 2
+#                        czctl bench --aa     --pool P --round-units N/4 --warmup 0 --min-pairs 2 --duration 0
 #   queries, TLS         pgbench ... sslmode=require (TLS 1.3, SCRAM-SHA-256-PLUS as libpq prefers)
 #                        czctl bench --aa-tls --pool P ...   (verify-full, SCRAM-SHA-256-PLUS)
 #   connections, TLS     pgbench -n -C -c 1 -j 1 -t N -M simple sslmode=require (libpq: PBKDF2 each time)
 #                        czctl bench --aa-tls --connect --pool 1 ... (the salted password cached)
 #
 # czctl's A/A modes run the same kind of pool twice, so all its queries
-# (connections) are of one kind: 2 pairs x 2 rounds x (N/4) = N.
+# (connections) are of one kind: exactly 2 pairs (--duration 0) x 2 rounds x
+# (N/4) = N, whatever the speed, so both runs end with the same statistics.
 #
 # Starts a throwaway PostgreSQL 15 (tests/sandbox/with_sandbox.sh) with TLS
 # 1.3 (bench/enable_tls.sh).  Writes OUT_DIR/instructions.json and
@@ -70,7 +71,7 @@ czbench() { # czctl bench args for N units (queries, or connections with --conne
 	local n=$1
 	shift
 	echo "$czctl" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" --user "$CZ_PG_USER" \
-		--ca "$ca" --round-units $((n / 4)) --warmup 0 --min-pairs 2 --duration 0.1 --json "$@"
+		--ca "$ca" --round-units $((n / 4)) --warmup 0 --min-pairs 2 --duration 0 --json "$@"
 }
 
 declare -A I
@@ -164,7 +165,7 @@ jq . "$out/instructions.json" >/dev/null
 	echo '```'
 	echo "pgbench -n -c $P -j 1 -t N/$P -M simple -f select1.sql 'host=127.0.0.1 ... sslmode=disable|require'"
 	echo "pgbench -n -C -c 1 -j 1 -t N -M simple -f select1.sql '... sslmode=require'"
-	echo "czctl postgres tls bench --host 127.0.0.1 --port PORT --user cz_test --ca CA --round-units N/4 --warmup 0 --min-pairs 2 --duration 0.1 --json --aa --pool $P"
+	echo "czctl postgres tls bench --host 127.0.0.1 --port PORT --user cz_test --ca CA --round-units N/4 --warmup 0 --min-pairs 2 --duration 0 --json --aa --pool $P"
 	echo "czctl ... --aa-tls --pool $P"
 	echo "czctl ... --aa-tls --connect --pool 1"
 	echo '```'

@@ -70,7 +70,8 @@ static void bench_usage(FILE *out)
 		"  --conn-lifetime N[,N...] queries per connection before it reconnects (0 =\n"
 		"                           never, the default); a list sweeps\n"
 		"method\n"
-		"  --duration SECONDS       measuring time (default 20)\n"
+		"  --duration SECONDS       measuring time (default 20); 0: exactly --min-pairs\n"
+		"                           pairs (fixed work)\n"
 		"  --round-ms MS            length of one round (default 200)\n"
 		"  --round-units N          fixed work per round instead of calibrating\n"
 		"  --warmup PAIRS           warm-up pairs, discarded (default 2)\n"
@@ -411,9 +412,10 @@ int czpg_cmd_bench(int argc, char **argv)
 			opt.max_regression = d / 100.0;
 			break;
 		case O_DURATION:
-			if (czpg_parse_double(optarg, 0.1, 86400, &d) < 0)
+			/* 0: exactly --min-pairs pairs, however fast (fixed work, e.g. for counting). */
+			if (czpg_parse_double(optarg, 0, 86400, &d) < 0 || (d > 0 && d < 0.1))
 				return czpg_cli_usage_error(
-				    VERB, "--duration '%s' is not 0.1-86400 s", optarg);
+				    VERB, "--duration '%s' is not 0 or 0.1-86400 s", optarg);
 			opt.duration_s = d;
 			break;
 		case O_ROUNDMS:
