@@ -18,7 +18,8 @@
 # command and the load average before and after it go to
 # results/measured-commands.txt; results/measured-summary.md is generated
 # from the JSON files (bench/summarize_measured.sh).  CZ_MEASURED_SCALE=0.1
-# shortens every run (a dry run of this script).
+# shortens every run (a dry run of this script); CZ_MEASURED_RESUME=1 keeps
+# every run whose JSON report is already complete and makes only the rest.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
@@ -50,6 +51,10 @@ d() { awk -v a="$1" -v s="$scale" 'BEGIN { v = a * s; if (v < 1) v = 1; print v 
 bench() {
 	local name=$1 before after
 	shift
+	if [ "${CZ_MEASURED_RESUME:-0}" = 1 ] && jq -e '.overhead // .runs // .points' "$res/$name.json" >/dev/null 2>&1; then
+		echo "== $name: kept (complete)" >&2
+		return
+	fi
 	before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)
 	echo "== $name: $*" >&2
 	"$czctl" "${base[@]}" "$@" --json >"$res/$name.json" || true
