@@ -88,6 +88,9 @@ for n in "$N1" "$N2"; do
 	echo "== czctl_tls $n" >&2
 	# shellcheck disable=SC2046
 	I[czctl_tls.$n]=$(count "czctl_tls.$n" $(czbench "$n" --aa-tls --pool "$P"))
+	echo "== czctl_tls_own $n" >&2
+	# shellcheck disable=SC2046
+	I[czctl_tls_own.$n]=$(count "czctl_tls_own.$n" $(czbench "$n" --aa-tls --pool "$P" --tls-records czpg))
 done
 for n in "$C1" "$C2"; do
 	echo "== pgbench_connect $n" >&2
@@ -116,6 +119,7 @@ pp=$(marginal pgbench_plain "$N1" "$N2")
 pt=$(marginal pgbench_tls "$N1" "$N2")
 cp=$(marginal czctl_plain "$N1" "$N2")
 ct=$(marginal czctl_tls "$N1" "$N2")
+co=$(marginal czctl_tls_own "$N1" "$N2")
 pc=$(marginal pgbench_connect "$C1" "$C2")
 cc=$(marginal czctl_connect "$C1" "$C2")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -136,9 +140,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 	done
 	echo
 	echo "  },"
-	echo "  \"per_query\": {\"pgbench_plain\": $pp, \"pgbench_tls\": $pt, \"czctl_plain\": $cp, \"czctl_tls\": $ct},"
+	echo "  \"per_query\": {\"pgbench_plain\": $pp, \"pgbench_tls\": $pt, \"czctl_plain\": $cp, \"czctl_tls\": $ct, \"czctl_tls_own_records\": $co},"
 	echo "  \"per_connection\": {\"pgbench_tls\": $pc, \"czctl_tls\": $cc},"
-	echo "  \"ratio\": {\"plain\": $(ratio "$cp" "$pp"), \"tls\": $(ratio "$ct" "$pt"), \"connection\": $(ratio "$cc" "$pc")}"
+	echo "  \"ratio\": {\"plain\": $(ratio "$cp" "$pp"), \"tls\": $(ratio "$ct" "$pt"), \"tls_own_records\": $(ratio "$co" "$pt"), \"connection\": $(ratio "$cc" "$pc")}"
 	echo "}"
 } >"$out/instructions.json"
 jq . "$out/instructions.json" >/dev/null
@@ -157,7 +161,8 @@ jq . "$out/instructions.json" >/dev/null
 	echo "| per unit | czctl (native) | pgbench (libpq) | ratio |"
 	echo "|---|---:|---:|---:|"
 	echo "| plaintext query | $cp | $pp | $(ratio "$cp" "$pp")x |"
-	echo "| TLS query | $ct | $pt | $(ratio "$ct" "$pt")x |"
+	echo "| TLS query (OpenSSL's records, the default) | $ct | $pt | $(ratio "$ct" "$pt")x |"
+	echo "| TLS query (czpg's records, --tls-records czpg) | $co | $pt | $(ratio "$co" "$pt")x |"
 	echo "| TLS + SCRAM connection (czctl: salted password cached) | $cc | $pc | $(ratio "$cc" "$pc")x |"
 	echo
 	echo "Commands (PORT, CA: the sandbox's; N per run):"
@@ -167,6 +172,7 @@ jq . "$out/instructions.json" >/dev/null
 	echo "pgbench -n -C -c 1 -j 1 -t N -M simple -f select1.sql '... sslmode=require'"
 	echo "czctl postgres tls bench --host 127.0.0.1 --port PORT --user cz_test --ca CA --round-units N/4 --warmup 0 --min-pairs 2 --duration 0 --json --aa --pool $P"
 	echo "czctl ... --aa-tls --pool $P"
+	echo "czctl ... --aa-tls --pool $P --tls-records czpg"
 	echo "czctl ... --aa-tls --connect --pool 1"
 	echo '```'
 	echo

@@ -114,6 +114,8 @@ struct czpg_bench_options {
 	 * the round trip SSLRequest costs, measured.
 	 */
 	bool compare_negotiation;
+	/* The native client seals TLS 1.3 records with czpg's tlsrec.c (--tls-records czpg). */
+	bool own_records;
 
 	unsigned round_ms;     /* target length of one round */
 	unsigned round_units;  /* queries (connections) per round; 0 = calibrate */
@@ -188,6 +190,7 @@ struct czpg_bench_baseline {
 	char sql_file[256];
 	char mode[16], shape[16], client[16], protocol[16];
 	char sslnegotiation[16]; /* "postgres" when the report predates the setting */
+	char tls_records[16];    /* "openssl" when the report predates the setting */
 	double rate;             /* NaN when closed */
 	unsigned pool, pipeline, conn_lifetime;
 	bool aa, aa_tls;
@@ -385,6 +388,8 @@ const char *czpg_bench_mode_name(const struct czpg_bench_options *o);
 const char *czpg_bench_shape_name(const struct czpg_bench_options *o);
 const char *czpg_bench_client_name(const struct czpg_bench_options *o);
 const char *czpg_bench_protocol_name(const struct czpg_bench_options *o);
+/* Who seals the TLS records asked for: "openssl" | "czpg" (native), "libpq". */
+const char *czpg_bench_records_name(const struct czpg_bench_options *o);
 const char *czpg_bench_pools_name(const struct czpg_bench_options *o);
 
 #endif

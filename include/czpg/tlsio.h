@@ -121,21 +121,22 @@ int czpg_tls_config_insecure_seclevel0(struct czpg_tls_config *cfg);
 int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol);
 
 /*
- * Records after a TLS 1.3 handshake go through czpg's own record layer
- * (AEAD over the application traffic secrets OpenSSL hands over; about a
- * third of OpenSSL's instructions per record) unless on is true: then
- * through OpenSSL's.  TLS 1.2, and suites other than AES-GCM and
- * ChaCha20-Poly1305, always use OpenSSL's.  The handshake is OpenSSL's
- * either way.
+ * Records go through OpenSSL's record layer unless on is true: then, after
+ * a TLS 1.3 handshake, through czpg's own (tlsrec.c: AEAD over the
+ * application traffic secrets OpenSSL hands over through its key log
+ * callback; fewer instructions per record).  Opt-in, for bench
+ * --tls-records czpg only: verify, probe and provision always use
+ * OpenSSL's.  TLS 1.2, and suites other than AES-GCM and ChaCha20-Poly1305,
+ * always use OpenSSL's.  The handshake is OpenSSL's either way.
  */
-void czpg_tls_config_set_openssl_records(struct czpg_tls_config *cfg, bool on);
+void czpg_tls_config_set_own_records(struct czpg_tls_config *cfg, bool on);
 
 /* The last setter's error sentence ("" if none). Owned by cfg. */
 const char *czpg_tls_config_error(const struct czpg_tls_config *cfg);
 
 /* ---- one connection ---- */
 
-/* Whether t's records are czpg's own (see czpg_tls_config_set_openssl_records). */
+/* Whether t's records are czpg's own (see czpg_tls_config_set_own_records). */
 bool czpg_tls_own_records(const struct czpg_tls *t);
 
 /*

@@ -62,6 +62,9 @@ static void bench_usage(FILE *out)
 		"                           both TLS; the difference per connection is the\n"
 		"                           round trip SSLRequest costs (PostgreSQL 17+)\n"
 		"  --client native|libpq    the io_uring engine (default) or libpq\n"
+		"  --tls-records openssl|czpg  who seals the native client's TLS 1.3 records\n"
+		"                           after OpenSSL's handshake: OpenSSL (default) or\n"
+		"                           czpg's own record layer (fewer instructions)\n"
 		"  --aa                     plaintext against plaintext: the noise floor\n"
 		"  --aa-tls                 TLS against TLS: the noise floor with TLS\n"
 		"  --rtt MS[,MS...]         emulate a network round trip of MS ms (native\n"
@@ -220,6 +223,7 @@ int czpg_cmd_bench(int argc, char **argv)
 		O_CONNECT,
 		O_COMPARE_NEG,
 		O_CLIENT,
+		O_TLSRECORDS,
 		O_AA,
 		O_DURATION,
 		O_ROUNDMS,
@@ -251,6 +255,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	    {"connect", no_argument, NULL, O_CONNECT},
 	    {"compare-negotiation", no_argument, NULL, O_COMPARE_NEG},
 	    {"client", required_argument, NULL, O_CLIENT},
+	    {"tls-records", required_argument, NULL, O_TLSRECORDS},
 	    {"aa", no_argument, NULL, O_AA},
 	    {"duration", required_argument, NULL, O_DURATION},
 	    {"round-ms", required_argument, NULL, O_ROUNDMS},
@@ -284,7 +289,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	char err[CZPG_CONNFLAGS_ERR_MAX];
 	unsigned long v;
 	double d;
-	bool json = false, rate_set = false, workload_set = false;
+	bool json = false, rate_set = false, workload_set = false, tls_records_set = false;
 	int ch, taken, rc;
 	enum czpg_result outcome, verdict; /* verdict: the run's, before an --svg failure */
 
@@ -352,6 +357,16 @@ int czpg_cmd_bench(int argc, char **argv)
 			break;
 		case O_COMPARE_NEG:
 			opt.compare_negotiation = true;
+			break;
+		case O_TLSRECORDS:
+			if (strcmp(optarg, "openssl") == 0)
+				opt.own_records = false;
+			else if (strcmp(optarg, "czpg") == 0)
+				opt.own_records = true;
+			else
+				return czpg_cli_usage_error(
+				    VERB, "--tls-records '%s' is not openssl or czpg", optarg);
+			tls_records_set = true;
 			break;
 		case O_CLIENT:
 			if (strcmp(optarg, "native") == 0)
@@ -531,6 +546,9 @@ int czpg_cmd_bench(int argc, char **argv)
 		    VERB,
 		    "--compare-negotiation compares SSLRequest with direct TLS per connection: "
 		    "it needs --connect and takes no --aa or --sslnegotiation");
+	if (opt.client == CZPG_BENCH_LIBPQ && tls_records_set)
+		return czpg_cli_usage_error(VERB, "--tls-records is the native client's: libpq "
+						  "seals its own records through OpenSSL");
 	if (opt.client == CZPG_BENCH_LIBPQ && opt.pipeline != 1)
 		return czpg_cli_usage_error(VERB, "--client libpq runs with --pipeline 1 (one "
 						  "query in flight per connection)");

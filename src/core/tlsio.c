@@ -51,7 +51,7 @@ struct czpg_tls_config {
 	char *ca_file;
 	bool insecure;
 	bool legacy;          /* insecure_seclevel0: TLS 1.0/1.1 may be configured */
-	bool openssl_records; /* TLS 1.3 records through OpenSSL rather than tlsrec.c */
+	bool own_records; /* TLS 1.3 records through tlsrec.c (opt-in) rather than OpenSSL */
 	int min_version;
 	int max_version;
 	char err[256];
@@ -70,7 +70,7 @@ struct czpg_tls {
 	bool done;   /* handshake complete */
 	bool failed; /* fatal error seen: the SSL object must not be used again */
 	bool eof;    /* the transport reached end of file */
-	bool openssl_records;
+	bool own_records;
 
 	/*
 	 * TLS 1.3 after the handshake: the records (tlsrec.c), set up from the
@@ -172,7 +172,7 @@ static void keylog_cb(const SSL *ssl, const char *line)
 	size_t i, n;
 	int side, hi, lo;
 
-	if (t == NULL || t->openssl_records)
+	if (t == NULL || !t->own_records)
 		return;
 	if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0)
 		side = 0;
@@ -229,8 +229,6 @@ struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
 	SSL_CTX_set_mode(cfg->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY);
 	SSL_CTX_set_options(cfg->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(cfg->ctx, SSL_SESS_CACHE_OFF);
-	/* The application traffic secrets, for the records after a TLS 1.3 handshake. */
-	SSL_CTX_set_keylog_callback(cfg->ctx, keylog_cb);
 	/*
 	 * Key share P-256 first: PostgreSQL's ssl_ecdh_curve defaults to
 	 * prime256v1 (and provision sets it), so a first key share of X25519
@@ -424,9 +422,14 @@ int czpg_tls_config_insecure_seclevel0(struct czpg_tls_config *cfg)
 			     "1.2 cipher list", "DEFAULT:@SECLEVEL=0");
 }
 
-void czpg_tls_config_set_openssl_records(struct czpg_tls_config *cfg, bool on)
+void czpg_tls_config_set_own_records(struct czpg_tls_config *cfg, bool on)
 {
-	cfg->openssl_records = on;
+	cfg->own_records = on;
+	/*
+	 * Only then are the application traffic secrets caught (the key log
+	 * callback); by default they never leave OpenSSL.
+	 */
+	SSL_CTX_set_keylog_callback(cfg->ctx, on ? keylog_cb : NULL);
 }
 
 int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol)
@@ -505,7 +508,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	t->insecure = cfg->insecure;
 	t->min_version = cfg->min_version;
 	t->max_version = cfg->max_version;
-	t->openssl_records = cfg->openssl_records;
+	t->own_records = cfg->own_records;
 	t->vfy_code = X509_V_OK;
 	if (t->host == NULL || (cfg->ca_file != NULL && t->ca_file == NULL))
 		goto oom;
@@ -880,7 +883,7 @@ static void take_records(struct czpg_tls *t)
 	size_t got;
 	char why[CZPG_TLS_ERR_MAX];
 
-	if (t->openssl_records || SSL_version(t->ssl) != TLS1_3_VERSION ||
+	if (!t->own_records || SSL_version(t->ssl) != TLS1_3_VERSION ||
 	    !czpg_tlsrec_supported(suite) || t->secret_len[0] == 0 ||
 	    t->secret_len[0] != t->secret_len[1] || SSL_has_pending(t->ssl))
 		goto out;

@@ -39,6 +39,13 @@ const char *czpg_bench_client_name(const struct czpg_bench_options *o)
 	return o->client == CZPG_BENCH_LIBPQ ? "libpq" : "native";
 }
 
+const char *czpg_bench_records_name(const struct czpg_bench_options *o)
+{
+	if (o->client == CZPG_BENCH_LIBPQ)
+		return "libpq";
+	return o->own_records ? "czpg" : "openssl";
+}
+
 const char *czpg_bench_protocol_name(const struct czpg_bench_options *o)
 {
 	return o->protocol == CZPG_BENCH_EXTENDED ? "extended" : "simple";
@@ -603,6 +610,7 @@ static void json_run(struct czpg_json *j, const struct czpg_bench_options *opt,
 			    : opt->sslnegotiation == CZPG_OPEN_DIRECT_TLS ? "direct"
 									  : "postgres");
 	czpg_json_kv_bool(j, "compare_negotiation", opt->compare_negotiation);
+	czpg_json_kv_string(j, "tls_records", czpg_bench_records_name(opt));
 	czpg_json_kv_string(j, "channel_binding",
 			    opt->channel_binding == CZPG_CB_REQUIRE   ? "require"
 			    : opt->channel_binding == CZPG_CB_DISABLE ? "disable"

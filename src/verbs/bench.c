@@ -359,6 +359,7 @@ static int setup(struct bench *b)
 		czpg_bench_fail(b, "%s", czpg_tls_config_error(b->tcfg));
 		return -1;
 	}
+	czpg_tls_config_set_own_records(b->tcfg, o->own_records);
 	if (setup_negotiation(b) < 0)
 		return -1;
 	b->cache = czpg_scram_cache_new(4);

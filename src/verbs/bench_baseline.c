@@ -499,6 +499,9 @@ int czpg_bench_baseline_parse(const char *json, size_t len, const char *label,
 		 jstr(jget(&d, cfg, "sslnegotiation")) != NULL
 		     ? jstr(jget(&d, cfg, "sslnegotiation"))
 		     : "postgres");
+	copy_str(out->tls_records, sizeof(out->tls_records),
+		 jstr(jget(&d, cfg, "tls_records")) != NULL ? jstr(jget(&d, cfg, "tls_records"))
+							     : "openssl");
 	out->rate = jnum(jget(&d, cfg, "rate"), NAN);
 	out->pool = jcount(jget(&d, cfg, "pool"));
 	out->pipeline = jcount(jget(&d, cfg, "pipeline"));
@@ -642,6 +645,8 @@ int czpg_bench_baseline_compare(const struct czpg_bench_baseline *base,
 	    differs_str("--protocol", base->protocol, czpg_bench_protocol_name(opt), why, whylen) <
 		0 ||
 	    differs_str("--sslnegotiation", base->sslnegotiation, negotiation_of(opt), why,
+			whylen) < 0 ||
+	    differs_str("--tls-records", base->tls_records, czpg_bench_records_name(opt), why,
 			whylen) < 0 ||
 	    differs_num("--pool", base->pool, opt->pool, why, whylen) < 0 ||
 	    differs_num("--pipeline", base->pipeline, opt->pipeline, why, whylen) < 0 ||

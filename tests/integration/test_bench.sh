@@ -55,7 +55,10 @@ check "closed: metric is round time" '.method.metric == "round_time" and .config
 check "closed: engine stats" '[.pools[] | .io_uring_enters_per_unit > 0 and .io_uring_enters_per_unit <= 3] | all' "$out/closed.json"
 check "closed: derived figures labelled" '(.derived.at_rtt | length) == 2 and (.derived.note | test("ASSUMED"))' "$out/closed.json"
 check "closed: one PBKDF2 for the run" '.session.scram_cache_misses == 1' "$out/closed.json"
-check "closed: TLS 1.3 records sealed by czpg" '.session.tls_records == "czpg" and .schema == "czctl.bench/2"' "$out/closed.json"
+check "closed: TLS 1.3 records sealed by OpenSSL unless asked" '.session.tls_records == "openssl" and .config.tls_records == "openssl" and .schema == "czctl.bench/2"' "$out/closed.json"
+
+run own_records --tls-records czpg
+check "own records: sealed by czpg, same answers" '.session.tls_records == "czpg" and .config.tls_records == "czpg" and ([.pools[] | .rows == .units] | all)' "$out/own_records.json"
 
 run open --rate 400
 check "open: metric is latency" '.method.metric == "mean_latency" and .config.shape == "open" and .config.rate == 400' "$out/open.json"
@@ -79,7 +82,7 @@ run aa --aa
 check "aa: both plaintext" '.config.aa == true and ([.pools[] | .tls] | all(. == false)) and .pools[0].name == "plain-a"' "$out/aa.json"
 
 run aatls --aa-tls
-check "aa-tls: both TLS, records by czpg" '.config.aa_tls == true and ([.pools[] | .tls] | all) and .pools[0].name == "tls-a" and .session.tls_records == "czpg"' "$out/aatls.json"
+check "aa-tls: both TLS" '.config.aa_tls == true and ([.pools[] | .tls] | all) and .pools[0].name == "tls-a" and .session.tls_records == "openssl"' "$out/aatls.json"
 
 run libpq --client libpq
 check "libpq: polls counted" '.config.client == "libpq" and ([.pools[] | .polls_per_unit > 0] | all) and .session.tls_version == "TLSv1.3"' "$out/libpq.json"

@@ -50,7 +50,8 @@ jq -e '.gate.decision == "straddle" and .pairs.count < 10 and .pairs.count % 2 =
 
 # Usage errors exit 2 before connecting.
 for args in "--pool 0" "--protocol binary" "--connect --client libpq" "--max-overhead abc" \
-	"--rate -5" "--client libpq --pipeline 4" "--sql /nonexistent/file"; do
+	"--rate -5" "--client libpq --pipeline 4" "--sql /nonexistent/file" "--tls-records gnutls" \
+	"--client libpq --tls-records czpg"; do
 	# shellcheck disable=SC2086
 	bench $args >/dev/null 2>"$out/usage.err"
 	rc=$?

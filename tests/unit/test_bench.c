@@ -830,6 +830,10 @@ static void test_baseline_incomparable(void **state)
 	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
 	assert_string_equal(why, "the baseline ran --protocol simple, this run extended");
 	options_like_baseline(&o);
+	o.own_records = true; /* a report without tls_records had OpenSSL's */
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(why, "the baseline ran --tls-records openssl, this run czpg");
+	options_like_baseline(&o);
 	o.aa = o.aa_tls = true;
 	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
 	assert_string_equal(
