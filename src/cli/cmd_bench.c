@@ -427,7 +427,8 @@ int czpg_cmd_bench(int argc, char **argv)
 			opt.max_regression = d / 100.0;
 			break;
 		case O_DURATION:
-			/* 0: exactly --min-pairs pairs, however fast (fixed work, e.g. for counting). */
+			/* 0: exactly --min-pairs pairs, however fast (fixed work, e.g. for
+			 * counting). */
 			if (czpg_parse_double(optarg, 0, 86400, &d) < 0 || (d > 0 && d < 0.1))
 				return czpg_cli_usage_error(
 				    VERB, "--duration '%s' is not 0 or 0.1-86400 s", optarg);

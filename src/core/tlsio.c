@@ -50,7 +50,7 @@ struct czpg_tls_config {
 	SSL_CTX *ctx;
 	char *ca_file;
 	bool insecure;
-	bool legacy;          /* insecure_seclevel0: TLS 1.0/1.1 may be configured */
+	bool legacy;      /* insecure_seclevel0: TLS 1.0/1.1 may be configured */
 	bool own_records; /* TLS 1.3 records through tlsrec.c (opt-in) rather than OpenSSL */
 	int min_version;
 	int max_version;

@@ -501,7 +501,7 @@ int czpg_bench_baseline_parse(const char *json, size_t len, const char *label,
 		     : "postgres");
 	copy_str(out->tls_records, sizeof(out->tls_records),
 		 jstr(jget(&d, cfg, "tls_records")) != NULL ? jstr(jget(&d, cfg, "tls_records"))
-							     : "openssl");
+							    : "openssl");
 	out->rate = jnum(jget(&d, cfg, "rate"), NAN);
 	out->pool = jcount(jget(&d, cfg, "pool"));
 	out->pipeline = jcount(jget(&d, cfg, "pipeline"));

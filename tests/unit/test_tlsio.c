@@ -1196,7 +1196,9 @@ static void test_testcert_files(void **state)
 /* A test run with OpenSSL's records, then with czpg's own. */
 #define BOTH_RECORDS(f)                                                                            \
 	{#f " (openssl records)", f, NULL, NULL, &records_openssl},                                \
-	    {#f " (czpg records)", f, NULL, NULL, &records_own}
+	{                                                                                          \
+#f " (czpg records)", f, NULL, NULL, &records_own                                  \
+	}
 
 int main(void)
 {
