@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "czpg/delay.h"
+
 struct czpg_conn;
 struct czpg_engine;
 
@@ -29,6 +31,14 @@ struct czpg_engine_config {
 	unsigned max_conns;          /* slots; 0 = 64 */
 	size_t recv_buffer;          /* bytes per connection; 0 = 16 KiB */
 	uint32_t connect_timeout_ms; /* TCP connect; 0 = 10000 */
+	/*
+	 * Emulated one-way network delay (0 = none): every chunk of output is
+	 * held this long before it is submitted, every chunk received this long
+	 * before the connection sees it, and a completed TCP connect twice this
+	 * long (SYN out, SYN-ACK back).  A delay line on the same ring
+	 * (czpg/delay.h) with io_uring timeouts; for measuring, not for use.
+	 */
+	uint64_t delay_ns;
 	/* Runs when a slot is released; the connection may be freed from here. */
 	void (*on_release)(struct czpg_conn *c, void *user);
 	void *user;
@@ -41,6 +51,7 @@ struct czpg_engine_stats {
 	uint64_t recvs;
 	uint64_t bytes_sent;
 	uint64_t bytes_received;
+	struct czpg_delay_stats delay; /* the delay line's releases (delay_ns > 0) */
 };
 
 /* Monotonic clock in nanoseconds (the clock every conn deadline uses). */

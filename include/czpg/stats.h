@@ -19,6 +19,14 @@
  *   pairs keeps each pair's shared machine state together), with the
  *   Student-t interval on mean d reported as a cross-check: when the two
  *   disagree markedly the d values are far from normal or n is too small.
+ *
+ *   Both assume the pairs are independent.  On a shared machine they are
+ *   not quite: a neighbour's build or a frequency change lasts longer than
+ *   a pair, so neighbouring pairs err alike and an interval built as if
+ *   they did not comes out too narrow.  Two intervals allow for that: a
+ *   circular block bootstrap (resampling runs of consecutive pairs, block
+ *   length about n^(1/3)) and a Student-t interval over the means of
+ *   batches of consecutive pairs (batch means).  A gate uses the widest.
  */
 #ifndef CZPG_STATS_H
 #define CZPG_STATS_H
@@ -77,6 +85,26 @@ struct czpg_paired_result {
 	double t_hi;
 	double t_crit; /* Student-t quantile used, df = n - 1 */
 
+	/* intervals that allow for correlated neighbouring pairs (see above) */
+	size_t block_len; /* pairs per block of the block bootstrap */
+	double block_lo;
+	double block_hi;
+	size_t batches; /* batch means: this many batches of consecutive pairs (0: too few pairs) */
+	double batch_lo;
+	double batch_hi;
+	double lag1; /* lag-1 autocorrelation of d: near 0 when pairs are independent */
+
+	/*
+	 * A robust estimate: exp(10% trimmed mean of d) - 1, with its block
+	 * bootstrap interval.  A neighbour's burst of work hits one round of a
+	 * pair, not both, so on a shared machine d has long tails on both
+	 * sides; ABBA keeps them symmetric, so trimming them estimates the same
+	 * overhead with less noise.
+	 */
+	double trim;
+	double trim_lo;
+	double trim_hi;
+
 	/* spread of the per-pair overheads a_i / b_i - 1 (fractions) */
 	double pair_min;
 	double pair_p05;
@@ -101,6 +129,28 @@ struct czpg_paired_result {
  */
 int czpg_stats_paired(const double *a, const double *b, size_t n, uint64_t seed, size_t resamples,
 		      struct czpg_paired_result *out, char *err, size_t errlen);
+
+/* The widest of the intervals in r (bootstrap, t, block bootstrap, batch means). */
+void czpg_stats_widest(const struct czpg_paired_result *r, double *lo, double *hi);
+
+/*
+ * The difference of two paired overheads: run x (pairs xa/xb, nx of them)
+ * minus run y (ya/yb, ny), in the same fractions (0.01 = one percentage
+ * point).  The runs are independent, so each is resampled on its own:
+ * a percentile bootstrap of the difference (blocks of consecutive pairs, as
+ * above), and a normal interval from the two runs' widest intervals.
+ */
+struct czpg_diff_result {
+	double diff; /* overhead(x) - overhead(y) */
+	double boot_lo, boot_hi;
+	double norm_lo, norm_hi;
+	double lo, hi; /* the wider of the two: what a gate uses */
+};
+
+/* 0, or -1 with a sentence in err (as czpg_stats_paired, for either run). */
+int czpg_stats_diff(const double *xa, const double *xb, size_t nx, const double *ya,
+		    const double *yb, size_t ny, uint64_t seed, size_t resamples,
+		    struct czpg_diff_result *out, char *err, size_t errlen);
 
 /*
  * Quantile of Student's t distribution with df degrees of freedom:

@@ -25,9 +25,14 @@
  *
  * Threads: a config may be shared by connections on any thread once it is
  * configured (it is read-only after the first czpg_tls_new()); one
- * connection is used by one thread at a time.  Every call clears the
- * thread's OpenSSL error queue before it starts and leaves it empty when it
- * returns, so many connections can share a thread.
+ * connection is used by one thread at a time.  Every call leaves the
+ * thread's OpenSSL error queue empty when it returns, so many connections
+ * can share a thread.  The set-up calls (configuration, czpg_tls_new, the
+ * handshake, shutdown) also empty it before they start; the record path
+ * (read, write and the ciphertext calls once the handshake is done) runs per
+ * query and touches the queue only when a call fails: "want read" comes
+ * from the SSL object's own state, and a failed call describes its own
+ * error, the newest in the queue.
  */
 #ifndef CZPG_TLSIO_H
 #define CZPG_TLSIO_H
@@ -115,10 +120,24 @@ int czpg_tls_config_insecure_seclevel0(struct czpg_tls_config *cfg);
  */
 int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol);
 
+/*
+ * Records go through OpenSSL's record layer unless on is true: then, after
+ * a TLS 1.3 handshake, through czpg's own (tlsrec.c: AEAD over the
+ * application traffic secrets OpenSSL hands over through its key log
+ * callback; fewer instructions per record).  Opt-in, for bench
+ * --tls-records czpg only: verify, probe and provision always use
+ * OpenSSL's.  TLS 1.2, and suites other than AES-GCM and ChaCha20-Poly1305,
+ * always use OpenSSL's.  The handshake is OpenSSL's either way.
+ */
+void czpg_tls_config_set_own_records(struct czpg_tls_config *cfg, bool on);
+
 /* The last setter's error sentence ("" if none). Owned by cfg. */
 const char *czpg_tls_config_error(const struct czpg_tls_config *cfg);
 
 /* ---- one connection ---- */
+
+/* Whether t's records are czpg's own (see czpg_tls_config_set_own_records). */
+bool czpg_tls_own_records(const struct czpg_tls *t);
 
 /*
  * Creates a client connection to host: a DNS name ("db.example") or an IP

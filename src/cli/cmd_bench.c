@@ -1,7 +1,10 @@
 /*
  * cmd_bench.c - `czctl postgres tls bench`: TLS against plaintext through two
  * persistent pools (or connection per transaction), with a confidence
- * interval and an optional release gate.  The logic is in bench.c.
+ * interval and optional release gates (an absolute one, and a regression
+ * gate against a baseline report); a list of --rtt or --conn-lifetime
+ * values is a sweep.  The logic is in bench.c, bench_sweep.c and
+ * bench_baseline.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,9 +62,19 @@ static void bench_usage(FILE *out)
 		"                           both TLS; the difference per connection is the\n"
 		"                           round trip SSLRequest costs (PostgreSQL 17+)\n"
 		"  --client native|libpq    the io_uring engine (default) or libpq\n"
+		"  --tls-records openssl|czpg  who seals the native client's TLS 1.3 records\n"
+		"                           after OpenSSL's handshake: OpenSSL (default) or\n"
+		"                           czpg's own record layer (fewer instructions)\n"
 		"  --aa                     plaintext against plaintext: the noise floor\n"
+		"  --aa-tls                 TLS against TLS: the noise floor with TLS\n"
+		"  --rtt MS[,MS...]         emulate a network round trip of MS ms (native\n"
+		"                           client): every chunk is held MS/2 each way; a\n"
+		"                           list sweeps, one run per value (0 = loopback)\n"
+		"  --conn-lifetime N[,N...] queries per connection before it reconnects (0 =\n"
+		"                           never, the default); a list sweeps\n"
 		"method\n"
-		"  --duration SECONDS       measuring time (default 20)\n"
+		"  --duration SECONDS       measuring time (default 20); 0: exactly --min-pairs\n"
+		"                           pairs (fixed work)\n"
 		"  --round-ms MS            length of one round (default 200)\n"
 		"  --round-units N          fixed work per round instead of calibrating\n"
 		"  --warmup PAIRS           warm-up pairs, discarded (default 2)\n"
@@ -75,10 +88,17 @@ static void bench_usage(FILE *out)
 		"gate\n"
 		"  --max-overhead PCT       exit 0 when the whole interval is below PCT, 1 when\n"
 		"                           it is above, 4 when it straddles after extending\n"
-		"  --max-duration SECONDS   how long the gate may extend (default 3 x duration)\n"
+		"  --baseline FILE          an earlier --json report of a comparable run (the\n"
+		"                           same workload, pool, pipeline, RTT, protocol and\n"
+		"                           server; exit 2 naming the difference otherwise)\n"
+		"  --max-regression PP      with --baseline: exit 0 when the interval of this\n"
+		"                           run's overhead minus the baseline's lies below PP\n"
+		"                           percentage points, 1 above, 4 straddling\n"
+		"  --max-duration SECONDS   how long a gate may extend (default 3 x duration)\n"
 		"output\n"
 		"  --json                   one JSON object on stdout (docs/bench.md)\n"
-		"  --svg FILE               latency distributions and per-pair overhead\n"
+		"  --svg FILE               latency distributions and per-pair overhead; for a\n"
+		"                           sweep, overhead against the swept value\n"
 		"\n"
 		"Exit codes: 0 done / gate below, 1 gate above, 2 usage error,\n"
 		"3 could not run or stopped early (partial report), 4 gate inconclusive.\n");
@@ -138,6 +158,59 @@ out:
 	return buf;
 }
 
+/*
+ * A comma-separated list of up to CZPG_BENCH_MAX_POINTS numbers in
+ * [min, max] into out; 0 or -1.
+ */
+static int parse_list(const char *arg, double min, double max, double *out, size_t *n)
+{
+	char copy[256], *save = NULL, *tok;
+	double d;
+
+	if (strlen(arg) >= sizeof(copy))
+		return -1;
+	snprintf(copy, sizeof(copy), "%s", arg);
+	*n = 0;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (*n == CZPG_BENCH_MAX_POINTS || czpg_parse_double(tok, min, max, &d) < 0)
+			return -1;
+		out[(*n)++] = d;
+	}
+	return *n > 0 ? 0 : -1;
+}
+
+/* Runs, prints and frees a sweep; returns the exit code. */
+static int run_sweep(const struct czpg_bench_options *opt, const char *svg, bool json)
+{
+	struct czpg_bench_sweep *sw = calloc(1, sizeof(*sw));
+	enum czpg_result outcome, verdict;
+	char err[256];
+	size_t i;
+
+	if (sw == NULL) {
+		fprintf(stderr, "czctl postgres tls bench: out of memory\n");
+		return czpg_cli_exit_code(CZPG_RESULT_ERROR);
+	}
+	czpg_bench_sweep_run(opt, sw);
+	outcome = verdict = czpg_bench_sweep_outcome(sw);
+	if (svg != NULL && sw->n > 0 &&
+	    czpg_bench_sweep_write_svg(svg, opt, sw, err, sizeof(err)) < 0) {
+		fprintf(stderr, "czctl postgres tls bench: %s\n", err);
+		if (outcome == CZPG_RESULT_OK)
+			outcome = CZPG_RESULT_ERROR;
+	}
+	if (json)
+		czpg_bench_sweep_print_json(stdout, opt, sw, outcome);
+	else
+		czpg_bench_sweep_print(stdout, opt, sw, verdict);
+	for (i = 0; i < sw->n; i++)
+		if (sw->points[i].error[0] != '\0')
+			fprintf(stderr, "czctl postgres tls bench: %s\n", sw->points[i].error);
+	czpg_bench_sweep_free(sw);
+	free(sw);
+	return czpg_cli_exit_code(outcome);
+}
+
 int czpg_cmd_bench(int argc, char **argv)
 {
 	enum {
@@ -150,6 +223,7 @@ int czpg_cmd_bench(int argc, char **argv)
 		O_CONNECT,
 		O_COMPARE_NEG,
 		O_CLIENT,
+		O_TLSRECORDS,
 		O_AA,
 		O_DURATION,
 		O_ROUNDMS,
@@ -162,6 +236,11 @@ int czpg_cmd_bench(int argc, char **argv)
 		O_PINS,
 		O_MAXOH,
 		O_MAXDUR,
+		O_AATLS,
+		O_RTTEMU,
+		O_LIFETIME,
+		O_BASELINE,
+		O_MAXREG,
 		O_JSON,
 		O_SVG,
 		O_HELP,
@@ -176,6 +255,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	    {"connect", no_argument, NULL, O_CONNECT},
 	    {"compare-negotiation", no_argument, NULL, O_COMPARE_NEG},
 	    {"client", required_argument, NULL, O_CLIENT},
+	    {"tls-records", required_argument, NULL, O_TLSRECORDS},
 	    {"aa", no_argument, NULL, O_AA},
 	    {"duration", required_argument, NULL, O_DURATION},
 	    {"round-ms", required_argument, NULL, O_ROUNDMS},
@@ -188,6 +268,11 @@ int czpg_cmd_bench(int argc, char **argv)
 	    {"pin-server", required_argument, NULL, O_PINS},
 	    {"max-overhead", required_argument, NULL, O_MAXOH},
 	    {"max-duration", required_argument, NULL, O_MAXDUR},
+	    {"aa-tls", no_argument, NULL, O_AATLS},
+	    {"rtt", required_argument, NULL, O_RTTEMU},
+	    {"conn-lifetime", required_argument, NULL, O_LIFETIME},
+	    {"baseline", required_argument, NULL, O_BASELINE},
+	    {"max-regression", required_argument, NULL, O_MAXREG},
 	    {"json", no_argument, NULL, O_JSON},
 	    {"svg", required_argument, NULL, O_SVG},
 	    {"help", no_argument, NULL, O_HELP},
@@ -196,17 +281,20 @@ int czpg_cmd_bench(int argc, char **argv)
 	struct option longopts[sizeof(own) / sizeof(own[0]) + CZPG_CONNFLAGS_COUNT];
 	struct czpg_bench_options opt;
 	struct czpg_bench_result res;
+	struct czpg_bench_baseline baseline;
+	const char *baseline_path = NULL;
 	char *password_flag = NULL, *password = NULL, *sql = NULL;
 	const struct czpg_connflags cf = CZPG_CONNFLAGS_ALL(opt, password_flag);
 	const char *sql_path = NULL, *svg = NULL, *env;
 	char err[CZPG_CONNFLAGS_ERR_MAX];
 	unsigned long v;
 	double d;
-	bool json = false, rate_set = false, workload_set = false;
+	bool json = false, rate_set = false, workload_set = false, tls_records_set = false;
 	int ch, taken, rc;
 	enum czpg_result outcome, verdict; /* verdict: the run's, before an --svg failure */
 
 	czpg_bench_options_default(&opt);
+	memset(&baseline, 0, sizeof(baseline));
 	if (czpg_connflags_options(&cf, own, longopts, sizeof(longopts) / sizeof(longopts[0])) < 0)
 		return CZPG_EXIT_ERROR;
 	optind = 1;
@@ -270,6 +358,16 @@ int czpg_cmd_bench(int argc, char **argv)
 		case O_COMPARE_NEG:
 			opt.compare_negotiation = true;
 			break;
+		case O_TLSRECORDS:
+			if (strcmp(optarg, "openssl") == 0)
+				opt.own_records = false;
+			else if (strcmp(optarg, "czpg") == 0)
+				opt.own_records = true;
+			else
+				return czpg_cli_usage_error(
+				    VERB, "--tls-records '%s' is not openssl or czpg", optarg);
+			tls_records_set = true;
+			break;
 		case O_CLIENT:
 			if (strcmp(optarg, "native") == 0)
 				opt.client = CZPG_BENCH_NATIVE;
@@ -282,10 +380,58 @@ int czpg_cmd_bench(int argc, char **argv)
 		case O_AA:
 			opt.aa = true;
 			break;
-		case O_DURATION:
-			if (czpg_parse_double(optarg, 0.1, 86400, &d) < 0)
+		case O_AATLS:
+			opt.aa = opt.aa_tls = true;
+			break;
+		case O_RTTEMU:
+			if (parse_list(optarg, 0, CZPG_BENCH_MAX_RTT_MS, opt.sweep_rtt_ms,
+				       &opt.n_sweep_rtt) < 0)
 				return czpg_cli_usage_error(
-				    VERB, "--duration '%s' is not 0.1-86400 s", optarg);
+				    VERB,
+				    "--rtt '%s' is not up to %u round trips of 0-%g ms, "
+				    "comma-separated",
+				    optarg, CZPG_BENCH_MAX_POINTS, CZPG_BENCH_MAX_RTT_MS);
+			opt.rtt_ms = opt.sweep_rtt_ms[0];
+			break;
+		case O_LIFETIME: {
+			double l[CZPG_BENCH_MAX_POINTS];
+			size_t i;
+
+			if (parse_list(optarg, 0, CZPG_BENCH_MAX_LIFETIME, l,
+				       &opt.n_sweep_lifetime) < 0)
+				return czpg_cli_usage_error(
+				    VERB,
+				    "--conn-lifetime '%s' is not up to %u whole numbers of queries "
+				    "(0-%u, 0 = never), comma-separated",
+				    optarg, CZPG_BENCH_MAX_POINTS, CZPG_BENCH_MAX_LIFETIME);
+			for (i = 0; i < opt.n_sweep_lifetime; i++) {
+				if (l[i] != floor(l[i]))
+					return czpg_cli_usage_error(
+					    VERB, "--conn-lifetime '%s' is not whole numbers",
+					    optarg);
+				opt.sweep_lifetime[i] = (unsigned)l[i];
+			}
+			opt.conn_lifetime = opt.sweep_lifetime[0];
+			break;
+		}
+		case O_BASELINE:
+			baseline_path = optarg;
+			break;
+		case O_MAXREG:
+			if (czpg_parse_double(optarg, -1000, 100000, &d) < 0)
+				return czpg_cli_usage_error(
+				    VERB,
+				    "--max-regression '%s' is not percentage points (-1000 to "
+				    "100000)",
+				    optarg);
+			opt.max_regression = d / 100.0;
+			break;
+		case O_DURATION:
+			/* 0: exactly --min-pairs pairs, however fast (fixed work, e.g. for
+			 * counting). */
+			if (czpg_parse_double(optarg, 0, 86400, &d) < 0 || (d > 0 && d < 0.1))
+				return czpg_cli_usage_error(
+				    VERB, "--duration '%s' is not 0 or 0.1-86400 s", optarg);
 			opt.duration_s = d;
 			break;
 		case O_ROUNDMS:
@@ -334,6 +480,7 @@ int czpg_cmd_bench(int argc, char **argv)
 					    optarg, CZPG_BENCH_MAX_RTTS);
 				opt.assume_rtt_ms[opt.n_rtt++] = d;
 			}
+			opt.assume_rtt_set = true;
 			break;
 		}
 		case O_PINC:
@@ -400,11 +547,32 @@ int czpg_cmd_bench(int argc, char **argv)
 		    VERB,
 		    "--compare-negotiation compares SSLRequest with direct TLS per connection: "
 		    "it needs --connect and takes no --aa or --sslnegotiation");
+	if (opt.client == CZPG_BENCH_LIBPQ && tls_records_set)
+		return czpg_cli_usage_error(VERB, "--tls-records is the native client's: libpq "
+						  "seals its own records through OpenSSL");
 	if (opt.client == CZPG_BENCH_LIBPQ && opt.pipeline != 1)
 		return czpg_cli_usage_error(VERB, "--client libpq runs with --pipeline 1 (one "
 						  "query in flight per connection)");
+	if (opt.client == CZPG_BENCH_LIBPQ && (opt.n_sweep_rtt > 0 || opt.n_sweep_lifetime > 0))
+		return czpg_cli_usage_error(VERB, "--rtt and --conn-lifetime run with the native "
+						  "client only (libpq owns its sockets)");
+	if (opt.mode == CZPG_BENCH_CONNECT && opt.n_sweep_lifetime > 0)
+		return czpg_cli_usage_error(VERB,
+					    "--connect makes a connection per query: it takes "
+					    "no --conn-lifetime");
+	if (opt.n_sweep_rtt > 1 && opt.n_sweep_lifetime > 1)
+		return czpg_cli_usage_error(VERB, "sweep one of --rtt and --conn-lifetime at a "
+						  "time (give the other one value)");
+	if ((baseline_path != NULL) != !isnan(opt.max_regression))
+		return czpg_cli_usage_error(VERB, "--baseline and --max-regression go together");
+	if (czpg_bench_sweep_axis(&opt) != CZPG_BENCH_AXIS_NONE &&
+	    (baseline_path != NULL || !isnan(opt.max_overhead)))
+		return czpg_cli_usage_error(VERB, "a sweep (a list of --rtt or --conn-lifetime "
+						  "values) has no gate: gate one value at a time");
 	if (opt.max_duration_s == 0)
-		opt.max_duration_s = isnan(opt.max_overhead) ? opt.duration_s : 3 * opt.duration_s;
+		opt.max_duration_s = isnan(opt.max_overhead) && baseline_path == NULL
+					 ? opt.duration_s
+					 : 3 * opt.duration_s;
 	if (opt.max_duration_s < opt.duration_s)
 		return czpg_cli_usage_error(VERB, "--max-duration must not be below --duration");
 	if (sql_path != NULL) {
@@ -415,6 +583,21 @@ int czpg_cmd_bench(int argc, char **argv)
 		opt.sql = sql;
 		opt.sql_name = sql_path;
 	}
+	if (baseline_path != NULL) {
+		char why[256];
+
+		if (czpg_bench_baseline_load(baseline_path, &baseline, err, sizeof(err)) < 0) {
+			free(sql);
+			return czpg_cli_usage_error(VERB, "%s", err);
+		}
+		if (czpg_bench_baseline_compare(&baseline, &opt, why, sizeof(why)) < 0) {
+			czpg_bench_baseline_free(&baseline);
+			free(sql);
+			return czpg_cli_usage_error(VERB, "the baseline %s is not comparable: %s",
+						    baseline_path, why);
+		}
+		opt.baseline = &baseline;
+	}
 	if (czpg_cli_isatty(stderr) || progress_forced())
 		opt.progress = stderr;
 
@@ -422,6 +605,12 @@ int czpg_cmd_bench(int argc, char **argv)
 						     : "CZ_PG_VERIFY_PASSWORD";
 	password = czpg_cli_password(password_flag, env, opt.user);
 	opt.password = password;
+	if (czpg_bench_sweep_axis(&opt) != CZPG_BENCH_AXIS_NONE) {
+		rc = run_sweep(&opt, svg, json);
+		czpg_cli_password_free(password);
+		free(sql);
+		return rc;
+	}
 	rc = czpg_bench_run(&opt, &res);
 	outcome = verdict = czpg_bench_outcome(&opt, &res, rc);
 	if (svg != NULL && (res.ran || res.npairs > 0) &&
@@ -437,6 +626,7 @@ int czpg_cmd_bench(int argc, char **argv)
 	if (res.error[0] != '\0')
 		fprintf(stderr, "czctl postgres tls bench: %s\n", res.error);
 	czpg_bench_result_free(&res);
+	czpg_bench_baseline_free(&baseline);
 	czpg_cli_password_free(password);
 	free(sql);
 	return czpg_cli_exit_code(outcome);

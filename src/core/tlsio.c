@@ -7,6 +7,17 @@
  * goes through one function (tls_result) that maps SSL_get_error() to the
  * CZPG_TLS_* results and turns a failure into one sentence.
  *
+ * The record path (read, write, feed, peek, consume and take once the
+ * handshake is done) runs once or twice per query, so it does only what a
+ * record needs: no error-queue work unless a call fails (the SSL object's
+ * own state tells "want read"; a failed call describes its own error, the
+ * newest in the queue, then empties it), and no SSL_read that can only say
+ * "want read" (nothing buffered, nothing to decrypt).  Once a TLS 1.3
+ * handshake is done, the records themselves are protected by tlsrec.c
+ * rather than by OpenSSL's general record layer: OpenSSL hands over the
+ * application traffic secrets through its key log callback, and everything
+ * that proves the session (verification, Finished) has been OpenSSL's.
+ *
  * Verification is verify-full as libpq's sslmode=verify-full: the chain
  * against the configured CA file, then the host against the certificate's
  * subjectAltName (RFC 6125 section 6: DNS-ID, or iPAddress for IP literals,
@@ -19,6 +30,7 @@
 #include "czpg/certinfo.h"
 #include "czpg/errf.h"
 #include "czpg/parse.h"
+#include "tlsrec.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -38,7 +50,8 @@ struct czpg_tls_config {
 	SSL_CTX *ctx;
 	char *ca_file;
 	bool insecure;
-	bool legacy; /* insecure_seclevel0: TLS 1.0/1.1 may be configured */
+	bool legacy;      /* insecure_seclevel0: TLS 1.0/1.1 may be configured */
+	bool own_records; /* TLS 1.3 records through tlsrec.c (opt-in) rather than OpenSSL */
 	int min_version;
 	int max_version;
 	char err[256];
@@ -57,6 +70,16 @@ struct czpg_tls {
 	bool done;   /* handshake complete */
 	bool failed; /* fatal error seen: the SSL object must not be used again */
 	bool eof;    /* the transport reached end of file */
+	bool own_records;
+
+	/*
+	 * TLS 1.3 after the handshake: the records (tlsrec.c), set up from the
+	 * application traffic secrets the key log callback caught (wiped once
+	 * used); NULL while OpenSSL does the records.
+	 */
+	struct czpg_tlsrec *rec;
+	uint8_t secret[2][EVP_MAX_MD_SIZE]; /* [0] client, [1] server */
+	size_t secret_len[2];
 
 	/*
 	 * Ciphertext drained from wbio by peek, not yet consumed (out.data,
@@ -87,10 +110,9 @@ static void err_reset(void)
 		ERR_clear_error();
 }
 
-/* The reason text of the oldest error in the thread's queue, then empties it. */
-static void take_openssl_error(char *buf, size_t len)
+/* The reason text of error e (0: none) into buf. */
+static void error_text(unsigned long e, char *buf, size_t len)
 {
-	unsigned long e = ERR_peek_error();
 	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
 
 	if (r != NULL)
@@ -99,6 +121,12 @@ static void take_openssl_error(char *buf, size_t len)
 		czpg_errf(buf, len, "OpenSSL error %lx", e);
 	else
 		czpg_errf(buf, len, "no detail from OpenSSL");
+}
+
+/* The reason text of the oldest error in the thread's queue, then empties it. */
+static void take_openssl_error(char *buf, size_t len)
+{
+	error_text(ERR_peek_error(), buf, len);
 	err_reset();
 }
 
@@ -120,6 +148,56 @@ static const char *version_name(int v)
 }
 
 /* ---- configuration ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * OpenSSL's key log callback (NSS key log format: "LABEL <client random>
+ * <secret>", in hex): keeps the two application traffic secrets of this
+ * connection for its records.  Nothing is written anywhere.
+ */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	struct czpg_tls *t = SSL_get_app_data(ssl);
+	const char *hex;
+	size_t i, n;
+	int side, hi, lo;
+
+	if (t == NULL || !t->own_records)
+		return;
+	if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0)
+		side = 0;
+	else if (strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0)
+		side = 1;
+	else
+		return;
+	hex = strchr(line + 24, ' ');
+	if (hex == NULL)
+		return;
+	hex++;
+	n = strlen(hex) / 2;
+	if (n > sizeof(t->secret[side]))
+		return;
+	for (i = 0; i < n; i++) {
+		hi = hexval(hex[2 * i]);
+		lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			OPENSSL_cleanse(t->secret[side], sizeof(t->secret[side]));
+			return;
+		}
+		t->secret[side][i] = (uint8_t)(hi << 4 | lo);
+	}
+	t->secret_len[side] = n;
+}
 
 struct czpg_tls_config *czpg_tls_config_new(char *err, size_t errlen)
 {
@@ -344,6 +422,16 @@ int czpg_tls_config_insecure_seclevel0(struct czpg_tls_config *cfg)
 			     "1.2 cipher list", "DEFAULT:@SECLEVEL=0");
 }
 
+void czpg_tls_config_set_own_records(struct czpg_tls_config *cfg, bool on)
+{
+	cfg->own_records = on;
+	/*
+	 * Only then are the application traffic secrets caught (the key log
+	 * callback); by default they never leave OpenSSL.
+	 */
+	SSL_CTX_set_keylog_callback(cfg->ctx, on ? keylog_cb : NULL);
+}
+
 int czpg_tls_config_set_alpn(struct czpg_tls_config *cfg, const char *protocol)
 {
 	unsigned char wire[256];
@@ -420,6 +508,7 @@ struct czpg_tls *czpg_tls_new(struct czpg_tls_config *cfg, const char *host, cha
 	t->insecure = cfg->insecure;
 	t->min_version = cfg->min_version;
 	t->max_version = cfg->max_version;
+	t->own_records = cfg->own_records;
 	t->vfy_code = X509_V_OK;
 	if (t->host == NULL || (cfg->ca_file != NULL && t->ca_file == NULL))
 		goto oom;
@@ -477,6 +566,8 @@ void czpg_tls_free(struct czpg_tls *t)
 	if (t == NULL)
 		return;
 	SSL_free(t->ssl); /* frees both BIOs */
+	czpg_tlsrec_free(t->rec);
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
 	X509_free(t->vfy_cert);
 	X509_free(t->vfy_leaf);
 	free(t->host);
@@ -492,9 +583,14 @@ int czpg_tls_feed_ciphertext(struct czpg_tls *t, const void *data, size_t len)
 	size_t written = 0;
 	int rc = -1;
 
-	err_reset();
 	if (len == 0) {
 		rc = 0;
+		goto out;
+	}
+	if (t->rec != NULL) {
+		rc = czpg_tlsrec_feed(t->rec, data, len, CZPG_TLS_MAX_BUFFERED_IN);
+		if (rc < 0)
+			czpg_errf(t->err, sizeof(t->err), "%s", czpg_tlsrec_error(t->rec));
 		goto out;
 	}
 	if (BIO_ctrl_pending(t->rbio) + len > CZPG_TLS_MAX_BUFFERED_IN) {
@@ -507,11 +603,11 @@ int czpg_tls_feed_ciphertext(struct czpg_tls *t, const void *data, size_t len)
 	if (BIO_write_ex(t->rbio, data, len, &written) != 1 || written != len) {
 		czpg_errf(t->err, sizeof(t->err), "out of memory buffering TLS data from %s",
 			  t->host);
+		err_reset();
 		goto out;
 	}
 	rc = 0;
 out:
-	err_reset();
 	return rc;
 }
 
@@ -519,6 +615,8 @@ void czpg_tls_feed_eof(struct czpg_tls *t)
 {
 	t->eof = true;
 	BIO_set_mem_eof_return(t->rbio, 0);
+	if (t->rec != NULL)
+		czpg_tlsrec_feed_eof(t->rec);
 }
 
 size_t czpg_tls_pending_ciphertext(const struct czpg_tls *t)
@@ -536,12 +634,13 @@ size_t czpg_tls_peek_ciphertext(struct czpg_tls *t, const uint8_t **p)
 		room = czpg_wbuf_space(&t->out, pend);
 		if (room != NULL && BIO_read_ex(t->wbio, room, pend, &got) == 1)
 			czpg_wbuf_commit(&t->out, got);
+		else
+			err_reset(); /* a memory BIO's read of pending bytes cannot fail, but */
 		/*
 		 * Out of memory: the bytes stay in the BIO and the next peek tries
 		 * again, so the buffer's error must not stick.
 		 */
 		t->out.err = false;
-		err_reset();
 	}
 	*p = t->out.len > 0 ? t->out.data : NULL;
 	return t->out.len;
@@ -560,11 +659,12 @@ void czpg_tls_consume_ciphertext(struct czpg_tls *t, size_t n)
 
 		if (BIO_read_ex(t->wbio, scratch, n < sizeof(scratch) ? n : sizeof(scratch),
 				&got) != 1 ||
-		    got == 0)
+		    got == 0) {
+			err_reset(); /* the BIO had fewer bytes than asked for: it queued why */
 			break;
+		}
 		n -= got;
 	}
-	err_reset();
 }
 
 size_t czpg_tls_take_ciphertext(struct czpg_tls *t, void *buf, size_t cap)
@@ -577,10 +677,12 @@ size_t czpg_tls_take_ciphertext(struct czpg_tls *t, void *buf, size_t cap)
 		memcpy(buf, t->out.data, n);
 		czpg_tls_consume_ciphertext(t, n);
 	}
-	if (cap > n && BIO_ctrl_pending(t->wbio) > 0 &&
-	    BIO_read_ex(t->wbio, (uint8_t *)buf + n, cap - n, &got) == 1)
-		n += got;
-	err_reset();
+	if (cap > n && BIO_ctrl_pending(t->wbio) > 0) {
+		if (BIO_read_ex(t->wbio, (uint8_t *)buf + n, cap - n, &got) == 1)
+			n += got;
+		else
+			err_reset();
+	}
 	return n;
 }
 
@@ -654,9 +756,14 @@ static void describe_verify_failure(struct czpg_tls *t)
 	}
 }
 
+/*
+ * The failed call's own error is the newest in the queue: the record path
+ * does not empty the queue before each call, so older entries may belong to
+ * other code of this thread.
+ */
 static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 {
-	unsigned long e = ERR_peek_error();
+	unsigned long e = ERR_peek_last_error();
 	int reason = ERR_GET_REASON(e);
 	bool ssl_lib = e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL;
 	char why[200];
@@ -699,7 +806,7 @@ static void describe_ssl_failure(struct czpg_tls *t, int sslerr, const char *op)
 			  t->host, op);
 		goto out;
 	}
-	take_openssl_error(why, sizeof(why));
+	error_text(e, why, sizeof(why));
 	czpg_errf(t->err, sizeof(t->err), "TLS %s with %s failed: %s", op, t->host, why);
 out:
 	err_reset();
@@ -734,12 +841,94 @@ static int tls_result(struct czpg_tls *t, int rc, const char *op)
 	return res;
 }
 
+/*
+ * A read or write after the handshake that did not succeed.  Waiting for
+ * the rest of a record (or for a record after one that carried no data, a
+ * ticket or a key update) queues no error: that is read off the SSL object
+ * without touching the queue.  A close_notify is the same whatever another
+ * part of the thread left in the queue.  Anything else is a failure.
+ */
+static int record_result(struct czpg_tls *t, int rc, const char *op)
+{
+	if (SSL_want_read(t->ssl))
+		return CZPG_TLS_WANT_READ;
+	if ((SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0 && rc == 0) {
+		err_reset();
+		return CZPG_TLS_CLOSED;
+	}
+	return tls_result(t, rc, op);
+}
+
 static int failed_again(struct czpg_tls *t)
 {
 	if (t->err[0] == '\0')
 		czpg_errf(t->err, sizeof(t->err), "the TLS connection to %s has already failed",
 			  t->host);
 	return CZPG_TLS_ERROR;
+}
+
+/* ---- the records after a TLS 1.3 handshake (tlsrec.c) ---- */
+
+/*
+ * Once the handshake is done: TLS 1.3 with a suite tlsrec.c protects, both
+ * secrets caught, and nothing of a record held inside OpenSSL.  Then the
+ * ciphertext OpenSSL has not read moves over and the records are ours;
+ * otherwise (or when setting up fails) OpenSSL keeps doing them.
+ */
+static void take_records(struct czpg_tls *t)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+	uint16_t suite = c != NULL ? (uint16_t)SSL_CIPHER_get_protocol_id(c) : 0;
+	uint8_t chunk[4096];
+	size_t got;
+	char why[CZPG_TLS_ERR_MAX];
+
+	if (!t->own_records || SSL_version(t->ssl) != TLS1_3_VERSION ||
+	    !czpg_tlsrec_supported(suite) || t->secret_len[0] == 0 ||
+	    t->secret_len[0] != t->secret_len[1] || SSL_has_pending(t->ssl))
+		goto out;
+	t->rec = czpg_tlsrec_new(suite, true, t->secret[0], t->secret[1], t->secret_len[0], t->host,
+				 why, sizeof(why));
+	if (t->rec == NULL)
+		goto out;
+	while (BIO_ctrl_pending(t->rbio) > 0 &&
+	       BIO_read_ex(t->rbio, chunk, sizeof(chunk), &got) == 1 && got > 0)
+		if (czpg_tlsrec_feed(t->rec, chunk, got, CZPG_TLS_MAX_BUFFERED_IN) < 0) {
+			/* cannot happen: OpenSSL held less than the limit; keep it honest */
+			czpg_errf(t->err, sizeof(t->err), "%s", czpg_tlsrec_error(t->rec));
+			t->failed = true;
+			break;
+		}
+	if (t->eof)
+		czpg_tlsrec_feed_eof(t->rec);
+out:
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
+	t->secret_len[0] = t->secret_len[1] = 0;
+	err_reset();
+}
+
+/* Our records go after what OpenSSL already wrote (its Finished): move that out first. */
+static void take_openssl_output(struct czpg_tls *t)
+{
+	const uint8_t *p;
+
+	if (BIO_ctrl_pending(t->wbio) > 0)
+		(void)czpg_tls_peek_ciphertext(t, &p);
+}
+
+/* A record-layer result: a failure's sentence becomes the connection's. */
+static ssize_t rec_result(struct czpg_tls *t, ssize_t rc)
+{
+	if (rc == CZPG_TLS_ERROR) {
+		czpg_errf(t->err, sizeof(t->err), "%s", czpg_tlsrec_error(t->rec));
+		t->failed = true;
+	}
+	return rc;
+}
+
+bool czpg_tls_own_records(const struct czpg_tls *t)
+{
+	return t->rec != NULL;
 }
 
 /* ---- plaintext side ---- */
@@ -756,6 +945,7 @@ int czpg_tls_handshake(struct czpg_tls *t)
 	rc = SSL_do_handshake(t->ssl);
 	if (rc == 1) {
 		t->done = true;
+		take_records(t);
 		err_reset();
 		return CZPG_TLS_OK;
 	}
@@ -778,15 +968,22 @@ ssize_t czpg_tls_read(struct czpg_tls *t, void *buf, size_t cap)
 		czpg_errf(t->err, sizeof(t->err), "TLS read from %s given no room", t->host);
 		return CZPG_TLS_ERROR;
 	}
+	if (t->rec != NULL)
+		return rec_result(t, czpg_tlsrec_read(t->rec, buf, cap, &t->out));
+	/*
+	 * Nothing buffered to decrypt and nothing decrypted left: a read could
+	 * only say "want read".  At end of file, or once the peer closed, it
+	 * must run, to say how the stream ended.
+	 */
+	if (!t->eof && BIO_ctrl_pending(t->rbio) == 0 && SSL_pending(t->ssl) == 0 &&
+	    (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) == 0)
+		return CZPG_TLS_WANT_READ;
 	if (cap > SSIZE_MAX)
 		cap = SSIZE_MAX;
-	err_reset();
 	rc = SSL_read_ex(t->ssl, buf, cap, &n);
-	if (rc == 1) {
-		err_reset();
+	if (rc == 1)
 		return (ssize_t)n;
-	}
-	return tls_result(t, rc, "read");
+	return record_result(t, rc, "read");
 }
 
 ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
@@ -806,12 +1003,13 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
 			  t->host, len);
 		return CZPG_TLS_ERROR;
 	}
-	err_reset();
-	rc = SSL_write_ex(t->ssl, buf, len, &n);
-	if (rc == 1 && n == len) {
-		err_reset();
-		return (ssize_t)n;
+	if (t->rec != NULL) {
+		take_openssl_output(t);
+		return rec_result(t, czpg_tlsrec_write(t->rec, buf, len, &t->out));
 	}
+	rc = SSL_write_ex(t->ssl, buf, len, &n);
+	if (rc == 1 && n == len)
+		return (ssize_t)n;
 	if (rc == 1) {
 		/* Partial writes are off; this would be an OpenSSL contract breach. */
 		czpg_errf(t->err, sizeof(t->err), "TLS write to %s was cut short", t->host);
@@ -819,7 +1017,7 @@ ssize_t czpg_tls_write(struct czpg_tls *t, const void *buf, size_t len)
 		err_reset();
 		return CZPG_TLS_ERROR;
 	}
-	rc = tls_result(t, rc, "write");
+	rc = record_result(t, rc, "write");
 	if (rc == CZPG_TLS_CLOSED) {
 		czpg_errf(t->err, sizeof(t->err), "TLS write to %s after the server closed",
 			  t->host);
@@ -836,6 +1034,10 @@ int czpg_tls_shutdown(struct czpg_tls *t)
 		return failed_again(t);
 	if (!t->done)
 		return CZPG_TLS_OK; /* nothing to close politely mid-handshake */
+	if (t->rec != NULL) {
+		take_openssl_output(t);
+		return (int)rec_result(t, czpg_tlsrec_close(t->rec, &t->out));
+	}
 	err_reset();
 	rc = SSL_shutdown(t->ssl);
 	if (rc >= 0) {

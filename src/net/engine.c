@@ -5,6 +5,14 @@
  * user_data layout (64 bits): generation (32) | slot (28) | op (4).  The
  * generation changes every time a slot is reused, so a completion that
  * arrives for a previous occupant is recognised and dropped.
+ *
+ * With an emulated network delay (czpg_engine_config.delay_ns), a delay line
+ * (czpg/delay.h) sits between the connections and their sockets: output is
+ * queued there when taken from a connection and moved to the socket's send
+ * buffer when due; received bytes are queued when the recv completes and fed
+ * to the connection when due.  One io_uring timeout (op OP_TIMER) is armed
+ * for the oldest chunk at a time; every chunk has the same hold, so the
+ * oldest is always the next due.
  */
 #include "czpg/engine.h"
 
@@ -34,7 +42,7 @@
 /* A transport sentence: a few words, the label and strerror()'s text. */
 #define ENGINE_MSG_MAX (ENGINE_LABEL_MAX + 128)
 
-enum engine_op { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3 };
+enum engine_op { OP_CONNECT = 1, OP_SEND = 2, OP_RECV = 3, OP_TIMER = 4 };
 
 struct slot {
 	struct czpg_conn *conn;
@@ -56,6 +64,9 @@ struct slot {
 	 * empty and no send is in flight, so the bytes never move under a send.
 	 */
 	struct czpg_wbuf out;
+	/* Delay line: output released by the line, waiting for out to empty. */
+	struct czpg_wbuf held;
+	unsigned delayed_out; /* OUT chunks of this slot still in the line */
 	char label[ENGINE_LABEL_MAX];
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -81,6 +92,12 @@ struct czpg_engine {
 	void (*on_release)(struct czpg_conn *, void *);
 	void *user;
 	struct czpg_engine_stats stats;
+	/* Emulated network delay: the line and its one timer. */
+	bool delayed;
+	struct czpg_delay line;
+	bool timer_armed;
+	struct __kernel_timespec timer_ts; /* read by the kernel when the timer is submitted */
+	uint8_t *scratch;                  /* output on its way from a connection to the line */
 };
 
 uint64_t czpg_engine_now_ns(void)
@@ -143,6 +160,13 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 	    (uint64_t)(cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : 10000) * 1000000ull;
 	e->on_release = cfg->on_release;
 	e->user = cfg->user;
+	e->delayed = cfg->delay_ns > 0;
+	czpg_delay_init(&e->line, cfg->delay_ns, 0);
+	if (e->delayed) {
+		e->scratch = malloc(ENGINE_SEND_BUF);
+		if (e->scratch == NULL)
+			goto oom;
+	}
 	e->slots = calloc(e->nslots, sizeof(*e->slots));
 	e->free_list = calloc(e->nslots, sizeof(*e->free_list));
 	e->dirty = calloc(e->nslots, sizeof(*e->dirty));
@@ -150,9 +174,10 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 		goto oom;
 	for (i = 0; i < e->nslots; i++) {
 		e->slots[i].fd = -1;
+		czpg_wbuf_init(&e->slots[i].held, 0);
 		e->free_list[e->nfree++] = e->nslots - 1 - i;
 	}
-	/* Two requests per connection can be queued at once (send + recv). */
+	/* Two requests per connection can be queued at once (send + recv), and a timer. */
 	entries = 2 * e->nslots + 8;
 	if (entries > 32768)
 		entries = 32768;
@@ -173,6 +198,7 @@ struct czpg_engine *czpg_engine_new(const struct czpg_engine_config *cfg, char *
 		free(e->slots);
 		free(e->free_list);
 		free(e->dirty);
+		free(e->scratch);
 		free(e);
 		return NULL;
 	}
@@ -183,6 +209,7 @@ oom:
 		free(e->slots);
 		free(e->free_list);
 		free(e->dirty);
+		free(e->scratch);
 		free(e);
 	}
 	return NULL;
@@ -193,6 +220,8 @@ static void slot_free_buffers(struct slot *s)
 	free(s->rbuf);
 	s->rbuf = NULL;
 	czpg_wbuf_free(&s->out);
+	czpg_wbuf_free_secure(&s->held);
+	s->delayed_out = 0;
 }
 
 void czpg_engine_free(struct czpg_engine *e)
@@ -210,6 +239,8 @@ void czpg_engine_free(struct czpg_engine *e)
 	free(e->slots);
 	free(e->free_list);
 	free(e->dirty);
+	czpg_delay_free(&e->line);
+	free(e->scratch);
 	free(e);
 }
 
@@ -331,6 +362,18 @@ static void submit_recv(struct czpg_engine *e, unsigned idx)
 	e->stats.recvs++;
 }
 
+/* Delay line: moves up to cap bytes the line released for s into buf. */
+static size_t take_held(struct slot *s, uint8_t *buf, size_t cap)
+{
+	size_t n = s->held.len < cap ? s->held.len : cap;
+
+	if (n > 0) {
+		memcpy(buf, s->held.data, n);
+		czpg_wbuf_consume(&s->held, n);
+	}
+	return n;
+}
+
 static void submit_send(struct czpg_engine *e, unsigned idx)
 {
 	struct slot *s = &e->slots[idx];
@@ -343,7 +386,9 @@ static void submit_send(struct czpg_engine *e, unsigned idx)
 		room = czpg_wbuf_space(&s->out, ENGINE_SEND_BUF);
 		if (room == NULL)
 			return; /* cannot happen: reserved at connect, and empty now */
-		czpg_wbuf_commit(&s->out, czpg_conn_take_output(s->conn, room, ENGINE_SEND_BUF));
+		czpg_wbuf_commit(
+		    &s->out, e->delayed ? take_held(s, room, ENGINE_SEND_BUF)
+					: czpg_conn_take_output(s->conn, room, ENGINE_SEND_BUF));
 		if (s->out.len == 0)
 			return;
 	}
@@ -367,7 +412,8 @@ static void maybe_release(struct czpg_engine *e, unsigned idx)
 	if (!s->used || !czpg_conn_finished(c))
 		return;
 	if (!s->broken && s->connected &&
-	    (s->send_inflight || s->out.len > 0 || czpg_conn_pending_output(c) > 0))
+	    (s->send_inflight || s->out.len > 0 || czpg_conn_pending_output(c) > 0 ||
+	     s->delayed_out > 0 || s->held.len > 0))
 		return;
 	if (s->connect_inflight || s->send_inflight || s->recv_inflight) {
 		if (!s->shut) {
@@ -402,6 +448,130 @@ static void transport_failed(struct slot *s, const char *what, int error)
 	s->broken = true;
 	czpg_errf(msg, sizeof(msg), "%s %s: %s", what, s->label, strerror(error));
 	czpg_conn_fail_transport(s->conn, msg);
+}
+
+/* ------------------------------------------------------------------------
+ * The delay line (delay_ns > 0): what goes in, what comes out when due.
+ */
+static void line_full(struct slot *s, const char *what)
+{
+	char msg[ENGINE_MSG_MAX];
+
+	s->broken = true;
+	czpg_errf(msg, sizeof(msg), "the emulated network delay line is full (%s %s)", what,
+		  s->label);
+	czpg_conn_fail_transport(s->conn, msg);
+}
+
+/* Queues what slot idx's connection wrote; it goes to the socket when due. */
+static void delay_output(struct czpg_engine *e, unsigned idx, uint64_t now)
+{
+	struct slot *s = &e->slots[idx];
+	size_t n;
+
+	if (!s->connected || s->broken)
+		return;
+	while ((n = czpg_conn_take_output(s->conn, e->scratch, ENGINE_SEND_BUF)) > 0) {
+		if (czpg_delay_push(&e->line, CZPG_DELAY_OUT, idx, s->gen, 0, e->scratch, n, now) <
+		    0) {
+			line_full(s, "sending to");
+			return;
+		}
+		s->delayed_out++;
+	}
+}
+
+/* Queues what a recv completion brought (bytes, end of file or an error). */
+static void delay_input(struct czpg_engine *e, unsigned idx, int res, uint64_t now)
+{
+	struct slot *s = &e->slots[idx];
+	enum czpg_delay_kind kind = res > 0    ? CZPG_DELAY_IN
+				    : res == 0 ? CZPG_DELAY_IN_EOF
+					       : CZPG_DELAY_IN_ERROR;
+
+	if (res > 0)
+		e->stats.bytes_received += (uint64_t)res;
+	if (czpg_delay_push(&e->line, kind, idx, s->gen, res < 0 ? -res : 0, s->rbuf,
+			    res > 0 ? (size_t)res : 0, now) < 0) {
+		line_full(s, "receiving from");
+		return;
+	}
+	/* Keep reading meanwhile: the delay adds latency, it does not limit throughput. */
+	if (res > 0 && !czpg_conn_finished(s->conn))
+		submit_recv(e, idx);
+}
+
+/* A connect completed: the connection learns of it a round trip later (two legs). */
+static void delay_connected(struct czpg_engine *e, unsigned idx, int legs, uint64_t now)
+{
+	struct slot *s = &e->slots[idx];
+
+	if (czpg_delay_push(&e->line, CZPG_DELAY_CONNECT, idx, s->gen, legs, NULL, 0, now) < 0)
+		line_full(s, "connecting to");
+}
+
+/* Hands every chunk that is due to its slot. */
+static void release_due(struct czpg_engine *e)
+{
+	uint64_t now = czpg_engine_now_ns();
+	struct czpg_delay_chunk ch;
+	struct slot *s;
+
+	while (czpg_delay_pop(&e->line, now, &ch)) {
+		if (ch.slot >= e->nslots)
+			continue;
+		s = &e->slots[ch.slot];
+		if (!s->used || s->gen != ch.gen)
+			continue; /* for a connection that is gone */
+		switch (ch.kind) {
+		case CZPG_DELAY_OUT:
+			s->delayed_out--;
+			if (!s->broken && czpg_wbuf_bytes(&s->held, ch.data, ch.len) < 0)
+				line_full(s, "sending to");
+			break;
+		case CZPG_DELAY_IN:
+			if (!czpg_conn_finished(s->conn))
+				czpg_conn_feed(s->conn, ch.data, ch.len, now);
+			break;
+		case CZPG_DELAY_IN_EOF:
+			czpg_conn_feed_eof(s->conn, now);
+			s->broken = true;
+			break;
+		case CZPG_DELAY_IN_ERROR:
+			if (!czpg_conn_finished(s->conn) && ch.arg != ECANCELED)
+				transport_failed(s, "receiving from", ch.arg);
+			s->broken = true;
+			break;
+		case CZPG_DELAY_CONNECT:
+			if (ch.arg > 1) {
+				delay_connected(e, ch.slot, ch.arg - 1, now);
+				continue;
+			}
+			s->connected = true;
+			czpg_conn_connected(s->conn, now);
+			submit_recv(e, ch.slot);
+			break;
+		}
+		mark_dirty(e, ch.slot);
+	}
+	e->stats.delay = e->line.stats;
+}
+
+/* Arms the one timer for the oldest chunk in the line, unless it is armed. */
+static void arm_timer(struct czpg_engine *e)
+{
+	uint64_t due = czpg_delay_next_due(&e->line);
+	struct io_uring_sqe *sqe;
+
+	if (e->timer_armed || due == 0)
+		return;
+	e->timer_ts.tv_sec = (long long)(due / 1000000000ull);
+	e->timer_ts.tv_nsec = (long long)(due % 1000000000ull);
+	sqe = get_sqe(e);
+	/* Absolute on CLOCK_MONOTONIC, the clock czpg_engine_now_ns() reads. */
+	io_uring_prep_timeout(sqe, &e->timer_ts, 0, IORING_TIMEOUT_ABS);
+	io_uring_sqe_set_data64(sqe, pack(0, 0, OP_TIMER));
+	e->timer_armed = true;
 }
 
 /* ---- the connect path: address fallback and endpoints ------------------ */
@@ -525,6 +695,10 @@ static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t n
 	enum engine_op op = (enum engine_op)(data & 0xf);
 	struct slot *s;
 
+	if (op == OP_TIMER) {
+		e->timer_armed = false; /* the line releases what is due after the completions */
+		return;
+	}
 	if (idx >= e->nslots)
 		return;
 	s = &e->slots[idx];
@@ -539,6 +713,10 @@ static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t n
 			break;
 		}
 		connect_answered(s);
+		if (e->delayed) {
+			delay_connected(e, idx, 2, now);
+			break;
+		}
 		s->connected = true;
 		czpg_conn_connected(s->conn, now);
 		submit_recv(e, idx);
@@ -556,6 +734,10 @@ static void handle_cqe(struct czpg_engine *e, uint64_t data, int res, uint64_t n
 		break;
 	case OP_RECV:
 		s->recv_inflight = false;
+		if (e->delayed) {
+			delay_input(e, idx, res, now);
+			break;
+		}
 		if (res < 0) {
 			if (!czpg_conn_finished(s->conn) && res != -ECANCELED)
 				transport_failed(s, "receiving from", -res);
@@ -608,6 +790,7 @@ static void tick_all(struct czpg_engine *e, uint64_t now)
 /* Sends what dirty connections produced and releases finished ones. */
 static void flush_dirty(struct czpg_engine *e)
 {
+	uint64_t now = e->delayed ? czpg_engine_now_ns() : 0;
 	unsigned k, idx;
 
 	for (k = 0; k < e->ndirty; k++) {
@@ -615,6 +798,8 @@ static void flush_dirty(struct czpg_engine *e)
 		e->slots[idx].dirty = false;
 		if (!e->slots[idx].used)
 			continue;
+		if (e->delayed)
+			delay_output(e, idx, now);
 		submit_send(e, idx);
 		maybe_release(e, idx);
 	}
@@ -630,6 +815,8 @@ int czpg_engine_run_once(struct czpg_engine *e, uint64_t timeout_ns, char *err, 
 	int rc;
 
 	flush_dirty(e);
+	if (e->delayed)
+		arm_timer(e);
 	if (timeout_ns > ENGINE_TICK_NS)
 		timeout_ns = ENGINE_TICK_NS;
 	ts.tv_sec = (long long)(timeout_ns / 1000000000ull);
@@ -648,6 +835,8 @@ int czpg_engine_run_once(struct czpg_engine *e, uint64_t timeout_ns, char *err, 
 	}
 	io_uring_cq_advance(&e->ring, n);
 	e->stats.completions += n;
+	if (e->delayed)
+		release_due(e);
 	if (n == 0 || now - e->last_tick >= ENGINE_TICK_NS) {
 		tick_all(e, now);
 		e->last_tick = now;

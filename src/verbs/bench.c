@@ -60,6 +60,7 @@ void czpg_bench_options_default(struct czpg_bench_options *o)
 	o->duration_s = 20;
 	o->max_duration_s = 0;
 	o->max_overhead = NAN;
+	o->max_regression = NAN;
 	o->assume_rtt_ms[0] = 0.25;
 	o->assume_rtt_ms[1] = 1.0;
 	o->n_rtt = 2;
@@ -69,16 +70,44 @@ void czpg_bench_options_default(struct czpg_bench_options *o)
 	o->timeout_ms = 10000;
 }
 
+/* The worse of two verdicts: above beats straddle beats below. */
+static enum czpg_gate worse(enum czpg_gate x, enum czpg_gate y)
+{
+	if (x == CZPG_GATE_ABOVE || y == CZPG_GATE_ABOVE)
+		return CZPG_GATE_ABOVE;
+	if (x == CZPG_GATE_STRADDLE || y == CZPG_GATE_STRADDLE)
+		return CZPG_GATE_STRADDLE;
+	return CZPG_GATE_BELOW;
+}
+
+static enum czpg_gate gates_of(const struct czpg_bench_options *opt,
+			       const struct czpg_bench_result *res)
+{
+	enum czpg_gate g = CZPG_GATE_BELOW;
+
+	if (!isnan(opt->max_overhead))
+		g = res->have_stats ? res->gate : CZPG_GATE_STRADDLE;
+	if (opt->baseline != NULL)
+		g = worse(g, res->regression.have ? res->regression.gate : CZPG_GATE_STRADDLE);
+	return g;
+}
+
+enum czpg_gate czpg_bench_gates(const struct bench *b)
+{
+	return gates_of(b->o, b->res);
+}
+
 enum czpg_result czpg_bench_outcome(const struct czpg_bench_options *opt,
 				    const struct czpg_bench_result *res, int run_rc)
 {
+	/* A baseline that cannot be compared is a bad input, whatever else happened. */
+	if (res->regression.incomparable[0] != '\0')
+		return CZPG_RESULT_BAD_INPUT;
 	if (run_rc < 0 || res->error[0] != '\0')
 		return CZPG_RESULT_ERROR;
-	if (isnan(opt->max_overhead))
+	if (isnan(opt->max_overhead) && opt->baseline == NULL)
 		return CZPG_RESULT_OK;
-	if (!res->have_stats)
-		return CZPG_RESULT_INCONCLUSIVE;
-	switch (res->gate) {
+	switch (gates_of(opt, res)) {
 	case CZPG_GATE_BELOW:
 		return CZPG_RESULT_OK;
 	case CZPG_GATE_ABOVE:
@@ -96,28 +125,39 @@ int czpg_bench_stats(struct bench *b, size_t resamples)
 	struct czpg_bench_result *res = b->res;
 	char err[256];
 
+	size_t floor_pairs =
+	    b->o->min_pairs > BENCH_GATE_MIN_PAIRS ? b->o->min_pairs : BENCH_GATE_MIN_PAIRS;
+	double lo, hi;
+
 	res->have_stats = false;
+	res->have_cpu_stats = false;
 	if (res->npairs < 2)
 		return -1;
 	if (czpg_stats_paired(res->a, res->b, res->npairs, b->o->seed, resamples, &res->stats, err,
 			      sizeof(err)) < 0)
 		return -1;
 	res->have_stats = true;
+	res->have_cpu_stats = czpg_stats_paired(res->cpu_a, res->cpu_b, res->npairs, b->o->seed,
+						resamples, &res->cpu_stats, err, sizeof(err)) == 0;
 	if (!isnan(b->o->max_overhead)) {
 		/*
-		 * A verdict needs enough pairs, and takes the wider of the
-		 * bootstrap and t intervals: with few pairs the percentile
-		 * bootstrap is too narrow, and a gate must never turn noise
-		 * into a verdict.
+		 * A verdict needs enough pairs, and takes the widest interval
+		 * (bootstrap, t, blocks, batches): with few pairs the
+		 * percentile bootstrap is too narrow, neighbouring pairs on a
+		 * shared machine are not independent, and a gate must never
+		 * turn noise into a verdict.
 		 */
-		size_t floor_pairs =
-		    b->o->min_pairs > BENCH_GATE_MIN_PAIRS ? b->o->min_pairs : BENCH_GATE_MIN_PAIRS;
-		double lo = fmin(res->stats.boot_lo, res->stats.t_lo);
-		double hi = fmax(res->stats.boot_hi, res->stats.t_hi);
-
+		czpg_stats_widest(&res->stats, &lo, &hi);
 		res->gate_set = true;
 		res->gate = res->npairs < floor_pairs ? CZPG_GATE_STRADDLE
 						      : czpg_stats_gate(lo, hi, b->o->max_overhead);
+	}
+	if (b->o->baseline != NULL && res->regression.incomparable[0] == '\0') {
+		res->regression.set = true;
+		if (czpg_bench_regression_gate(b->o, b->o->baseline, res->a, res->b, res->npairs,
+					       &res->regression) == 0 &&
+		    res->npairs < floor_pairs)
+			res->regression.gate = CZPG_GATE_STRADDLE;
 	}
 	return 0;
 }
@@ -192,6 +232,14 @@ static void derive(struct bench *b)
 			  "client+server CPU per unit)";
 	}
 	res->base_us = base;
+	/* Measured through an emulated round trip: derive for that one, to compare. */
+	if (b->o->rtt_ms > 0 && !b->o->assume_rtt_set) {
+		res->derived[0].rtt_ms = b->o->rtt_ms;
+		res->derived[0].overhead =
+		    isnan(add) || isnan(base) ? NAN : add / (b->o->rtt_ms * 1000 + base);
+		res->nderived = 1;
+		return;
+	}
 	for (i = 0; i < b->o->n_rtt && i < CZPG_BENCH_MAX_RTTS; i++) {
 		res->derived[i].rtt_ms = b->o->assume_rtt_ms[i];
 		res->derived[i].overhead =
@@ -214,11 +262,13 @@ static void pool_role(const struct czpg_bench_options *o, unsigned pi, struct be
 {
 	const char *name;
 
-	p->tls = !o->aa && (pi == 0 || o->compare_negotiation);
+	p->tls = o->aa ? o->aa_tls : (pi == 0 || o->compare_negotiation);
 	p->opening = o->compare_negotiation ? (pi == 0 ? CZPG_OPEN_DEFAULT : CZPG_OPEN_DIRECT_TLS)
 		     : p->tls               ? o->sslnegotiation
 					    : CZPG_OPEN_DEFAULT;
-	if (o->aa)
+	if (o->aa && o->aa_tls)
+		name = pi == 0 ? "tls-a" : "tls-b";
+	else if (o->aa)
 		name = pi == 0 ? "plain-a" : "plain-b";
 	else if (o->compare_negotiation)
 		name = pi == 0 ? "sslrequest" : "direct";
@@ -309,6 +359,7 @@ static int setup(struct bench *b)
 		czpg_bench_fail(b, "%s", czpg_tls_config_error(b->tcfg));
 		return -1;
 	}
+	czpg_tls_config_set_own_records(b->tcfg, o->own_records);
 	if (setup_negotiation(b) < 0)
 		return -1;
 	b->cache = czpg_scram_cache_new(4);
@@ -374,7 +425,16 @@ static int setup_pooled(struct bench *b)
 
 	if (b->ops->connect(b) < 0)
 		return -1;
+	b->pools[0].r->connects = b->pools[0].n;
+	b->pools[1].r->connects = b->pools[1].n;
 	record_session_info(b);
+	if (b->o->baseline != NULL && czpg_bench_baseline_compare_session(
+					  b->o->baseline, b->res, b->res->regression.incomparable,
+					  sizeof(b->res->regression.incomparable)) < 0) {
+		czpg_bench_fail(b, "the baseline %s is not comparable: %s", b->o->baseline->path,
+				b->res->regression.incomparable);
+		return -1;
+	}
 	pid = b->pools[1].r->backend_pids[0];
 	b->res->server_local =
 	    czpg_bench_host_is_local_postgres(&b->addr, pid) && czpg_bench_host_readable(pid);
@@ -513,6 +573,8 @@ void czpg_bench_result_free(struct czpg_bench_result *res)
 	free(res->a);
 	free(res->b);
 	free(res->pair_t);
-	res->a = res->b = res->pair_t = NULL;
+	free(res->cpu_a);
+	free(res->cpu_b);
+	res->a = res->b = res->pair_t = res->cpu_a = res->cpu_b = NULL;
 	res->npairs = res->cap_pairs = 0;
 }

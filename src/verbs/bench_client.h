@@ -17,12 +17,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "czpg/delay.h"
+
 #include "bench_state.h"
 #include "bench_work.h"
 
 /* The client's I/O counters so far (cumulative). */
 struct bench_io {
 	uint64_t enters, sends, recvs, bytes_sent, bytes_received;
+	struct czpg_delay_stats delay; /* the emulated network delay (--rtt) */
 };
 
 struct bench_client_ops {
@@ -63,6 +66,13 @@ struct bench_client_ops {
 	 * for a client without connect mode.  0 or -1.
 	 */
 	int (*start_transient)(struct bench *b, struct bench_pool *p);
+	/*
+	 * --conn-lifetime: ends k's connection and starts its next one (the
+	 * same session setup, statements prepared again); the client calls
+	 * czpg_bench_rounds_conn_ready() once it can take queries.  NULL for a
+	 * client that cannot.  0 or -1.
+	 */
+	int (*reconnect)(struct bench *b, struct bench_conn *k);
 	/* Whether k's session can still run a statement. */
 	bool (*alive)(const struct bench_conn *k);
 	/* Ends every connection (waiting a little for goodbyes) and frees the client's state.  Safe

@@ -8,7 +8,6 @@
  * switch one to blocking for their duration.  No connect mode.
  */
 #include <errno.h>
-#include <libpq-fe.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,10 @@
 #include "bench_client.h"
 #include "bench_refusal.h"
 #include "bench_rounds.h"
+#include "pqload.h"
+
+/* libpq, loaded by libpq_open (pqload.h); the other functions run only after it. */
+static const struct czpg_pqload *libpq;
 
 /* The run's state: poll() arrays for one pool. */
 struct libpq_client {
@@ -46,7 +49,7 @@ static struct libpq_client *client_of(const struct bench *b)
 /* libpq's last error as one line. */
 static void last_error(PGconn *pq, char *out, size_t cap)
 {
-	snprintf(out, cap, "%s", PQerrorMessage(pq));
+	snprintf(out, cap, "%s", libpq->PQerrorMessage(pq));
 	out[strcspn(out, "\n")] = '\0';
 }
 
@@ -82,7 +85,7 @@ static PGconn *libpq_connect_one(struct bench *b, bool tls, char *err, size_t er
 		keys[n] = "ssl_min_protocol_version",
 		vals[n++] = b->o->min_tls == TLS1_2_VERSION ? "TLSv1.2" : "TLSv1.3";
 		/* Only a libpq that has the keyword gets it (setup refused the rest). */
-		if (czpg_sslneg_libpq(b->o->sslnegotiation, PQlibVersion(), &neg, note,
+		if (czpg_sslneg_libpq(b->o->sslnegotiation, libpq->PQlibVersion(), &neg, note,
 				      sizeof(note)) == 0 &&
 		    neg != NULL)
 			keys[n] = "sslnegotiation", vals[n++] = neg;
@@ -94,23 +97,31 @@ static PGconn *libpq_connect_one(struct bench *b, bool tls, char *err, size_t er
 	if (b->o->password != NULL)
 		keys[n] = "password", vals[n++] = b->o->password;
 	keys[n] = NULL, vals[n] = NULL;
-	pq = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(pq) != CONNECTION_OK) {
+	pq = libpq->PQconnectdbParams(keys, vals, 0);
+	if (libpq->PQstatus(pq) != CONNECTION_OK) {
 		snprintf(err, errlen, "libpq could not connect (%s): %s",
-			 tls ? "sslmode=verify-full" : "sslmode=disable", PQerrorMessage(pq));
+			 tls ? "sslmode=verify-full" : "sslmode=disable",
+			 libpq->PQerrorMessage(pq));
 		err[strcspn(err, "\n")] = '\0';
-		PQfinish(pq);
+		libpq->PQfinish(pq);
 		return NULL;
 	}
-	PQsetNoticeProcessor(pq, quiet_notice, NULL);
+	libpq->PQsetNoticeProcessor(pq, quiet_notice, NULL);
 	return pq;
 }
 
 static int libpq_open(struct bench *b)
 {
-	struct libpq_client *lp = calloc(1, sizeof(*lp));
+	struct libpq_client *lp;
 	const char *neg;
 	char note[200];
+
+	libpq = czpg_pqload_open(note, sizeof(note));
+	if (libpq == NULL) {
+		czpg_bench_fail(b, "%s", note);
+		return -1;
+	}
+	lp = calloc(1, sizeof(*lp));
 
 	if (lp == NULL) {
 		czpg_bench_fail(b, "out of memory");
@@ -118,7 +129,8 @@ static int libpq_open(struct bench *b)
 	}
 	b->client = lp;
 	/* Only a negotiation this libpq has: direct before libpq 17 is refused, not dropped. */
-	if (czpg_sslneg_libpq(b->o->sslnegotiation, PQlibVersion(), &neg, note, sizeof(note)) < 0) {
+	if (czpg_sslneg_libpq(b->o->sslnegotiation, libpq->PQlibVersion(), &neg, note,
+			      sizeof(note)) < 0) {
 		czpg_bench_fail(b, "%s", note);
 		return -1;
 	}
@@ -159,8 +171,8 @@ static int libpq_connect(struct bench *b)
 					czpg_bench_fail(b, "%s pool: %s", p->r->name, err);
 				return -1;
 			}
-			p->r->backend_pids[p->r->npids++] = (uint32_t)PQbackendPID(lc->pq);
-			PQsetnonblocking(lc->pq, 1);
+			p->r->backend_pids[p->r->npids++] = (uint32_t)libpq->PQbackendPID(lc->pq);
+			libpq->PQsetnonblocking(lc->pq, 1);
 		}
 	}
 	return 0;
@@ -172,17 +184,20 @@ static int libpq_exec(struct bench *b, struct bench_conn *k, const char *sql)
 	PGresult *r;
 	int rc;
 
-	PQsetnonblocking(lc->pq, 0);
-	r = PQexec(lc->pq, sql);
-	rc = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
+	libpq->PQsetnonblocking(lc->pq, 0);
+	r = libpq->PQexec(lc->pq, sql);
+	rc = libpq->PQresultStatus(r) == PGRES_COMMAND_OK ||
+		     libpq->PQresultStatus(r) == PGRES_TUPLES_OK
+		 ? 0
+		 : -1;
 	if (rc < 0) {
 		char msg[300];
 
 		last_error(lc->pq, msg, sizeof(msg));
 		czpg_bench_fail(b, "setup query failed (%.60s...): %s", sql, msg);
 	}
-	PQclear(r);
-	PQsetnonblocking(lc->pq, 1);
+	libpq->PQclear(r);
+	libpq->PQsetnonblocking(lc->pq, 1);
 	return rc;
 }
 
@@ -196,15 +211,15 @@ static int libpq_prepare(struct bench *b, const struct czpg_bench_stmt *st, size
 		for (i = 0; i < b->pools[pi].n; i++) {
 			struct libpq_conn *lc = b->pools[pi].conns[i].cs;
 
-			PQsetnonblocking(lc->pq, 0);
+			libpq->PQsetnonblocking(lc->pq, 0);
 			for (rc = 0, s = 0; s < n; s++) {
-				PGresult *r = PQprepare(lc->pq, st[s].name, st[s].sql,
-							(int)st[s].nparams, NULL);
+				PGresult *r = libpq->PQprepare(lc->pq, st[s].name, st[s].sql,
+							       (int)st[s].nparams, NULL);
 
-				rc |= PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-				PQclear(r);
+				rc |= libpq->PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+				libpq->PQclear(r);
 			}
-			PQsetnonblocking(lc->pq, 1);
+			libpq->PQsetnonblocking(lc->pq, 1);
 			if (rc < 0) {
 				czpg_bench_fail(b,
 						"could not prepare the statements on the %s pool",
@@ -219,15 +234,16 @@ static const char *libpq_session(const struct bench_conn *k, struct czpg_bench_r
 {
 	const struct libpq_conn *lc = k->cs;
 
-	if (PQsslInUse(lc->pq)) {
-		const char *v = PQsslAttribute(lc->pq, "protocol");
-		const char *c = PQsslAttribute(lc->pq, "cipher");
+	if (libpq->PQsslInUse(lc->pq)) {
+		const char *v = libpq->PQsslAttribute(lc->pq, "protocol");
+		const char *c = libpq->PQsslAttribute(lc->pq, "cipher");
 
 		snprintf(res->tls_version, sizeof(res->tls_version), "%s", v ? v : "");
 		snprintf(res->tls_cipher, sizeof(res->tls_cipher), "%s", c ? c : "");
+		snprintf(res->tls_records, sizeof(res->tls_records), "libpq");
 	}
 	snprintf(res->auth_method, sizeof(res->auth_method), "libpq");
-	return PQparameterStatus(lc->pq, "server_version");
+	return libpq->PQparameterStatus(lc->pq, "server_version");
 }
 
 static int libpq_send(struct bench *b, struct bench_conn *k, const struct czpg_bench_query *q,
@@ -237,16 +253,16 @@ static int libpq_send(struct bench *b, struct bench_conn *k, const struct czpg_b
 	bool ok;
 	int f;
 
-	ok = (b->work.extended
-		  ? PQsendQueryPrepared(lc->pq, q->stmt, (int)q->nparams, q->values, NULL, NULL, 0)
-		  : PQsendQuery(lc->pq, q->text)) == 1;
+	ok = (b->work.extended ? libpq->PQsendQueryPrepared(lc->pq, q->stmt, (int)q->nparams,
+							    q->values, NULL, NULL, 0)
+			       : libpq->PQsendQuery(lc->pq, q->text)) == 1;
 	if (ok) {
-		f = PQflush(lc->pq);
+		f = libpq->PQflush(lc->pq);
 		lc->want_write = f == 1;
 		ok = f >= 0;
 	}
 	if (!ok) {
-		snprintf(err, errlen, "%s", PQerrorMessage(lc->pq));
+		snprintf(err, errlen, "%s", libpq->PQerrorMessage(lc->pq));
 		return -1;
 	}
 	return 0;
@@ -259,10 +275,10 @@ static int take_results(struct bench *b, struct bench_pool *p, struct bench_conn
 	char msg[300];
 	PGresult *r;
 
-	if (PQconsumeInput(lc->pq) == 0)
+	if (libpq->PQconsumeInput(lc->pq) == 0)
 		goto failed;
-	while (k->inflight > 0 && !PQisBusy(lc->pq)) {
-		r = PQgetResult(lc->pq);
+	while (k->inflight > 0 && !libpq->PQisBusy(lc->pq)) {
+		r = libpq->PQgetResult(lc->pq);
 		if (r == NULL) {
 			/* the query's results are all in */
 			if (lc->got_result)
@@ -271,12 +287,12 @@ static int take_results(struct bench *b, struct bench_pool *p, struct bench_conn
 			lc->error = false;
 			break;
 		}
-		if (PQresultStatus(r) == PGRES_TUPLES_OK)
-			p->round_rows += (uint64_t)PQntuples(r);
-		else if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		if (libpq->PQresultStatus(r) == PGRES_TUPLES_OK)
+			p->round_rows += (uint64_t)libpq->PQntuples(r);
+		else if (libpq->PQresultStatus(r) != PGRES_COMMAND_OK)
 			lc->error = true;
-		PQclear(r);
-		if (PQstatus(lc->pq) == CONNECTION_BAD)
+		libpq->PQclear(r);
+		if (libpq->PQstatus(lc->pq) == CONNECTION_BAD)
 			goto failed;
 		lc->got_result = true;
 	}
@@ -301,7 +317,7 @@ static int libpq_drive(struct bench *b, struct bench_pool *p, uint64_t timeout_n
 
 		if (k->inflight == 0 && !lc->want_write)
 			continue;
-		lp->pfds[n].fd = PQsocket(lc->pq);
+		lp->pfds[n].fd = libpq->PQsocket(lc->pq);
 		lp->pfds[n].events = (short)(POLLIN | (lc->want_write ? POLLOUT : 0));
 		lp->pfds[n].revents = 0;
 		lp->pfd_conn[n++] = k;
@@ -330,7 +346,7 @@ static int libpq_drive(struct bench *b, struct bench_pool *p, uint64_t timeout_n
 		if (lp->pfds[i].revents == 0)
 			continue;
 		if (lp->pfds[i].revents & POLLOUT)
-			lc->want_write = PQflush(lc->pq) == 1;
+			lc->want_write = libpq->PQflush(lc->pq) == 1;
 		if (!(lp->pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (take_results(b, p, k) < 0)
@@ -343,7 +359,7 @@ static bool libpq_alive(const struct bench_conn *k)
 {
 	const struct libpq_conn *lc = k->cs;
 
-	return lc != NULL && lc->pq != NULL && PQstatus(lc->pq) == CONNECTION_OK;
+	return lc != NULL && lc->pq != NULL && libpq->PQstatus(lc->pq) == CONNECTION_OK;
 }
 
 static void libpq_close(struct bench *b)
@@ -356,7 +372,7 @@ static void libpq_close(struct bench *b)
 			struct libpq_conn *lc = b->pools[pi].conns[i].cs;
 
 			if (lc != NULL && lc->pq != NULL)
-				PQfinish(lc->pq);
+				libpq->PQfinish(lc->pq);
 			free(lc);
 			b->pools[pi].conns[i].cs = NULL;
 		}

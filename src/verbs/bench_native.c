@@ -5,6 +5,11 @@
  * for every connection.  Setup statements and prepares are queued on every
  * connection at once and waited for together; connect mode's transactions
  * are connections that the engine frees when they end.
+ *
+ * --rtt: the engine's delay line holds every chunk RTT/2 each way.
+ * --conn-lifetime: a pooled connection is replaced by ending its session
+ * (Terminate) and starting a new one on the same bench_conn; the old
+ * connection is freed when the engine releases its slot.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,12 @@
 #include "bench_refusal.h"
 #include "bench_rounds.h"
 
+/* A replaced connection, until the engine releases its slot. */
+struct retired {
+	struct czpg_conn *c;
+	struct retired *next;
+};
+
 /* The run's state. */
 struct native_client {
 	struct czpg_engine *engine;
@@ -27,6 +38,10 @@ struct native_client {
 	unsigned setup_pending;
 	bool setup_error;
 	char setup_msg[400];
+	/* the statements every connection prepares (extended protocol), for reconnects */
+	struct czpg_bench_stmt stmts[CZPG_BENCH_WORK_MAX_STMTS];
+	size_t nstmts;
+	struct retired *retired;
 };
 
 /* One connection's state (k->cs). */
@@ -38,6 +53,7 @@ struct native_conn {
 	bool failed;
 	bool query_error;       /* an ErrorResponse before the QUERY_DONE */
 	uint64_t conn_start_ns; /* connect mode: when the TCP connect began */
+	unsigned preparing;     /* a reconnected session's prepares not yet done */
 };
 
 /* Connect mode: a transaction owns its generic and its native part. */
@@ -73,6 +89,30 @@ static void transient_ready(struct bench *b, struct native_conn *nc)
 	k->inflight = 1;
 }
 
+static int native_start(struct bench *b, struct native_conn *nc, char *err, size_t errlen);
+
+/* A reconnected session is up: prepare its statements again, then take queries. */
+static void reconnected(struct bench *b, struct native_conn *nc)
+{
+	struct native_client *nat = client_of(b);
+	struct bench_conn *k = nc->k;
+	size_t i;
+
+	k->p->r->backend_pids[k->index] = czpg_conn_backend_pid(nc->c);
+	for (i = 0; i < nat->nstmts; i++) {
+		if (czpg_conn_prepare(nc->c, nat->stmts[i].name, nat->stmts[i].sql,
+				      nat->stmts[i].nparams) < 0) {
+			czpg_bench_fail(b,
+					"could not prepare the statements again on the %s pool: %s",
+					k->p->r->name, czpg_conn_error(nc->c));
+			return;
+		}
+		nc->preparing++;
+	}
+	if (nc->preparing == 0)
+		czpg_bench_rounds_conn_ready(b, k);
+}
+
 /* Why a connection failed: a pool pg_hba.conf refuses, direct TLS, or the connection's words. */
 static void fail_connection(struct bench *b, struct native_conn *nc)
 {
@@ -104,20 +144,29 @@ static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void
 		nc->ready = true;
 		if (b->o->mode == CZPG_BENCH_CONNECT)
 			transient_ready(b, nc);
+		else if (k->reconnecting)
+			reconnected(b, nc);
 		break;
 	case CZPG_EV_ROW:
 		k->p->round_rows++;
 		break;
 	case CZPG_EV_QUERY_ERROR:
 		nc->query_error = true;
-		if (k->inflight == 0 && !nat->setup_error) {
+		if (nc->preparing > 0)
+			czpg_bench_fail(b,
+					"preparing the statements again on the %s pool failed: %s",
+					k->p->r->name, ev->text != NULL ? ev->text : "error");
+		else if (k->inflight == 0 && !nat->setup_error) {
 			nat->setup_error = true;
 			snprintf(nat->setup_msg, sizeof(nat->setup_msg), "%s",
 				 ev->text != NULL ? ev->text : "error");
 		}
 		break;
 	case CZPG_EV_QUERY_DONE:
-		if (k->inflight == 0) {
+		if (nc->preparing > 0) {
+			if (--nc->preparing == 0)
+				czpg_bench_rounds_conn_ready(b, k);
+		} else if (k->inflight == 0) {
 			if (nat->setup_pending > 0)
 				nat->setup_pending--;
 		} else {
@@ -166,12 +215,30 @@ static int native_start(struct bench *b, struct native_conn *nc, char *err, size
 	return nc->slot < 0 ? -1 : 0;
 }
 
+/* Frees c when it is a replaced connection; true when it was one. */
+static bool free_retired(struct native_client *nat, struct czpg_conn *c)
+{
+	struct retired **pp, *r;
+
+	for (pp = &nat->retired; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->c == c) {
+			r = *pp;
+			*pp = r->next;
+			czpg_conn_free(r->c);
+			free(r);
+			return true;
+		}
+	return false;
+}
+
 static void on_release(struct czpg_conn *c, void *user)
 {
+	struct bench *b = user;
 	struct native_conn *nc = czpg_conn_user_data(c);
 	struct native_transient *t;
 
-	(void)user;
+	if (b->client != NULL && free_retired(client_of(b), c))
+		return;
 	if (nc == NULL || nc->k->b->o->mode != CZPG_BENCH_CONNECT)
 		return;
 	/* connect mode: the transaction is over (or failed) */
@@ -192,8 +259,10 @@ static int native_open(struct bench *b)
 		return -1;
 	}
 	b->client = nat;
-	ecfg.max_conns = 2 * b->o->pool + 8;
+	/* Replaced connections hold their slots a little longer: room for all of them. */
+	ecfg.max_conns = (b->o->conn_lifetime != 0 ? 4 : 2) * b->o->pool + 8;
 	ecfg.connect_timeout_ms = b->o->timeout_ms;
+	ecfg.delay_ns = (uint64_t)(b->o->rtt_ms * 1e6 / 2);
 	ecfg.on_release = on_release;
 	ecfg.user = b;
 	nat->engine = czpg_engine_new(&ecfg, err, sizeof(err));
@@ -315,6 +384,9 @@ static int native_prepare(struct bench *b, const struct czpg_bench_stmt *st, siz
 	size_t s;
 	int rc;
 
+	for (s = 0; s < n && s < CZPG_BENCH_WORK_MAX_STMTS; s++)
+		nat->stmts[s] = st[s];
+	nat->nstmts = s;
 	for (pi = 0; pi < 2; pi++)
 		for (i = 0; i < b->pools[pi].n; i++) {
 			struct native_conn *nc = b->pools[pi].conns[i].cs;
@@ -348,6 +420,8 @@ static const char *native_session(const struct bench_conn *k, struct czpg_bench_
 	if (t != NULL) {
 		snprintf(res->tls_version, sizeof(res->tls_version), "%s", czpg_tls_version(t));
 		snprintf(res->tls_cipher, sizeof(res->tls_cipher), "%s", czpg_tls_cipher(t));
+		snprintf(res->tls_records, sizeof(res->tls_records), "%s",
+			 czpg_tls_own_records(t) ? "czpg" : "openssl");
 	}
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s", czpg_conn_auth_method(nc->c));
 	return czpg_conn_parameter(nc->c, "server_version");
@@ -378,6 +452,36 @@ static void native_io(const struct bench *b, struct bench_io *out)
 	out->recvs = es->recvs;
 	out->bytes_sent = es->bytes_sent;
 	out->bytes_received = es->bytes_received;
+	out->delay = es->delay;
+}
+
+static int native_reconnect(struct bench *b, struct bench_conn *k)
+{
+	struct native_client *nat = client_of(b);
+	struct native_conn *nc = k->cs;
+	struct retired *r = calloc(1, sizeof(*r));
+	char err[512];
+
+	if (r == NULL) {
+		czpg_bench_fail(b, "out of memory");
+		return -1;
+	}
+	/* The old session ends politely; the engine frees it once it is sent. */
+	czpg_conn_terminate(nc->c);
+	czpg_engine_wake(nat->engine, nc->slot);
+	r->c = nc->c;
+	r->next = nat->retired;
+	nat->retired = r;
+	nc->c = NULL;
+	nc->ready = false;
+	nc->query_error = false;
+	nc->preparing = 0;
+	if (native_start(b, nc, err, sizeof(err)) < 0) {
+		czpg_bench_fail(b, "could not reconnect connection %u of the %s pool: %s", k->index,
+				k->p->r->name, err);
+		return -1;
+	}
+	return 0;
 }
 
 static int native_start_transient(struct bench *b, struct bench_pool *p)
@@ -441,6 +545,13 @@ static void native_close(struct bench *b)
 			b->pools[pi].conns[i].cs = NULL;
 		}
 	czpg_engine_free(nat->engine);
+	while (nat->retired != NULL) {
+		struct retired *r = nat->retired;
+
+		nat->retired = r->next;
+		czpg_conn_free(r->c);
+		free(r);
+	}
 	free(nat);
 	b->client = NULL;
 }
@@ -456,6 +567,7 @@ const struct bench_client_ops czpg_bench_native_ops = {
     .drive = native_drive,
     .io = native_io,
     .start_transient = native_start_transient,
+    .reconnect = native_reconnect,
     .alive = native_alive,
     .close = native_close,
 };

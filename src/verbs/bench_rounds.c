@@ -5,6 +5,12 @@
  * Only one pool works at a time; the other stays connected and idle.  A
  * round counts its own work (issued, completed, errors, rows, latency) and,
  * when measured, adds it and the CPU and I/O it cost to the pool's result.
+ *
+ * --conn-lifetime N: a connection takes at most N queries; the next query it
+ * would take waits for its next connection (a pool that recycles
+ * connections reconnects when a connection is next needed, so the
+ * reconnect falls in the round that needs it).  A round ends once its units
+ * are answered and no reconnect is under way.
  */
 #include "bench_rounds.h"
 
@@ -43,8 +49,45 @@ static int issue(struct bench *b, struct bench_conn *k, uint64_t start_ns)
 	}
 	k->start_ns[slot] = start_ns;
 	k->inflight++;
+	k->conn_queries++;
 	k->p->issued++;
 	return 0;
+}
+
+/* Whether k's connection has served its --conn-lifetime queries. */
+static bool worn_out(const struct bench *b, const struct bench_conn *k)
+{
+	return b->o->conn_lifetime != 0 && k->conn_queries >= b->o->conn_lifetime;
+}
+
+/* Whether k can take one more query now. */
+static bool can_take(const struct bench *b, const struct bench_conn *k)
+{
+	return !k->reconnecting && k->inflight < b->o->pipeline && !worn_out(b, k);
+}
+
+/*
+ * Replaces k's connection once it has served its lifetime and its last
+ * answer is in, when the round still has queries to hand out.
+ */
+static void maybe_reconnect(struct bench *b, struct bench_conn *k)
+{
+	struct bench_pool *p = k->p;
+
+	if (k->reconnecting || !worn_out(b, k) || k->inflight > 0 || p->issued >= p->to_issue ||
+	    b->failed)
+		return;
+	if (b->ops->reconnect == NULL) {
+		czpg_bench_fail(b, "the %s client cannot reconnect (--conn-lifetime)",
+				b->ops->name);
+		return;
+	}
+	k->reconnecting = true;
+	p->reconnecting++;
+	p->r->connects++;
+	if (p->measuring)
+		p->r->measured_connects++;
+	b->ops->reconnect(b, k);
 }
 
 /* The backlog is a FIFO of send times in the core byte buffer: appended at
@@ -110,11 +153,39 @@ void czpg_bench_rounds_unit_done(struct bench *b, struct bench_conn *k, bool err
 	}
 	if (b->failed || b->o->mode == CZPG_BENCH_CONNECT)
 		return;
+	if (!can_take(b, k)) {
+		maybe_reconnect(b, k);
+		return;
+	}
 	if (b->o->shape == CZPG_BENCH_CLOSED) {
 		if (p->issued < p->to_issue)
 			issue(b, k, now);
 	} else if (backlog_pop(p, &t)) {
 		issue(b, k, t);
+	}
+}
+
+void czpg_bench_rounds_conn_ready(struct bench *b, struct bench_conn *k)
+{
+	struct bench_pool *p = k->p;
+	uint64_t t;
+
+	if (!k->reconnecting)
+		return;
+	k->reconnecting = false;
+	k->conn_queries = 0;
+	p->reconnecting--;
+	/* Resume k's share of the round: what a pooled connection would be handed. */
+	while (!b->failed && can_take(b, k)) {
+		if (b->o->shape == CZPG_BENCH_CLOSED) {
+			if (p->issued >= p->to_issue)
+				break;
+			t = czpg_engine_now_ns();
+		} else if (!backlog_pop(p, &t)) {
+			break;
+		}
+		if (issue(b, k, t) < 0)
+			break;
 	}
 }
 
@@ -134,7 +205,7 @@ static void round_watch(struct bench *b, struct bench_pool *p, uint64_t units, u
 	if (p->completed != before)
 		*last_done = now;
 	else if (now - *last_done > (uint64_t)b->o->timeout_ms * 1000000ull &&
-		 (p->issued > p->completed || p->active > 0))
+		 (p->issued > p->completed || p->active > 0 || p->reconnecting > 0))
 		czpg_bench_fail(b,
 				"the server answered nothing on the %s pool for %u s (%llu of "
 				"%llu queries done in this round)",
@@ -151,10 +222,15 @@ static void round_closed(struct bench *b, struct bench_pool *p, uint64_t units, 
 	unsigned i, j;
 
 	for (j = 0; j < b->o->pipeline; j++)
-		for (i = 0; i < p->n && p->issued < units; i++)
+		for (i = 0; i < p->n && p->issued < units; i++) {
+			if (!can_take(b, &p->conns[i])) {
+				maybe_reconnect(b, &p->conns[i]);
+				continue;
+			}
 			if (issue(b, &p->conns[i], t0) < 0)
 				return;
-	while (!b->failed && p->completed < units) {
+		}
+	while (!b->failed && (p->completed < units || p->reconnecting > 0)) {
 		before = p->completed;
 		if (b->ops->drive(b, p, ROUND_POLL_NS) < 0)
 			return;
@@ -162,7 +238,10 @@ static void round_closed(struct bench *b, struct bench_pool *p, uint64_t units, 
 	}
 }
 
-/* The next connection (round robin) with room for one more query, or NULL. */
+/*
+ * The next connection (round robin) with room for one more query, or NULL;
+ * worn-out idle connections it passes start reconnecting.
+ */
 static struct bench_conn *free_conn(struct bench *b, struct bench_pool *p)
 {
 	unsigned i;
@@ -170,10 +249,11 @@ static struct bench_conn *free_conn(struct bench *b, struct bench_pool *p)
 	for (i = 0; i < p->n; i++) {
 		struct bench_conn *k = &p->conns[(p->rr + i) % p->n];
 
-		if (k->inflight < b->o->pipeline) {
+		if (can_take(b, k)) {
 			p->rr = (p->rr + i + 1) % p->n;
 			return k;
 		}
+		maybe_reconnect(b, k);
 	}
 	return NULL;
 }
@@ -191,7 +271,7 @@ static void round_open(struct bench *b, struct bench_pool *p, uint64_t units, ui
 
 	if (interval == 0)
 		interval = 1;
-	while (!b->failed && p->completed < units) {
+	while (!b->failed && (p->completed < units || p->reconnecting > 0)) {
 		before = p->completed;
 		timeout = ROUND_POLL_NS;
 		now = czpg_engine_now_ns();
@@ -230,7 +310,8 @@ static void round_connect(struct bench *b, struct bench_pool *p, uint64_t units,
 /* Server CPU of a pool so far, seconds; -1 when unknown. */
 static double pool_server_cpu(struct bench *b, struct bench_pool *p)
 {
-	if (!b->res->server_local)
+	/* Recycled backends take their CPU time with them: not attributable per pool. */
+	if (!b->res->server_local || b->o->conn_lifetime != 0)
 		return -1;
 	if (b->o->mode ==
 	    CZPG_BENCH_CONNECT) /* backends come and go: the postmaster's reaped children */
@@ -272,6 +353,13 @@ static void round_account(struct bench *b, struct bench_pool *p, const struct cz
 		p->r->recvs += io1.recvs - io0->recvs;
 		p->r->bytes_sent += io1.bytes_sent - io0->bytes_sent;
 		p->r->bytes_received += io1.bytes_received - io0->bytes_received;
+		p->r->delay_chunks += io1.delay.chunks - io0->delay.chunks;
+		p->r->delay_late_sum_ns += io1.delay.late_sum_ns - io0->delay.late_sum_ns;
+		p->r->delay_late_sumsq += io1.delay.late_sumsq - io0->delay.late_sumsq;
+		/* the maximum since the start: over the measured rounds when warm-up was calm */
+		if (io1.delay.late_max_ns > p->r->delay_late_max_ns &&
+		    io1.delay.chunks > io0->delay.chunks)
+			p->r->delay_late_max_ns = io1.delay.late_max_ns;
 	}
 	if (p->r->rounds % 8 == 1)
 		czpg_bench_host_note_cpus(p->r->backend_pids, p->r->npids, &p->r->server_cpu_mask);
@@ -305,6 +393,8 @@ int czpg_bench_rounds_run(struct bench *b, struct bench_pool *p, uint64_t units,
 		return -1;
 	out->wall_s = (double)(t1 - t0) / CZPG_BENCH_NS_PER_S;
 	out->mean_lat_s = p->completed > 0 ? p->round_lat_sum / (double)p->completed : 0;
+	out->cpu_s =
+	    (double)(c1 - c0) / CZPG_BENCH_NS_PER_S + (srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : 0);
 	if (!measure) {
 		p->r->warmup_units += p->completed;
 		return 0;
@@ -420,38 +510,47 @@ static bool want_more(struct bench *b, size_t i, double elapsed_s, double pair_s
 
 	if (czpg_bench_rounds_time_left(o, i, elapsed_s, pair_s))
 		return true;
-	if (isnan(o->max_overhead))
+	if (isnan(o->max_overhead) && o->baseline == NULL)
 		return false;
+	/* Either gate still straddling keeps the run going, within the budget. */
 	if (czpg_bench_stats(b, 2000) == 0)
-		g = b->res->gate;
+		g = czpg_bench_gates(b);
 	more = czpg_stats_need_more(g, i, o->min_pairs, elapsed_s, pair_s, budget_s(o));
 	if (more)
 		b->res->extended = true;
 	return more;
 }
 
-static int push_pair(struct czpg_bench_result *res, double a, double bb, double t)
+/* Grows one of the pair arrays to cap entries.  0 or -1. */
+static int grow(double **arr, size_t cap)
 {
-	if (res->npairs == res->cap_pairs) {
-		size_t cap = res->cap_pairs == 0 ? 256 : res->cap_pairs * 2;
-		double *na = realloc(res->a, cap * sizeof(double));
+	double *na = realloc(*arr, cap * sizeof(double));
 
-		if (na == NULL)
+	if (na == NULL)
+		return -1;
+	*arr = na;
+	return 0;
+}
+
+static int push_pair(struct czpg_bench_result *res, const struct czpg_bench_options *o,
+		     const struct czpg_bench_round *ra, const struct czpg_bench_round *rb, double t)
+{
+	size_t i = res->npairs;
+
+	if (i == res->cap_pairs) {
+		size_t cap = res->cap_pairs == 0 ? 256 : res->cap_pairs * 2;
+
+		if (grow(&res->a, cap) < 0 || grow(&res->b, cap) < 0 ||
+		    grow(&res->pair_t, cap) < 0 || grow(&res->cpu_a, cap) < 0 ||
+		    grow(&res->cpu_b, cap) < 0)
 			return -1;
-		res->a = na;
-		na = realloc(res->b, cap * sizeof(double));
-		if (na == NULL)
-			return -1;
-		res->b = na;
-		na = realloc(res->pair_t, cap * sizeof(double));
-		if (na == NULL)
-			return -1;
-		res->pair_t = na;
 		res->cap_pairs = cap;
 	}
-	res->a[res->npairs] = a;
-	res->b[res->npairs] = bb;
-	res->pair_t[res->npairs] = t;
+	res->a[i] = czpg_bench_rounds_metric(o, ra);
+	res->b[i] = czpg_bench_rounds_metric(o, rb);
+	res->cpu_a[i] = ra->cpu_s;
+	res->cpu_b[i] = rb->cpu_s;
+	res->pair_t[i] = t;
 	res->npairs++;
 	return 0;
 }
@@ -496,8 +595,7 @@ int czpg_bench_rounds_measure(struct bench *b)
 		if (run_pair(b, i, units, true, &ra, &rb) < 0)
 			return -1;
 		pair_s = ra.wall_s + rb.wall_s;
-		if (push_pair(res, czpg_bench_rounds_metric(o, &ra),
-			      czpg_bench_rounds_metric(o, &rb), since_s(b->measure_start_ns)) < 0) {
+		if (push_pair(res, o, &ra, &rb, since_s(b->measure_start_ns)) < 0) {
 			czpg_bench_fail(b, "out of memory");
 			return -1;
 		}

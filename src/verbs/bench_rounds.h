@@ -23,6 +23,7 @@
 struct czpg_bench_round {
 	double wall_s;     /* first send to last answer */
 	double mean_lat_s; /* per unit, from its start (open loop: its scheduled time) */
+	double cpu_s;      /* client CPU, plus the server's when known */
 };
 
 /*
@@ -31,6 +32,12 @@ struct czpg_bench_round {
  * its next query (closed loop) or the oldest one waiting (open loop).
  */
 void czpg_bench_rounds_unit_done(struct bench *b, struct bench_conn *k, bool error);
+
+/*
+ * k's next connection (--conn-lifetime) is up: the clients call this; it
+ * resumes k's share of the round in progress.
+ */
+void czpg_bench_rounds_conn_ready(struct bench *b, struct bench_conn *k);
 
 /*
  * Initialises p->backlog (free it with czpg_wbuf_free), with room for the

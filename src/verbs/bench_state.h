@@ -35,7 +35,9 @@ struct bench_conn {
 	void *cs;             /* the client's own state for this connection */
 	uint32_t backend_pid; /* set by the client once the session is up */
 	unsigned inflight;
-	unsigned head; /* FIFO of the queries in flight: start times, audit keys */
+	uint64_t conn_queries; /* queries issued on this connection (--conn-lifetime) */
+	bool reconnecting;     /* its next connection is being set up */
+	unsigned head;         /* FIFO of the queries in flight: start times, audit keys */
 	uint64_t start_ns[CZPG_BENCH_MAX_PIPELINE];
 	uint64_t unit_key[CZPG_BENCH_MAX_PIPELINE]; /* audit: row inserted, 0 = a read */
 };
@@ -60,6 +62,7 @@ struct bench_pool {
 	uint64_t committed_key; /* audit: newest row whose insert completed */
 	struct czpg_wbuf backlog; /* open loop: scheduled send times not yet sent */
 	unsigned active;          /* connect mode: transactions in flight */
+	unsigned reconnecting;    /* --conn-lifetime: connections being replaced */
 	uint32_t postmaster_pid;  /* connect mode: learnt from the first backend */
 };
 
@@ -96,6 +99,13 @@ void czpg_bench_fail(struct bench *b, const char *fmt, ...) __attribute__((forma
  * 0, or -1 with too few pairs (res->have_stats false).
  */
 int czpg_bench_stats(struct bench *b, size_t resamples);
+
+/*
+ * The verdict of the gates asked for, together: ABOVE when one is above,
+ * STRADDLE when one straddles, else BELOW.  Reads what czpg_bench_stats
+ * computed.
+ */
+enum czpg_gate czpg_bench_gates(const struct bench *b);
 
 /*
  * Rewrites the progress line on o->progress (nothing when it is NULL);

@@ -16,7 +16,6 @@
  */
 #include "czpg/verify.h"
 
-#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,11 @@
 #include "czpg/engine.h"
 #include "czpg/pgwire.h"
 #include "czpg/sslneg.h"
+
+#include "pqload.h"
+
+/* libpq, loaded only for --client libpq (pqload.h): the native path never maps it. */
+static const struct czpg_pqload *pq;
 
 /*
  * This session's own row, from the server's point of view: the pid of the
@@ -408,6 +412,13 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 	PGconn *pc = NULL;
 	PGresult *r = NULL;
 	int k = 0;
+	char err[200];
+
+	pq = czpg_pqload_open(err, sizeof(err));
+	if (pq == NULL) {
+		fail_with(res, NULL, "%s", err);
+		return;
+	}
 
 	snprintf(port, sizeof(port), "%u", opt->port);
 	snprintf(timeout, sizeof(timeout), "%u", (opt->timeout_ms + 999) / 1000);
@@ -428,20 +439,21 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 	keys[k] = "application_name", vals[k++] = "czctl verify (libpq)";
 	keys[k] = "gssencmode", vals[k++] = "disable";
 	/* Only a libpq that has the keyword gets it (czpg_verify_run refused the rest). */
-	if (czpg_sslneg_libpq(opt->sslnegotiation, PQlibVersion(), &neg, note, sizeof(note)) == 0 &&
+	if (czpg_sslneg_libpq(opt->sslnegotiation, pq->PQlibVersion(), &neg, note, sizeof(note)) ==
+		0 &&
 	    neg != NULL)
 		keys[k] = "sslnegotiation", vals[k++] = neg;
 	if (opt->password != NULL)
 		keys[k] = "password", vals[k++] = opt->password;
 	keys[k] = NULL, vals[k] = NULL;
 
-	pc = PQconnectdbParams(keys, vals, 0);
-	if (PQstatus(pc) != CONNECTION_OK) {
+	pc = pq->PQconnectdbParams(keys, vals, 0);
+	if (pq->PQstatus(pc) != CONNECTION_OK) {
 		char msg[600], raw[600];
 		size_t n;
 
 		/* libpq ends its message with a newline: keep the FAIL line one line. */
-		snprintf(raw, sizeof(raw), "%s", PQerrorMessage(pc));
+		snprintf(raw, sizeof(raw), "%s", pq->PQerrorMessage(pc));
 		n = strlen(raw);
 		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == ' '))
 			raw[--n] = '\0';
@@ -452,52 +464,53 @@ static void run_libpq_session(const struct czpg_verify_options *opt, struct czpg
 	}
 	/* Which name and address libpq settled on, and this socket's own address. */
 	snprintf(res->connected_host, sizeof(res->connected_host), "%s",
-		 PQhost(pc) != NULL ? PQhost(pc) : "");
-	if (czpg_engine_endpoints_of(PQsocket(pc), &local, server) == 0) {
+		 pq->PQhost(pc) != NULL ? pq->PQhost(pc) : "");
+	if (czpg_engine_endpoints_of(pq->PQsocket(pc), &local, server) == 0) {
 		take_local(res, &local);
 		snprintf(res->connected_to, sizeof(res->connected_to), "%s", server->text);
 	}
-	res->tls_done = PQsslInUse(pc) == 1;
+	res->tls_done = pq->PQsslInUse(pc) == 1;
 	snprintf(res->client_version, sizeof(res->client_version), "%s",
-		 PQsslAttribute(pc, "protocol") != NULL ? PQsslAttribute(pc, "protocol") : "");
+		 pq->PQsslAttribute(pc, "protocol") != NULL ? pq->PQsslAttribute(pc, "protocol")
+							    : "");
 	snprintf(res->client_cipher, sizeof(res->client_cipher), "%s",
-		 PQsslAttribute(pc, "cipher") != NULL ? PQsslAttribute(pc, "cipher") : "");
+		 pq->PQsslAttribute(pc, "cipher") != NULL ? pq->PQsslAttribute(pc, "cipher") : "");
 	/* libpq 17 reports the ALPN it negotiated; older ones know no such attribute. */
 	snprintf(res->alpn, sizeof(res->alpn), "%s",
-		 PQsslAttribute(pc, "alpn") != NULL ? PQsslAttribute(pc, "alpn") : "");
+		 pq->PQsslAttribute(pc, "alpn") != NULL ? pq->PQsslAttribute(pc, "alpn") : "");
 	res->authenticated = true;
 	/* libpq does not say which mechanism it used; only require pins it. */
 	snprintf(res->auth_method, sizeof(res->auth_method), "%s",
 		 opt->channel_binding == CZPG_CB_REQUIRE ? "SCRAM-SHA-256-PLUS"
-		 : PQconnectionUsedPassword(pc)          ? "SCRAM (libpq does not report which)"
+		 : pq->PQconnectionUsedPassword(pc)      ? "SCRAM (libpq does not report which)"
 							 : "trust");
-	res->backend_pid = (unsigned)PQbackendPID(pc);
-	if (PQparameterStatus(pc, "server_version") != NULL)
-		czpg_pgwire_sanitize(PQparameterStatus(pc, "server_version"),
+	res->backend_pid = (unsigned)pq->PQbackendPID(pc);
+	if (pq->PQparameterStatus(pc, "server_version") != NULL)
+		czpg_pgwire_sanitize(pq->PQparameterStatus(pc, "server_version"),
 				     res->server_version_str, sizeof(res->server_version_str));
 	{
-		SSL *ssl = PQgetssl(pc);
+		SSL *ssl = pq->PQgetssl(pc);
 		X509 *cert = ssl != NULL ? SSL_get1_peer_certificate(ssl) : NULL;
 
 		take_certificate(res, cert);
 		X509_free(cert);
 	}
-	r = PQexec(pc, SSL_ROW_QUERY);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-	    PQnfields(r) != SSL_ROW_COLUMNS) {
+	r = pq->PQexec(pc, SSL_ROW_QUERY);
+	if (pq->PQresultStatus(r) != PGRES_TUPLES_OK || pq->PQntuples(r) != 1 ||
+	    pq->PQnfields(r) != SSL_ROW_COLUMNS) {
 		char msg[400];
 
-		czpg_pgwire_sanitize(PQerrorMessage(pc), msg, sizeof(msg));
+		czpg_pgwire_sanitize(pq->PQerrorMessage(pc), msg, sizeof(msg));
 		fail_with(res, "the verifying user must be able to read pg_stat_ssl",
 			  "reading pg_stat_ssl through libpq failed: %s", msg);
 		goto out;
 	}
-	take_row(res, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
-		 PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4), PQgetvalue(r, 0, 5),
-		 PQgetvalue(r, 0, 6));
+	take_row(res, pq->PQgetvalue(r, 0, 0), pq->PQgetvalue(r, 0, 1), pq->PQgetvalue(r, 0, 2),
+		 pq->PQgetvalue(r, 0, 3), pq->PQgetvalue(r, 0, 4), pq->PQgetvalue(r, 0, 5),
+		 pq->PQgetvalue(r, 0, 6));
 out:
-	PQclear(r);
-	PQfinish(pc);
+	pq->PQclear(r);
+	pq->PQfinish(pc);
 }
 
 /* ---- the end-to-end rule ---------------------------------------------------- */
@@ -796,9 +809,13 @@ static int prepare_negotiation(const struct czpg_verify_options *opt,
 		fail_with(res, NULL, "%s", err);
 		return -1;
 	}
+	if (opt->client == CZPG_VERIFY_LIBPQ && (pq = czpg_pqload_open(err, sizeof(err))) == NULL) {
+		fail_with(res, NULL, "%s", err);
+		return -1;
+	}
 	if (opt->client == CZPG_VERIFY_LIBPQ &&
-	    czpg_sslneg_libpq(opt->sslnegotiation, PQlibVersion(), &value, res->negotiation_note,
-			      sizeof(res->negotiation_note)) < 0) {
+	    czpg_sslneg_libpq(opt->sslnegotiation, pq->PQlibVersion(), &value,
+			      res->negotiation_note, sizeof(res->negotiation_note)) < 0) {
 		fail_with(res, "drop --client libpq, or run with a libpq 17 or later", "%s",
 			  res->negotiation_note);
 		res->negotiation_note[0] = '\0'; /* it is the failure now */

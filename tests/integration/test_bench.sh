@@ -4,12 +4,8 @@
 # the JSON must be complete and consistent: no errors, both pools did the
 # same work, counts add up, the interval exists.
 set -uo pipefail
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-here=$(cd "$(dirname "$0")" && pwd)
-ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-pass=0 fail=0
+# shellcheck source=../support/bench_test.sh
+source "$(dirname "$0")/../support/bench_test.sh"
 
 bench() {
 	timeout 60 "$CZCTL" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" \
@@ -17,15 +13,8 @@ bench() {
 		--pool 3 --json "$@"
 }
 
-check() { # name, jq expression that must be true, file
-	if jq -e "$2" "$3" >/dev/null; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		echo "FAIL: $1: $2"
-		jq -c '{result, pools: [.pools[] | {name, units, errors, rows, rounds}], pairs: .pairs.count, method}' "$3"
-	fi
-}
+# What a failed check shows of the report.
+CHECK_DUMP='{result, pools: [.pools[] | {name, units, errors, rows, rounds}], pairs: .pairs.count, method}'
 
 # The invariants every successful run must meet.
 common() { # name file
@@ -66,6 +55,10 @@ check "closed: metric is round time" '.method.metric == "round_time" and .config
 check "closed: engine stats" '[.pools[] | .io_uring_enters_per_unit > 0 and .io_uring_enters_per_unit <= 3] | all' "$out/closed.json"
 check "closed: derived figures labelled" '(.derived.at_rtt | length) == 2 and (.derived.note | test("ASSUMED"))' "$out/closed.json"
 check "closed: one PBKDF2 for the run" '.session.scram_cache_misses == 1' "$out/closed.json"
+check "closed: TLS 1.3 records sealed by OpenSSL unless asked" '.session.tls_records == "openssl" and .config.tls_records == "openssl" and .schema == "czctl.bench/2"' "$out/closed.json"
+
+run own_records --tls-records czpg
+check "own records: sealed by czpg, same answers" '.session.tls_records == "czpg" and .config.tls_records == "czpg" and ([.pools[] | .rows == .units] | all)' "$out/own_records.json"
 
 run open --rate 400
 check "open: metric is latency" '.method.metric == "mean_latency" and .config.shape == "open" and .config.rate == 400' "$out/open.json"
@@ -88,6 +81,9 @@ if [ "$left" = "0" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FA
 run aa --aa
 check "aa: both plaintext" '.config.aa == true and ([.pools[] | .tls] | all(. == false)) and .pools[0].name == "plain-a"' "$out/aa.json"
 
+run aatls --aa-tls
+check "aa-tls: both TLS" '.config.aa_tls == true and ([.pools[] | .tls] | all) and .pools[0].name == "tls-a" and .session.tls_records == "openssl"' "$out/aatls.json"
+
 run libpq --client libpq
 check "libpq: polls counted" '.config.client == "libpq" and ([.pools[] | .polls_per_unit > 0] | all) and .session.tls_version == "TLSv1.3"' "$out/libpq.json"
 
@@ -98,5 +94,4 @@ svg="$out/chart.svg"
 bench --duration 0.5 --svg "$svg" >/dev/null 2>&1
 if grep -q 'data-series="tls"' "$svg" && grep -q '</svg>' "$svg"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: --svg"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
-# test_bench_gate.sh - the release gate's exit codes at the extremes, and
+# test_bench_gate.sh - the release gates' exit codes at the extremes, and
 # usage errors: --max-overhead 1000 must pass (0), -50 must fail (1) -- TLS
 # cannot make queries twice as fast -- and a gate whose threshold sits inside
-# too few pairs must come out inconclusive (4) rather than a verdict.
+# too few pairs must come out inconclusive (4) rather than a verdict.  The
+# regression gate against a baseline file of an earlier run: a regression
+# of at most 1000 points passes (0), of at most -1000 fails (1), a baseline
+# of another pool size is refused before connecting (2), one of another
+# server once connected (2), both naming the difference.
 set -uo pipefail
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-here=$(cd "$(dirname "$0")" && pwd)
-ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
-pass=0 fail=0
+# shellcheck source=../support/bench_test.sh
+source "$(dirname "$0")/../support/bench_test.sh"
 
 bench() {
 	timeout 60 "$CZCTL" postgres tls bench --host 127.0.0.1 --port "$CZ_PG_PORT" \
@@ -51,15 +50,48 @@ jq -e '.gate.decision == "straddle" and .pairs.count < 10 and .pairs.count % 2 =
 
 # Usage errors exit 2 before connecting.
 for args in "--pool 0" "--protocol binary" "--connect --client libpq" "--max-overhead abc" \
-	"--rate -5" "--client libpq --pipeline 4" "--sql /nonexistent/file"; do
+	"--rate -5" "--client libpq --pipeline 4" "--sql /nonexistent/file" "--tls-records gnutls" \
+	"--client libpq --tls-records czpg"; do
 	# shellcheck disable=SC2086
 	bench $args >/dev/null 2>"$out/usage.err"
 	rc=$?
 	if [ "$rc" = 2 ] && [ -s "$out/usage.err" ]; then pass=$((pass + 1)); else
 		fail=$((fail + 1)); echo "FAIL: '$args' exit $rc, expected 2"; fi
 done
-"$CZCTL" postgres tls bench --help | grep -q -- "--max-overhead" && pass=$((pass + 1)) ||
-	{ fail=$((fail + 1)); echo "FAIL: --help"; }
+"$CZCTL" postgres tls bench --help >"$out/help.txt"
+grep -q -- "--max-overhead" "$out/help.txt" && grep -q -- "--max-regression" "$out/help.txt" &&
+	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --help"; }
+
+# The regression gate against a baseline file.
+expect baseline 0 --duration 2
+jq -e '.pairs.count >= 10 and .config.rtt_ms == 0 and .schema == "czctl.bench/2"' "$out/baseline.json" >/dev/null &&
+	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: baseline run"; }
+expect regression-pass 0 --baseline "$out/baseline.json" --max-regression 1000 --max-duration 8
+jq -e --arg b "$out/baseline.json" '.regression.decision == "below" and .regression.baseline == $b
+	and .regression.ci95_lo_pp <= .regression.diff_pp and .regression.diff_pp <= .regression.ci95_hi_pp
+	and ((.regression.diff_pp - (.overhead.pct - .regression.baseline_pct)) | fabs) < 1e-6' \
+	"$out/regression-pass.json" >/dev/null && pass=$((pass + 1)) ||
+	{ fail=$((fail + 1)); echo "FAIL: regression-pass"; jq -c .regression "$out/regression-pass.json"; }
+expect regression-fail 1 --baseline "$out/baseline.json" --max-regression -1000 --max-duration 8
+jq -e '.regression.decision == "above"' "$out/regression-fail.json" >/dev/null &&
+	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: regression-fail decision"; }
+# Another pool size: refused before connecting, naming it.
+bench --pool 3 --baseline "$out/baseline.json" --max-regression 1 >/dev/null 2>"$out/incomparable.err"
+rc=$?
+if [ "$rc" = 2 ] && grep -q "the baseline ran --pool 2, this run --pool 3" "$out/incomparable.err"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1)); echo "FAIL: incomparable pool: exit $rc"; cat "$out/incomparable.err"
+fi
+# Another server: refused once connected, naming both versions.
+jq '.session.server_version = "9.6.24"' "$out/baseline.json" >"$out/baseline-old.json"
+expect incomparable-server 2 --baseline "$out/baseline-old.json" --max-regression 1
+jq -e '.regression.decision == "incomparable" and (.regression.incomparable | test("^the baseline ran against server 9.6.24, this run "))' \
+	"$out/incomparable-server.json" >/dev/null && pass=$((pass + 1)) ||
+	{ fail=$((fail + 1)); echo "FAIL: incomparable server"; jq -c .regression "$out/incomparable-server.json"; }
+# The two flags go together.
+bench --baseline "$out/baseline.json" >/dev/null 2>&1
+[ $? = 2 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --baseline alone"; }
 
 # --sql FILE runs the statement.
 printf 'SELECT count(*) FROM pg_class;\n' >"$out/q.sql"
@@ -67,5 +99,4 @@ expect sql 0 --sql "$out/q.sql" --protocol extended
 jq -e '.config.workload == "sql" and ([.pools[] | .rows == .units and .errors == 0] | all)' "$out/sql.json" >/dev/null &&
 	pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --sql rows"; }
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -6,14 +6,9 @@
 # for the bench's progress line (CZ_PG_BENCH_PROGRESS=1 writes it to stderr,
 # a file here) to show a measured pair, so the partial report has figures.
 set -uo pipefail
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
-here=$(cd "$(dirname "$0")" && pwd)
-ca=$(bash "$here/../../bench/enable_tls.sh" ec) || { echo "FAIL: cannot enable TLS"; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-export CZ_PG_BENCH_PASSWORD="$CZ_PG_PASSWORD"
+# shellcheck source=../support/bench_test.sh
+source "$(dirname "$0")/../support/bench_test.sh"
 export CZ_PG_BENCH_PROGRESS=1
-pass=0 fail=0
 
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
@@ -92,5 +87,4 @@ wait_measuring stop-immediate "$bpid"
 wait_bench "$bpid" 20
 expect_partial stop-immediate "$rc" "fail|closed|reset|connect"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

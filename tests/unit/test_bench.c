@@ -1,8 +1,11 @@
 /*
  * test_bench.c - the parts of `czctl postgres tls bench` that need no
  * server: the SQL of each workload (bench_work), the round planning and the
- * stop rule (bench_rounds), and the three round shapes driven through the
- * client operations table by a scripted client that answers in memory.
+ * stop rule (bench_rounds), the three round shapes and connection recycling
+ * (--conn-lifetime) driven through the client operations table by a
+ * scripted client that answers in memory, and the regression gate: its four
+ * outcomes on known pairs and the refusal of baselines that cannot be
+ * compared (bench_baseline).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +270,11 @@ struct fake {
 	struct bench_conn *transients[64];
 	size_t ntransients;
 	unsigned max_active;
+	/* --conn-lifetime: connections being replaced, ready at the next drive */
+	struct bench_conn *reconnecting[8];
+	size_t nreconnecting;
+	unsigned reconnects;
+	uint64_t most_on_one_conn; /* most queries one connection took */
 };
 
 static struct fake *fake_of(struct bench *b)
@@ -293,6 +302,9 @@ static int fake_send(struct bench *b, struct bench_conn *k, const struct czpg_be
 	}
 	fake_note_round(b, k->p);
 	f->sends++;
+	assert_false(k->reconnecting);
+	if (k->conn_queries + 1 > f->most_on_one_conn)
+		f->most_on_one_conn = k->conn_queries + 1;
 	if (f->in_drive)
 		f->sends_in_drive++;
 	if (k->inflight + 1 > f->max_inflight)
@@ -329,6 +341,9 @@ static int fake_drive(struct bench *b, struct bench_pool *p, uint64_t timeout_ns
 		fake_wait(timeout_ns);
 		return 0;
 	}
+	/* the new connections of the previous drive are up */
+	while (f->nreconnecting > 0)
+		czpg_bench_rounds_conn_ready(b, f->reconnecting[--f->nreconnecting]);
 	if (b->o->mode == CZPG_BENCH_CONNECT) {
 		/* every transaction in flight completes and its connection goes */
 		for (t = 0; t < f->ntransients; t++) {
@@ -374,11 +389,23 @@ static int fake_start_transient(struct bench *b, struct bench_pool *p)
 	return 0;
 }
 
+static int fake_reconnect(struct bench *b, struct bench_conn *k)
+{
+	struct fake *f = fake_of(b);
+
+	assert_int_equal(k->inflight, 0);
+	assert_true(f->nreconnecting < 8);
+	f->reconnecting[f->nreconnecting++] = k;
+	f->reconnects++;
+	return 0;
+}
+
 static const struct bench_client_ops fake_ops = {
     .name = "scripted",
     .send = fake_send,
     .drive = fake_drive,
     .start_transient = fake_start_transient,
+    .reconnect = fake_reconnect,
 };
 
 /* A run of two pools of `pool` connections, as bench.c would set it up. */
@@ -513,6 +540,46 @@ static void test_round_connect_concurrency(void **state)
 	fixture_free(x);
 }
 
+/*
+ * --conn-lifetime 5 on one connection, pipeline 2: no connection takes a
+ * sixth query, each reconnect comes after its fifth answer, and over 3
+ * rounds of 12 queries the pool connects ceil(36 / 5) = 8 times in all
+ * (the first connection and 7 reconnects), each reconnect in the round
+ * that needs it.
+ */
+static void test_round_lifetime(void **state)
+{
+	struct fixture *x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_CLOSED, 1, 2, 0);
+	struct bench_pool *p = &x->b.pools[0];
+	struct czpg_bench_round r;
+	int i;
+
+	(void)state;
+	x->o.conn_lifetime = 5;
+	p->r->connects = 1; /* as bench.c counts the pool's first connections */
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(czpg_bench_rounds_run(&x->b, p, 12, true, &r), 0);
+		assert_int_equal(p->completed, 12);
+		assert_int_equal(p->reconnecting, 0); /* a round ends with its reconnects done */
+	}
+	assert_int_equal(x->f.sends, 36);
+	assert_int_equal(x->f.most_on_one_conn, 5);
+	assert_int_equal(x->f.reconnects, 7);
+	assert_int_equal(p->r->connects, 8);
+	assert_int_equal(p->r->measured_connects, 7);
+	assert_int_equal(p->r->units, 36);
+	/* the same rounds in the open loop */
+	fixture_free(x);
+	x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_OPEN, 2, 1, 1e6);
+	p = &x->b.pools[1];
+	x->o.conn_lifetime = 3;
+	assert_int_equal(czpg_bench_rounds_run(&x->b, p, 20, true, &r), 0);
+	assert_int_equal(p->r->units, 20);
+	assert_int_equal(x->f.most_on_one_conn, 3);
+	assert_true(x->f.reconnects >= 20 / 3 - 1);
+	fixture_free(x);
+}
+
 static void test_round_send_error(void **state)
 {
 	struct fixture *x = fixture_new(CZPG_BENCH_POOLED, CZPG_BENCH_CLOSED, 2, 1, 0);
@@ -591,6 +658,7 @@ static void test_outcome(void **state)
 	o.max_overhead = 0.05;
 	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_INCONCLUSIVE);
 	res->have_stats = true;
+	res->gate_set = true;
 	res->gate = CZPG_GATE_BELOW;
 	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_OK);
 	res->gate = CZPG_GATE_ABOVE;
@@ -601,6 +669,247 @@ static void test_outcome(void **state)
 	res->gate = CZPG_GATE_BELOW;
 	snprintf(res->error, sizeof(res->error), "the server went away");
 	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_ERROR);
+	free(res);
+}
+
+/* ---- the regression gate ------------------------------------------------- */
+
+/*
+ * n pairs whose overhead is about `overhead`, a plaintext round of 0.2 s
+ * drifting slowly, and a per-pair wobble of +-noise (deterministic).
+ */
+static void make_pairs(double *a, double *b, size_t n, double overhead, double noise, unsigned seed)
+{
+	struct czpg_rng rng;
+	size_t i;
+
+	czpg_rng_seed(&rng, seed);
+	for (i = 0; i < n; i++) {
+		b[i] = 0.2 * (1.0 + 0.1 * sin((double)i / 7.0));
+		a[i] =
+		    b[i] * (1.0 + overhead) * (1.0 + noise * (2.0 * czpg_rng_uniform(&rng) - 1.0));
+	}
+}
+
+/* A baseline report as `bench --json` writes it (schema 2), with n pairs. */
+static char *baseline_json(const char *pool_workload, const double *a, const double *b, size_t n,
+			   const char *status)
+{
+	size_t cap = 4096 + n * 64, used = 0, i;
+	char *s = malloc(cap);
+
+	assert_non_null(s);
+	used += (size_t)snprintf(
+	    s + used, cap - used,
+	    "{\"schema\": \"czctl.bench/2\", \"config\": {\"host\": \"127.0.0.1\", %s, "
+	    "\"mode\": \"pooled\", \"shape\": \"closed\", \"rate\": null, \"client\": \"native\", "
+	    "\"protocol\": \"simple\", \"sql_file\": null, \"pipeline\": 1, \"aa\": false, "
+	    "\"aa_tls\": false, \"rtt_ms\": 1, \"conn_lifetime\": 0}, \"session\": "
+	    "{\"tls_version\": \"TLSv1.3\", \"server_version\": \"15.18 (Debian)\"}, "
+	    "\"pairs\": {\"count\": %zu, \"a_s\": [",
+	    pool_workload, n);
+	for (i = 0; i < n; i++)
+		used += (size_t)snprintf(s + used, cap - used, "%s%.10g", i ? ", " : "", a[i]);
+	used += (size_t)snprintf(s + used, cap - used, "], \"b_s\": [");
+	for (i = 0; i < n; i++)
+		used += (size_t)snprintf(s + used, cap - used, "%s%.10g", i ? ", " : "", b[i]);
+	snprintf(s + used, cap - used,
+		 "], \"t_s\": []}, \"result\": {\"status\": \"%s\", \"error\": null}}", status);
+	return s;
+}
+
+static void load_baseline(struct czpg_bench_baseline *base, double overhead, double noise)
+{
+	double a[60], b[60];
+	char err[256], *js;
+
+	make_pairs(a, b, 60, overhead, noise, 11);
+	js = baseline_json("\"pool\": 4, \"workload\": \"select1\"", a, b, 60, "ok");
+	if (czpg_bench_baseline_parse(js, strlen(js), "base.json", base, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	free(js);
+}
+
+static void options_like_baseline(struct czpg_bench_options *o)
+{
+	czpg_bench_options_default(o);
+	o->pool = 4;
+	o->rtt_ms = 1;
+	o->max_regression = 0.01; /* one percentage point */
+}
+
+static void test_baseline_parse(void **state)
+{
+	struct czpg_bench_baseline base;
+
+	(void)state;
+	load_baseline(&base, 0.10, 0.002);
+	assert_string_equal(base.path, "base.json");
+	assert_string_equal(base.workload, "select1");
+	assert_string_equal(base.mode, "pooled");
+	assert_int_equal(base.pool, 4);
+	assert_int_equal(base.pipeline, 1);
+	assert_true(base.rtt_ms == 1);
+	assert_true(isnan(base.rate));
+	assert_string_equal(base.server_version, "15.18 (Debian)");
+	assert_int_equal(base.npairs, 60);
+	/* its own overhead, recomputed from its pairs */
+	assert_true(fabs(base.stats.overhead - 0.10) < 0.002);
+	czpg_bench_baseline_free(&base);
+	czpg_bench_baseline_free(NULL);
+}
+
+/* Reports that are no baseline are refused with a reason. */
+static void test_baseline_refused(void **state)
+{
+	static const struct {
+		const char *json, *why;
+	} bad[] = {
+	    {"{\"schema\": \"czctl.bench/2\"", "is not JSON"},
+	    {"[1, 2", "is not JSON"},
+	    {"{\"schema\": \"czctl.bench-sweep/1\"}", "is not a `czctl postgres tls bench --json`"},
+	    {"{\"schema\": \"czctl.bench/2\", \"result\": {\"status\": \"error\", \"error\": "
+	     "\"the server went away\"}}",
+	     "did not finish (the server went away)"},
+	    {"{\"schema\": \"czctl.bench/2\", \"result\": {\"status\": \"ok\"}, \"config\": {}, "
+	     "\"pairs\": {\"count\": 3, \"a_s\": [1,1,1], \"b_s\": [1,1,1]}}",
+	     "has 3 pairs; a regression gate needs at least 10"},
+	    {"{\"schema\": \"czctl.bench/2\", \"result\": {\"status\": \"ok\"}, \"config\": {}, "
+	     "\"pairs\": {\"count\": 10, \"a_s\": [1,1,1], \"b_s\": [1,1,1]}}",
+	     "must be 10 numbers each"},
+	    {"{\"a\": \"\\x\"}", "bad escape"},
+	    {"{\"a\": 01e}", "is not JSON"},
+	};
+	struct czpg_bench_baseline base;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(czpg_bench_baseline_parse(bad[i].json, strlen(bad[i].json),
+							   "b.json", &base, err, sizeof(err)),
+				 -1);
+		if (strstr(err, bad[i].why) == NULL)
+			fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err, bad[i].why);
+	}
+	assert_int_equal(
+	    czpg_bench_baseline_load("/nonexistent/base.json", &base, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot read the baseline /nonexistent/base.json"));
+}
+
+/* A baseline of another workload, pool, pipeline, RTT, protocol or server is refused, named. */
+static void test_baseline_incomparable(void **state)
+{
+	struct czpg_bench_baseline base;
+	struct czpg_bench_options o;
+	struct czpg_bench_result *res = calloc(1, sizeof(*res));
+	char why[256];
+
+	(void)state;
+	assert_non_null(res);
+	load_baseline(&base, 0.10, 0.002);
+	options_like_baseline(&o);
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), 0);
+	o.pool = 2;
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(why, "the baseline ran --pool 4, this run --pool 2");
+	options_like_baseline(&o);
+	o.workload = CZPG_BENCH_AUDIT;
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(why, "the baseline ran --workload select1, this run audit");
+	options_like_baseline(&o);
+	o.pipeline = 4;
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(why, "the baseline ran --pipeline 1, this run --pipeline 4");
+	options_like_baseline(&o);
+	o.rtt_ms = 0.25;
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(why, "the baseline ran --rtt 1, this run --rtt 0.25");
+	options_like_baseline(&o);
+	o.protocol = CZPG_BENCH_EXTENDED;
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(why, "the baseline ran --protocol simple, this run extended");
+	options_like_baseline(&o);
+	o.own_records = true; /* a report without tls_records had OpenSSL's */
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(why, "the baseline ran --tls-records openssl, this run czpg");
+	options_like_baseline(&o);
+	o.aa = o.aa_tls = true;
+	assert_int_equal(czpg_bench_baseline_compare(&base, &o, why, sizeof(why)), -1);
+	assert_string_equal(
+	    why, "the baseline ran the pools TLS vs plaintext, this run A/A (TLS vs TLS)");
+
+	/* The server is compared once connected; the verdict is a bad input (exit 2). */
+	snprintf(res->server_version, sizeof(res->server_version), "17.2 (Debian)");
+	snprintf(res->tls_version, sizeof(res->tls_version), "TLSv1.3");
+	assert_int_equal(czpg_bench_baseline_compare_session(&base, res,
+							     res->regression.incomparable,
+							     sizeof(res->regression.incomparable)),
+			 -1);
+	assert_string_equal(
+	    res->regression.incomparable,
+	    "the baseline ran against server 15.18 (Debian), this run 17.2 (Debian)");
+	options_like_baseline(&o);
+	o.baseline = &base;
+	snprintf(res->error, sizeof(res->error), "the baseline is not comparable");
+	assert_int_equal(czpg_bench_outcome(&o, res, -1), CZPG_RESULT_BAD_INPUT);
+	snprintf(res->server_version, sizeof(res->server_version), "15.18 (Debian)");
+	assert_int_equal(czpg_bench_baseline_compare_session(&base, res, why, sizeof(why)), 0);
+	czpg_bench_baseline_free(&base);
+	free(res);
+}
+
+/*
+ * The gate's four outcomes on known pairs against a baseline of +10% with
+ * a 0.2% wobble, at --max-regression 1 (point): the same overhead is below
+ * (exit 0), +20% is above (1), +10.8% with a 6% wobble straddles (4), and
+ * an incomparable baseline is a bad input (2, above).
+ */
+static void test_regression_outcomes(void **state)
+{
+	static const struct {
+		double overhead, noise;
+		enum czpg_gate gate;
+		enum czpg_result result;
+	} cases[] = {
+	    {0.10, 0.002, CZPG_GATE_BELOW, CZPG_RESULT_OK},
+	    {0.20, 0.002, CZPG_GATE_ABOVE, CZPG_RESULT_FAIL},
+	    {0.108, 0.06, CZPG_GATE_STRADDLE, CZPG_RESULT_INCONCLUSIVE},
+	};
+	struct czpg_bench_baseline base;
+	struct czpg_bench_options o;
+	struct czpg_bench_result *res = calloc(1, sizeof(*res));
+	double a[60], b[60];
+	size_t c;
+
+	(void)state;
+	assert_non_null(res);
+	load_baseline(&base, 0.10, 0.002);
+	options_like_baseline(&o);
+	o.baseline = &base;
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		memset(res, 0, sizeof(*res));
+		make_pairs(a, b, 60, cases[c].overhead, cases[c].noise, 23);
+		assert_int_equal(czpg_bench_regression_gate(&o, &base, a, b, 60, &res->regression),
+				 0);
+		assert_true(res->regression.have);
+		/* the difference is this run's overhead minus the baseline's, in points */
+		assert_true(fabs(res->regression.diff.diff -
+				 (cases[c].overhead - base.stats.overhead)) < 0.01);
+		assert_true(res->regression.diff.lo <= res->regression.diff.diff &&
+			    res->regression.diff.diff <= res->regression.diff.hi);
+		if (res->regression.gate != cases[c].gate)
+			fail_msg("case %zu: gate %s, interval [%g, %g]", c,
+				 czpg_stats_gate_name(res->regression.gate),
+				 res->regression.diff.lo, res->regression.diff.hi);
+		assert_int_equal(czpg_bench_outcome(&o, res, 0), cases[c].result);
+	}
+	/* Too few pairs of this run for an interval: no verdict. */
+	memset(res, 0, sizeof(*res));
+	assert_int_equal(czpg_bench_regression_gate(&o, &base, a, b, 1, &res->regression), -1);
+	assert_false(res->regression.have);
+	assert_int_equal(czpg_bench_outcome(&o, res, 0), CZPG_RESULT_INCONCLUSIVE);
+	czpg_bench_baseline_free(&base);
 	free(res);
 }
 
@@ -617,10 +926,15 @@ int main(void)
 	    cmocka_unit_test(test_round_closed),
 	    cmocka_unit_test(test_round_open_backlog),
 	    cmocka_unit_test(test_round_connect_concurrency),
+	    cmocka_unit_test(test_round_lifetime),
 	    cmocka_unit_test(test_round_send_error),
 	    cmocka_unit_test(test_round_silent_server),
 	    cmocka_unit_test(test_measure_abba_even),
 	    cmocka_unit_test(test_outcome),
+	    cmocka_unit_test(test_baseline_parse),
+	    cmocka_unit_test(test_baseline_refused),
+	    cmocka_unit_test(test_baseline_incomparable),
+	    cmocka_unit_test(test_regression_outcomes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -413,6 +413,137 @@ static void test_paired_extreme_ratio(void **state)
 /* ---------------------------------------------------------------------- */
 /* Gate                                                                   */
 
+/*
+ * Pairs with overhead o: b_i = 1, a_i = (1 + o) exp(e_i) with e an AR(1)
+ * series e_i = phi e_(i-1) + sigma z_i (phi = 0: independent pairs).
+ */
+static void ar1_pairs(double *a, double *b, size_t n, double o, double phi, double sigma,
+		      uint64_t seed)
+{
+	struct czpg_rng rng;
+	double e = 0;
+	size_t i;
+
+	czpg_rng_seed(&rng, seed);
+	for (i = 0; i < n; i++) {
+		e = phi * e + sigma * normal(&rng);
+		b[i] = 1.0;
+		a[i] = (1.0 + o) * exp(e);
+	}
+}
+
+/*
+ * Independent pairs: the block bootstrap and the batch means agree with the
+ * plain intervals (within a fifth of their width), lag-1 autocorrelation is
+ * near 0, and the widest interval contains every other one.
+ */
+static void test_paired_dependent_intervals_iid(void **state)
+{
+	double a[400], b[400], lo, hi, w;
+	struct czpg_paired_result r;
+	char err[128];
+
+	(void)state;
+	ar1_pairs(a, b, 400, 0.05, 0.0, 0.02, 7);
+	assert_int_equal(czpg_stats_paired(a, b, 400, 1, 2000, &r, err, sizeof(err)), 0);
+	assert_int_equal(r.block_len, 7); /* round(400^(1/3)) */
+	assert_int_equal(r.batches, 10);
+	assert_true(fabs(r.lag1) < 0.15);
+	w = r.boot_hi - r.boot_lo;
+	assert_close(r.block_hi - r.block_lo, w, 0.2 * w);
+	assert_true(r.batch_lo < r.overhead && r.overhead < r.batch_hi);
+	czpg_stats_widest(&r, &lo, &hi);
+	assert_true(lo <= r.boot_lo && lo <= r.t_lo && lo <= r.block_lo && lo <= r.batch_lo);
+	assert_true(hi >= r.boot_hi && hi >= r.t_hi && hi >= r.block_hi && hi >= r.batch_hi);
+	/* the truth, 5%, inside */
+	assert_true(r.block_lo < 0.05 && 0.05 < r.block_hi);
+}
+
+/*
+ * Neighbouring pairs that err alike (AR(1), phi = 0.8): the plain bootstrap
+ * is far too narrow, the block and batch intervals are not, and over 200
+ * such runs the widest interval covers the truth at least 90% of the time
+ * while the plain bootstrap covers it far less often.
+ */
+static void test_paired_dependent_intervals_ar1(void **state)
+{
+	double a[300], b[300], lo, hi;
+	struct czpg_paired_result r;
+	int run, boot_in = 0, widest_in = 0;
+	char err[128];
+
+	(void)state;
+	for (run = 0; run < 200; run++) {
+		ar1_pairs(a, b, 300, 0.02, 0.8, 0.01, 1000 + (uint64_t)run);
+		assert_int_equal(
+		    czpg_stats_paired(a, b, 300, (uint64_t)run, 400, &r, err, sizeof(err)), 0);
+		if (run == 0) {
+			assert_true(r.lag1 > 0.6);
+			assert_true(r.batch_hi - r.batch_lo > 1.8 * (r.boot_hi - r.boot_lo));
+		}
+		boot_in += r.boot_lo < 0.02 && 0.02 < r.boot_hi;
+		czpg_stats_widest(&r, &lo, &hi);
+		widest_in += lo < 0.02 && 0.02 < hi;
+	}
+	if (widest_in < 180 || boot_in > 150)
+		fail_msg("coverage over 200 runs: widest %d, bootstrap %d", widest_in, boot_in);
+}
+
+/*
+ * The robust estimate: a tenth of the pairs hit by a +60% burst (on either
+ * side, as ABBA makes them) move the mean, hardly the trimmed mean.
+ */
+static void test_paired_trimmed(void **state)
+{
+	double a[200], b[200];
+	struct czpg_paired_result r;
+	char err[128];
+	size_t i;
+
+	(void)state;
+	ar1_pairs(a, b, 200, 0.03, 0.0, 0.005, 3);
+	/* as many bursts on each side, as ABBA makes them on average */
+	for (i = 0; i < 200; i += 10) {
+		if (i % 20 == 0)
+			a[i] *= 1.6;
+		else
+			b[i] *= 1.6; /* the burst hit the plaintext round */
+	}
+	assert_int_equal(czpg_stats_paired(a, b, 200, 1, 2000, &r, err, sizeof(err)), 0);
+	assert_close(r.trim, 0.03, 0.003);
+	assert_true(r.trim_lo < 0.03 && 0.03 < r.trim_hi);
+	assert_true(r.trim_hi - r.trim_lo < 0.5 * (r.boot_hi - r.boot_lo));
+}
+
+/*
+ * The difference of two runs' overheads, in points: +12% minus +10% is +2
+ * points, inside both intervals; with the runs swapped, -2.
+ */
+static void test_diff(void **state)
+{
+	double xa[120], xb[120], ya[150], yb[150];
+	struct czpg_diff_result d;
+	char err[128];
+
+	(void)state;
+	ar1_pairs(xa, xb, 120, 0.12, 0.0, 0.01, 21);
+	ar1_pairs(ya, yb, 150, 0.10, 0.0, 0.01, 22);
+	assert_int_equal(czpg_stats_diff(xa, xb, 120, ya, yb, 150, 5, 2000, &d, err, sizeof(err)),
+			 0);
+	assert_close(d.diff, 0.02, 0.004);
+	assert_true(d.boot_lo < d.diff && d.diff < d.boot_hi);
+	assert_true(d.lo <= d.boot_lo && d.lo <= d.norm_lo && d.hi >= d.boot_hi &&
+		    d.hi >= d.norm_hi);
+	assert_true(d.lo < 0.02 && 0.02 < d.hi && d.lo > 0.0);
+	assert_int_equal(czpg_stats_diff(ya, yb, 150, xa, xb, 120, 5, 2000, &d, err, sizeof(err)),
+			 0);
+	assert_close(d.diff, -0.02, 0.004);
+	/* a run too short to analyse says which */
+	assert_int_equal(czpg_stats_diff(xa, xb, 1, ya, yb, 150, 5, 2000, &d, err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "at least 2"));
+}
+
 static void test_gate_outcomes(void **state)
 {
 	(void)state;
@@ -733,6 +864,10 @@ int main(void)
 	    cmocka_unit_test(test_paired_reproducible),
 	    cmocka_unit_test(test_paired_rejects_bad_input),
 	    cmocka_unit_test(test_paired_extreme_ratio),
+	    cmocka_unit_test(test_paired_dependent_intervals_iid),
+	    cmocka_unit_test(test_paired_dependent_intervals_ar1),
+	    cmocka_unit_test(test_paired_trimmed),
+	    cmocka_unit_test(test_diff),
 	    cmocka_unit_test(test_gate_outcomes),
 	    cmocka_unit_test(test_gate_from_paired_runs),
 	    cmocka_unit_test(test_need_more),

@@ -679,11 +679,23 @@ struct session {
 	struct srv s;
 };
 
-static void session_open(struct session *x, enum delivery d)
+/*
+ * The session tests run twice: with OpenSSL's records (the default) and with
+ * czpg's own (tlsrec.c, bench --tls-records czpg); the test's state says which.
+ */
+static bool records_openssl = false, records_own = true;
+
+static bool own_records_asked(void **state)
+{
+	return state != NULL && *state != NULL && *(const bool *)*state;
+}
+
+static void session_open(struct session *x, enum delivery d, bool own_records)
 {
 	tickets_made = 0;
 	make_leaf(&x->leaf, &g.ca1, "DNS:db.example");
 	x->cfg = cfg_with_ca(g.ca1_path);
+	czpg_tls_config_set_own_records(x->cfg, own_records);
 	x->c = client(x->cfg, "db.example");
 	srv_start(&x->s, &x->leaf, 0, 0);
 	assert_int_equal(handshake(x->c, &x->s, d), CZPG_TLS_OK);
@@ -704,7 +716,7 @@ static void test_data_with_tickets(void **state)
 	int last;
 	size_t n;
 
-	session_open(&x, WHOLE);
+	session_open(&x, WHOLE, own_records_asked(state));
 	/* OpenSSL servers send TLS 1.3 tickets after the handshake: no data yet. */
 	assert_true(tickets_made >= 1);
 	assert_int_equal(czpg_tls_read(x.c, buf, sizeof(buf)), CZPG_TLS_WANT_READ);
@@ -749,7 +761,7 @@ static void test_bytewise_handshake_and_data(void **state)
 	size_t n;
 	int last;
 
-	session_open(&x, BYTEWISE);
+	session_open(&x, BYTEWISE, own_records_asked(state));
 	srv_write(&x.s, "hello over single bytes");
 	n = client_read_all(x.c, &x.s, BYTEWISE, buf, sizeof(buf), sizeof(buf), &last);
 	assert_int_equal(n, 23);
@@ -783,7 +795,7 @@ static void test_coalesced_records(void **state)
 	size_t n;
 	int i, last;
 
-	session_open(&x, WHOLE);
+	session_open(&x, WHOLE, own_records_asked(state));
 	want[0] = '\0';
 	for (i = 0; i < 50; i++) {
 		snprintf(rec, sizeof(rec), "msg-%03d,", i);
@@ -810,7 +822,7 @@ static void test_large_write_and_peek_consume(void **state)
 	assert_non_null(back);
 	for (i = 0; i < len; i++)
 		data[i] = (uint8_t)(i * 31 + 7);
-	session_open(&x, WHOLE);
+	session_open(&x, WHOLE, own_records_asked(state));
 	assert_int_equal(czpg_tls_write(x.c, data, len), (ssize_t)len);
 	ASSERT_QUEUE_EMPTY();
 	pend = czpg_tls_pending_ciphertext(x.c);
@@ -848,7 +860,7 @@ static void test_close_notify(void **state)
 	size_t n;
 	int last;
 
-	session_open(&x, WHOLE);
+	session_open(&x, WHOLE, own_records_asked(state));
 	srv_write(&x.s, "bye");
 	assert_true(SSL_shutdown(x.s.ssl) >= 0);
 	n = client_read_all(x.c, &x.s, WHOLE, buf, sizeof(buf), sizeof(buf), &last);
@@ -874,7 +886,7 @@ static void test_eof_without_close_notify(void **state)
 	struct session x;
 	uint8_t buf[64];
 
-	session_open(&x, WHOLE);
+	session_open(&x, WHOLE, own_records_asked(state));
 	assert_int_equal(czpg_tls_read(x.c, buf, sizeof(buf)), CZPG_TLS_WANT_READ);
 	czpg_tls_feed_eof(x.c);
 	assert_int_equal(czpg_tls_read(x.c, buf, sizeof(buf)), CZPG_TLS_ERROR);
@@ -894,7 +906,7 @@ static void test_feed_limit(void **state)
 	uint8_t *junk = calloc(1, big);
 
 	assert_non_null(junk);
-	session_open(&x, WHOLE);
+	session_open(&x, WHOLE, own_records_asked(state));
 	assert_int_equal(czpg_tls_feed_ciphertext(x.c, junk, big), CZPG_TLS_ERROR);
 	assert_non_null(strstr(czpg_tls_error(x.c), "waiting unread"));
 	/* Garbage that fits is fed, and reading it fails cleanly. */
@@ -903,6 +915,119 @@ static void test_feed_limit(void **state)
 	assert_non_null(strstr(czpg_tls_error(x.c), "TLS read with db.example failed"));
 	ASSERT_QUEUE_EMPTY();
 	free(junk);
+	session_close(&x);
+}
+
+/* ---- czpg's own TLS 1.3 records against OpenSSL's (tlsrec.c) ---- */
+
+/*
+ * The server asks for a key update: our client follows (its next records
+ * from the server open under the new key) and answers with its own, which
+ * OpenSSL accepts: its next record from us opens too.
+ */
+static void test_own_records_key_update(void **state)
+{
+	struct session x;
+	uint8_t buf[64];
+	size_t n;
+	int last;
+
+	session_open(&x, WHOLE, true);
+	assert_true(czpg_tls_own_records(x.c));
+	assert_int_equal(SSL_key_update(x.s.ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+	srv_write(&x.s, "under the new key");
+	n = client_read_all(x.c, &x.s, WHOLE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 17);
+	assert_memory_equal(buf, "under the new key", 17);
+	assert_int_equal(czpg_tls_write(x.c, "ack", 3), 3);
+	c2s(x.c, &x.s);
+	assert_int_equal(srv_read_all(&x.s, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "ack", 3);
+	/* and the server keeps talking */
+	srv_write(&x.s, "again");
+	n = client_read_all(x.c, &x.s, BYTEWISE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 5);
+	session_close(&x);
+}
+
+/*
+ * Who seals the records: OpenSSL unless czpg's own are asked for, and the
+ * answer is what the session reports; the traffic is the same either way.
+ */
+static void test_records_knob(void **state)
+{
+	struct czpg_testcert leaf;
+	struct czpg_tls_config *cfg = cfg_with_ca(g.ca1_path);
+	struct czpg_tls *c;
+	struct srv s;
+	uint8_t buf[64];
+	size_t n;
+	int last;
+
+	make_leaf(&leaf, &g.ca1, "DNS:db.example");
+	czpg_tls_config_set_own_records(cfg, own_records_asked(state));
+	c = client(cfg, "db.example");
+	srv_start(&s, &leaf, 0, 0);
+	assert_int_equal(handshake(c, &s, WHOLE), CZPG_TLS_OK);
+	assert_int_equal(czpg_tls_own_records(c), own_records_asked(state));
+	assert_int_equal(czpg_tls_write(c, "ping", 4), 4);
+	c2s(c, &s);
+	assert_int_equal(srv_read_all(&s, buf, sizeof(buf)), 4);
+	srv_write(&s, "pong");
+	n = client_read_all(c, &s, WHOLE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 4);
+	czpg_tls_free(c);
+	srv_stop(&s);
+	czpg_tls_config_free(cfg);
+	czpg_testcert_free(&leaf);
+}
+
+/* A record changed on the way fails the read, saying so, and leaves the queue empty. */
+static void test_own_records_tampered(void **state)
+{
+	struct session x;
+	uint8_t buf[64], *bytes;
+	size_t n;
+
+	session_open(&x, WHOLE, true);
+	srv_write(&x.s, "intact?");
+	n = srv_output(&x.s, &bytes);
+	bytes[n - 3] ^= 0x40;
+	assert_int_equal(czpg_tls_feed_ciphertext(x.c, bytes, n), 0);
+	assert_int_equal(czpg_tls_read(x.c, buf, sizeof(buf)), CZPG_TLS_ERROR);
+	ASSERT_QUEUE_EMPTY();
+	assert_string_equal(czpg_tls_error(x.c),
+			    "TLS read with db.example failed: decryption failed or bad record mac");
+	assert_int_equal(czpg_tls_read(x.c, buf, sizeof(buf)), CZPG_TLS_ERROR);
+	free(bytes);
+	session_close(&x);
+}
+
+/*
+ * A fatal alert from the server (OpenSSL's answer to a record of ours it
+ * cannot open) ends the connection with the alert's name.
+ */
+static void test_own_records_fatal_alert(void **state)
+{
+	struct session x;
+	uint8_t buf[64];
+	size_t n;
+	int last;
+
+	session_open(&x, WHOLE, true);
+	assert_int_equal(czpg_tls_write(x.c, "garbled", 7), 7);
+	{
+		uint8_t rec[64];
+		size_t m = czpg_tls_take_ciphertext(x.c, rec, sizeof(rec));
+
+		rec[m - 1] ^= 0x01; /* the last byte of the tag */
+		assert_int_equal(BIO_write(x.s.in, rec, (int)m), (int)m);
+	}
+	assert_int_equal(srv_read_all(&x.s, buf, sizeof(buf)), 0);
+	n = client_read_all(x.c, &x.s, WHOLE, buf, sizeof(buf), sizeof(buf), &last);
+	assert_int_equal(n, 0);
+	assert_int_equal(last, CZPG_TLS_ERROR);
+	assert_non_null(strstr(czpg_tls_error(x.c), "the server sent alert 20 (bad record mac)"));
 	session_close(&x);
 }
 
@@ -1068,6 +1193,13 @@ static void test_testcert_files(void **state)
 	czpg_testcert_free(&leaf); /* idempotent */
 }
 
+/* A test run with OpenSSL's records, then with czpg's own. */
+#define BOTH_RECORDS(f)                                                                            \
+	{#f " (openssl records)", f, NULL, NULL, &records_openssl},                                \
+	{                                                                                          \
+#f " (czpg records)", f, NULL, NULL, &records_own                                  \
+	}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1084,13 +1216,17 @@ int main(void)
 	    cmocka_unit_test(test_no_ca_refused_insecure_allowed),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_suites_and_groups_apply),
-	    cmocka_unit_test(test_data_with_tickets),
-	    cmocka_unit_test(test_bytewise_handshake_and_data),
-	    cmocka_unit_test(test_coalesced_records),
-	    cmocka_unit_test(test_large_write_and_peek_consume),
-	    cmocka_unit_test(test_close_notify),
-	    cmocka_unit_test(test_eof_without_close_notify),
-	    cmocka_unit_test(test_feed_limit),
+	    BOTH_RECORDS(test_data_with_tickets),
+	    BOTH_RECORDS(test_bytewise_handshake_and_data),
+	    BOTH_RECORDS(test_coalesced_records),
+	    BOTH_RECORDS(test_large_write_and_peek_consume),
+	    BOTH_RECORDS(test_close_notify),
+	    BOTH_RECORDS(test_eof_without_close_notify),
+	    BOTH_RECORDS(test_feed_limit),
+	    cmocka_unit_test(test_own_records_key_update),
+	    BOTH_RECORDS(test_records_knob),
+	    cmocka_unit_test(test_own_records_tampered),
+	    cmocka_unit_test(test_own_records_fatal_alert),
 	    cmocka_unit_test(test_binding_ecdsa_sha256),
 	    cmocka_unit_test(test_binding_rsa_sha256),
 	    cmocka_unit_test(test_binding_ecdsa_sha384),
