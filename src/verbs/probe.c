@@ -461,7 +461,8 @@ static void record_main(struct run *r, struct task *k, const struct seen *s)
 	struct czpg_probe_result *res = t->res;
 
 	/* No address of this name accepted the connection: as libpq, the next name. */
-	if (t->route.answered < 0 && t->alt + 1 < t->nalts && !t->expired) {
+	if (!s->done && czpg_conn_failed_phase(s->c) == CZPG_PHASE_CONNECT &&
+	    t->alt + 1 < t->nalts && !t->expired) {
 		t->alt++;
 		t->deadline_ns = czpg_engine_now_ns() + (uint64_t)r->timeout_ms * 1000000ull;
 		if (start_main(r, t))
@@ -772,6 +773,18 @@ static void fail_open(struct run *r, struct target *t, const char *msg)
 	}
 }
 
+/* Main is still connecting (no address of its name has accepted yet). */
+static bool main_connecting(const struct target *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ntasks; i++)
+		if (t->tasks[i].kind == T_MAIN && t->tasks[i].conn != NULL &&
+		    czpg_conn_phase(t->tasks[i].conn) == CZPG_PHASE_CONNECT)
+			return true;
+	return false;
+}
+
 /* The deadline passed: fail open connections, drop what has not started. */
 static void expire_target(struct run *r, struct target *t)
 {
@@ -780,7 +793,7 @@ static void expire_target(struct run *r, struct target *t)
 
 	snprintf(msg, sizeof(msg), "the per-target deadline (%u ms) passed", r->timeout_ms);
 	t->deadline_ns = UINT64_MAX;
-	if (rt->answered < 0 && t->alt + 1 < t->nalts) {
+	if (t->alt + 1 < t->nalts && main_connecting(t)) {
 		/*
 		 * Still connecting to this name of a host list: as libpq, the next
 		 * name is tried, with a deadline of its own (record_main sets it).
