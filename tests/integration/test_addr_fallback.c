@@ -171,22 +171,30 @@ static void test_name_resolves_to_both_addresses(void **state)
 	assert_string_equal(a.addr[1].text, want);
 }
 
+/* The line verify and probe print for DUAL: ::1 refused, 127.0.0.1 answered. */
+static void expect_dual_fallback(const char *out)
+{
+	char line[600], want[200];
+
+	assert_true(czpg_clirun_line(out, "connected to: ", line, sizeof(line)));
+	snprintf(want, sizeof(want),
+		 "connected to: 127.0.0.1:%d (" DUAL ") after [::1]:%d: Connection refused",
+		 sb.port, sb.port);
+	assert_string_equal(line, want);
+}
+
 static void test_verify_falls_back(void **state)
 {
 	static const char *const none[] = {NULL};
 	static const char *const json[] = {"--json", NULL};
-	char line[600], want[200], v[64];
+	char want[200], v[64];
 	struct czpg_clirun r;
 
 	(void)state;
 	run(&r, "verify", DUAL, none);
 	assert_int_equal(r.exit_code, 0);
 	assert_true(czpg_clirun_has_line(r.out, "[PASS] TLS proven"));
-	assert_true(czpg_clirun_line(r.out, "connected to: ", line, sizeof(line)));
-	snprintf(want, sizeof(want),
-		 "connected to: 127.0.0.1:%d (" DUAL ") after [::1]:%d: Connection refused",
-		 sb.port, sb.port);
-	assert_string_equal(line, want);
+	expect_dual_fallback(r.out);
 	czpg_clirun_free(&r);
 
 	run(&r, "verify", DUAL, json);
@@ -254,16 +262,12 @@ static void test_probe_falls_back(void **state)
 {
 	static const char *const none[] = {NULL};
 	static const char *const extra[] = {"--json", NULL};
-	char line[600], want[300];
+	char want[300];
 	struct czpg_clirun r;
 
 	(void)state;
 	run(&r, "probe", DUAL, none);
-	assert_true(czpg_clirun_line(r.out, "connected to: ", line, sizeof(line)));
-	snprintf(want, sizeof(want),
-		 "connected to: 127.0.0.1:%d (" DUAL ") after [::1]:%d: Connection refused",
-		 sb.port, sb.port);
-	assert_string_equal(line, want);
+	expect_dual_fallback(r.out);
 	czpg_clirun_free(&r);
 
 	run(&r, "probe", DUAL, extra);
