@@ -46,6 +46,7 @@
 
 #include "czpg/probe_targets.h"
 #include "czpg/certinfo.h"
+#include "czpg/engine.h"
 #include "czpg/tlsio.h"
 
 #define CZPG_PROBE_NVERSIONS 4   /* TLS 1.3, 1.2, 1.1, 1.0 (index 0..3) */
@@ -53,6 +54,8 @@
 #define CZPG_PROBE_MAX_GROUPS 12
 #define CZPG_PROBE_MAX_CHAIN 4 /* certificates described from the chain sent */
 #define CZPG_PROBE_MAX_FINDINGS 24
+/* Names of one box tried in turn (libpq's host list): as many as a --host list holds. */
+#define CZPG_PROBE_MAX_ALTERNATIVES CZPG_ENGINE_MAX_HOSTS
 
 enum czpg_probe_severity {
 	CZPG_SEV_INFO = 0,
@@ -135,8 +138,9 @@ struct czpg_probe_finding {
 };
 
 struct czpg_probe_result {
-	char target[300]; /* "host:port" as given ([v6]:port) */
-	char host[256];
+	char target[300]; /* "host:port" as given ([v6]:port); a host list: each, comma-separated */
+	char
+	    host[256]; /* the name probed: of a host list, the one that answered (else the first) */
 	unsigned port;
 	char user[64]; /* the user name the startups carried */
 	bool quick;
@@ -146,6 +150,18 @@ struct czpg_probe_result {
 	bool deadline_hit; /* some checks were cut by the per-target deadline */
 	double elapsed_ms;
 	unsigned connections; /* connections opened */
+
+	/*
+	 * How the box was reached, as libpq connects (czpg/engine.h): each name
+	 * in turn, each of its addresses in turn; every check then went to the
+	 * address that answered.
+	 */
+	char connected_host[256];                 /* the name that answered; "" if none */
+	char connected_to[CZPG_ENGINE_ADDR_TEXT]; /* its address that answered; "" if none */
+	char connect_failures[1024];              /* the failed attempts, "a: why; b: why" */
+	struct czpg_engine_attempt attempts[CZPG_ENGINE_MAX_ADDRS]; /* every attempt, in order */
+	size_t nattempts;
+	size_t nattempts_lost; /* beyond attempts[] */
 
 	char ssl_answer; /* 'S', 'N', 'E', 0 = none */
 
@@ -230,6 +246,22 @@ struct czpg_probe_options {
  */
 int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe_target *targets,
 		   size_t n, char *err, size_t errlen);
+
+/*
+ * Probes one box known under n alternative names (1 <= n <=
+ * CZPG_PROBE_MAX_ALTERNATIVES), as libpq reads host=a,b port=p1,p2: one
+ * logical server, not a fleet.  The names are tried in order, each name's
+ * addresses in order (each with its own connect timeout); the first address
+ * that accepts the TCP connection is the box, every check of the probe goes
+ * to it, and its name is the one checked against the certificate.  A name
+ * that does not resolve, or none of whose addresses accepts, passes to the
+ * next, and each name gets its own per-target deadline.  One result goes to
+ * opt->on_result (index 0); it names what answered and lists every attempt.
+ * Returns as czpg_probe_run.
+ */
+int czpg_probe_run_alternatives(const struct czpg_probe_options *opt,
+				const struct czpg_probe_target *alts, size_t n, char *err,
+				size_t errlen);
 
 /* One target into *res (heap-sized struct: allocate it).  As czpg_probe_run. */
 int czpg_probe_one(const struct czpg_probe_options *opt, const char *host, unsigned port,

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "connflags.h"
 #include "czpg/engine.h"
+#include "czpg/errf.h"
 #include "czpg/probe.h"
 #include "czpg/probe_findings.h"
 #include "czpg/probe_report.h"
@@ -25,7 +26,9 @@ static void probe_usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "usage: czctl postgres tls probe --host HOST [--port PORT] [--ca FILE] [--user NAME]\n"
+	    "usage: czctl postgres tls probe --host HOST[,HOST...] [--port PORT[,PORT...]] [--ca "
+	    "FILE]\n"
+	    "                                [--user NAME]\n"
 	    "       czctl postgres tls probe --targets FILE [flags]\n"
 	    "\n"
 	    "Reports what TLS a PostgreSQL box speaks, without a password: the SSLRequest\n"
@@ -38,8 +41,13 @@ static void probe_usage(FILE *out)
 	    "encryption requests.  Then findings, each info/low/medium/high.  All the\n"
 	    "connections run at once on one thread.\n"
 	    "\n"
-	    "  --host HOST              server name or IP\n"
-	    "  --port PORT              default 5432 (also the default for --targets lines)\n"
+	    "  --host HOST              server name or IP; a list a,b is one box under\n"
+	    "                           alternative names, as libpq's host=a,b: the names are\n"
+	    "                           tried in order, each address of each, and the first\n"
+	    "                           that accepts the connection is probed (a fleet of boxes\n"
+	    "                           is --targets)\n"
+	    "  --port PORT              default 5432 (also the default for --targets lines); a\n"
+	    "                           list p1,p2 gives each name of --host its own port\n"
 	    "  --ca FILE                PEM CA certificate(s): also check the chain (verify-full)\n"
 	    "  --user NAME              user name in the startup messages (default postgres);\n"
 	    "                           no password is ever sent\n"
@@ -147,6 +155,44 @@ static char *read_all(const char *path, size_t *len, char *err, size_t errlen)
 	return buf;
 }
 
+/*
+ * --host (a libpq-style list, already split-checked by connflags) and its
+ * --port or --port list as the names of one box, in order.  0, or -1 with
+ * one sentence in err.
+ */
+static int host_alternatives(const struct czpg_connflags *cf, struct czpg_probe_target *alts,
+			     size_t *n, char *err, size_t errlen)
+{
+	struct czpg_engine_hosts hosts;
+	char spec[CZPG_ENGINE_HOST_MAX + 16], why[300];
+	const char *h;
+	size_t i;
+
+	*n = 0;
+	if (czpg_engine_split_hosts(*cf->host, &hosts, why, sizeof(why)) < 0) {
+		czpg_errf(err, errlen, "--host '%s': %s", *cf->host, why);
+		return -1;
+	}
+	for (i = 0; i < hosts.n; i++) {
+		h = hosts.name[i];
+		if (strchr(h, '[') != NULL ||
+		    (strchr(h, ':') != NULL && strchr(strchr(h, ':') + 1, ':') == NULL)) {
+			czpg_errf(err, errlen,
+				  "--host takes a name or address without brackets or port; give "
+				  "the port with --port");
+			return -1;
+		}
+		snprintf(spec, sizeof(spec), strchr(h, ':') != NULL ? "[%s]:%u" : "%s:%u", h,
+			 czpg_connflags_port_of(cf, i));
+		if (czpg_probe_parse_target(spec, 0, &alts[i], why, sizeof(why)) < 0) {
+			czpg_errf(err, errlen, "--host: %s", why);
+			return -1;
+		}
+	}
+	*n = hosts.n;
+	return 0;
+}
+
 /* Many sockets at once: lift the soft descriptor limit to the hard one. */
 static void raise_nofile(void)
 {
@@ -172,16 +218,19 @@ int czpg_cmd_probe(int argc, char **argv)
 	};
 	struct option longopts[sizeof(own) / sizeof(own[0]) + CZPG_CONNFLAGS_COUNT];
 	struct czpg_probe_options opt = {0};
-	struct czpg_probe_target *targets = NULL, one;
+	struct czpg_probe_target *targets = NULL, alts[CZPG_PROBE_MAX_ALTERNATIVES];
 	struct czpg_probe_result *res = NULL;
 	struct fleet f = {0};
 	const char *host = NULL, *targets_file = NULL;
 	unsigned long v;
-	unsigned port = 5432;
+	unsigned port = 5432, ports[CZPG_ENGINE_MAX_HOSTS];
+	size_t nports = 0;
 	/* probe takes no password, database, channel binding, TLS floor or --timeout. */
 	const struct czpg_connflags cf = {
 	    .host = &host,
 	    .port = &port,
+	    .ports = ports,
+	    .nports = &nports,
 	    .user = &opt.user,
 	    .ca_file = &opt.ca_file,
 	};
@@ -268,19 +317,8 @@ int czpg_cmd_probe(int argc, char **argv)
 		}
 		f.progress = czpg_cli_isatty(stderr);
 	} else {
-		char spec[300];
-
-		if (strchr(host, '[') != NULL ||
-		    (strchr(host, ':') != NULL && strchr(strchr(host, ':') + 1, ':') == NULL))
-			return czpg_cli_usage_error(VERB,
-						    "--host takes a name or address without "
-						    "brackets or port; give the port with --port");
-		snprintf(spec, sizeof(spec), strchr(host, ':') != NULL ? "[%s]:%u" : "%s:%u", host,
-			 port);
-		if (czpg_probe_parse_target(spec, port, &one, err, sizeof(err)) < 0)
-			return czpg_cli_usage_error(VERB, "--host: %s", err);
-		targets = &one;
-		n = 1;
+		if (host_alternatives(&cf, alts, &n, err, sizeof(err)) < 0)
+			return czpg_cli_usage_error(VERB, "%s", err);
 		opt.quick = quick;
 		res = calloc(1, sizeof(*res));
 		if (res == NULL)
@@ -293,7 +331,8 @@ int czpg_cmd_probe(int argc, char **argv)
 	opt.cb_user = &f;
 	raise_nofile();
 	t0 = czpg_engine_now_ns();
-	if (czpg_probe_run(&opt, targets, n, err, sizeof(err)) < 0) {
+	if ((res != NULL ? czpg_probe_run_alternatives(&opt, alts, n, err, sizeof(err))
+			 : czpg_probe_run(&opt, targets, n, err, sizeof(err))) < 0) {
 		fprintf(stderr, "czctl postgres tls %s: could not probe: %s\n", VERB, err);
 		rc = CZPG_EXIT_ERROR;
 		goto out;
@@ -314,8 +353,7 @@ int czpg_cmd_probe(int argc, char **argv)
 				       (double)(czpg_engine_now_ns() - t0) / 1e6);
 	rc = czpg_cli_exit_code(czpg_probe_tally_outcome(&f.tally, n));
 out:
-	if (targets != &one)
-		free(targets);
+	free(targets);
 	free(res);
 	free(f.rows);
 	return rc;

@@ -34,7 +34,7 @@ static int binds(const struct czpg_connflags *cf, int ch)
 	case CZPG_CONNFLAG_HOST:
 		return cf->host != NULL;
 	case CZPG_CONNFLAG_PORT:
-		return cf->port != NULL;
+		return cf->port != NULL || cf->ports != NULL;
 	case CZPG_CONNFLAG_USER:
 		return cf->user != NULL;
 	case CZPG_CONNFLAG_DBNAME:
@@ -97,6 +97,63 @@ static int take_sslnegotiation(const struct czpg_connflags *cf, const char *arg,
 	return 0;
 }
 
+/*
+ * --port where a list may be given (cf->ports bound): "5432" or
+ * "5432,5433", each element a port by the one rule of --port.  Nothing is
+ * stored unless the whole list is good.
+ */
+static int take_ports(const struct czpg_connflags *cf, const char *arg, char *err, size_t errlen)
+{
+	unsigned got[CZPG_ENGINE_MAX_HOSTS];
+	const char *p = arg, *comma;
+	char one[16];
+	size_t n = 0, len;
+	unsigned long v;
+	int rc = -1;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (comma == NULL && n == 0) {
+			/* One port: the sentence every verb gives. */
+			if (czpg_parse_uint(arg, 1, 65535, &v) < 0) {
+				czpg_errf(err, errlen, "--port '%s' is not a port (1-65535)", arg);
+				goto out;
+			}
+		} else if (len == 0) {
+			czpg_errf(err, errlen, "--port '%s': the port list has an empty port", arg);
+			goto out;
+		} else if (n == CZPG_ENGINE_MAX_HOSTS) {
+			czpg_errf(err, errlen, "--port '%s': the port list has more than %d ports",
+				  arg, CZPG_ENGINE_MAX_HOSTS);
+			goto out;
+		} else {
+			if (len < sizeof(one)) {
+				memcpy(one, p, len);
+				one[len] = '\0';
+			}
+			if (len >= sizeof(one) || czpg_parse_uint(one, 1, 65535, &v) < 0) {
+				czpg_errf(err, errlen,
+					  "--port '%s': '%.*s' is not a port (1-65535)", arg,
+					  (int)len, p);
+				goto out;
+			}
+		}
+		got[n++] = (unsigned)v;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	memcpy(cf->ports, got, n * sizeof(got[0]));
+	if (cf->nports != NULL)
+		*cf->nports = n;
+	if (cf->port != NULL)
+		*cf->port = got[0];
+	rc = 0;
+out:
+	return rc;
+}
+
 int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char *err,
 			size_t errlen)
 {
@@ -118,6 +175,11 @@ int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char
 		*cf->host = arg;
 		break;
 	case CZPG_CONNFLAG_PORT:
+		if (cf->ports != NULL) {
+			if (take_ports(cf, arg, err, errlen) < 0)
+				goto out;
+			break;
+		}
 		if (czpg_parse_uint(arg, 1, 65535, &v) < 0) {
 			czpg_errf(err, errlen, "--port '%s' is not a port (1-65535)", arg);
 			goto out;
@@ -187,6 +249,33 @@ static int missing(const char *const *field)
 	return field == NULL || *field == NULL || (*field)[0] == '\0';
 }
 
+/* A --port list names one port per --host name, as libpq matches port= to host=. */
+static int check_port_list(const struct czpg_connflags *cf, char *err, size_t errlen)
+{
+	struct czpg_engine_hosts hosts;
+	size_t nports = cf->nports != NULL ? *cf->nports : 0;
+	char why[160];
+
+	if (cf->ports == NULL || nports < 2)
+		return 0;
+	if (missing(cf->host)) {
+		czpg_errf(err, errlen, "a --port list needs a --host list of as many names");
+		return -1;
+	}
+	if (czpg_engine_split_hosts(*cf->host, &hosts, why, sizeof(why)) < 0) {
+		czpg_errf(err, errlen, "--host '%s': %s", *cf->host, why);
+		return -1;
+	}
+	if (hosts.n != nports) {
+		czpg_errf(err, errlen,
+			  "--port has %zu ports for the %zu name(s) of --host: give one port for "
+			  "all, or one per name",
+			  nports, hosts.n);
+		return -1;
+	}
+	return 0;
+}
+
 int czpg_connflags_check(const struct czpg_connflags *cf, unsigned need, const char *ca_why,
 			 char *err, size_t errlen)
 {
@@ -201,6 +290,8 @@ int czpg_connflags_check(const struct czpg_connflags *cf, unsigned need, const c
 		czpg_errf(err, errlen, "--user is required");
 		goto out;
 	}
+	if (check_port_list(cf, err, errlen) < 0)
+		goto out;
 	if ((need & CZPG_CONNFLAGS_NEED_CA) && ca == NULL) {
 		if (ca_why != NULL && ca_why[0] != '\0')
 			czpg_errf(err, errlen, "--ca is required: %s", ca_why);
@@ -215,4 +306,15 @@ int czpg_connflags_check(const struct czpg_connflags *cf, unsigned need, const c
 	rc = 0;
 out:
 	return rc;
+}
+
+unsigned czpg_connflags_port_of(const struct czpg_connflags *cf, size_t i)
+{
+	size_t nports = cf->nports != NULL ? *cf->nports : 0;
+
+	if (cf->ports != NULL && nports > 1 && i < nports)
+		return cf->ports[i];
+	if (cf->ports != NULL && nports >= 1)
+		return cf->ports[0];
+	return cf->port != NULL ? *cf->port : 0;
 }

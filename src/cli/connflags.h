@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "czpg/conn.h"
+#include "czpg/engine.h"
 
 /* getopt_long codes of the shared flags: above every verb's own codes. */
 enum czpg_connflag {
@@ -42,8 +43,17 @@ enum czpg_connflag {
  * unknown.  Fields a flag does not set keep the verb's defaults.
  */
 struct czpg_connflags {
-	const char **host;                    /* --host HOST or a list "a,b", as given */
-	unsigned *port;                       /* --port 1-65535 */
+	const char **host; /* --host HOST or a list "a,b", as given */
+	unsigned *port;    /* --port 1-65535 */
+	/*
+	 * --port as libpq's port= beside a --host list: with ports bound,
+	 * --port may also be a list "5432,5433", one port per --host name
+	 * (czpg_connflags_check matches the counts).  ports (room for
+	 * CZPG_ENGINE_MAX_HOSTS) gets them, *nports their count, and *port,
+	 * when bound, the first.  NULL: --port is one port.
+	 */
+	unsigned *ports;
+	size_t *nports;
 	const char **user;                    /* --user USER, as given */
 	const char **dbname;                  /* --dbname DB, as given */
 	const char **ca_file;                 /* --ca FILE, as given */
@@ -103,10 +113,19 @@ int czpg_connflags_take(const struct czpg_connflags *cf, int ch, char *arg, char
 /*
  * After the flags are read: each flag in need (CZPG_CONNFLAGS_NEED_*) was
  * given ("--host is required"; for --ca the sentence goes on with ca_why:
- * "--ca is required: <ca_why>"), and a --ca that was given names a readable
- * file.  Checked in that order.  Returns 0, or -1 with one sentence in err.
+ * "--ca is required: <ca_why>"), a --port list has one port per name of
+ * the --host list (libpq: one port for every host, or one each), and a
+ * --ca that was given names a readable file.  Checked in that order.
+ * Returns 0, or -1 with one sentence in err.
  */
 int czpg_connflags_check(const struct czpg_connflags *cf, unsigned need, const char *ca_why,
 			 char *err, size_t errlen);
+
+/*
+ * The port of the i-th name of the --host list: its own from a --port list,
+ * else the one --port (or the verb's default in *port; 0 when port is not
+ * bound either).  After czpg_connflags_check.
+ */
+unsigned czpg_connflags_port_of(const struct czpg_connflags *cf, size_t i);
 
 #endif

@@ -170,6 +170,9 @@ void czpg_probe_print(FILE *out, const struct czpg_probe_result *res)
 	fprintf(out, "probe %s (user %s%s): %s in %.0f ms, %u connection(s)\n", res->target,
 		res->user, res->quick ? ", quick" : "", czpg_probe_status_name(res->status),
 		res->elapsed_ms, res->connections);
+	if (res->connected_to[0] != '\0')
+		fprintf(out, "connected to: %s (%s)%s%s\n", res->connected_to, res->connected_host,
+			res->connect_failures[0] != '\0' ? " after " : "", res->connect_failures);
 	if (res->status != CZPG_PROBE_PROBED) {
 		fprintf(out, "  could not probe: %s\n",
 			res->status_detail[0] != '\0' ? res->status_detail : "no detail");
@@ -330,6 +333,28 @@ static void json_refusal(struct czpg_json *j, const char *key, const struct czpg
 }
 
 /* "server", "server_version" and the startup refusals they rest on. */
+/* The connect path: {"host", "address", "attempts": [{"address", "error"}], ...}. */
+static void json_connect(struct czpg_json *j, const struct czpg_probe_result *res)
+{
+	size_t i;
+
+	czpg_json_key(j, "connect");
+	czpg_json_object_begin(j);
+	json_str_or_null(j, "host", res->connected_host);
+	json_str_or_null(j, "address", res->connected_to);
+	czpg_json_key(j, "attempts");
+	czpg_json_array_begin(j);
+	for (i = 0; i < res->nattempts; i++) {
+		czpg_json_object_begin(j);
+		czpg_json_kv_string(j, "address", res->attempts[i].addr);
+		json_str_or_null(j, "error", res->attempts[i].error);
+		czpg_json_object_end(j);
+	}
+	czpg_json_array_end(j);
+	czpg_json_kv_uint(j, "attempts_not_shown", res->nattempts_lost);
+	czpg_json_object_end(j);
+}
+
 static void json_identity(struct czpg_json *j, const struct czpg_probe_result *res)
 {
 	czpg_json_key(j, "server");
@@ -371,6 +396,7 @@ void czpg_probe_print_json(FILE *out, const struct czpg_probe_result *res, enum 
 	czpg_json_kv_double(&j, "elapsed_ms", res->elapsed_ms);
 	czpg_json_kv_uint(&j, "connections", res->connections);
 	czpg_json_kv_bool(&j, "deadline_hit", res->deadline_hit);
+	json_connect(&j, res);
 	json_char(&j, "ssl_answer",
 		  res->ssl_answer >= 0x20 && res->ssl_answer < 0x7f ? res->ssl_answer
 		  : res->ssl_answer != 0                            ? '?'

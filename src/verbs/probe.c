@@ -16,6 +16,10 @@
  * admitted up to the concurrency cap; a per-target deadline fails whatever
  * is still open.
  *
+ * A target may have alternative names (libpq's host list, one box): main is
+ * started for each in turn until an address accepts the TCP connection;
+ * only then do the other checks start, all to that address.
+ *
  * What is offered lives in probe_suites.c, what a result means in
  * probe_findings.c, how it is printed in report/probe_report.c.
  */
@@ -79,7 +83,13 @@ struct task {
 struct target {
 	struct czpg_probe_result *res;
 	size_t index;
-	/* Every address of the host; main tries them in order, the rest use the one that answered.
+	/* The box's names in order (a fleet line: one); main tries them until one answers. */
+	const struct czpg_probe_target *alts;
+	size_t nalts;
+	size_t alt; /* the name main is trying, or that answered */
+	/*
+	 * Every address of the name being tried; main tries them in order, the
+	 * rest use the one that answered.  The route adds up over the names.
 	 */
 	struct czpg_engine_addrs addrs;
 	struct czpg_engine_route route;
@@ -443,11 +453,21 @@ static void spawn_after_gate(struct run *r, struct target *t)
 
 /* ---- one handler per task kind ----------------------------------------------- */
 
+static bool start_main(struct run *r, struct target *t);
+
 static void record_main(struct run *r, struct task *k, const struct seen *s)
 {
 	struct target *t = k->t;
 	struct czpg_probe_result *res = t->res;
 
+	/* No address of this name accepted the connection: as libpq, the next name. */
+	if (!s->done && czpg_conn_failed_phase(s->c) == CZPG_PHASE_CONNECT &&
+	    t->alt + 1 < t->nalts && !t->expired) {
+		t->alt++;
+		t->deadline_ns = czpg_engine_now_ns() + (uint64_t)r->timeout_ms * 1000000ull;
+		if (start_main(r, t))
+			return;
+	}
 	classify_main(t, s->c);
 	if (s->hs) {
 		res->tls_ok = true;
@@ -738,14 +758,11 @@ static bool target_idle(const struct target *t)
 	return t->running == 0 && t->next == t->ntasks;
 }
 
-/* The deadline passed: fail open connections, drop what has not started. */
-static void expire_target(struct run *r, struct target *t)
+/* Fails every open connection of t with msg. */
+static void fail_open(struct run *r, struct target *t, const char *msg)
 {
 	size_t i;
-	char msg[160];
 
-	t->res->deadline_hit = true;
-	snprintf(msg, sizeof(msg), "the per-target deadline (%u ms) passed", r->timeout_ms);
 	for (i = 0; i < t->ntasks; i++) {
 		struct task *k = &t->tasks[i];
 
@@ -754,9 +771,43 @@ static void expire_target(struct run *r, struct target *t)
 			czpg_engine_wake(r->engine, k->slot);
 		}
 	}
+}
+
+/* Main is still connecting (no address of its name has accepted yet). */
+static bool main_connecting(const struct target *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ntasks; i++)
+		if (t->tasks[i].kind == T_MAIN && t->tasks[i].conn != NULL &&
+		    czpg_conn_phase(t->tasks[i].conn) == CZPG_PHASE_CONNECT)
+			return true;
+	return false;
+}
+
+/* The deadline passed: fail open connections, drop what has not started. */
+static void expire_target(struct run *r, struct target *t)
+{
+	struct czpg_engine_route *rt = &t->route;
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "the per-target deadline (%u ms) passed", r->timeout_ms);
+	t->deadline_ns = UINT64_MAX;
+	if (t->alt + 1 < t->nalts && main_connecting(t)) {
+		/*
+		 * Still connecting to this name of a host list: as libpq, the next
+		 * name is tried, with a deadline of its own (record_main sets it).
+		 */
+		if (rt->ntried > 0 && rt->nlost == 0 && rt->tried[rt->ntried - 1].error[0] == '\0')
+			czpg_errf(rt->tried[rt->ntried - 1].error, sizeof(rt->tried[0].error),
+				  "timed out: %s", msg);
+		fail_open(r, t, msg);
+		return;
+	}
+	t->res->deadline_hit = true;
+	fail_open(r, t, msg);
 	t->next = t->ntasks;
 	t->expired = true;
-	t->deadline_ns = UINT64_MAX;
 }
 
 static void init_result(struct czpg_probe_result *res, const struct czpg_probe_target *tg,
@@ -781,26 +832,86 @@ static void init_result(struct czpg_probe_result *res, const struct czpg_probe_t
 	}
 }
 
-static void start_target(struct run *r, struct target *t, const struct czpg_probe_target *tg,
-			 size_t index)
+/*
+ * Queues main for the name t->alt, or the first name after it that
+ * resolves (a name that does not is an attempt of the route).  False when
+ * no name is left: the target's status says why.
+ */
+static bool start_main(struct run *r, struct target *t)
 {
 	struct czpg_probe_result *res = t->res;
-	char err[300];
+	const struct czpg_probe_target *tg;
+	char err[300] = "no name left to try";
+
+	for (; t->alt < t->nalts; t->alt++) {
+		tg = &t->alts[t->alt];
+		copy_str(res->host, sizeof(res->host), tg->host);
+		res->port = tg->port;
+		if (czpg_engine_resolve_all(tg->host, tg->port, &t->addrs, err, sizeof(err)) < 0) {
+			czpg_engine_route_add(&t->route, tg->label, err);
+			continue;
+		}
+		if (add_task(t, T_MAIN, -1, 0, r->suites.main) != NULL)
+			return true;
+		czpg_errf(err, sizeof(err), "the probe of %s could not start", tg->label);
+		break;
+	}
+	if (t->alt == t->nalts)
+		t->alt = t->nalts - 1;
+	res->status = CZPG_PROBE_UNREACHABLE;
+	copy_str(res->status_detail, sizeof(res->status_detail), err);
+	return false;
+}
+
+static void start_target(struct run *r, struct target *t, const struct czpg_probe_target *alts,
+			 size_t nalts, size_t index)
+{
+	struct czpg_probe_result *res = t->res;
+	size_t i;
 
 	memset(t, 0, sizeof(*t));
 	t->res = res;
 	t->index = index;
+	t->alts = alts;
+	t->nalts = nalts;
 	t->active = true;
 	t->start_ns = czpg_engine_now_ns();
 	t->deadline_ns = t->start_ns + (uint64_t)r->timeout_ms * 1000000ull;
-	init_result(t->res, tg, r);
+	init_result(t->res, &alts[0], r);
+	for (i = 1; i < nalts; i++)
+		czpg_errf(res->target + strlen(res->target),
+			  sizeof(res->target) - strlen(res->target), ",%s", alts[i].label);
 	czpg_engine_route_init(&t->route);
-	if (czpg_engine_resolve_all(tg->host, tg->port, &t->addrs, err, sizeof(err)) < 0) {
-		t->res->status = CZPG_PROBE_UNREACHABLE;
-		copy_str(t->res->status_detail, sizeof(t->res->status_detail), err);
-		return;
+	start_main(r, t);
+}
+
+/*
+ * What the connect path did, into the result: which name and address
+ * answered, every attempt; and when no name of a list answered, one
+ * sentence naming each attempt (the engine's names only one name's).
+ */
+static void record_route(struct target *t)
+{
+	struct czpg_probe_result *res = t->res;
+	const struct czpg_engine_route *rt = &t->route;
+	char list[sizeof(res->connect_failures)];
+	size_t i;
+
+	for (i = 0; i < rt->ntried && i < CZPG_ENGINE_MAX_ADDRS; i++)
+		res->attempts[i] = rt->tried[i];
+	res->nattempts = i;
+	res->nattempts_lost = rt->nlost;
+	czpg_engine_route_describe(rt, res->connect_failures, sizeof(res->connect_failures));
+	if (rt->answered >= 0) {
+		copy_str(res->connected_host, sizeof(res->connected_host), res->host);
+		copy_str(res->connected_to, sizeof(res->connected_to),
+			 rt->tried[rt->answered].addr);
+	} else if (t->nalts > 1 && rt->ntried > 0 &&
+		   (res->status == CZPG_PROBE_CLOSED || res->status == CZPG_PROBE_UNREACHABLE)) {
+		copy_str(list, sizeof(list), res->connect_failures);
+		czpg_errf(res->status_detail, sizeof(res->status_detail),
+			  "could not connect to any host of %s: %s", res->target, list);
 	}
-	add_task(t, T_MAIN, -1, 0, r->suites.main);
 }
 
 /* Configurations the run did not keep, of tasks that never ran (or whatever is left). */
@@ -827,6 +938,7 @@ static void finish_target(struct run *r, struct target *t)
 			czpg_probe_order_conclude(&t->order[vi], &t->res->versions[vi]);
 		}
 	free_owned_configs(t);
+	record_route(t);
 	t->res->elapsed_ms = (double)(czpg_engine_now_ns() - t->start_ns) / 1e6;
 	czpg_probe_assess(t->res);
 	t->active = false;
@@ -836,8 +948,13 @@ static void finish_target(struct run *r, struct target *t)
 
 /* ---- the public entry points ------------------------------------------------- */
 
-int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe_target *targets,
-		   size_t n, char *err, size_t errlen)
+/*
+ * The scheduler: n targets, each nalts consecutive entries of targets (the
+ * names of one box: 1 for a fleet, a host list's for one box).
+ */
+static int run_targets(const struct czpg_probe_options *opt,
+		       const struct czpg_probe_target *targets, size_t n, size_t nalts, char *err,
+		       size_t errlen)
 {
 	struct run r;
 	struct czpg_engine_config ec = {0};
@@ -896,7 +1013,7 @@ int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe
 				if (!t->active) {
 					if (next >= n)
 						break;
-					start_target(&r, t, &targets[next], next);
+					start_target(&r, t, &targets[next * nalts], nalts, next);
 					next++;
 					active++;
 				}
@@ -940,6 +1057,24 @@ out:
 	free(results);
 	czpg_probe_suites_free(&r.suites);
 	return rc;
+}
+
+int czpg_probe_run(const struct czpg_probe_options *opt, const struct czpg_probe_target *targets,
+		   size_t n, char *err, size_t errlen)
+{
+	return run_targets(opt, targets, n, 1, err, errlen);
+}
+
+int czpg_probe_run_alternatives(const struct czpg_probe_options *opt,
+				const struct czpg_probe_target *alts, size_t n, char *err,
+				size_t errlen)
+{
+	if (n == 0 || n > CZPG_PROBE_MAX_ALTERNATIVES) {
+		czpg_errf(err, errlen, "a box has 1 to %d names to try, not %zu",
+			  CZPG_PROBE_MAX_ALTERNATIVES, n);
+		return -1;
+	}
+	return run_targets(opt, alts, 1, n, err, errlen);
 }
 
 struct one_ctx {

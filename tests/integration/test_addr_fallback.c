@@ -1,6 +1,8 @@
 /*
- * test_addr_fallback.c - verify, probe and bench connect the way libpq
- * does: every address a name resolves to, in order, until one answers.
+ * test_addr_fallback.c - verify, probe, bench and the served-certificate
+ * check connect the way libpq does: every address a name resolves to, in
+ * order, until one answers; probe also walks a host list (--host a,b
+ * --port p1,p2) as one box.
  *
  * The sandbox server listens on 127.0.0.1 only.  The test makes names
  * resolve to ::1 first and 127.0.0.1 second (what Debian 13's /etc/hosts
@@ -10,8 +12,10 @@
  * /etc/hosts there.  czctl runs as its child, so it sees the same file;
  * nothing outside the namespace does.  What must hold:
  *   - the engine resolves such a name to both addresses, ::1 first;
- *   - verify (native and libpq), probe and bench connect through the
- *     second address and say which address answered;
+ *   - verify (native and libpq), probe, bench and served_cert connect
+ *     through the second address and say which address answered;
+ *   - probe with a host list whose first name does not answer probes the
+ *     second name, every check at the address that answered;
  *   - a name none of whose addresses answers fails with each address and
  *     its error.
  */
@@ -31,8 +35,13 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "clirun.h"
 #include "czpg/engine.h"
+#include "czpg/served_cert.h"
 #include "sandbox.h"
 #include "testcert.h"
 
@@ -41,7 +50,7 @@
 #define DEAD "czpg-dead.test" /* ::1, then 127.0.0.2 (nothing listens) */
 
 static struct czpg_sandbox sb;
-static char tmpdir[512], ca_path[600], port_str[16];
+static char tmpdir[512], ca_path[600], port_str[16], crt_path[600];
 
 /* ---- the namespace ----------------------------------------------------------- */
 
@@ -120,6 +129,7 @@ static int group_setup(void **state)
 
 	(void)state;
 	snprintf(crt, sizeof(crt), "%s/server.crt", tmpdir);
+	snprintf(crt_path, sizeof(crt_path), "%s", crt);
 	snprintf(key, sizeof(key), "%s/server.key", tmpdir);
 	if (czpg_testcert_make_ca(&ca, NULL) < 0 || czpg_testcert_write(&ca, tmpdir, "ca") < 0 ||
 	    czpg_testcert_make_leaf(&server, &ca, &so) < 0 ||
@@ -161,22 +171,30 @@ static void test_name_resolves_to_both_addresses(void **state)
 	assert_string_equal(a.addr[1].text, want);
 }
 
+/* The line verify and probe print for DUAL: ::1 refused, 127.0.0.1 answered. */
+static void expect_dual_fallback(const char *out)
+{
+	char line[600], want[200];
+
+	assert_true(czpg_clirun_line(out, "connected to: ", line, sizeof(line)));
+	snprintf(want, sizeof(want),
+		 "connected to: 127.0.0.1:%d (" DUAL ") after [::1]:%d: Connection refused",
+		 sb.port, sb.port);
+	assert_string_equal(line, want);
+}
+
 static void test_verify_falls_back(void **state)
 {
 	static const char *const none[] = {NULL};
 	static const char *const json[] = {"--json", NULL};
-	char line[600], want[200], v[64];
+	char want[200], v[64];
 	struct czpg_clirun r;
 
 	(void)state;
 	run(&r, "verify", DUAL, none);
 	assert_int_equal(r.exit_code, 0);
 	assert_true(czpg_clirun_has_line(r.out, "[PASS] TLS proven"));
-	assert_true(czpg_clirun_line(r.out, "connected to: ", line, sizeof(line)));
-	snprintf(want, sizeof(want),
-		 "connected to: 127.0.0.1:%d (" DUAL ") after [::1]:%d: Connection refused",
-		 sb.port, sb.port);
-	assert_string_equal(line, want);
+	expect_dual_fallback(r.out);
 	czpg_clirun_free(&r);
 
 	run(&r, "verify", DUAL, json);
@@ -230,25 +248,180 @@ static void test_verify_lists_every_address(void **state)
 	czpg_clirun_free(&r);
 }
 
+/* How often needle occurs in text. */
+static size_t count_of(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (text = strstr(text, needle); text != NULL; text = strstr(text + 1, needle))
+		n++;
+	return n;
+}
+
 static void test_probe_falls_back(void **state)
 {
+	static const char *const none[] = {NULL};
 	static const char *const extra[] = {"--json", NULL};
+	char want[300];
 	struct czpg_clirun r;
 
 	(void)state;
+	run(&r, "probe", DUAL, none);
+	expect_dual_fallback(r.out);
+	czpg_clirun_free(&r);
+
 	run(&r, "probe", DUAL, extra);
 	/* It reached the server: TLS 1.3 accepted, verify-full against --ca passed. */
-	assert_null(strstr(r.out, "Connection refused"));
 	assert_non_null(strstr(r.out, "\"status\":\"probed\""));
 	assert_non_null(strstr(r.out, "\"ssl_answer\":\"S\",\"negotiated\":{\"version\":"
 				      "\"TLSv1.3\""));
+	assert_non_null(strstr(r.out, "\"ca_verified\":true"));
+	/* ::1 refused main once; every other check went to the address that answered. */
+	snprintf(want, sizeof(want),
+		 "\"connect\":{\"host\":\"" DUAL "\",\"address\":\"127.0.0.1:%d\","
+		 "\"attempts\":[{\"address\":\"[::1]:%d\",\"error\":\"Connection refused\"},"
+		 "{\"address\":\"127.0.0.1:%d\",\"error\":null}]",
+		 sb.port, sb.port, sb.port);
+	assert_non_null(strstr(r.out, want));
+	assert_int_equal(count_of(r.out, "Connection refused"), 1);
 	czpg_clirun_free(&r);
 
 	run(&r, "probe", DEAD, extra);
 	/* And when nothing answers, each address is named. */
+	assert_int_equal(r.exit_code, 3);
+	assert_non_null(strstr(r.out, "\"status\":\"closed\""));
 	assert_non_null(strstr(r.out, "[::1]:"));
 	assert_non_null(strstr(r.out, "127.0.0.2:"));
+	assert_non_null(strstr(r.out, "\"connect\":{\"host\":null,\"address\":null,"));
 	czpg_clirun_free(&r);
+}
+
+/*
+ * A host list is one box under alternative names (libpq's host=a,b): the
+ * first name answers on none of its addresses, so the second is probed,
+ * and every check goes to the address that answered.
+ */
+static void test_probe_host_list(void **state)
+{
+	char list[32], ports[40], line[800], want[400];
+	const char *const text[] = {"--port", ports, NULL};
+	const char *const json[] = {"--port", ports, "--json", NULL};
+	struct czpg_clirun r;
+
+	(void)state;
+	snprintf(ports, sizeof(ports), "%d,%d", sb.port, sb.port);
+	run(&r, "probe", DEAD "," DUAL, text);
+	assert_int_not_equal(r.exit_code, 3);
+	snprintf(want, sizeof(want), "probe " DEAD ":%d," DUAL ":%d (user ", sb.port, sb.port);
+	assert_true(czpg_clirun_line(r.out, want, line, sizeof(line)));
+	assert_non_null(strstr(line, "): probed in "));
+	assert_true(czpg_clirun_line(r.out, "connected to: ", line, sizeof(line)));
+	snprintf(want, sizeof(want),
+		 "connected to: 127.0.0.1:%d (" DUAL ") after [::1]:%d: Connection refused; "
+		 "127.0.0.2:%d: Connection refused; [::1]:%d: Connection refused",
+		 sb.port, sb.port, sb.port, sb.port);
+	assert_string_equal(line, want);
+	czpg_clirun_free(&r);
+
+	run(&r, "probe", DEAD "," DUAL, json);
+	assert_non_null(strstr(r.out, "\"status\":\"probed\""));
+	/* The name checked against the certificate is the one that answered. */
+	assert_non_null(strstr(r.out, "\"host\":\"" DUAL "\""));
+	assert_non_null(strstr(r.out, "\"host_match\":true"));
+	assert_non_null(strstr(r.out, "\"ca_verified\":true"));
+	assert_non_null(strstr(r.out, "\"plaintext\":{\"accepted\":"));
+	/* The three refusals are main's attempts; no check went anywhere else. */
+	assert_int_equal(count_of(r.out, "Connection refused"), 3);
+	czpg_clirun_free(&r);
+
+	/* No name answers: one sentence naming each attempt of each name. */
+	snprintf(list, sizeof(list), "%s", DEAD ",127.0.0.2");
+	run(&r, "probe", list, text);
+	assert_int_equal(r.exit_code, 3);
+	assert_true(czpg_clirun_line(r.out, "  could not probe: ", line, sizeof(line)));
+	snprintf(want, sizeof(want),
+		 "  could not probe: could not connect to any host of " DEAD ":%d,127.0.0.2:%d: "
+		 "[::1]:%d: Connection refused; 127.0.0.2:%d: Connection refused; "
+		 "127.0.0.2:%d: Connection refused",
+		 sb.port, sb.port, sb.port, sb.port, sb.port);
+	assert_string_equal(line, want);
+	czpg_clirun_free(&r);
+}
+
+/* Bad lists are usage errors, one line each, in the words verify uses for --host. */
+static void test_probe_bad_lists(void **state)
+{
+	static const char *const three[] = {"--port", "5432,5433,5434", NULL};
+	static const char *const none[] = {NULL};
+	struct czpg_clirun r;
+
+	(void)state;
+	run(&r, "probe", DUAL ",," DUAL, none);
+	assert_int_equal(r.exit_code, 2);
+	assert_string_equal(r.err, "czctl postgres tls probe: --host '" DUAL ",," DUAL
+				   "': the host list \"" DUAL ",," DUAL "\" has an empty name\n");
+	czpg_clirun_free(&r);
+
+	run(&r, "verify", DUAL ",," DUAL, none);
+	assert_int_equal(r.exit_code, 2);
+	assert_string_equal(r.err, "czctl postgres tls verify: --host '" DUAL ",," DUAL
+				   "': the host list \"" DUAL ",," DUAL "\" has an empty name\n");
+	czpg_clirun_free(&r);
+
+	run(&r, "probe", DEAD "," DUAL, three);
+	assert_int_equal(r.exit_code, 2);
+	assert_string_equal(r.err, "czctl postgres tls probe: --port has 3 ports for the 2 "
+				   "name(s) of --host: give one port for all, or one per name\n");
+	czpg_clirun_free(&r);
+}
+
+/* SHA-256 of the PEM certificate at path into out. */
+static void file_cert_sha256(const char *path, uint8_t out[32])
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+	unsigned int n = 0;
+
+	assert_non_null(f);
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(x);
+	assert_int_equal(X509_digest(x, EVP_sha256(), out, &n), 1);
+	assert_int_equal(n, 32);
+	X509_free(x);
+}
+
+/* The certificate check of provision: the second address answers, and is named. */
+static void test_served_cert_falls_back(void **state)
+{
+	struct czpg_served_cert got;
+	uint8_t want_sha[32], sha[32];
+	char err[600], want[300];
+
+	(void)state;
+	file_cert_sha256(crt_path, want_sha);
+	assert_int_equal(
+	    czpg_served_cert_get(DUAL, (unsigned)sb.port, 5000, &got, err, sizeof(err)), 0);
+	assert_memory_equal(got.sha256, want_sha, 32);
+	snprintf(want, sizeof(want), "127.0.0.1:%d", sb.port);
+	assert_string_equal(got.address, want);
+	snprintf(want, sizeof(want), "[::1]:%d: Connection refused", sb.port);
+	assert_string_equal(got.failures, want);
+	/* The form provision calls gives the same answer. */
+	assert_int_equal(
+	    czpg_served_cert_sha256(DUAL, (unsigned)sb.port, 5000, sha, err, sizeof(err)), 0);
+	assert_memory_equal(sha, want_sha, 32);
+
+	/* Nothing answers: the sentence names each address. */
+	assert_int_equal(
+	    czpg_served_cert_get(DEAD, (unsigned)sb.port, 5000, &got, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "no TLS handshake with " DEAD ":%d: could not connect to " DEAD
+		 ":%d at any of its 2 addresses: [::1]:%d: Connection refused; 127.0.0.2:%d: "
+		 "Connection refused",
+		 sb.port, sb.port, sb.port, sb.port);
+	assert_string_equal(err, want);
+	assert_string_equal(got.address, "");
 }
 
 static void test_bench_falls_back(void **state)
@@ -282,6 +455,9 @@ int main(void)
 	    cmocka_unit_test(test_verify_libpq_agrees),
 	    cmocka_unit_test(test_verify_lists_every_address),
 	    cmocka_unit_test(test_probe_falls_back),
+	    cmocka_unit_test(test_probe_host_list),
+	    cmocka_unit_test(test_probe_bad_lists),
+	    cmocka_unit_test(test_served_cert_falls_back),
 	    cmocka_unit_test(test_bench_falls_back),
 	};
 	char hosts[600];

@@ -397,6 +397,100 @@ static void test_long_value_marked_cut(void **state)
 	assert_true(CZPG_CONNFLAGS_ERR_MAX > PATH_MAX + sizeof("--ca '' is not a readable file"));
 }
 
+/* probe's binding of --port: one port, or a list matched to the --host list. */
+struct port_list {
+	struct fields f;
+	unsigned ports[CZPG_ENGINE_MAX_HOSTS];
+	size_t nports;
+	struct czpg_connflags cf;
+};
+
+static void port_list_init(struct port_list *p)
+{
+	memset(p, 0, sizeof(*p));
+	fields_init(&p->f);
+	p->cf = bind_probe(&p->f);
+	p->cf.ports = p->ports;
+	p->cf.nports = &p->nports;
+}
+
+/* A bad --port list: its sentence, and nothing stored. */
+static void expect_bad_ports(const char *value, const char *sentence)
+{
+	struct port_list p;
+	char err[256] = "";
+
+	port_list_init(&p);
+	assert_int_equal(
+	    czpg_connflags_take(&p.cf, CZPG_CONNFLAG_PORT, (char *)value, err, sizeof(err)), -1);
+	assert_string_equal(err, sentence);
+	assert_int_equal(p.nports, 0);
+	assert_int_equal(p.f.port, 5432);
+}
+
+static void test_port_list(void **state)
+{
+	struct port_list p;
+	char err[256], one[] = "5433", two[] = "5433,5434", nine[] = "1,2,3,4,5,6,7,8";
+
+	(void)state;
+	/* Not given: the verb's default for every name. */
+	port_list_init(&p);
+	p.f.host = "a,b";
+	assert_int_equal(czpg_connflags_check(&p.cf, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(czpg_connflags_port_of(&p.cf, 0), 5432);
+	assert_int_equal(czpg_connflags_port_of(&p.cf, 1), 5432);
+
+	/* One port: for every name of the list. */
+	assert_int_equal(czpg_connflags_take(&p.cf, CZPG_CONNFLAG_PORT, one, err, sizeof(err)), 0);
+	assert_int_equal(p.nports, 1);
+	assert_int_equal(p.f.port, 5433);
+	assert_int_equal(czpg_connflags_check(&p.cf, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(czpg_connflags_port_of(&p.cf, 0), 5433);
+	assert_int_equal(czpg_connflags_port_of(&p.cf, 1), 5433);
+
+	/* One per name, in order. */
+	assert_int_equal(czpg_connflags_take(&p.cf, CZPG_CONNFLAG_PORT, two, err, sizeof(err)), 0);
+	assert_int_equal(p.nports, 2);
+	assert_int_equal(p.f.port, 5433);
+	assert_int_equal(czpg_connflags_check(&p.cf, 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(czpg_connflags_port_of(&p.cf, 0), 5433);
+	assert_int_equal(czpg_connflags_port_of(&p.cf, 1), 5434);
+
+	/* The counts must match, as libpq matches port= to host=. */
+	p.f.host = "a";
+	assert_int_equal(czpg_connflags_check(&p.cf, 0, NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "--port has 2 ports for the 1 name(s) of --host: give one port "
+				 "for all, or one per name");
+	p.f.host = "a,b,c";
+	assert_int_equal(czpg_connflags_check(&p.cf, 0, NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "--port has 2 ports for the 3 name(s) of --host: give one port "
+				 "for all, or one per name");
+	p.f.host = NULL;
+	assert_int_equal(czpg_connflags_check(&p.cf, 0, NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "a --port list needs a --host list of as many names");
+
+	/* As many ports as a host list may have names. */
+	port_list_init(&p);
+	assert_int_equal(czpg_connflags_take(&p.cf, CZPG_CONNFLAG_PORT, nine, err, sizeof(err)), 0);
+	assert_int_equal(p.nports, CZPG_ENGINE_MAX_HOSTS);
+	assert_int_equal(p.ports[CZPG_ENGINE_MAX_HOSTS - 1], 8);
+
+	expect_bad_ports("x", "--port 'x' is not a port (1-65535)");
+	expect_bad_ports("5432,,5433", "--port '5432,,5433': the port list has an empty port");
+	expect_bad_ports("5432,", "--port '5432,': the port list has an empty port");
+	expect_bad_ports(",5432", "--port ',5432': the port list has an empty port");
+	expect_bad_ports("5432,x", "--port '5432,x': 'x' is not a port (1-65535)");
+	expect_bad_ports("5432,65536", "--port '5432,65536': '65536' is not a port (1-65535)");
+	expect_bad_ports("5432,00000000000000005433",
+			 "--port '5432,00000000000000005433': '00000000000000005433' is not a port "
+			 "(1-65535)");
+	expect_bad_ports("1,2,3,4,5,6,7,8,9",
+			 "--port '1,2,3,4,5,6,7,8,9': the port list has more than 8 ports");
+	/* A verb that binds no list keeps --port one port. */
+	expect_bad("--port", "5432,5433", "--port '5432,5433' is not a port (1-65535)");
+}
+
 static void test_dispatch_exit_codes(void **state)
 {
 	char a0[] = "czctl", a1[] = "postgres", a2[] = "tls", a3[] = "nosuchverb",
@@ -428,6 +522,7 @@ int main(void)
 	    cmocka_unit_test(test_unbound_flags_are_unknown),
 	    cmocka_unit_test(test_check_required_in_order),
 	    cmocka_unit_test(test_long_value_marked_cut),
+	    cmocka_unit_test(test_port_list),
 	    cmocka_unit_test(test_dispatch_exit_codes),
 	};
 

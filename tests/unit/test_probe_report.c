@@ -97,6 +97,55 @@ static void test_json_and_human_output(void **state)
 	free(r);
 }
 
+/* Which name and address answered, after which failed attempts: text and JSON. */
+static void test_connect_path_output(void **state)
+{
+	struct czpg_probe_result *r = calloc(1, sizeof(*r));
+	char *out;
+
+	(void)state;
+	assert_non_null(r);
+	good_result(r);
+	czpg_probe_assess(r);
+	/* Nothing recorded: no line, and JSON says null. */
+	out = capture(czpg_probe_print, r);
+	assert_null(strstr(out, "connected to:"));
+	free(out);
+	out = capture(print_json, r);
+	assert_non_null(strstr(out, "\"connect\":{\"host\":null,\"address\":null,\"attempts\":[],"
+				    "\"attempts_not_shown\":0}"));
+	free(out);
+
+	snprintf(r->connected_host, sizeof(r->connected_host), "db2");
+	snprintf(r->connected_to, sizeof(r->connected_to), "127.0.0.1:5433");
+	snprintf(r->connect_failures, sizeof(r->connect_failures),
+		 "db1:5432: cannot resolve; [::1]:5433: Connection refused");
+	snprintf(r->attempts[0].addr, sizeof(r->attempts[0].addr), "db1:5432");
+	snprintf(r->attempts[0].error, sizeof(r->attempts[0].error), "cannot resolve");
+	snprintf(r->attempts[1].addr, sizeof(r->attempts[1].addr), "[::1]:5433");
+	snprintf(r->attempts[1].error, sizeof(r->attempts[1].error), "Connection refused");
+	snprintf(r->attempts[2].addr, sizeof(r->attempts[2].addr), "127.0.0.1:5433");
+	r->nattempts = 3;
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "\nconnected to: 127.0.0.1:5433 (db2) after db1:5432: cannot "
+				    "resolve; [::1]:5433: Connection refused\n"));
+	free(out);
+	out = capture(print_json, r);
+	assert_non_null(strstr(out, "\"connect\":{\"host\":\"db2\",\"address\":\"127.0.0.1:5433\","
+				    "\"attempts\":[{\"address\":\"db1:5432\",\"error\":\"cannot "
+				    "resolve\"},{\"address\":\"[::1]:5433\",\"error\":\"Connection "
+				    "refused\"},{\"address\":\"127.0.0.1:5433\",\"error\":null}],"
+				    "\"attempts_not_shown\":0}"));
+	free(out);
+
+	/* The first address answered: no "after". */
+	r->connect_failures[0] = '\0';
+	out = capture(czpg_probe_print, r);
+	assert_non_null(strstr(out, "\nconnected to: 127.0.0.1:5433 (db2)\n"));
+	free(out);
+	free(r);
+}
+
 /* The order as a numbered list (server), one line (client), or why not known. */
 static void test_order_and_identity_output(void **state)
 {
@@ -273,6 +322,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_json_and_human_output),
+	    cmocka_unit_test(test_connect_path_output),
 	    cmocka_unit_test(test_order_and_identity_output),
 	    cmocka_unit_test(test_fleet_rows_and_summary),
 	};
