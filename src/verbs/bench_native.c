@@ -170,7 +170,8 @@ static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void
 			if (nat->setup_pending > 0)
 				nat->setup_pending--;
 		} else {
-			czpg_bench_rounds_unit_done(b, k, nc->query_error);
+			/* the engine's clock reading for this answer: no read of our own */
+			czpg_bench_rounds_unit_done_at(b, k, nc->query_error, ev->now_ns);
 		}
 		nc->query_error = false;
 		if (b->o->mode == CZPG_BENCH_CONNECT)

@@ -134,8 +134,13 @@ int czpg_bench_rounds_backlog_init(struct bench *b, struct bench_pool *p)
 
 void czpg_bench_rounds_unit_done(struct bench *b, struct bench_conn *k, bool error)
 {
+	czpg_bench_rounds_unit_done_at(b, k, error, czpg_engine_now_ns());
+}
+
+void czpg_bench_rounds_unit_done_at(struct bench *b, struct bench_conn *k, bool error, uint64_t now)
+{
 	struct bench_pool *p = k->p;
-	uint64_t now = czpg_engine_now_ns(), start, t;
+	uint64_t start, t;
 
 	if (k->inflight == 0)
 		return; /* a setup query */
