@@ -575,14 +575,10 @@ static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_m
 	fail(c, "the server refused the connection: %s", line);
 }
 
-static int grow_rows(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
+static int grow_rows_to(struct czpg_conn *c, size_t want)
 {
-	size_t want;
 	void *f, *v;
 
-	if (m->len < 2)
-		return 0; /* the decoder reports it */
-	want = (size_t)m->body[0] << 8 | m->body[1];
 	if (want > CZPG_PGWIRE_MAX_COLUMNS)
 		want = CZPG_PGWIRE_MAX_COLUMNS;
 	if (want <= c->ncap && c->fields != NULL)
@@ -599,6 +595,19 @@ static int grow_rows(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
 	c->values = v;
 	c->ncap = want;
 	return 0;
+}
+
+/* Room for the columns m announces; inline: every row passes it, and rarely grows. */
+static inline int grow_rows(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
+{
+	size_t want;
+
+	if (m->len < 2)
+		return 0; /* the decoder reports it */
+	want = (size_t)m->body[0] << 8 | m->body[1];
+	if (want <= c->ncap && c->fields != NULL)
+		return 0;
+	return grow_rows_to(c, want);
 }
 
 static void set_param(struct czpg_conn *c, const char *name, const char *value)
@@ -809,12 +818,13 @@ static int feed_protocol(struct czpg_conn *c, const uint8_t *data, size_t n, uin
 	bool session = false;
 	int r;
 
-	if (czpg_pgwire_parser_feed(&c->parser, data, n) < 0) {
-		fail_parser(c);
-		return -1;
-	}
+	/*
+	 * Messages are read where they lie in data (no copy), only a partial
+	 * one is buffered.  Stopping early (failed, done) leaves the rest of
+	 * data untaken: nothing reads a finished connection's input.
+	 */
 	while (!failed(c) && c->phase != CZPG_PHASE_DONE &&
-	       (r = czpg_pgwire_parser_next(&c->parser, &m)) != 0) {
+	       (r = czpg_pgwire_parser_next_in(&c->parser, &data, &n, &m)) != 0) {
 		if (r < 0) {
 			fail_parser(c);
 			return -1;

@@ -183,7 +183,7 @@ int czpg_pgwire_query(struct czpg_wbuf *w, const char *sql)
 	p[3] = (uint8_t)((4 + n) >> 8);
 	p[4] = (uint8_t)(4 + n);
 	memcpy(p + 5, sql, n);
-	czpg_wbuf_commit(w, total);
+	w->len += total; /* what czpg_wbuf_commit does, its checks passed: the room is reserved */
 	return 0;
 }
 
@@ -381,48 +381,109 @@ int czpg_pgwire_parser_feed(struct czpg_pgwire_parser *p, const void *data, size
 	return 0;
 }
 
+/*
+ * Frames the message starting at h (avail bytes, at least 5): 1 with its
+ * length word in *len when all of it is there, 0 when more is needed, -1
+ * (the parser failed) on a length word no message may have.
+ */
+static int frame(struct czpg_pgwire_parser *p, const uint8_t *h, size_t avail, uint32_t *len)
+{
+	uint8_t type = h[0];
+	uint32_t l = be32(h + 1);
+
+	if (l & 0x80000000u) {
+		parser_fail(p,
+			    "protocol error: server message '%c' (0x%02x) has a negative length "
+			    "(0x%08x); the server is not speaking PostgreSQL protocol 3.0",
+			    type >= 0x20 && type < 0x7f ? type : '?', type, l);
+		return -1;
+	}
+	if (l < 4) {
+		parser_fail(p,
+			    "protocol error: server message '%c' (0x%02x) has length %u, below the "
+			    "minimum of 4; the server is not speaking PostgreSQL protocol 3.0",
+			    type >= 0x20 && type < 0x7f ? type : '?', type, l);
+		return -1;
+	}
+	if (l > p->max_msg) {
+		parser_fail(p,
+			    "protocol error: server message '%c' (0x%02x) claims %u bytes, more "
+			    "than the %zu-byte limit; refusing to buffer it",
+			    type >= 0x20 && type < 0x7f ? type : '?', type, l, p->max_msg);
+		return -1;
+	}
+	*len = l;
+	return avail - 1 < l ? 0 : 1;
+}
+
+static void view(struct czpg_pgwire_msg *msg, const uint8_t *h, uint32_t len)
+{
+	msg->type = h[0];
+	msg->body = h + 5;
+	msg->len = len - 4;
+}
+
 int czpg_pgwire_parser_next(struct czpg_pgwire_parser *p, struct czpg_pgwire_msg *msg)
 {
-	const uint8_t *h;
 	uint32_t len;
-	uint8_t type;
+	int r;
 
 	if (p->failed)
 		return -1;
 	if (p->in.len < 5)
 		return 0;
-	h = p->in.data;
-	type = h[0];
-	len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
-	if (len & 0x80000000u) {
-		parser_fail(p,
-			    "protocol error: server message '%c' (0x%02x) has a negative length "
-			    "(0x%08x); the server is not speaking PostgreSQL protocol 3.0",
-			    type >= 0x20 && type < 0x7f ? type : '?', type, len);
-		return -1;
-	}
-	if (len < 4) {
-		parser_fail(p,
-			    "protocol error: server message '%c' (0x%02x) has length %u, below the "
-			    "minimum of 4; the server is not speaking PostgreSQL protocol 3.0",
-			    type >= 0x20 && type < 0x7f ? type : '?', type, len);
-		return -1;
-	}
-	if (len > p->max_msg) {
-		parser_fail(p,
-			    "protocol error: server message '%c' (0x%02x) claims %u bytes, more "
-			    "than the %zu-byte limit; refusing to buffer it",
-			    type >= 0x20 && type < 0x7f ? type : '?', type, len, p->max_msg);
-		return -1;
-	}
-	if (p->in.len - 1 < len)
-		return 0;
-	msg->type = type;
-	msg->body = h + 5;
-	msg->len = len - 4;
+	r = frame(p, p->in.data, p->in.len, &len);
+	if (r <= 0)
+		return r;
+	view(msg, p->in.data, len);
 	/* Moves the read cursor only: the view stays valid until the next feed. */
 	czpg_wbuf_consume(&p->in, 1 + (size_t)len);
 	return 1;
+}
+
+/* next_in past its fast path: a partial message, held bytes, or a bad length word. */
+static int next_in_slow(struct czpg_pgwire_parser *p, const uint8_t **data, size_t *n,
+			struct czpg_pgwire_msg *msg)
+{
+	uint32_t len;
+
+	/* A bad length word fails here, before anything is buffered. */
+	if (p->in.len == 0 && *n >= 5 && frame(p, *data, *n, &len) < 0)
+		return -1;
+	if (*n > 0) {
+		if (czpg_pgwire_parser_feed(p, *data, *n) < 0)
+			return -1;
+		*data += *n;
+		*n = 0;
+	}
+	return czpg_pgwire_parser_next(p, msg);
+}
+
+int czpg_pgwire_parser_next_in(struct czpg_pgwire_parser *p, const uint8_t **data, size_t *n,
+			       struct czpg_pgwire_msg *msg)
+{
+	uint32_t len;
+
+	if (p->failed)
+		return -1;
+	if (p->in.len == 0) {
+		if (*n == 0)
+			return 0;
+		/*
+		 * Nothing held: a whole message in data is read where it lies.  One
+		 * test for the common case (max_msg < 2^31: no negative length).
+		 */
+		if (*n >= 5) {
+			len = be32(*data + 1);
+			if (len >= 4 && len <= p->max_msg && *n - 1 >= len) {
+				view(msg, *data, len);
+				*data += 1 + (size_t)len;
+				*n -= 1 + (size_t)len;
+				return 1;
+			}
+		}
+	}
+	return next_in_slow(p, data, n, msg);
 }
 
 void czpg_pgwire_parser_free(struct czpg_pgwire_parser *p)
