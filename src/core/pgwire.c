@@ -441,9 +441,13 @@ int czpg_pgwire_parser_next(struct czpg_pgwire_parser *p, struct czpg_pgwire_msg
 	return 1;
 }
 
-/* next_in past its fast path: a partial message, held bytes, or a bad length word. */
-static int next_in_slow(struct czpg_pgwire_parser *p, const uint8_t **data, size_t *n,
-			struct czpg_pgwire_msg *msg)
+/*
+ * next_in past its fast path: a partial message, held bytes, or a bad length
+ * word.  Kept out of line so that the fast path needs no stack frame.
+ */
+__attribute__((noinline)) static int next_in_slow(struct czpg_pgwire_parser *p,
+						  const uint8_t **data, size_t *n,
+						  struct czpg_pgwire_msg *msg)
 {
 	uint32_t len;
 
