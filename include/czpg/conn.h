@@ -114,6 +114,13 @@ struct czpg_conn_event {
 	size_t nvalues;
 	const char *text;     /* COMMAND_COMPLETE tag; QUERY_ERROR/NOTICE sanitised line */
 	const char *sqlstate; /* QUERY_ERROR */
+	/*
+	 * Events of a session's answers (ROW_DESCRIPTION ... QUERY_DONE): the
+	 * now_ns given to czpg_conn_feed() with the bytes that completed the
+	 * message, so a caller timing queries needs no clock read of its own.
+	 * 0 for the other events.
+	 */
+	uint64_t now_ns;
 };
 
 typedef void (*czpg_conn_event_fn)(struct czpg_conn *c, const struct czpg_conn_event *ev,

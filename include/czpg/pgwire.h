@@ -212,6 +212,20 @@ int czpg_pgwire_parser_feed(struct czpg_pgwire_parser *p, const void *data, size
  */
 int czpg_pgwire_parser_next(struct czpg_pgwire_parser *p, struct czpg_pgwire_msg *msg);
 
+/*
+ * _feed and _next in one step, without the copy when it is not needed:
+ * takes the next whole message from the bytes held followed by the *n
+ * bytes at *data.  When nothing is held, a whole message at *data is
+ * returned as a view into data itself and *data, *n move past it; any
+ * other bytes are fed (copied) first.  So once it returns 0 (more bytes
+ * needed) every byte of data has been taken and data may be reused; a
+ * view it returns is valid until the next call on p, and, if it points
+ * into data, while data is.  Returns, checks and fails as _feed then
+ * _next would.
+ */
+int czpg_pgwire_parser_next_in(struct czpg_pgwire_parser *p, const uint8_t **data, size_t *n,
+			       struct czpg_pgwire_msg *msg);
+
 /* Bytes fed but not yet returned as (part of) a message. */
 size_t czpg_pgwire_parser_buffered(const struct czpg_pgwire_parser *p);
 

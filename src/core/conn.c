@@ -575,14 +575,10 @@ static void handle_startup_error(struct czpg_conn *c, const struct czpg_pgwire_m
 	fail(c, "the server refused the connection: %s", line);
 }
 
-static int grow_rows(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
+static int grow_rows_to(struct czpg_conn *c, size_t want)
 {
-	size_t want;
 	void *f, *v;
 
-	if (m->len < 2)
-		return 0; /* the decoder reports it */
-	want = (size_t)m->body[0] << 8 | m->body[1];
 	if (want > CZPG_PGWIRE_MAX_COLUMNS)
 		want = CZPG_PGWIRE_MAX_COLUMNS;
 	if (want <= c->ncap && c->fields != NULL)
@@ -599,6 +595,19 @@ static int grow_rows(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
 	c->values = v;
 	c->ncap = want;
 	return 0;
+}
+
+/* Room for the columns m announces; inline: every row passes it, and rarely grows. */
+static inline int grow_rows(struct czpg_conn *c, const struct czpg_pgwire_msg *m)
+{
+	size_t want;
+
+	if (m->len < 2)
+		return 0; /* the decoder reports it */
+	want = (size_t)m->body[0] << 8 | m->body[1];
+	if (want <= c->ncap && c->fields != NULL)
+		return 0;
+	return grow_rows_to(c, want);
 }
 
 static void set_param(struct czpg_conn *c, const char *name, const char *value)
@@ -631,7 +640,7 @@ static void set_param(struct czpg_conn *c, const char *name, const char *value)
 static void handle_session_msg(struct czpg_conn *c, const struct czpg_pgwire_msg *m,
 			       uint64_t now_ns)
 {
-	struct czpg_conn_event ev = {0};
+	struct czpg_conn_event ev = {.now_ns = now_ns};
 	struct czpg_pgwire_error e;
 	const char *name, *value;
 	char err[CZPG_PGWIRE_ERR_MAX], line[400];
@@ -704,7 +713,8 @@ static void handle_session_msg(struct czpg_conn *c, const struct czpg_pgwire_msg
 		}
 		c->in_flight--;
 		set_phase(c, CZPG_PHASE_READY, now_ns);
-		emit_simple(c, CZPG_EV_QUERY_DONE);
+		ev.type = CZPG_EV_QUERY_DONE;
+		emit(c, &ev);
 		break;
 	case CZPG_PGWIRE_MSG_PARAMETER_STATUS:
 		if (czpg_pgwire_decode_parameter_status(m, &name, &value, err, sizeof(err)) < 0) {
@@ -727,9 +737,6 @@ static void handle_session_msg(struct czpg_conn *c, const struct czpg_pgwire_msg
 		     m->type, czpg_pgwire_msg_name(m->type));
 		return;
 	}
-	/* Any message is progress: push the query deadline out. */
-	if (!failed(c) && c->phase == CZPG_PHASE_READY && c->in_flight > 0)
-		c->deadline_ns = now_ns + c->timeout_ns;
 }
 
 static void handle_msg(struct czpg_conn *c, const struct czpg_pgwire_msg *m, uint64_t now_ns)
@@ -808,20 +815,30 @@ static void fail_parser(struct czpg_conn *c)
 static int feed_protocol(struct czpg_conn *c, const uint8_t *data, size_t n, uint64_t now_ns)
 {
 	struct czpg_pgwire_msg m;
+	bool session = false;
 	int r;
 
-	if (czpg_pgwire_parser_feed(&c->parser, data, n) < 0) {
-		fail_parser(c);
-		return -1;
-	}
+	/*
+	 * Messages are read where they lie in data (no copy), only a partial
+	 * one is buffered.  Stopping early (failed, done) leaves the rest of
+	 * data untaken: nothing reads a finished connection's input.
+	 */
 	while (!failed(c) && c->phase != CZPG_PHASE_DONE &&
-	       (r = czpg_pgwire_parser_next(&c->parser, &m)) != 0) {
+	       (r = czpg_pgwire_parser_next_in(&c->parser, &data, &n, &m)) != 0) {
 		if (r < 0) {
 			fail_parser(c);
 			return -1;
 		}
+		session |= c->phase == CZPG_PHASE_READY;
 		handle_msg(c, &m, now_ns);
 	}
+	/*
+	 * Any answer to a query is progress: push the query deadline out, once
+	 * for all the messages of this input (they share now_ns, and every
+	 * change of phase or of in_flight between them went through set_phase).
+	 */
+	if (session && !failed(c) && c->phase == CZPG_PHASE_READY && c->in_flight > 0)
+		c->deadline_ns = now_ns + c->timeout_ns;
 	return failed(c) ? -1 : 0;
 }
 
@@ -1092,8 +1109,20 @@ int czpg_conn_query(struct czpg_conn *c, const char *sql)
 {
 	if (check_ready(c, "send a query") < 0)
 		return -1;
-	if (czpg_pgwire_query(&c->msg, sql) < 0 || send_msg(c) < 0)
+	if (c->tls != NULL) {
+		if (czpg_pgwire_query(&c->msg, sql) < 0 || send_msg(c) < 0)
+			return -1;
+	} else if (czpg_pgwire_query(&c->out, sql) < 0) {
+		/*
+		 * Plaintext: built straight into the output, where send_msg would
+		 * copy it (the scratch copy and its wipe bought nothing: out holds
+		 * the same bytes).  A failure that set out.err (the cap, memory)
+		 * leaves nothing sendable, as a failed copy into out did.
+		 */
+		if (c->out.err)
+			fail(c, "output buffer limit reached (%zu bytes unsent)", c->out.len);
 		return -1;
+	}
 	query_sent(c);
 	return 0;
 }

@@ -5,7 +5,10 @@
  * section "Message Formats" for the byte layout of every message built or
  * decoded here, and "Message Flow" for the framing (Byte1 type, Int32
  * length that counts itself but not the type byte).  All integers are
- * big-endian and go through czpg/buf.h.
+ * big-endian and go through czpg/buf.h; a run of fixed-size fields (a
+ * RowDescription field's 18 bytes, a Query's header) is taken as one
+ * bounds-checked view and read with be16/be32 below, one check instead of
+ * one per field.
  */
 #include "czpg/pgwire.h"
 
@@ -18,6 +21,17 @@
 #include "czpg/errf.h"
 
 #define PGWIRE_HARD_MAX_MSG ((size_t)1 << 30)
+
+/* Big-endian integers of a view already known to hold them. */
+static inline uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 /* ---- Builders ----------------------------------------------------------- */
 
@@ -143,16 +157,34 @@ int czpg_pgwire_password(struct czpg_wbuf *w, const char *password)
 	return msg_end(w, start, off, password != NULL);
 }
 
+/*
+ * The message of every simple-protocol query: its length is known before a
+ * byte is written, so one reservation covers it and nothing is patched.
+ */
 int czpg_pgwire_query(struct czpg_wbuf *w, const char *sql)
 {
-	size_t start = w->len, off;
+	size_t n, total;
+	uint8_t *p;
 
-	if (w->err)
+	if (w->err || sql == NULL)
 		return -1;
-	off = msg_begin(w, 'Q');
-	if (sql != NULL)
-		czpg_wbuf_cstr(w, sql);
-	return msg_end(w, start, off, sql != NULL);
+	n = strlen(sql) + 1;
+	if (n > INT32_MAX - 4) {
+		w->err = true;
+		return -1;
+	}
+	total = 5 + n;
+	p = czpg_wbuf_space(w, total);
+	if (p == NULL)
+		return -1; /* the cap or memory: w->err is set */
+	p[0] = 'Q';
+	p[1] = (uint8_t)((4 + n) >> 24);
+	p[2] = (uint8_t)((4 + n) >> 16);
+	p[3] = (uint8_t)((4 + n) >> 8);
+	p[4] = (uint8_t)(4 + n);
+	memcpy(p + 5, sql, n);
+	w->len += total; /* what czpg_wbuf_commit does, its checks passed: the room is reserved */
+	return 0;
 }
 
 int czpg_pgwire_parse(struct czpg_wbuf *w, const char *stmt, const char *query, size_t nparams,
@@ -349,48 +381,113 @@ int czpg_pgwire_parser_feed(struct czpg_pgwire_parser *p, const void *data, size
 	return 0;
 }
 
+/*
+ * Frames the message starting at h (avail bytes, at least 5): 1 with its
+ * length word in *len when all of it is there, 0 when more is needed, -1
+ * (the parser failed) on a length word no message may have.
+ */
+static int frame(struct czpg_pgwire_parser *p, const uint8_t *h, size_t avail, uint32_t *len)
+{
+	uint8_t type = h[0];
+	uint32_t l = be32(h + 1);
+
+	if (l & 0x80000000u) {
+		parser_fail(p,
+			    "protocol error: server message '%c' (0x%02x) has a negative length "
+			    "(0x%08x); the server is not speaking PostgreSQL protocol 3.0",
+			    type >= 0x20 && type < 0x7f ? type : '?', type, l);
+		return -1;
+	}
+	if (l < 4) {
+		parser_fail(p,
+			    "protocol error: server message '%c' (0x%02x) has length %u, below the "
+			    "minimum of 4; the server is not speaking PostgreSQL protocol 3.0",
+			    type >= 0x20 && type < 0x7f ? type : '?', type, l);
+		return -1;
+	}
+	if (l > p->max_msg) {
+		parser_fail(p,
+			    "protocol error: server message '%c' (0x%02x) claims %u bytes, more "
+			    "than the %zu-byte limit; refusing to buffer it",
+			    type >= 0x20 && type < 0x7f ? type : '?', type, l, p->max_msg);
+		return -1;
+	}
+	*len = l;
+	return avail - 1 < l ? 0 : 1;
+}
+
+static void view(struct czpg_pgwire_msg *msg, const uint8_t *h, uint32_t len)
+{
+	msg->type = h[0];
+	msg->body = h + 5;
+	msg->len = len - 4;
+}
+
 int czpg_pgwire_parser_next(struct czpg_pgwire_parser *p, struct czpg_pgwire_msg *msg)
 {
-	const uint8_t *h;
 	uint32_t len;
-	uint8_t type;
+	int r;
 
 	if (p->failed)
 		return -1;
 	if (p->in.len < 5)
 		return 0;
-	h = p->in.data;
-	type = h[0];
-	len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
-	if (len & 0x80000000u) {
-		parser_fail(p,
-			    "protocol error: server message '%c' (0x%02x) has a negative length "
-			    "(0x%08x); the server is not speaking PostgreSQL protocol 3.0",
-			    type >= 0x20 && type < 0x7f ? type : '?', type, len);
-		return -1;
-	}
-	if (len < 4) {
-		parser_fail(p,
-			    "protocol error: server message '%c' (0x%02x) has length %u, below the "
-			    "minimum of 4; the server is not speaking PostgreSQL protocol 3.0",
-			    type >= 0x20 && type < 0x7f ? type : '?', type, len);
-		return -1;
-	}
-	if (len > p->max_msg) {
-		parser_fail(p,
-			    "protocol error: server message '%c' (0x%02x) claims %u bytes, more "
-			    "than the %zu-byte limit; refusing to buffer it",
-			    type >= 0x20 && type < 0x7f ? type : '?', type, len, p->max_msg);
-		return -1;
-	}
-	if (p->in.len - 1 < len)
-		return 0;
-	msg->type = type;
-	msg->body = h + 5;
-	msg->len = len - 4;
+	r = frame(p, p->in.data, p->in.len, &len);
+	if (r <= 0)
+		return r;
+	view(msg, p->in.data, len);
 	/* Moves the read cursor only: the view stays valid until the next feed. */
 	czpg_wbuf_consume(&p->in, 1 + (size_t)len);
 	return 1;
+}
+
+/*
+ * next_in past its fast path: a partial message, held bytes, or a bad length
+ * word.  Kept out of line so that the fast path needs no stack frame.
+ */
+__attribute__((noinline)) static int next_in_slow(struct czpg_pgwire_parser *p,
+						  const uint8_t **data, size_t *n,
+						  struct czpg_pgwire_msg *msg)
+{
+	uint32_t len;
+
+	/* A bad length word fails here, before anything is buffered. */
+	if (p->in.len == 0 && *n >= 5 && frame(p, *data, *n, &len) < 0)
+		return -1;
+	if (*n > 0) {
+		if (czpg_pgwire_parser_feed(p, *data, *n) < 0)
+			return -1;
+		*data += *n;
+		*n = 0;
+	}
+	return czpg_pgwire_parser_next(p, msg);
+}
+
+int czpg_pgwire_parser_next_in(struct czpg_pgwire_parser *p, const uint8_t **data, size_t *n,
+			       struct czpg_pgwire_msg *msg)
+{
+	uint32_t len;
+
+	if (p->failed)
+		return -1;
+	if (p->in.len == 0) {
+		if (*n == 0)
+			return 0;
+		/*
+		 * Nothing held: a whole message in data is read where it lies.  One
+		 * test for the common case (max_msg < 2^31: no negative length).
+		 */
+		if (*n >= 5) {
+			len = be32(*data + 1);
+			if (len >= 4 && len <= p->max_msg && *n - 1 >= len) {
+				view(msg, *data, len);
+				*data += 1 + (size_t)len;
+				*n -= 1 + (size_t)len;
+				return 1;
+			}
+		}
+	}
+	return next_in_slow(p, data, n, msg);
 }
 
 void czpg_pgwire_parser_free(struct czpg_pgwire_parser *p)
@@ -471,34 +568,44 @@ const char *czpg_pgwire_msg_name(uint8_t type)
 	}
 }
 
-/* Checks the message type; the one place that produces "expected X, got Y". */
-static int check_type(const struct czpg_pgwire_msg *m, uint8_t want, char *err, size_t errlen)
+/* The one place that produces "expected X, got Y" (check_type's slow path). */
+static int type_mismatch(const struct czpg_pgwire_msg *m, uint8_t want, char *err, size_t errlen)
 {
 	if (m == NULL)
 		return dec_fail(err, errlen, "no message to decode");
 	if (m->type != want)
 		return dec_fail(err, errlen, "expected a %s message, got %s (type 0x%02x)",
 				czpg_pgwire_msg_name(want), czpg_pgwire_msg_name(m->type), m->type);
-	if (m->body == NULL && m->len != 0)
-		return dec_fail(err, errlen, "the %s message has no body",
-				czpg_pgwire_msg_name(want));
-	return 0;
+	return dec_fail(err, errlen, "the %s message has no body", czpg_pgwire_msg_name(want));
 }
 
-/* After the last field: the reads went in bounds and consumed the body exactly. */
-static int check_end(const struct czpg_rbuf *r, uint8_t type, char *err, size_t errlen)
+/* Checks the message type; inline because every decoded message passes it. */
+static inline int check_type(const struct czpg_pgwire_msg *m, uint8_t want, char *err,
+			     size_t errlen)
+{
+	if (m != NULL && m->type == want && (m->body != NULL || m->len == 0))
+		return 0;
+	return type_mismatch(m, want, err, errlen);
+}
+
+static int end_mismatch(const struct czpg_rbuf *r, uint8_t type, char *err, size_t errlen)
 {
 	if (r->err)
 		return dec_fail(err, errlen,
 				"malformed %s message from the server: a field runs past the end "
 				"of its %zu-byte body",
 				czpg_pgwire_msg_name(type), r->len);
-	if (r->pos != r->len)
-		return dec_fail(err, errlen,
-				"malformed %s message from the server: %zu unexpected trailing "
-				"bytes",
-				czpg_pgwire_msg_name(type), r->len - r->pos);
-	return 0;
+	return dec_fail(err, errlen,
+			"malformed %s message from the server: %zu unexpected trailing bytes",
+			czpg_pgwire_msg_name(type), r->len - r->pos);
+}
+
+/* After the last field: the reads went in bounds and consumed the body exactly. */
+static inline int check_end(const struct czpg_rbuf *r, uint8_t type, char *err, size_t errlen)
+{
+	if (!r->err && r->pos == r->len)
+		return 0;
+	return end_mismatch(r, type, err, errlen);
 }
 
 static int decode_sasl_mechs(struct czpg_rbuf *r, struct czpg_pgwire_auth *out, char *err,
@@ -651,22 +758,31 @@ int czpg_pgwire_decode_ready(const struct czpg_pgwire_msg *m, char *status, char
 	return 0;
 }
 
-/* Reads an Int16 count that must be >= 0 and <= max. */
-static int read_count(struct czpg_rbuf *r, uint8_t type, const char *what, size_t max, size_t *out,
-		      char *err, size_t errlen)
+/* Why an Int16 count was refused (read_count's slow path). */
+static int bad_count(const struct czpg_rbuf *r, uint8_t type, const char *what, size_t max,
+		     bool missing, int16_t n, char *err, size_t errlen)
 {
-	int16_t n;
-
-	if (czpg_rbuf_i16(r, &n) < 0)
+	if (missing)
 		return dec_fail(err, errlen, "malformed %s message: %zu-byte body has no %s count",
 				czpg_pgwire_msg_name(type), r->len, what);
 	if (n < 0)
 		return dec_fail(err, errlen, "malformed %s message: negative %s count %d",
 				czpg_pgwire_msg_name(type), what, n);
-	if ((size_t)n > max)
-		return dec_fail(err, errlen,
-				"the %s message has %d %ss, more than the %zu this client accepts",
-				czpg_pgwire_msg_name(type), n, what, max);
+	return dec_fail(err, errlen,
+			"the %s message has %d %ss, more than the %zu this client accepts",
+			czpg_pgwire_msg_name(type), n, what, max);
+}
+
+/* Reads an Int16 count that must be >= 0 and <= max. */
+static inline int read_count(struct czpg_rbuf *r, uint8_t type, const char *what, size_t max,
+			     size_t *out, char *err, size_t errlen)
+{
+	int16_t n = 0;
+
+	if (czpg_rbuf_i16(r, &n) < 0)
+		return bad_count(r, type, what, max, true, n, err, errlen);
+	if (n < 0 || (size_t)n > max)
+		return bad_count(r, type, what, max, false, n, err, errlen);
 	*out = (size_t)n;
 	return 0;
 }
@@ -684,16 +800,19 @@ int czpg_pgwire_decode_row_description(const struct czpg_pgwire_msg *m,
 	czpg_rbuf_init(&r, m->body, m->len);
 	if (read_count(&r, 'T', "field", max_fields, &n, err, errlen) < 0)
 		return -1;
-	for (i = 0; i < n && !r.err; i++) {
+	for (i = 0; i < n; i++) {
 		struct czpg_pgwire_field *f = &fields[i];
+		const uint8_t *p;
 
-		czpg_rbuf_cstr(&r, &f->name, NULL);
-		czpg_rbuf_u32(&r, &f->table_oid);
-		czpg_rbuf_i16(&r, &f->attnum);
-		czpg_rbuf_u32(&r, &f->type_oid);
-		czpg_rbuf_i16(&r, &f->typlen);
-		czpg_rbuf_i32(&r, &f->typmod);
-		czpg_rbuf_i16(&r, &f->format);
+		/* The name, then 18 bytes of fixed fields taken as one view. */
+		if (czpg_rbuf_cstr(&r, &f->name, NULL) < 0 || czpg_rbuf_bytes(&r, 18, &p) < 0)
+			break;
+		f->table_oid = be32(p);
+		f->attnum = (int16_t)be16(p + 4);
+		f->type_oid = be32(p + 6);
+		f->typlen = (int16_t)be16(p + 10);
+		f->typmod = (int32_t)be32(p + 12);
+		f->format = (int16_t)be16(p + 16);
 	}
 	if (check_end(&r, 'T', err, errlen) < 0)
 		return -1;

@@ -383,6 +383,9 @@ static void submit_send(struct czpg_engine *e, unsigned idx)
 	if (s->send_inflight || s->broken || !s->connected)
 		return;
 	if (s->out.len == 0) {
+		/* Every completion marks its slot dirty: most have nothing to send. */
+		if (e->delayed ? s->held.len == 0 : czpg_conn_pending_output(s->conn) == 0)
+			return;
 		room = czpg_wbuf_space(&s->out, ENGINE_SEND_BUF);
 		if (room == NULL)
 			return; /* cannot happen: reserved at connect, and empty now */

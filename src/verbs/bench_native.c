@@ -131,14 +131,35 @@ static void fail_connection(struct bench *b, struct native_conn *nc)
 				p->r->name, czpg_conn_error(nc->c));
 }
 
-static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void *user)
+/* A query's answer is complete (a setup query's, a prepare's or a unit's). */
+static void query_done(struct native_conn *nc, uint64_t now_ns)
 {
-	struct native_conn *nc = user;
 	struct bench_conn *k = nc->k;
 	struct bench *b = k->b;
 	struct native_client *nat = client_of(b);
 
-	(void)c;
+	if (nc->preparing > 0) {
+		if (--nc->preparing == 0)
+			czpg_bench_rounds_conn_ready(b, k);
+	} else if (k->inflight == 0) {
+		if (nat->setup_pending > 0)
+			nat->setup_pending--;
+	} else {
+		/* the engine's clock reading for this answer: no read of our own */
+		czpg_bench_rounds_unit_done_at(b, k, nc->query_error, now_ns);
+	}
+	nc->query_error = false;
+	if (b->o->mode == CZPG_BENCH_CONNECT)
+		czpg_conn_terminate(nc->c);
+}
+
+/* The events other than a query's rows and its end: rare, so out of the hot path. */
+static void other_event(struct native_conn *nc, const struct czpg_conn_event *ev)
+{
+	struct bench_conn *k = nc->k;
+	struct bench *b = k->b;
+	struct native_client *nat = client_of(b);
+
 	switch (ev->type) {
 	case CZPG_EV_READY:
 		nc->ready = true;
@@ -146,9 +167,6 @@ static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void
 			transient_ready(b, nc);
 		else if (k->reconnecting)
 			reconnected(b, nc);
-		break;
-	case CZPG_EV_ROW:
-		k->p->round_rows++;
 		break;
 	case CZPG_EV_QUERY_ERROR:
 		nc->query_error = true;
@@ -162,25 +180,33 @@ static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void
 				 ev->text != NULL ? ev->text : "error");
 		}
 		break;
-	case CZPG_EV_QUERY_DONE:
-		if (nc->preparing > 0) {
-			if (--nc->preparing == 0)
-				czpg_bench_rounds_conn_ready(b, k);
-		} else if (k->inflight == 0) {
-			if (nat->setup_pending > 0)
-				nat->setup_pending--;
-		} else {
-			czpg_bench_rounds_unit_done(b, k, nc->query_error);
-		}
-		nc->query_error = false;
-		if (b->o->mode == CZPG_BENCH_CONNECT)
-			czpg_conn_terminate(nc->c);
-		break;
 	case CZPG_EV_FAILED:
 		nc->failed = true;
 		fail_connection(b, nc);
 		break;
 	default:
+		break;
+	}
+}
+
+static void on_event(struct czpg_conn *c, const struct czpg_conn_event *ev, void *user)
+{
+	struct native_conn *nc = user;
+
+	(void)c;
+	switch (ev->type) {
+	case CZPG_EV_ROW:
+		nc->k->p->round_rows++;
+		break;
+	case CZPG_EV_QUERY_DONE:
+		query_done(nc, ev->now_ns);
+		break;
+	case CZPG_EV_ROW_DESCRIPTION:
+	case CZPG_EV_COMMAND_COMPLETE:
+	case CZPG_EV_NOTICE:
+		break;
+	default:
+		other_event(nc, ev);
 		break;
 	}
 }

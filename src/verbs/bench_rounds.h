@@ -32,6 +32,9 @@ struct czpg_bench_round {
  * its next query (closed loop) or the oldest one waiting (open loop).
  */
 void czpg_bench_rounds_unit_done(struct bench *b, struct bench_conn *k, bool error);
+/* The same, at now_ns: a client that already read the clock for this answer. */
+void czpg_bench_rounds_unit_done_at(struct bench *b, struct bench_conn *k, bool error,
+				    uint64_t now_ns);
 
 /*
  * k's next connection (--conn-lifetime) is up: the clients call this; it
