@@ -165,6 +165,37 @@ static void drain(struct czpg_pgwire_parser *p, struct copies *c)
 	assert_int_equal(rc, 0);
 }
 
+/*
+ * Takes every message of the n bytes at data through _next_in; asserts no
+ * protocol error, that all bytes were taken, and that a message returned
+ * while nothing was held is a view into data itself (no copy).
+ */
+static void drain_in(struct czpg_pgwire_parser *p, const uint8_t *data, size_t n, struct copies *c)
+{
+	struct czpg_pgwire_msg msg;
+	const uint8_t *at = data;
+	size_t left = n, held;
+	int rc;
+
+	for (;;) {
+		held = czpg_pgwire_parser_buffered(p);
+		rc = czpg_pgwire_parser_next_in(p, &at, &left, &msg);
+		if (rc != 1)
+			break;
+		assert_true(c->n < MAX_COPIES);
+		assert_true(msg.len <= sizeof(c->m[0].body));
+		if (held == 0 && msg.len != 0)
+			assert_true(msg.body > data && msg.body + msg.len <= data + n);
+		c->m[c->n].type = msg.type;
+		c->m[c->n].len = msg.len;
+		if (msg.len != 0)
+			memcpy(c->m[c->n].body, msg.body, msg.len);
+		c->n++;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(left, 0);
+}
+
 static void assert_copies_eq(const struct copies *a, const struct copies *b)
 {
 	size_t i;
@@ -217,6 +248,24 @@ static void check_all_splits(const uint8_t *s, size_t n, const struct copies *re
 		assert_int_equal(czpg_pgwire_parser_feed(&p, s + i, 1), 0);
 		drain(&p, got);
 	}
+	assert_int_equal(czpg_pgwire_parser_buffered(&p), 0);
+	assert_copies_eq(got, ref);
+	czpg_pgwire_parser_free(&p);
+
+	/* The same through _next_in: two chunks at every split, then bytewise. */
+	for (cut = 0; cut <= n; cut++) {
+		memset(got, 0, sizeof(*got));
+		czpg_pgwire_parser_init(&p, 0);
+		drain_in(&p, s, cut, got);
+		drain_in(&p, s + cut, n - cut, got);
+		assert_int_equal(czpg_pgwire_parser_buffered(&p), 0);
+		assert_copies_eq(got, ref);
+		czpg_pgwire_parser_free(&p);
+	}
+	memset(got, 0, sizeof(*got));
+	czpg_pgwire_parser_init(&p, 0);
+	for (i = 0; i < n; i++)
+		drain_in(&p, s + i, 1, got);
 	assert_int_equal(czpg_pgwire_parser_buffered(&p), 0);
 	assert_copies_eq(got, ref);
 	czpg_pgwire_parser_free(&p);
@@ -693,6 +742,21 @@ static void expect_protocol_error(size_t cap, const uint8_t *s, size_t n, const 
 	/* No allocation of the claimed size: at most what was fed, rounded up. */
 	assert_true(p.in.cap <= 4096);
 	czpg_pgwire_parser_free(&p);
+
+	/* The same through _next_in, with nothing held before. */
+	{
+		const uint8_t *at = s;
+		size_t left = n;
+
+		czpg_pgwire_parser_init(&p, cap);
+		assert_int_equal(czpg_pgwire_parser_next_in(&p, &at, &left, &m), -1);
+		assert_non_null(strstr(czpg_pgwire_parser_error(&p), word));
+		at = rec_select1;
+		left = sizeof(rec_select1);
+		assert_int_equal(czpg_pgwire_parser_next_in(&p, &at, &left, &m), -1);
+		assert_true(p.in.cap <= 4096);
+		czpg_pgwire_parser_free(&p);
+	}
 }
 
 static void test_parser_bad_lengths(void **state)
