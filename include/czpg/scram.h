@@ -208,6 +208,18 @@ int czpg_scram_compute_keys(const char *password, const uint8_t *salt, size_t sa
 			    uint32_t iterations, uint8_t stored_key[CZPG_SCRAM_KEY_LEN],
 			    uint8_t server_key[CZPG_SCRAM_KEY_LEN]);
 
+/*
+ * Hi(password, salt, iterations) of RFC 5802 section 2.2: PBKDF2-HMAC-SHA-256
+ * (RFC 8018 section 5.2) with a 32-byte output, the SaltedPassword of SCRAM.
+ * password is taken as password_len bytes as they are (the caller applies
+ * czpg_scram_normalize_password first); password and salt may be NULL only
+ * with a zero length.  Writes out and returns 0, or returns -1 when
+ * iterations is 0, an argument is invalid or libcrypto fails.  Counts in
+ * czpg_scram_pbkdf2_runs().
+ */
+int czpg_scram_hi(const uint8_t *password, size_t password_len, const uint8_t *salt,
+		  size_t salt_len, uint32_t iterations, uint8_t out[CZPG_SCRAM_KEY_LEN]);
+
 /* Outcome of czpg_scram_normalize_password(). */
 enum czpg_scram_prep {
 	CZPG_SCRAM_PREP_OK = 0, /* SASLprep applied; *out is the result */

@@ -1,6 +1,7 @@
 /*
  * test_scram.c - unit tests for the SCRAM-SHA-256(-PLUS) client (scram.c):
  * the RFC 7677 section 3 test vector, verifiers stored by PostgreSQL 15,
+ * Hi() (PBKDF2) against OpenSSL's PKCS5_PBKDF2_HMAC and RFC 7914's vectors,
  * SASLprep, full exchanges against a small in-test SCRAM server written
  * directly on libcrypto, and hostile or malformed server messages.
  */
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "czpg/scram.h"
@@ -455,6 +457,119 @@ static void test_compute_keys_bad_args(void **state)
 	assert_int_equal(czpg_scram_compute_keys("x", NULL, 0, 4096, a, b), -1);
 	assert_int_equal(czpg_scram_compute_keys("x", (const uint8_t *)"s", 1, 0, a, b), -1);
 	assert_int_equal(czpg_scram_compute_keys(NULL, (const uint8_t *)"s", 1, 1, a, b), -1);
+}
+
+/* czpg_scram_hi against OpenSSL's PKCS5_PBKDF2_HMAC, the oracle. */
+static void expect_hi_equals_oracle(const uint8_t *pw, size_t pwlen, const uint8_t *salt,
+				    size_t salt_len, uint32_t iterations)
+{
+	uint8_t got[CZPG_SCRAM_KEY_LEN], want[CZPG_SCRAM_KEY_LEN];
+	uint64_t runs = czpg_scram_pbkdf2_runs();
+
+	assert_int_equal(PKCS5_PBKDF2_HMAC((const char *)pw, (int)pwlen, salt, (int)salt_len,
+					   (int)iterations, EVP_sha256(), sizeof(want), want),
+			 1);
+	memset(got, 0xa5, sizeof(got));
+	assert_int_equal(czpg_scram_hi(pw, pwlen, salt, salt_len, iterations, got), 0);
+	if (memcmp(got, want, sizeof(want)) != 0)
+		fail_msg("Hi() differs from PBKDF2 for a %zu-byte password, %zu-byte salt, "
+			 "%u iterations",
+			 pwlen, salt_len, iterations);
+	assert_int_equal(czpg_scram_pbkdf2_runs() - runs, 1);
+}
+
+static void test_hi_matches_pbkdf2(void **state)
+{
+	static const uint32_t iterations[] = {1, 2, 4096, 10000};
+	uint8_t long_pw[200], salt_random[16];
+	struct {
+		const uint8_t *p;
+		size_t n;
+	} pws[] = {
+	    {(const uint8_t *)"pencil", 6},
+	    {(const uint8_t *)"", 0},
+	    {(const uint8_t *)"a\0b", 3}, /* a NUL byte is part of the key */
+	    {long_pw, 32},                /* = SHA-256 output */
+	    {long_pw, 64},                /* = one block: used as it is */
+	    {long_pw, 65},                /* > one block: hashed first (RFC 2104) */
+	    {long_pw, sizeof(long_pw)},
+	};
+	struct {
+		const uint8_t *p;
+		size_t n;
+	} salts[] = {
+	    {salt_random, sizeof(salt_random)},
+	    {(const uint8_t *)"s", 1},
+	    {long_pw, 60}, /* S || INT(1) fills a block: the inner hash takes two */
+	    {long_pw, 150},
+	};
+	size_t i, j, k;
+
+	for (i = 0; i < sizeof(long_pw); i++)
+		long_pw[i] = (uint8_t)(i * 7 + 3);
+	assert_int_equal(RAND_bytes(salt_random, sizeof(salt_random)), 1);
+	for (i = 0; i < sizeof(pws) / sizeof(pws[0]); i++)
+		for (j = 0; j < sizeof(salts) / sizeof(salts[0]); j++)
+			for (k = 0; k < sizeof(iterations) / sizeof(iterations[0]); k++)
+				expect_hi_equals_oracle(pws[i].p, pws[i].n, salts[j].p, salts[j].n,
+							iterations[k]);
+}
+
+/* RFC 7914 section 11: PBKDF2-HMAC-SHA256, the first 32 bytes of its outputs. */
+static void test_hi_rfc7914_vectors(void **state)
+{
+	static const uint8_t want1[32] = {0x55, 0xac, 0x04, 0x6e, 0x56, 0xe3, 0x08, 0x9f,
+					  0xec, 0x16, 0x91, 0xc2, 0x25, 0x44, 0xb6, 0x05,
+					  0xf9, 0x41, 0x85, 0x21, 0x6d, 0xde, 0x04, 0x65,
+					  0xe6, 0x8b, 0x9d, 0x57, 0xc2, 0x0d, 0xac, 0xbc};
+	static const uint8_t want80000[32] = {0x4d, 0xdc, 0xd8, 0xf6, 0x0b, 0x98, 0xbe, 0x21,
+					      0x83, 0x0c, 0xee, 0x5e, 0xf2, 0x27, 0x01, 0xf9,
+					      0x64, 0x1a, 0x44, 0x18, 0xd0, 0x4c, 0x04, 0x14,
+					      0xae, 0xff, 0x08, 0x87, 0x6b, 0x34, 0xab, 0x56};
+	uint8_t got[CZPG_SCRAM_KEY_LEN];
+
+	assert_int_equal(
+	    czpg_scram_hi((const uint8_t *)"passwd", 6, (const uint8_t *)"salt", 4, 1, got), 0);
+	assert_memory_equal(got, want1, sizeof(want1));
+	assert_int_equal(
+	    czpg_scram_hi((const uint8_t *)"Password", 8, (const uint8_t *)"NaCl", 4, 80000, got),
+	    0);
+	assert_memory_equal(got, want80000, sizeof(want80000));
+}
+
+/*
+ * HMAC replaces a key longer than a block by its SHA-256 (RFC 2104 section
+ * 2), so a 100-byte password and its hash give the same Hi(); a key of
+ * exactly one block is used as it is, so it differs from its hash.
+ */
+static void test_hi_long_password(void **state)
+{
+	uint8_t pw[100], digest[SHA256_DIGEST_LENGTH], a[CZPG_SCRAM_KEY_LEN], b[CZPG_SCRAM_KEY_LEN];
+	static const uint8_t salt[] = "QSXCR+Q6sek8bf92";
+
+	memset(pw, 'x', sizeof(pw));
+	assert_non_null(SHA256(pw, sizeof(pw), digest));
+	assert_int_equal(czpg_scram_hi(pw, sizeof(pw), salt, 16, 4096, a), 0);
+	assert_int_equal(czpg_scram_hi(digest, sizeof(digest), salt, 16, 4096, b), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	assert_non_null(SHA256(pw, 64, digest));
+	assert_int_equal(czpg_scram_hi(pw, 64, salt, 16, 4096, a), 0);
+	assert_int_equal(czpg_scram_hi(digest, sizeof(digest), salt, 16, 4096, b), 0);
+	assert_memory_not_equal(a, b, sizeof(a));
+}
+
+static void test_hi_bad_args(void **state)
+{
+	uint8_t out[CZPG_SCRAM_KEY_LEN];
+	uint64_t runs = czpg_scram_pbkdf2_runs();
+
+	assert_int_equal(czpg_scram_hi((const uint8_t *)"x", 1, (const uint8_t *)"s", 1, 0, out),
+			 -1);
+	assert_int_equal(czpg_scram_hi(NULL, 1, (const uint8_t *)"s", 1, 1, out), -1);
+	assert_int_equal(czpg_scram_hi((const uint8_t *)"x", 1, NULL, 1, 1, out), -1);
+	assert_int_equal(czpg_scram_hi((const uint8_t *)"x", 1, (const uint8_t *)"s", 1, 1, NULL),
+			 -1);
+	assert_int_equal(czpg_scram_pbkdf2_runs(), runs);
 }
 
 static void expect_prep(const char *in, enum czpg_scram_prep rc, const char *out)
@@ -966,6 +1081,10 @@ int main(void)
 	    cmocka_unit_test(test_mechanism_names),
 	    cmocka_unit_test(test_postgres_verifiers),
 	    cmocka_unit_test(test_compute_keys_bad_args),
+	    cmocka_unit_test(test_hi_matches_pbkdf2),
+	    cmocka_unit_test(test_hi_rfc7914_vectors),
+	    cmocka_unit_test(test_hi_long_password),
+	    cmocka_unit_test(test_hi_bad_args),
 	    cmocka_unit_test(test_saslprep),
 	    cmocka_unit_test(test_new_argument_checks),
 	    cmocka_unit_test(test_exchange_plain),
