@@ -20,8 +20,10 @@
 #                        czctl bench --aa-tls --connect --pool 1 ... (the salted password cached)
 #
 # czctl's A/A modes run the same kind of pool twice, so all its queries
-# (connections) are of one kind: exactly 2 pairs (--duration 0) x 2 rounds x
-# (N/4) = N, whatever the speed, so both runs end with the same statistics.
+# (connections) are of one kind: --duration 0 makes the number of pairs
+# fixed, whatever the speed, so both runs end with the same statistics; the
+# units each run really did (its JSON's units + warmup_units) are what the
+# marginal divides by, and the report lists them.
 #
 # Starts a throwaway PostgreSQL 15 (tests/sandbox/with_sandbox.sh) with TLS
 # 1.3 (bench/enable_tls.sh).  Writes OUT_DIR/instructions.json and
@@ -164,6 +166,17 @@ jq . "$out/instructions.json" >/dev/null
 	echo "| TLS query (OpenSSL's records, the default) | $ct | $pt | $(ratio "$ct" "$pt")x |"
 	echo "| TLS query (czpg's records, --tls-records czpg) | $co | $pt | $(ratio "$co" "$pt")x |"
 	echo "| TLS + SCRAM connection (czctl: salted password cached) | $cc | $pc | $(ratio "$cc" "$pc")x |"
+	echo
+	echo "Units each run did (queries; connections for the connect runs), from its own output:"
+	echo
+	echo "| run | short | long |"
+	echo "|---|---:|---:|"
+	for k in pgbench_plain pgbench_tls czctl_plain czctl_tls czctl_tls_own; do
+		echo "| $k | $(done_units "$k" "$N1") | $(done_units "$k" "$N2") |"
+	done
+	for k in pgbench_connect czctl_connect; do
+		echo "| $k | $(done_units "$k" "$C1") | $(done_units "$k" "$C2") |"
+	done
 	echo
 	echo "Commands (PORT, CA: the sandbox's; N per run):"
 	echo
