@@ -287,8 +287,10 @@ now_us() {
 	echo "${t//[.,]/}"
 }
 
-# pg_ctl reload only signals the postmaster: the reload itself happens later.
-# It has happened when a new backend, which inherits the postmaster's
+# pg_ctl reload only signals the postmaster and returns.  PostgreSQL 15 to 18
+# happen to handle a pending SIGHUP before they accept the next connection,
+# but that is their implementation, so the wait checks the reload itself: it
+# has happened when a new backend, which inherits the postmaster's
 # pg_conf_load_time(), reports another value than before the signal
 # (different, not later, so a clock stepped back cannot hang the wait).  A
 # postgresql.conf the postmaster rejects changes nothing, pg_conf_load_time()
@@ -312,8 +314,9 @@ cmd_reload() {
 	while :; do
 		# Looked at before the connection: the postmaster logs the rejection
 		# before it finishes the reload, and accepts that connection after.
-		if [ -z "$rejected" ] && tail -c "+$((offset + 1))" "$log" 2>/dev/null |
-			grep -q 'contains errors; no changes were applied'; then
+		# (No pipe: with pipefail, grep -q leaving early could fail tail.)
+		if [ -z "$rejected" ] && grep -q 'contains errors; no changes were applied' \
+			<(tail -c "+$((offset + 1))" "$log" 2>/dev/null); then
 			rejected=yes
 		fi
 		if now=$(su_query "$load_time_sql" 2>"$err"); then
