@@ -31,10 +31,12 @@ rsa) leaf=server-rsa ;;
 *) echo "enable_tls.sh: leaf kind is ec or rsa" >&2; exit 2 ;;
 esac
 
-owner=$(stat -c %U "$CZ_PG_DATA")
-install -o "$owner" -m 0644 "$certs/$leaf.crt" "$CZ_PG_DATA/bench-server.crt"
-install -o "$owner" -m 0600 "$certs/$leaf.key" "$CZ_PG_DATA/bench-server.key"
-install -o "$owner" -m 0644 "$certs/ca.crt" "$CZ_PG_DATA/bench-ca.crt"
+# Numeric ids: the server of 17 and 18 runs in a chroot whose postgres user
+# the host may not know by name.
+owner=$(stat -c %u:%g "$CZ_PG_DATA")
+install -o "${owner%:*}" -g "${owner#*:}" -m 0644 "$certs/$leaf.crt" "$CZ_PG_DATA/bench-server.crt"
+install -o "${owner%:*}" -g "${owner#*:}" -m 0600 "$certs/$leaf.key" "$CZ_PG_DATA/bench-server.key"
+install -o "${owner%:*}" -g "${owner#*:}" -m 0644 "$certs/ca.crt" "$CZ_PG_DATA/bench-ca.crt"
 cat > "$CZ_PG_DATA/conf.d/cz-bench-tls.conf" <<CONF
 ssl = on
 ssl_cert_file = 'bench-server.crt'
@@ -43,6 +45,6 @@ ssl_ca_file = 'bench-ca.crt'
 ssl_min_protocol_version = 'TLSv1.3'
 CONF
 chown "$owner" "$CZ_PG_DATA/conf.d/cz-bench-tls.conf"
+# Returns once the server has processed the reload (TLS is on for the next connection).
 "$CZ_PG_SANDBOX_SH" reload "$CZ_PG_SANDBOX"
-sleep 0.3
 echo "$certs/ca.crt"

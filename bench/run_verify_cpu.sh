@@ -26,13 +26,13 @@ if [ "${1:-}" = "--inner" ]; then
 		openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
 			-out server.crt -days 1 -sha256 -extfile leaf.ext 2>/dev/null
 	)
-	install -o postgres -g postgres -m 0644 "$certs/server.crt" "$CZ_PG_DATA/bench-server.crt"
-	install -o postgres -g postgres -m 0600 "$certs/server.key" "$CZ_PG_DATA/bench-server.key"
+	install -o "$CZ_PG_OWNER_UID" -g "$CZ_PG_OWNER_GID" -m 0644 "$certs/server.crt" "$CZ_PG_DATA/bench-server.crt"
+	install -o "$CZ_PG_OWNER_UID" -g "$CZ_PG_OWNER_GID" -m 0600 "$certs/server.key" "$CZ_PG_DATA/bench-server.key"
 	printf '%s\n' "ssl = on" "ssl_cert_file = 'bench-server.crt'" \
 		"ssl_key_file = 'bench-server.key'" "ssl_min_protocol_version = 'TLSv1.3'" |
-		install -o postgres -g postgres -m 0644 /dev/stdin "$CZ_PG_DATA/conf.d/cz-bench-tls.conf"
+		install -o "$CZ_PG_OWNER_UID" -g "$CZ_PG_OWNER_GID" -m 0644 /dev/stdin "$CZ_PG_DATA/conf.d/cz-bench-tls.conf"
+	# Returns once the server has processed the reload: TLS is on from here.
 	"$CZ_PG_SANDBOX_SH" reload "$CZ_PG_SANDBOX"
-	sleep 1
 
 	mkdir -p "$out"
 	load_before=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -6,7 +6,12 @@
 #                                  default 15) in a new temporary directory;
 #                                  prints `export` lines (eval them) describing it
 #   pg_sandbox.sh stop DIR         stops the cluster in DIR and removes DIR
-#   pg_sandbox.sh reload DIR       pg_ctl reload
+#   pg_sandbox.sh reload DIR       pg_ctl reload, then waits (10 s at most) until
+#                                  the postmaster has processed the SIGHUP: its
+#                                  new settings, pg_hba.conf and TLS files are
+#                                  what the next connection gets; a rejected
+#                                  postgresql.conf counts as processed (the
+#                                  server keeps its settings; a line on stderr)
 #   pg_sandbox.sh restart DIR      pg_ctl restart (tests that change listen_addresses)
 #   pg_sandbox.sh exec DIR CMD...  runs CMD as the server's owner where the
 #                                  server runs (in its chroot for 17 and 18, so
@@ -168,7 +173,9 @@ cmd_start() {
 	fi
 
 	# A free port: another sandbox may take the same one between the check
-	# and the bind, so a failed start is retried on another.
+	# and the bind, so a failed start is retried on another.  The server's
+	# messages are in English whatever the host's locale: reload reads the
+	# log for a rejected configuration.
 	for try in $(seq 1 40); do
 		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
 		port_in_use "$port" && continue
@@ -184,6 +191,7 @@ cmd_start() {
 		full_page_writes = off
 		logging_collector = off
 		log_min_messages = warning
+		lc_messages = 'C'
 		CONF
 		if server_exec "$CZ_PG_SERVER_BIN/pg_ctl" -D "$sdata" -l "$slog" -w -t 60 start \
 			>/dev/null 2>&1; then
@@ -264,6 +272,70 @@ cmd_stop() {
 	rm -rf --one-file-system -- "$dir"
 }
 
+# One value from a new connection as the superuser over the sandbox's Unix
+# socket (a conninfo string, so the caller's PG* variables cannot redirect it).
+su_query() {
+	"$CZ_PG_BIN/psql" -X -At -v ON_ERROR_STOP=1 -c "$1" \
+		"host=$CZ_PG_SOCKDIR port=$CZ_PG_PORT user=postgres dbname=postgres connect_timeout=5 application_name=pg_sandbox"
+}
+
+# pg_conf_load_time() in microseconds, the resolution the server keeps.
+load_time_sql='SELECT (extract(epoch FROM pg_conf_load_time()) * 1000000)::bigint'
+
+now_us() {
+	local t=$EPOCHREALTIME
+	echo "${t//[.,]/}"
+}
+
+# pg_ctl reload only signals the postmaster and returns.  PostgreSQL 15 to 18
+# happen to handle a pending SIGHUP before they accept the next connection,
+# but that is their implementation, so the wait checks the reload itself: it
+# has happened when a new backend, which inherits the postmaster's
+# pg_conf_load_time(), reports another value than before the signal
+# (different, not later, so a clock stepped back cannot hang the wait).  A
+# postgresql.conf the postmaster rejects changes nothing, pg_conf_load_time()
+# included; the postmaster says so in its log (lc_messages = 'C', set at
+# start), and that counts as processed.  Either way the postmaster finishes
+# the whole reload (settings, pg_hba.conf, TLS files) before it accepts
+# another connection, so the connection that saw the change, and every later
+# one, gets the reloaded server.
+cmd_reload() {
+	local dir=$1 log offset before now deadline rejected="" err
+	log="$dir/server.log"
+	err=$(mktemp "${TMPDIR:-/tmp}/czpg-reload.XXXXXX")
+	before=$(su_query "$load_time_sql" 2>"$err") || {
+		cat "$err" >&2
+		rm -f -- "$err"
+		die "cannot read pg_conf_load_time() of the server in $dir before reloading it"
+	}
+	offset=$(stat -c %s "$log" 2>/dev/null || echo 0)
+	server_exec "$CZ_PG_SERVER_BIN/pg_ctl" -D "$CZ_PG_SERVER_DATA" reload >/dev/null
+	deadline=$(($(now_us) + 10000000))
+	while :; do
+		# Looked at before the connection: the postmaster logs the rejection
+		# before it finishes the reload, and accepts that connection after.
+		# (No pipe: with pipefail, grep -q leaving early could fail tail.)
+		if [ -z "$rejected" ] && grep -q 'contains errors; no changes were applied' \
+			<(tail -c "+$((offset + 1))" "$log" 2>/dev/null); then
+			rejected=yes
+		fi
+		if now=$(su_query "$load_time_sql" 2>"$err"); then
+			[ "$now" = "$before" ] || break
+			[ -z "$rejected" ] || break
+		fi
+		if [ "$(now_us)" -ge "$deadline" ]; then
+			cat "$err" >&2
+			rm -f -- "$err"
+			die "the server in $dir did not process the reload within 10 s (pg_conf_load_time() still $before; see $log)"
+		fi
+		sleep 0.01 # the next look at the server
+	done
+	rm -f -- "$err"
+	if [ -n "$rejected" ]; then
+		echo "pg_sandbox: the server in $dir rejected its configuration files on reload and kept its settings (see $log)" >&2
+	fi
+}
+
 cmd=${1:-}
 case "$cmd" in
 start)
@@ -274,7 +346,7 @@ stop)
 	;;
 reload)
 	load "${2:?directory}" || die "no sandbox in $2"
-	server_exec "$CZ_PG_SERVER_BIN/pg_ctl" -D "$CZ_PG_SERVER_DATA" reload >/dev/null
+	cmd_reload "$2"
 	;;
 restart)
 	load "${2:?directory}" || die "no sandbox in $2"

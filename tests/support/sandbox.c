@@ -170,11 +170,8 @@ static int run_script(const struct czpg_sandbox *sb, const char *verb)
 
 int czpg_sandbox_reload(const struct czpg_sandbox *sb)
 {
-	int rc = run_script(sb, "reload");
-
-	/* A SIGHUP is asynchronous: give the postmaster and backends a moment. */
-	usleep(300 * 1000);
-	return rc;
+	/* The script returns once the postmaster has processed the SIGHUP. */
+	return run_script(sb, "reload");
 }
 
 int czpg_sandbox_restart(const struct czpg_sandbox *sb)

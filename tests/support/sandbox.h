@@ -54,7 +54,12 @@ int czpg_sandbox_exec(const struct czpg_sandbox *sb, const char *sql);
 int czpg_sandbox_query_value(const struct czpg_sandbox *sb, const char *sql, char *out,
 			     size_t outlen);
 
-/* pg_ctl reload / restart through pg_sandbox.sh; 0 or -1. */
+/*
+ * pg_ctl reload / restart through pg_sandbox.sh; 0 or -1.  Reload returns
+ * once the postmaster has processed the SIGHUP, so the next new connection
+ * sees the new settings, pg_hba.conf and TLS files; a postgresql.conf the
+ * server rejects (it keeps its settings) returns 0 too.
+ */
 int czpg_sandbox_reload(const struct czpg_sandbox *sb);
 int czpg_sandbox_restart(const struct czpg_sandbox *sb);
 
