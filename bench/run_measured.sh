@@ -51,7 +51,9 @@ d() { awk -v a="$1" -v s="$scale" 'BEGIN { v = a * s; if (v < 1) v = 1; print v 
 bench() {
 	local name=$1 before after
 	shift
-	if [ "${CZ_MEASURED_RESUME:-0}" = 1 ] && jq -e '.overhead // .runs // .points' "$res/$name.json" >/dev/null 2>&1; then
+	# (jq 1.6 exits 0 on an empty file: hence the size test)
+	if [ "${CZ_MEASURED_RESUME:-0}" = 1 ] && [ -s "$res/$name.json" ] &&
+		jq -e '.result.status == "ok" and (.overhead // .runs // .points) != null' "$res/$name.json" >/dev/null 2>&1; then
 		echo "== $name: kept (complete)" >&2
 		return
 	fi
