@@ -61,7 +61,8 @@ bench() {
 	echo "== $name: $*" >&2
 	"$czctl" "${base[@]}" "$@" --json >"$res/$name.json" || true
 	after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)
-	echo "$(date -u +%H:%M:%S) $name load_before=$before load_after=$after : $shown $*" >>"$log"
+	# the command as anyone would type it: paths under the results directory relative to it
+	echo "$(date -u +%H:%M:%S) $name load_before=$before load_after=$after : $shown ${*//$res\//results/}" >>"$log"
 }
 
 for part in "${parts[@]}"; do
