@@ -20,8 +20,9 @@
 #                        czctl bench --aa-tls --connect --pool 1 ... (the salted password cached)
 #
 # czctl's A/A modes run the same kind of pool twice, so all its queries
-# (connections) are of one kind: --duration 0 makes the number of pairs
-# fixed, whatever the speed, so both runs end with the same statistics; the
+# (connections) are of one kind.  --duration 0 makes the work fixed, whatever
+# the speed: the run stops at its first decision point, 10 pairs of 2 rounds
+# of N/4 units (5N in all), so both runs end with the same statistics.  The
 # units each run really did (its JSON's units + warmup_units) are what the
 # marginal divides by, and the report lists them.
 #
@@ -154,8 +155,9 @@ jq . "$out/instructions.json" >/dev/null
 	echo
 	echo "Counted $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench/count_instructions.sh\` with callgrind"
 	echo "($(valgrind --version)): user-space instructions of the whole process, its"
-	echo "libraries included; marginal cost between a run of $N1 and one of $N2 queries"
-	echo "($C1 and $C2 connections), the same server, one run.  $("$CZ_PG_BIN/postgres" --version),"
+	echo "libraries included; marginal cost between a short and a long run (pgbench: $N1 and"
+	echo "$N2 queries, $C1 and $C2 connections; czctl: the units below), the same server,"
+	echo "one run.  $("$CZ_PG_BIN/postgres" --version),"
 	echo "$(openssl version | cut -d' ' -f1-2), TLS 1.3 with an ECDSA P-256 leaf, SCRAM-SHA-256-PLUS."
 	echo "Pool of $P connections (pgbench -c $P -j 1: one thread, as czctl).  Load average"
 	echo "$load_start at the start, $load_end at the end (counts do not depend on it)."
