@@ -147,21 +147,26 @@ struct copies {
 	size_t n;
 };
 
+/* Appends a copy of msg to c. */
+static void keep(struct copies *c, const struct czpg_pgwire_msg *msg)
+{
+	assert_true(c->n < MAX_COPIES);
+	assert_true(msg->len <= sizeof(c->m[0].body));
+	c->m[c->n].type = msg->type;
+	c->m[c->n].len = msg->len;
+	if (msg->len != 0)
+		memcpy(c->m[c->n].body, msg->body, msg->len);
+	c->n++;
+}
+
 /* Drains p into c; asserts no protocol error. */
 static void drain(struct czpg_pgwire_parser *p, struct copies *c)
 {
 	struct czpg_pgwire_msg msg;
 	int rc;
 
-	while ((rc = czpg_pgwire_parser_next(p, &msg)) == 1) {
-		assert_true(c->n < MAX_COPIES);
-		assert_true(msg.len <= sizeof(c->m[0].body));
-		c->m[c->n].type = msg.type;
-		c->m[c->n].len = msg.len;
-		if (msg.len != 0)
-			memcpy(c->m[c->n].body, msg.body, msg.len);
-		c->n++;
-	}
+	while ((rc = czpg_pgwire_parser_next(p, &msg)) == 1)
+		keep(c, &msg);
 	assert_int_equal(rc, 0);
 }
 
@@ -182,15 +187,9 @@ static void drain_in(struct czpg_pgwire_parser *p, const uint8_t *data, size_t n
 		rc = czpg_pgwire_parser_next_in(p, &at, &left, &msg);
 		if (rc != 1)
 			break;
-		assert_true(c->n < MAX_COPIES);
-		assert_true(msg.len <= sizeof(c->m[0].body));
 		if (held == 0 && msg.len != 0)
 			assert_true(msg.body > data && msg.body + msg.len <= data + n);
-		c->m[c->n].type = msg.type;
-		c->m[c->n].len = msg.len;
-		if (msg.len != 0)
-			memcpy(c->m[c->n].body, msg.body, msg.len);
-		c->n++;
+		keep(c, &msg);
 	}
 	assert_int_equal(rc, 0);
 	assert_int_equal(left, 0);
