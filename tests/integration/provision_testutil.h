@@ -31,6 +31,11 @@
 
 #define PT_MAX_ARGS 64
 
+/* The box every provision test makes: this host's loopback name and address, one role. */
+#define PT_BOX_ARGS                                                                                \
+	"provision", "--ip", "127.0.0.1", "--dns", "localhost", "--allow-cidr", "127.0.0.1/32",    \
+	    "--role", "cz_test"
+
 struct pt_run {
 	int rc;    /* exit status, or -1 */
 	int sig;   /* the signal that ended it, or 0 */
@@ -505,26 +510,9 @@ static inline int pt_container_args(const char **args, const struct czpg_sandbox
 				    const char *container, const char *hba, const char *pgconf,
 				    const char *tls_dir, const char *port)
 {
-	const char *a[] = {"provision",
-			   "--ip",
-			   "127.0.0.1",
-			   "--dns",
-			   "localhost",
-			   "--allow-cidr",
-			   "127.0.0.1/32",
-			   "--role",
-			   "cz_test",
-			   "--container",
-			   container,
-			   "--hba-path",
-			   hba,
-			   "--postgresql-conf",
-			   pgconf,
-			   "--cert-dir",
-			   tls_dir,
-			   "--verify-port",
-			   port,
-			   "--verify-dbname",
+	const char *a[] = {PT_BOX_ARGS, "--container",       container, "--hba-path",
+			   hba,         "--postgresql-conf", pgconf,    "--cert-dir",
+			   tls_dir,     "--verify-port",     port,      "--verify-dbname",
 			   sb->db};
 	int n = 0;
 

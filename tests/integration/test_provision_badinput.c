@@ -151,11 +151,9 @@ static void test_leaf_name_mismatch(void **state)
 static void test_chown_not_permitted(void **state)
 {
 	static struct pt_snap before, after;
-	const char *args[] = {
-	    "provision",     "--ip",         "127.0.0.1", "--dns",      "localhost",
-	    "--allow-cidr",  "127.0.0.1/32", "--role",    "cz_test",    "--container",
-	    "cz-audit-pg",   "--hba-path",   nobody_hba,  "--cert-dir", nobody_tls,
-	    "--skip-verify", "--apply",      NULL};
+	const char *args[] = {PT_BOX_ARGS, "--container", "cz-audit-pg", "--hba-path",
+			      nobody_hba,  "--cert-dir",  nobody_tls,    "--skip-verify",
+			      "--apply",   NULL};
 	struct pt_run r;
 
 	char dir[] = "/tmp/czpg-czctl-XXXXXX", copy[64], cmd[4200];

@@ -26,25 +26,9 @@ static char tls_dir[400], hba[512], confd[512], pwenv[256], stopenv[64];
 
 static void args_for(const char *mode, const char **args)
 {
-	const char *a[] = {"provision",
-			   "--ip",
-			   "127.0.0.1",
-			   "--dns",
-			   "localhost",
-			   "--allow-cidr",
-			   "127.0.0.1/32",
-			   "--role",
-			   "cz_test",
-			   "--pgdata",
-			   sb.data,
-			   "--cert-dir",
-			   tls_dir,
-			   "--verify-dbname",
-			   sb.db,
-			   "--mode",
-			   mode,
-			   "--apply",
-			   NULL};
+	const char *a[] = {PT_BOX_ARGS, "--pgdata",        sb.data, "--cert-dir",
+			   tls_dir,     "--verify-dbname", sb.db,   "--mode",
+			   mode,        "--apply",         NULL};
 	size_t i;
 
 	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++)

@@ -39,13 +39,10 @@ static void app_query(void *arg)
 
 static void provision(const char *mode, struct load *l, struct pt_run *r)
 {
-	const char *args[] = {"provision", "--ip",          "127.0.0.1",    "--dns",
-			      "localhost", "--allow-cidr",  "127.0.0.1/32", "--role",
-			      "cz_test",   "--pgdata",      sb.data,        "--hba-path",
-			      hba,         "--cert-dir",    tls_dir,        "--export-ca",
-			      export_ca,   "--verify-host", "127.0.0.1",    "--verify-dbname",
-			      sb.db,       "--mode",        mode,           "--apply",
-			      NULL};
+	const char *args[] = {
+	    PT_BOX_ARGS, "--pgdata",    sb.data,   "--hba-path",    hba,         "--cert-dir",
+	    tls_dir,     "--export-ca", export_ca, "--verify-host", "127.0.0.1", "--verify-dbname",
+	    sb.db,       "--mode",      mode,      "--apply",       NULL};
 	const char *env[] = {pwenv, NULL};
 	long before = l->queries;
 

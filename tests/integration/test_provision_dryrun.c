@@ -24,13 +24,10 @@ static void snapshot(struct pt_snap *s)
 
 static void run(const char *mode, const char *extra, bool apply, struct pt_run *r)
 {
-	const char *args[32] = {"provision",    "--ip",       "127.0.0.1",
-				"--dns",        "localhost",  "--allow-cidr",
-				"127.0.0.1/32", "--role",     "cz_test",
-				"--role",       "audit_ro",   "--pgdata",
-				sb.data,        "--cert-dir", tls_dir,
-				"--export-ca",  export_ca,    "--verify-dbname",
-				sb.db,          "--mode",     mode};
+	const char *args[32] = {PT_BOX_ARGS, "--role",          "audit_ro", "--pgdata",
+				sb.data,     "--cert-dir",      tls_dir,    "--export-ca",
+				export_ca,   "--verify-dbname", sb.db,      "--mode",
+				mode};
 	const char *env[] = {pwenv, NULL};
 	int n = 21;
 

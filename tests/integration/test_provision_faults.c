@@ -72,17 +72,10 @@ static void provision(const char *hba_mode, const char *extra, const char *fault
 		      struct pt_run *r)
 {
 	char fault_env[64], trace_env[600];
-	const char *args[] = {"provision",    "--ip",
-			      "127.0.0.1",    "--dns",
-			      "localhost",    "--allow-cidr",
-			      "127.0.0.1/32", "--role",
-			      "cz_test",      "--pgdata",
-			      sb.data,        "--cert-dir",
-			      tls_dir,        "--export-ca",
-			      export_ca,      "--verify-dbname",
-			      sb.db,          "--mode",
-			      hba_mode,       "--apply",
-			      extra,          NULL};
+	const char *args[] = {PT_BOX_ARGS, "--pgdata",    sb.data,   "--cert-dir",
+			      tls_dir,     "--export-ca", export_ca, "--verify-dbname",
+			      sb.db,       "--mode",      hba_mode,  "--apply",
+			      extra,       NULL};
 	const char *env[4] = {pwenv, NULL, NULL, NULL};
 	int n = 1;
 

@@ -29,10 +29,8 @@ static char tls_dir[400], hba[512], confd[512], pgconf[512], pwenv[256];
 
 static void provision(const char *const *extra, struct pt_run *r)
 {
-	const char *args[48] = {
-	    "provision",    "--ip",         "127.0.0.1", "--dns",           "localhost",
-	    "--allow-cidr", "127.0.0.1/32", "--role",    "cz_test",         "--pgdata",
-	    sb.data,        "--cert-dir",   tls_dir,     "--verify-dbname", sb.db};
+	const char *args[48] = {PT_BOX_ARGS, "--pgdata",        sb.data, "--cert-dir",
+				tls_dir,     "--verify-dbname", sb.db};
 	const char *env[] = {pwenv, NULL};
 	int n = 15;
 

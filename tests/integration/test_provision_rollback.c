@@ -34,16 +34,9 @@ static void snapshot(struct pt_snap *s)
 
 static void provision(const char *extra1, const char *extra2, const char *extra3, struct pt_run *r)
 {
-	const char *args[] = {"provision",    "--ip",
-			      "127.0.0.1",    "--dns",
-			      "localhost",    "--allow-cidr",
-			      "127.0.0.1/32", "--role",
-			      "cz_test",      "--pgdata",
-			      sb.data,        "--cert-dir",
-			      tls_dir,        "--verify-dbname",
-			      sb.db,          "--apply",
-			      extra1,         extra2,
-			      extra3,         NULL};
+	const char *args[] = {
+	    PT_BOX_ARGS, "--pgdata", sb.data, "--cert-dir", tls_dir, "--verify-dbname",
+	    sb.db,       "--apply",  extra1,  extra2,       extra3,  NULL};
 	const char *env[] = {pwenv, NULL};
 
 	pt_czctl(args, env, -1, -1, NULL, NULL, r);

@@ -53,16 +53,9 @@ static void tick(void *arg)
 
 static void provision(const char *extra, struct load *l, struct pt_run *r)
 {
-	const char *args[] = {"provision",    "--ip",
-			      "127.0.0.1",    "--dns",
-			      "localhost",    "--allow-cidr",
-			      "127.0.0.1/32", "--role",
-			      "cz_test",      "--pgdata",
-			      sb.data,        "--cert-dir",
-			      tls_dir,        "--verify-dbname",
-			      sb.db,          "--mode",
-			      "harden",       "--apply",
-			      extra,          NULL};
+	const char *args[] = {PT_BOX_ARGS, "--pgdata",        sb.data, "--cert-dir",
+			      tls_dir,     "--verify-dbname", sb.db,   "--mode",
+			      "harden",    "--apply",         extra,   NULL};
 	const char *env[] = {pwenv, NULL};
 
 	pt_czctl(args, env, -1, -1, l != NULL ? tick : NULL, l, r);

@@ -31,11 +31,8 @@ static char tls_dir[400], hba[512], confd[512], pgconf[512], port[16], pwenv[256
 /* argv for a local transition apply, then extra (NULL-terminated), into args. */
 static void local_args(const char **args, const char *const *extra)
 {
-	const char *a[] = {
-	    "provision",    "--ip",         "127.0.0.1", "--dns",           "localhost",
-	    "--allow-cidr", "127.0.0.1/32", "--role",    "cz_test",         "--pgdata",
-	    sb.data,        "--cert-dir",   tls_dir,     "--verify-dbname", sb.db,
-	    "--mode",       "transition",   "--apply"};
+	const char *a[] = {PT_BOX_ARGS,       "--pgdata", sb.data,  "--cert-dir", tls_dir,
+			   "--verify-dbname", sb.db,      "--mode", "transition", "--apply"};
 	size_t i, n = 0;
 
 	for (i = 0; i < sizeof(a) / sizeof(a[0]); i++)

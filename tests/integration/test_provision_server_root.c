@@ -222,15 +222,9 @@ static void test_official_image_layout(void **state)
 {
 	static const char *const flag[] = {"--add-include-dir", NULL};
 	char data[600], certs[600], pgconf[700], hba[700], sql[128], want[2048], *text;
-	const char *base[] = {"provision",    "--ip",
-			      "127.0.0.1",    "--dns",
-			      "localhost",    "--allow-cidr",
-			      "127.0.0.1/32", "--role",
-			      "cz_test",      "--pgdata",
-			      data,           "--cert-dir",
-			      certs,          "--server-root",
-			      sb.server_root, "--verify-dbname",
-			      sb.db,          NULL};
+	const char *base[] = {
+	    PT_BOX_ARGS,    "--pgdata",        data,  "--cert-dir", certs, "--server-root",
+	    sb.server_root, "--verify-dbname", sb.db, NULL};
 	static const char *const dry[] = {"--mode", "transition", NULL};
 	struct pt_run r;
 	struct stat st;
@@ -313,15 +307,7 @@ static int debian_restart(void)
 static void test_debian_cluster_layout(void **state)
 {
 	char data[600], etc[600], pgconf[700], hba[700], certs[600], *text;
-	const char *base[] = {"provision",
-			      "--ip",
-			      "127.0.0.1",
-			      "--dns",
-			      "localhost",
-			      "--allow-cidr",
-			      "127.0.0.1/32",
-			      "--role",
-			      "cz_test",
+	const char *base[] = {PT_BOX_ARGS,
 			      "--pgdata",
 			      data,
 			      "--postgresql-conf",
