@@ -21,10 +21,10 @@
 #
 # czctl's A/A modes run the same kind of pool twice, so all its queries
 # (connections) are of one kind.  --duration 0 makes the work fixed, whatever
-# the speed: the run stops at its first decision point, 10 pairs of 2 rounds
-# of N/4 units (5N in all), so both runs end with the same statistics.  The
-# units each run really did (its JSON's units + warmup_units) are what the
-# marginal divides by, and the report lists them.
+# the speed: exactly --min-pairs pairs, 2 pairs x 2 rounds x N/4 = N, so both
+# runs end with the same statistics.  The units each run really did (its
+# JSON's units + warmup_units) are what the marginal divides by, and the
+# report lists them.
 #
 # Starts a throwaway PostgreSQL 15 (tests/sandbox/with_sandbox.sh) with TLS
 # 1.3 (bench/enable_tls.sh).  Writes OUT_DIR/instructions.json and

@@ -537,8 +537,14 @@ size_t czpg_bench_rounds_next_decision(const struct czpg_bench_options *o, size_
 		return i % 2 == 1 ? i + 1 : 0;
 	if (elapsed_s + pair_s <= o->duration_s)
 		return i + 1;
+	/*
+	 * No pair timed yet (no warm-up, --duration 0): up to --min-pairs, so
+	 * fixed work is exactly that many pairs; past it, a batch of 10.
+	 */
+	if (pair_s <= 0)
+		return i < o->min_pairs ? o->min_pairs : i + 10;
 	/* Extend in batches of up to 10 pairs, never past the --max-duration budget. */
-	fit = pair_s > 0 ? (budget_s(o) - elapsed_s) / pair_s : 10;
+	fit = (budget_s(o) - elapsed_s) / pair_s;
 	return i + (fit >= 10 ? 10 : fit >= 1 ? (size_t)fit : 1);
 }
 

@@ -198,8 +198,14 @@ static void test_plan_next_decision(void **state)
 	assert_int_equal(czpg_bench_rounds_next_decision(&o, 40, 28.2, 0.4, true), 44);
 	/* ... and at least one. */
 	assert_int_equal(czpg_bench_rounds_next_decision(&o, 50, 29.9, 0.4, true), 51);
-	/* No pair timed yet: a batch of 10. */
+	/* No pair timed yet: up to --min-pairs (default 10), then a batch of 10. */
 	assert_int_equal(czpg_bench_rounds_next_decision(&o, 0, 10.5, 0, true), 10);
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 10, 10.5, 0, true), 20);
+	o.duration_s = o.max_duration_s = 0; /* --duration 0: fixed work */
+	o.min_pairs = 2;
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 0, 0.001, 0, true), 2);
+	o.min_pairs = 16;
+	assert_int_equal(czpg_bench_rounds_next_decision(&o, 0, 0.001, 0, true), 16);
 }
 
 /*
@@ -211,7 +217,7 @@ static void test_plan_next_decision(void **state)
 static void test_plan_stop_rule_walk(void **state)
 {
 	static const struct {
-		double duration_s, pair_s;
+		double duration_s, pair_s; /* pair_s < 0: no warm-up, 0.1 s pairs once timed */
 		unsigned min_pairs;
 		size_t pairs; /* worked out by hand */
 	} cases[] = {
@@ -222,6 +228,8 @@ static void test_plan_stop_rule_walk(void **state)
 	    {0.1, 0.5, 0, 0},   /* nothing fits and nothing is required */
 	    {5.0, 0.7, 10, 10}, /* --min-pairs outlasts --duration */
 	    {3.0, 1.0, 1, 4},   /* pairs 0-2 fit: 3 -> 4 */
+	    {0.0, -1.0, 2, 2},  /* --duration 0, no warm-up: exactly --min-pairs */
+	    {0.0, -1.0, 3, 4},  /* the same, rounded up to even */
 	};
 	struct czpg_bench_options o;
 	size_t c, i, next;
@@ -235,11 +243,14 @@ static void test_plan_stop_rule_walk(void **state)
 		o.min_pairs = cases[c].min_pairs;
 		next = 0;
 		for (i = 0;; i++) {
-			elapsed = (double)i * cases[c].pair_s;
+			/* Without a warm-up the first decision has no pair time yet. */
+			double pair_s = cases[c].pair_s >= 0 ? cases[c].pair_s : i == 0 ? 0 : 0.1;
+
+			elapsed = (double)i * (cases[c].pair_s >= 0 ? cases[c].pair_s : 0.1);
 			if (i >= next) {
 				next = czpg_bench_rounds_next_decision(
-				    &o, i, elapsed, cases[c].pair_s,
-				    czpg_bench_rounds_time_left(&o, i, elapsed, cases[c].pair_s));
+				    &o, i, elapsed, pair_s,
+				    czpg_bench_rounds_time_left(&o, i, elapsed, pair_s));
 				if (next == 0)
 					break;
 			}
